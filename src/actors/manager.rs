@@ -1,0 +1,126 @@
+//! The node manager (`lnpd`, `bpd`, `rgbd`, `stormd`): answers the node-level API (`info`,
+//! `subscribe`, `debug crash`) on every bus of its node and forwards service events to
+//! subscribers. Node-specific requests arrive with the domain services of later issues.
+
+use super::service::{Control, Service, ServiceActor};
+use super::status::NodeStatus;
+use crate::bus::{Bus, Deliver};
+use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
+use actix::prelude::*;
+use std::sync::Arc;
+
+/// Most subscribers at once; beyond it `subscribe` gets `BUSY`.
+pub const MAX_SUBSCRIBERS: usize = 256;
+
+/// The manager service.
+pub struct Manager {
+    id: ServiceId,
+    name: &'static str,
+    buses: Vec<Bus>,
+    status: Arc<NodeStatus>,
+    fault_injection: bool,
+    /// Who subscribed: (bus, subscriber, request id of its `subscribe`).
+    subscribers: Vec<(Bus, ServiceId, u64)>,
+}
+
+impl Manager {
+    /// A manager with service id `id` and name `name`, registered on `buses`.
+    pub fn new(
+        id: ServiceId,
+        name: &'static str,
+        buses: Vec<Bus>,
+        status: Arc<NodeStatus>,
+        fault_injection: bool,
+    ) -> Manager {
+        Manager {
+            id,
+            name,
+            buses,
+            status,
+            fault_injection,
+            subscribers: Vec::new(),
+        }
+    }
+
+    fn debug_crash(&self, env: &Envelope, service: &str) -> Msg {
+        if !self.fault_injection {
+            return Msg::failure(
+                code::REFUSED,
+                "fault injection is disabled (start the node with --fault-injection)",
+            );
+        }
+        if service == self.name {
+            panic!("debug crash of {} requested by {}", self.name, env.src);
+        }
+        match self.status.control(service) {
+            Some(control) => {
+                control.do_send(Control::Crash {
+                    requested_by: env.src.to_string(),
+                });
+                Msg::Success(Some(format!("crash injected into {service}")))
+            }
+            None => Msg::failure(code::NOT_FOUND, format!("no service named `{service}`")),
+        }
+    }
+}
+
+impl Service for Manager {
+    fn start(&mut self, ctx: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        let me = ctx.address().recipient::<Deliver>();
+        for bus in &self.buses {
+            bus.register(self.id.clone(), me.clone());
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        let Deliver { env, bus } = d;
+        let reply = match &env.msg {
+            Msg::GetInfo => Msg::NodeInfo(self.status.info()),
+            Msg::DebugCrash { service } => self.debug_crash(&env, service),
+            Msg::Subscribe => {
+                self.subscribers.retain(|(_, id, _)| id != &env.src);
+                if self.subscribers.len() >= MAX_SUBSCRIBERS {
+                    Msg::failure(code::BUSY, format!("{MAX_SUBSCRIBERS} subscribers already"))
+                } else {
+                    self.subscribers
+                        .push((bus.clone(), env.src.clone(), env.request_id));
+                    Msg::Success(Some("subscribed to service events".into()))
+                }
+            }
+            Msg::Unsubscribe => {
+                self.subscribers.retain(|(_, id, _)| id != &env.src);
+                Msg::Success(Some("unsubscribed".into()))
+            }
+            Msg::Failure { code, message } => {
+                // A notification came back: the subscriber is gone.
+                tracing::debug!(subscriber = %env.src, code, "dropping subscriber: {message}");
+                self.subscribers.retain(|(_, id, _)| id != &env.src);
+                return Ok(());
+            }
+            other if other.kind() == MsgKind::Request => Msg::failure(
+                code::UNEXPECTED,
+                format!(
+                    "{} does not handle message type {:#06x}",
+                    self.name,
+                    other.type_id()
+                ),
+            ),
+            _ => return Ok(()),
+        };
+        bus.send(env.reply(reply));
+        Ok(())
+    }
+
+    fn service_event(&mut self, ev: &ServiceEvent) -> Result<(), String> {
+        for (bus, sub, request_id) in &self.subscribers {
+            bus.send(Envelope {
+                src: self.id.clone(),
+                dst: sub.clone(),
+                request_id: *request_id,
+                msg: Msg::ServiceEvent(ev.clone()),
+            });
+        }
+        Ok(())
+    }
+}

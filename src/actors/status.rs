@@ -1,0 +1,101 @@
+//! What the node knows about itself, shared between the root (which writes the services' states)
+//! the bridges (which write their bound endpoints) and the manager (which answers `info`).
+
+use super::service::Control;
+use super::NodeKind;
+use crate::wire::msg::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
+use actix::Recipient;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+/// The node's shared status.
+pub struct NodeStatus {
+    /// Which node this is.
+    pub kind: NodeKind,
+    /// Network name (`signet`, ...).
+    pub network: String,
+    /// Compressed public key of the node identity.
+    pub node_id: [u8; 33],
+    /// When the node started.
+    pub started: Instant,
+    services: RwLock<Vec<ServiceInfo>>,
+    endpoints: RwLock<Vec<EndpointInfo>>,
+    controls: RwLock<HashMap<String, Recipient<Control>>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl NodeStatus {
+    /// A status with no services yet.
+    pub fn new(kind: NodeKind, network: String, node_id: [u8; 33]) -> Arc<NodeStatus> {
+        Arc::new(NodeStatus {
+            kind,
+            network,
+            node_id,
+            started: Instant::now(),
+            services: RwLock::new(Vec::new()),
+            endpoints: RwLock::new(Vec::new()),
+            controls: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Adds a service (in start order) with its control mailbox.
+    pub fn add_service(&self, name: &str, control: Recipient<Control>) {
+        write(&self.services).push(ServiceInfo {
+            name: name.to_string(),
+            state: ServiceState::Stopped,
+            restarts: 0,
+            last_failure: None,
+        });
+        write(&self.controls).insert(name.to_string(), control);
+    }
+
+    /// Updates a service; returns its info after the change.
+    pub fn update(&self, name: &str, f: impl FnOnce(&mut ServiceInfo)) -> Option<ServiceInfo> {
+        let mut services = write(&self.services);
+        let svc = services.iter_mut().find(|s| s.name == name)?;
+        f(svc);
+        Some(svc.clone())
+    }
+
+    /// The control mailbox of a service.
+    pub fn control(&self, name: &str) -> Option<Recipient<Control>> {
+        read(&self.controls).get(name).cloned()
+    }
+
+    /// Records a bound endpoint.
+    pub fn set_endpoint(&self, bus: &str, endpoint: String) {
+        let mut eps = write(&self.endpoints);
+        eps.retain(|e| e.bus != bus);
+        eps.push(EndpointInfo {
+            bus: bus.to_string(),
+            endpoint,
+        });
+        eps.sort_by(|a, b| a.bus.cmp(&b.bus));
+    }
+
+    /// Forgets a bound endpoint.
+    pub fn remove_endpoint(&self, bus: &str) {
+        write(&self.endpoints).retain(|e| e.bus != bus);
+    }
+
+    /// The reply to `info`.
+    pub fn info(&self) -> NodeInfo {
+        NodeInfo {
+            node: self.kind.name().to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            network: self.network.clone(),
+            node_id: self.node_id,
+            uptime_s: self.started.elapsed().as_secs(),
+            endpoints: read(&self.endpoints).clone(),
+            services: read(&self.services).clone(),
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! `nodectl`: starts a node (`nodectl start --node lnp|bp|rgb|storm`) or talks to a running one
+//! (`nodectl <node> info`, ...). Every failure prints one line and exits non-zero.
+
+#[path = "nodectl/settings.rs"]
+mod settings;
+
+use clap::{Args, Parser, Subcommand};
+use lnpbp_nodes::actors::datadir::DataDir;
+use lnpbp_nodes::actors::supervisor::Shutdown;
+use lnpbp_nodes::actors::{start_node, NodeConfig, NodeKind};
+use lnpbp_nodes::bus::client::{Client, ClientError};
+use lnpbp_nodes::bus::{BusKind, Endpoint};
+use lnpbp_nodes::wire::msg::{Msg, NodeInfo, ServiceEvent};
+use settings::{Network, Overrides};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Exit code of every failure other than an escalation (2).
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser)]
+#[command(
+    name = "nodectl",
+    version,
+    about = "Run and control LNP/BP nodes (LNP, BP, RGB, Storm)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start a node in the foreground until SIGINT or SIGTERM.
+    Start(Box<StartArgs>),
+    /// Talk to a running LNP node.
+    Lnp(ClientArgs),
+    /// Talk to a running BP node.
+    Bp(ClientArgs),
+    /// Talk to a running RGB node.
+    Rgb(ClientArgs),
+    /// Talk to a running Storm node.
+    Storm(ClientArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum NodeArg {
+    Lnp,
+    Bp,
+    Rgb,
+    Storm,
+}
+
+impl NodeArg {
+    fn kind(self) -> NodeKind {
+        match self {
+            NodeArg::Lnp => NodeKind::Lnp,
+            NodeArg::Bp => NodeKind::Bp,
+            NodeArg::Rgb => NodeKind::Rgb,
+            NodeArg::Storm => NodeKind::Storm,
+        }
+    }
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Which node to run.
+    #[arg(long, value_enum)]
+    node: NodeArg,
+    /// Data dir (default ~/.lnp, ~/.bp, ~/.rgb or ~/.storm).
+    #[arg(short = 'd', long)]
+    data_dir: Option<PathBuf>,
+    /// Config file (default DATA_DIR/<node>.toml, if it exists).
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+    /// Bitcoin network.
+    #[arg(short = 'n', long, value_enum)]
+    network: Option<Network>,
+    /// Log level or filter (error, warn, info, debug, trace); overrides RUST_LOG.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Allow the `debug crash <service>` API request.
+    #[arg(long)]
+    fault_injection: bool,
+    /// MSG bus endpoint (LNP).
+    #[arg(short = 'M', long = "msg", value_name = "ENDPOINT")]
+    msg: Option<String>,
+    /// CTL bus endpoint (LNP, RGB).
+    #[arg(short = 'X', long = "ctl", value_name = "ENDPOINT")]
+    ctl: Option<String>,
+    /// CHNL bus endpoint (LNP).
+    #[arg(short = 'C', long = "chnl", value_name = "ENDPOINT")]
+    chnl: Option<String>,
+    /// API bus endpoint.
+    #[arg(short = 'R', long = "api", value_name = "ENDPOINT")]
+    api: Option<String>,
+    /// BLOCKS bus endpoint (BP).
+    #[arg(short = 'N', long = "blocks", value_name = "ENDPOINT")]
+    blocks: Option<String>,
+    /// SIGN bus endpoint (BP).
+    #[arg(short = 'K', long = "sign", value_name = "ENDPOINT")]
+    sign: Option<String>,
+    /// STORE bus endpoint (Storm).
+    #[arg(short = 'S', long = "store", value_name = "ENDPOINT")]
+    store: Option<String>,
+    /// STORM bus endpoint (Storm).
+    #[arg(short = 'E', long = "storm", value_name = "ENDPOINT")]
+    storm: Option<String>,
+}
+
+#[derive(Args)]
+struct ClientArgs {
+    /// Data dir of the node (default ~/.lnp, ~/.bp, ~/.rgb or ~/.storm).
+    #[arg(short = 'd', long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// API endpoint (default: the node's config, i.e. DATA_DIR/api).
+    #[arg(short = 'R', long = "api", value_name = "ENDPOINT", global = true)]
+    api: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds to wait for the node's answer.
+    #[arg(long, default_value_t = 5.0, global = true)]
+    timeout: f64,
+    #[command(subcommand)]
+    cmd: ClientCmd,
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    /// Node kind, version, network, id, uptime, endpoints and services.
+    Info,
+    /// Print service events (restarts) as they happen, until interrupted.
+    Events,
+    /// Fault injection (node started with --fault-injection).
+    Debug {
+        #[command(subcommand)]
+        cmd: DebugCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCmd {
+    /// Make a service panic inside a handler.
+    Crash {
+        /// Service name as listed by `info`.
+        service: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Start(args) => start(*args),
+        Cmd::Lnp(a) => client(NodeKind::Lnp, a),
+        Cmd::Bp(a) => client(NodeKind::Bp, a),
+        Cmd::Rgb(a) => client(NodeKind::Rgb, a),
+        Cmd::Storm(a) => client(NodeKind::Storm, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nodectl: error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn data_dir(kind: NodeKind, given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let dir = match given {
+        Some(d) => d,
+        None => {
+            let home = std::env::var_os("HOME").ok_or("HOME is not set; use --data-dir")?;
+            PathBuf::from(home).join(kind.default_data_dir().trim_start_matches("~/"))
+        }
+    };
+    Ok(if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join(dir)
+    })
+}
+
+fn init_logging(level: &str) {
+    // --log-level > RUST_LOG > config log_level.
+    let filter = if std::env::var_os("RUST_LOG").is_some() && level.is_empty() {
+        tracing_subscriber::EnvFilter::from_default_env()
+    } else {
+        tracing_subscriber::EnvFilter::new(level)
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .compact()
+        .init();
+}
+
+fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kind = args.node.kind();
+    let dir = data_dir(kind, args.data_dir.clone())?;
+    let flags = [
+        (BusKind::Msg, &args.msg),
+        (BusKind::Ctl, &args.ctl),
+        (BusKind::Chnl, &args.chnl),
+        (BusKind::Api, &args.api),
+        (BusKind::Blocks, &args.blocks),
+        (BusKind::Sign, &args.sign),
+        (BusKind::Store, &args.store),
+        (BusKind::Storm, &args.storm),
+    ];
+    let overrides = Overrides {
+        config_file: args.config.clone(),
+        network: args.network,
+        log_level: args.log_level.clone(),
+        fault_injection: args.fault_injection,
+        endpoints: flags
+            .iter()
+            .filter_map(|(b, v)| v.as_ref().map(|v| (*b, v.clone())))
+            .collect(),
+    };
+    let settings = settings::load(kind, &dir, &overrides)?;
+    let level = match (&args.log_level, std::env::var_os("RUST_LOG")) {
+        (Some(l), _) => l.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => settings.log_level.clone(),
+    };
+    init_logging(&level);
+    lnpbp_nodes::guard::install_panic_hook();
+
+    let datadir = DataDir::open(&dir)?;
+    let (_, public) = datadir.node_key()?;
+    let config = NodeConfig {
+        kind,
+        network: settings.network.name().to_string(),
+        data_dir: dir.clone(),
+        endpoints: settings.endpoints,
+        policy: settings.policy,
+        request_timeout: settings.request_timeout,
+        fault_injection: settings.fault_injection,
+        node_id: public.serialize(),
+    };
+    tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(&config.node_id),
+        data_dir = %dir.display(), fault_injection = config.fault_injection, "starting");
+
+    let zmq = zmq::Context::new();
+    let system = actix_rt::System::new();
+    system.block_on(async {
+        let node = start_node(&config, &zmq);
+        for (sig, name) in [
+            (actix_rt::signal::unix::SignalKind::terminate(), "SIGTERM"),
+            (actix_rt::signal::unix::SignalKind::interrupt(), "SIGINT"),
+        ] {
+            let root = node.root.clone();
+            match actix_rt::signal::unix::signal(sig) {
+                Ok(mut s) => {
+                    actix_rt::spawn(async move {
+                        s.recv().await;
+                        root.do_send(Shutdown {
+                            code: 0,
+                            reason: format!("{name} received"),
+                        });
+                    });
+                }
+                Err(e) => tracing::error!("cannot watch {name}: {e}"),
+            }
+        }
+    });
+    let code = system.run_with_code()?;
+    // Sockets are closed by the bridges; the IPC files go with them. Make sure of the latter
+    // even if a bridge could not confirm its stop.
+    for (_, ep) in &config.endpoints {
+        if let Some(p) = ep.ipc_path() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    drop(datadir);
+    tracing::info!(exit_code = code, "node stopped");
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn api_endpoint(kind: NodeKind, args: &ClientArgs) -> Result<Endpoint, String> {
+    let dir = data_dir(kind, args.data_dir.clone())?;
+    if let Some(api) = &args.api {
+        return Endpoint::parse(api, &dir).map_err(|e| format!("-R: {e}"));
+    }
+    let s = settings::load(kind, &dir, &Overrides::default())?;
+    s.endpoints
+        .into_iter()
+        .find(|(b, _)| *b == BusKind::Api)
+        .map(|(_, e)| e)
+        .ok_or_else(|| "no API endpoint configured".into())
+}
+
+fn client(kind: NodeKind, args: ClientArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if !(args.timeout > 0.0 && args.timeout < 3600.0) {
+        return Err("--timeout must be between 0 and 3600 seconds".into());
+    }
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let endpoint = api_endpoint(kind, &args)?;
+    let zmq = zmq::Context::new();
+    let mut client = Client::connect(&zmq, &endpoint)?;
+    let manager = kind.seed().manager_id.clone();
+    let progress = |p: &str| eprintln!("... {p}");
+    match args.cmd {
+        ClientCmd::Info => match client.request(&manager, Msg::GetInfo, timeout, progress)? {
+            Msg::NodeInfo(info) => print_info(&info, args.json),
+            other => return Err(unexpected(&other).into()),
+        },
+        ClientCmd::Debug {
+            cmd: DebugCmd::Crash { service },
+        } => {
+            let reply = client.request(&manager, Msg::DebugCrash { service }, timeout, progress)?;
+            print_success(&reply, args.json)?;
+        }
+        ClientCmd::Events => return events(&mut client, &manager, timeout, args.json),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unexpected(msg: &Msg) -> String {
+    format!("unexpected reply type {:#06x}", msg.type_id())
+}
+
+fn print_success(reply: &Msg, json: bool) -> Result<(), String> {
+    let Msg::Success(text) = reply else {
+        return Err(unexpected(reply));
+    };
+    if json {
+        println!("{}", serde_json::json!({ "ok": true, "message": text }));
+    } else if let Some(t) = text {
+        println!("{t}");
+    }
+    Ok(())
+}
+
+fn events(
+    client: &mut Client,
+    manager: &lnpbp_nodes::wire::msg::ServiceId,
+    timeout: Duration,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let reply = client.request(manager, Msg::Subscribe, timeout, |_| {})?;
+    print_success(&reply, json)?;
+    // Silence for this long means a liveness probe: the command never waits on a dead node.
+    let probe_after = Duration::from_secs(5);
+    loop {
+        match client.recv(probe_after) {
+            Ok(env) => {
+                if let Msg::ServiceEvent(ev) = env.msg {
+                    print_event(&ev, json);
+                }
+            }
+            Err(ClientError::Timeout(_)) => {
+                let mut probe = |_: &str| {};
+                match client.request(manager, Msg::GetInfo, timeout, &mut probe) {
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("node stopped answering: {e}").into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn print_event(ev: &ServiceEvent, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "service": ev.service, "state": ev.state.as_str(),
+                "restarts": ev.restarts, "cause": ev.cause,
+            })
+        );
+    } else {
+        let cause = ev
+            .cause
+            .as_deref()
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default();
+        println!(
+            "{} {} (restarts {}){cause}",
+            ev.service,
+            ev.state.as_str(),
+            ev.restarts
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn print_info(info: &NodeInfo, json: bool) {
+    if json {
+        let services: Vec<_> = info
+            .services
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name, "state": s.state.as_str(),
+                    "restarts": s.restarts, "last_failure": s.last_failure,
+                })
+            })
+            .collect();
+        let endpoints: Vec<_> = info
+            .endpoints
+            .iter()
+            .map(|e| serde_json::json!({ "bus": e.bus, "endpoint": e.endpoint }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "node": info.node, "version": info.version, "network": info.network,
+                "node_id": hex(&info.node_id), "uptime_s": info.uptime_s,
+                "endpoints": endpoints, "services": services,
+            })
+        );
+        return;
+    }
+    println!("node       {} (nodectl {})", info.node, info.version);
+    println!("network    {}", info.network);
+    println!("node id    {}", hex(&info.node_id));
+    println!("uptime     {} s", info.uptime_s);
+    println!("endpoints");
+    for e in &info.endpoints {
+        println!("  {:<8} {}", e.bus, e.endpoint);
+    }
+    println!(
+        "services   {:<16} {:<11} {:>8}  last failure",
+        "", "state", "restarts"
+    );
+    for s in &info.services {
+        println!(
+            "  {:<24} {:<11} {:>8}  {}",
+            s.name,
+            s.state.as_str(),
+            s.restarts,
+            s.last_failure.as_deref().unwrap_or("-")
+        );
+    }
+}

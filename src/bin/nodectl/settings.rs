@@ -1,0 +1,265 @@
+//! Configuration in layers (the `config` crate): built-in defaults (`config/<node>.toml`,
+//! compiled in), then `DATA_DIR/<node>.toml` or `--config FILE`, then `NODECTL_*` environment
+//! variables (`__` between levels: `NODECTL_SUPERVISOR__MAX_RESTARTS=5`), then flags.
+//! Every bad value is reported with its key and where it came from, before anything is bound.
+
+use config::{Config, Environment, File, FileFormat};
+use lnpbp_nodes::actors::supervisor::RestartPolicy;
+use lnpbp_nodes::actors::NodeKind;
+use lnpbp_nodes::bus::{limits, BusKind, Endpoint};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Prefix of the environment variables.
+pub const ENV_PREFIX: &str = "NODECTL";
+
+fn defaults(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Lnp => include_str!("../../../config/lnp.toml"),
+        NodeKind::Bp => include_str!("../../../config/bp.toml"),
+        NodeKind::Rgb => include_str!("../../../config/rgb.toml"),
+        NodeKind::Storm => include_str!("../../../config/storm.toml"),
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    network: Network,
+    log_level: String,
+    fault_injection: bool,
+    endpoints: BTreeMap<String, String>,
+    supervisor: RawSupervisor,
+    bus: RawBus,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawSupervisor {
+    max_restarts: u32,
+    period_secs: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawBus {
+    request_timeout_ms: u64,
+}
+
+/// The Bitcoin networks a node can run on.
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Mainnet.
+    Bitcoin,
+    /// Testnet3.
+    Testnet,
+    /// Testnet4.
+    Testnet4,
+    /// Signet (the default, as the original nodes).
+    Signet,
+    /// Regtest.
+    Regtest,
+}
+
+impl Network {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Bitcoin => "bitcoin",
+            Network::Testnet => "testnet",
+            Network::Testnet4 => "testnet4",
+            Network::Signet => "signet",
+            Network::Regtest => "regtest",
+        }
+    }
+}
+
+/// Values given on the command line (highest layer).
+#[derive(Default, Debug)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config_file: Option<PathBuf>,
+    /// `--network`.
+    pub network: Option<Network>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+    /// `--fault-injection`.
+    pub fault_injection: bool,
+    /// Bus endpoint flags.
+    pub endpoints: Vec<(BusKind, String)>,
+}
+
+/// The validated settings of a node.
+#[derive(Debug)]
+pub struct Settings {
+    /// Network.
+    pub network: Network,
+    /// Log level or filter.
+    pub log_level: String,
+    /// Whether `debug crash` is allowed.
+    pub fault_injection: bool,
+    /// Endpoint of each of the node's buses, in seed order.
+    pub endpoints: Vec<(BusKind, Endpoint)>,
+    /// Restart intensity.
+    pub policy: RestartPolicy,
+    /// Request deadline.
+    pub request_timeout: Duration,
+}
+
+/// Loads and validates the settings of `kind` with data dir `data_dir`.
+pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, String> {
+    let mut b = Config::builder().add_source(File::from_str(defaults(kind), FileFormat::Toml));
+    match &o.config_file {
+        Some(path) => {
+            if !path.is_file() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            b = b.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+        }
+        None => {
+            let path = data_dir.join(format!("{}.toml", kind.name()));
+            b = b.add_source(File::from(path).format(FileFormat::Toml).required(false));
+        }
+    }
+    b = b.add_source(
+        Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true),
+    );
+    let set = |b: config::ConfigBuilder<_>, k: &str, v: String| {
+        b.set_override(k, v).map_err(|e| format!("{k}: {e}"))
+    };
+    if let Some(n) = o.network {
+        b = set(b, "network", n.name().to_string())?;
+    }
+    if let Some(l) = &o.log_level {
+        b = set(b, "log_level", l.clone())?;
+    }
+    if o.fault_injection {
+        b = b
+            .set_override("fault_injection", true)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut from_flag = BTreeMap::new();
+    for (bus, ep) in &o.endpoints {
+        if !kind.seed().buses.contains(bus) {
+            return Err(format!(
+                "-{} ({} bus) is not a bus of the {} node (its buses: {})",
+                bus.flag(),
+                bus.name().to_uppercase(),
+                kind.name(),
+                bus_list(kind)
+            ));
+        }
+        from_flag.insert(bus.name(), bus.flag());
+        b = set(b, &format!("endpoints.{}", bus.name()), ep.clone())?;
+    }
+    let cfg = b.build().map_err(|e| format!("configuration: {e}"))?;
+    let raw: Raw = cfg
+        .clone()
+        .try_deserialize()
+        .map_err(|e| format!("configuration: {e}"))?;
+    let origin = |key: &str| -> String {
+        if let Some(flag) = key
+            .strip_prefix("endpoints.")
+            .and_then(|b| from_flag.get(b))
+        {
+            return format!("flag -{flag}");
+        }
+        let env = format!("{ENV_PREFIX}_{}", key.to_uppercase().replace('.', "__"));
+        if std::env::var_os(&env).is_some() {
+            return format!("environment variable {env}");
+        }
+        match cfg
+            .get::<config::Value>(key)
+            .ok()
+            .and_then(|v| v.origin().map(str::to_owned))
+        {
+            Some(o) if !o.is_empty() => o,
+            _ => "built-in defaults".into(),
+        }
+    };
+    let bad =
+        |key: &str, why: String| format!("invalid value for `{key}` (from {}): {why}", origin(key));
+
+    let mut endpoints = Vec::new();
+    for name in raw.endpoints.keys() {
+        if !kind.seed().buses.iter().any(|b| b.name() == name) {
+            return Err(bad(
+                &format!("endpoints.{name}"),
+                format!(
+                    "the {} node has no such bus (its buses: {})",
+                    kind.name(),
+                    bus_list(kind)
+                ),
+            ));
+        }
+    }
+    for bus in kind.seed().buses {
+        let key = format!("endpoints.{}", bus.name());
+        let text = raw
+            .endpoints
+            .get(bus.name())
+            .ok_or_else(|| bad(&key, "missing".into()))?;
+        let ep = Endpoint::parse(text, data_dir).map_err(|e| bad(&key, e.to_string()))?;
+        if !ep.is_local() {
+            return Err(bad(
+                &key,
+                format!("{ep}: TCP buses are not encrypted yet, so only loopback addresses (127.0.0.1, [::1]) may be bound"),
+            ));
+        }
+        if let Some((other, _)) = endpoints
+            .iter()
+            .find(|(_, e): &&(BusKind, Endpoint)| *e == ep)
+        {
+            return Err(bad(
+                &key,
+                format!(
+                    "{ep} is already the endpoint of the {} bus",
+                    BusKind::name(*other)
+                ),
+            ));
+        }
+        endpoints.push((*bus, ep));
+    }
+    if raw.supervisor.period_secs == 0 {
+        return Err(bad("supervisor.period_secs", "must be at least 1".into()));
+    }
+    let max_ms = limits::REQUEST_TIMEOUT.as_millis() as u64;
+    if !(1..=max_ms).contains(&raw.bus.request_timeout_ms) {
+        return Err(bad(
+            "bus.request_timeout_ms",
+            format!("{} is outside 1..={max_ms}", raw.bus.request_timeout_ms),
+        ));
+    }
+    if tracing_subscriber::EnvFilter::try_new(&raw.log_level).is_err() {
+        return Err(bad(
+            "log_level",
+            format!("`{}` is not a log level or filter", raw.log_level),
+        ));
+    }
+    Ok(Settings {
+        network: raw.network,
+        log_level: raw.log_level,
+        fault_injection: raw.fault_injection,
+        endpoints,
+        policy: RestartPolicy {
+            max_restarts: raw.supervisor.max_restarts,
+            period: Duration::from_secs(raw.supervisor.period_secs),
+        },
+        request_timeout: Duration::from_millis(raw.bus.request_timeout_ms),
+    })
+}
+
+fn bus_list(kind: NodeKind) -> String {
+    kind.seed()
+        .buses
+        .iter()
+        .map(|b| format!("-{} {}", b.flag(), b.name().to_uppercase()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,49 @@
+//! Limits of the bus layer, each with its reason (QUALITY.md row 13). A config file may tighten
+//! the ones it names, never lift them.
+
+use std::time::Duration;
+
+/// Largest ZMQ message accepted on the API bus: 1 MiB. The largest API message today (`info`) is
+/// a few KiB; libzmq drops the connection of a peer that sends more (`ZMQ_MAXMSGSIZE`), before
+/// the bytes reach us.
+pub const API_MAX_MSG: i64 = 1 << 20;
+
+/// Largest ZMQ message on the other buses (ESB/RPC between services): 16 MiB, the RPC figure of
+/// QUALITY.md row 13 and the Brontozaur maximum (u24 length).
+pub const ESB_MAX_MSG: i64 = 16 << 20;
+
+/// ZMTP handshake deadline: 5 s instead of libzmq's 30 s, so a half-sent greeting is closed fast.
+pub const HANDSHAKE_IVL_MS: i32 = 5_000;
+
+/// Linger on close: at most 100 ms, so shutdown never waits on a dead peer.
+pub const LINGER_MS: i32 = 100;
+
+/// ZMTP heartbeat: ping every 5 s, drop a peer silent for 15 s (dead IPC/TCP peers are noticed).
+pub const HEARTBEAT_IVL_MS: i32 = 5_000;
+/// See [`HEARTBEAT_IVL_MS`].
+pub const HEARTBEAT_TIMEOUT_MS: i32 = 15_000;
+
+/// Queued messages per peer in each direction (libzmq's default, made explicit). A client that
+/// does not read its notifications loses them beyond this; drops are counted.
+pub const SOCKET_HWM: i32 = 1_000;
+
+/// Queue between the node's services and a bus socket's thread.
+pub const OUTLET_HWM: i32 = 10_000;
+
+/// Remote senders remembered per bus (service id -> ZMQ routing id). Beyond it the least
+/// recently seen is forgotten; it must send again before it can be reached.
+pub const MAX_REMOTE_ROUTES: usize = 10_000;
+
+/// Requests in flight per bus. Beyond it new requests get a `BUSY` failure at once.
+pub const MAX_PENDING: usize = 10_000;
+
+/// Default deadline for a request's final reply (config `bus.request_timeout_ms` may lower it).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Messages a socket thread reads in one burst before it looks at its outbound queue again, so
+/// one chatty client cannot starve replies.
+pub const READ_BURST: usize = 256;
+
+/// Mailbox capacity of every service: messages beyond it get a `BUSY` failure (bounded, never
+/// `do_send` on a path a peer drives).
+pub const MAILBOX_CAPACITY: usize = 4_096;

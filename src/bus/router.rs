@@ -1,0 +1,569 @@
+//! The ESB router of one bus: the routing table and the request bookkeeping.
+//!
+//! Local services register a mailbox; a message between two of them goes from the sender
+//! straight into the destination's mailbox (one mailbox hop, the payload moved, never encoded).
+//! Services in other processes reach the table through the bus socket ([`super::socket`]), which
+//! registers their ZMQ routing id under their service id.
+//!
+//! Guarantees, all enforced here so that no service has to remember them:
+//! - a message to an absent destination comes back to its sender as a `NO_ROUTE` failure;
+//! - every request gets exactly one final reply: the handler's, or a failure when the handler
+//!   crashes ([`Bus::fail_request`]), the deadline passes ([`Bus::expire`]) or the node stops
+//!   ([`Bus::fail_all`]); a reply that comes after that is dropped.
+
+use super::limits;
+use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A message delivered to a service's mailbox, with the bus it came on (to reply on).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    /// The message.
+    pub env: Envelope,
+    /// The bus it came on.
+    pub bus: Bus,
+}
+
+/// Outbound frames for the bus socket thread: `[routing_id, src, dst, payload]`.
+pub type Outlet = Box<dyn FnMut(Vec<Vec<u8>>) -> Result<(), OutletError> + Send>;
+
+/// Why the socket thread could not take outbound frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutletError {
+    /// Its queue is full.
+    Full,
+    /// The socket is closed (bridge stopped or restarting).
+    Closed,
+}
+
+/// Counters of one bus, readable at any time.
+#[derive(Debug, Default)]
+pub struct BusStats {
+    /// Messages handed to a destination (mailbox or socket).
+    pub delivered: AtomicU64,
+    /// Messages returned to their sender as failures (no route, busy, ...).
+    pub bounced: AtomicU64,
+    /// Replies dropped because their request had already ended (late, duplicate, unknown).
+    pub late_replies: AtomicU64,
+    /// Requests answered by the router with a timeout.
+    pub timeouts: AtomicU64,
+    /// Messages dropped because no failure could be sent for them.
+    pub dropped: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Remote {
+    routing_id: Vec<u8>,
+    last_seen: Instant,
+}
+
+/// Key of a request in flight: (handler, requester, request id).
+type PendingKey = (ServiceId, ServiceId, u64);
+
+#[derive(Default)]
+struct Table {
+    local: HashMap<ServiceId, Recipient<Deliver>>,
+    remote: HashMap<ServiceId, Remote>,
+    pending: HashMap<PendingKey, Instant>,
+    outlet: Option<Outlet>,
+}
+
+struct Inner {
+    name: &'static str,
+    timeout: Duration,
+    table: Mutex<Table>,
+    stats: BusStats,
+}
+
+/// A handle to one bus's router (cheap to clone).
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+/// Where a message to route came from.
+enum Origin {
+    /// A service of this process.
+    Local,
+    /// A process on the bus socket.
+    Remote,
+}
+
+impl Bus {
+    /// A new, empty bus called `name` (`api`, `msg`, ...), whose requests time out after `timeout`
+    /// (at most [`limits::REQUEST_TIMEOUT`]; each progress message restarts the clock).
+    pub fn new(name: &'static str, timeout: Duration) -> Bus {
+        Bus {
+            inner: Arc::new(Inner {
+                name,
+                timeout: timeout.min(limits::REQUEST_TIMEOUT),
+                table: Mutex::new(Table::default()),
+                stats: BusStats::default(),
+            }),
+        }
+    }
+
+    /// The bus name.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &BusStats {
+        &self.inner.stats
+    }
+
+    /// Requests in flight.
+    pub fn pending(&self) -> usize {
+        self.table().pending.len()
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // A panic never happens while the lock is held (no user code runs under it), but a
+        // poisoned lock must not take the whole bus down: the table stays consistent.
+        self.inner.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a local service's mailbox under `id` (replacing any earlier one).
+    pub fn register(&self, id: ServiceId, mailbox: Recipient<Deliver>) {
+        let mut t = self.table();
+        t.remote.remove(&id);
+        t.local.insert(id, mailbox);
+    }
+
+    /// Removes a local service.
+    pub fn unregister(&self, id: &ServiceId) {
+        self.table().local.remove(id);
+    }
+
+    /// Whether `id` is a local service.
+    pub fn is_local(&self, id: &ServiceId) -> bool {
+        self.table().local.contains_key(id)
+    }
+
+    /// Installs (or removes) the socket thread's outbound queue.
+    pub fn set_outlet(&self, outlet: Option<Outlet>) {
+        let mut t = self.table();
+        t.outlet = outlet;
+        if t.outlet.is_none() {
+            t.remote.clear();
+        }
+    }
+
+    /// Sends a message from a local service.
+    pub fn send(&self, env: Envelope) {
+        let mut t = self.table();
+        self.route(&mut t, env, Origin::Local);
+    }
+
+    /// Routes a message that arrived on the bus socket from `routing_id`.
+    pub fn inbound(&self, routing_id: Vec<u8>, env: Envelope) {
+        let mut t = self.table();
+        if t.local.contains_key(&env.src) {
+            // Only the node's own services may use their ids; answer on the socket directly.
+            let reply = env.reply(Msg::failure(
+                code::SPOOFED_SOURCE,
+                format!("source {} is a service of this node", env.src),
+            ));
+            self.to_socket(&mut t, routing_id, &reply);
+            self.inner.stats.bounced.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.remember(&mut t, env.src.clone(), routing_id);
+        self.route(&mut t, env, Origin::Remote);
+    }
+
+    /// Called by the socket thread when the socket refused frames for a routing id that is
+    /// gone: forget it and tell the sender.
+    pub fn unreachable(&self, frames: Vec<Vec<u8>>) {
+        let mut t = self.table();
+        let routing_id = &frames[0];
+        t.remote.retain(|_, r| &r.routing_id != routing_id);
+        if let Ok(env) = Envelope::decode_frames(&frames[1..]) {
+            let why = format!("{} left the {} bus", env.dst, self.inner.name);
+            self.bounce(&mut t, &env, code::NO_ROUTE, why);
+        }
+    }
+
+    /// Answers a request whose handler failed while handling it (if still in flight).
+    pub fn fail_request(&self, handler: &ServiceId, requester: &ServiceId, id: u64, why: &str) {
+        let mut t = self.table();
+        let key = (handler.clone(), requester.clone(), id);
+        if t.pending.remove(&key).is_some() {
+            let reply = Envelope {
+                src: handler.clone(),
+                dst: requester.clone(),
+                request_id: id,
+                msg: Msg::failure(code::SERVICE_FAILED, why),
+            };
+            self.deliver_direct(&mut t, reply);
+        }
+    }
+
+    /// Answers every request past its deadline with a timeout failure.
+    pub fn expire(&self, now: Instant) -> usize {
+        let mut t = self.table();
+        let expired: Vec<PendingKey> = t
+            .pending
+            .iter()
+            .filter(|(_, deadline)| **deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &expired {
+            t.pending.remove(key);
+            let (handler, requester, id) = key.clone();
+            let why = format!(
+                "{handler} did not answer within {} ms",
+                self.inner.timeout.as_millis()
+            );
+            let reply = Envelope {
+                src: handler,
+                dst: requester,
+                request_id: id,
+                msg: Msg::failure(code::TIMEOUT, why),
+            };
+            self.deliver_direct(&mut t, reply);
+        }
+        self.inner
+            .stats
+            .timeouts
+            .fetch_add(expired.len() as u64, Ordering::Relaxed);
+        expired.len()
+    }
+
+    /// Answers every request in flight with `code` (node shutdown).
+    pub fn fail_all(&self, code: u16, why: &str) {
+        let mut t = self.table();
+        let keys: Vec<PendingKey> = t.pending.drain().map(|(k, _)| k).collect();
+        for (handler, requester, id) in keys {
+            let reply = Envelope {
+                src: handler,
+                dst: requester,
+                request_id: id,
+                msg: Msg::failure(code, why),
+            };
+            self.deliver_direct(&mut t, reply);
+        }
+    }
+
+    fn remember(&self, t: &mut Table, id: ServiceId, routing_id: Vec<u8>) {
+        let now = Instant::now();
+        if let Some(r) = t.remote.get_mut(&id) {
+            r.last_seen = now;
+            if r.routing_id != routing_id {
+                r.routing_id = routing_id;
+            }
+            return;
+        }
+        if t.remote.len() >= limits::MAX_REMOTE_ROUTES {
+            let oldest = t
+                .remote
+                .iter()
+                .min_by_key(|(_, r)| r.last_seen)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                t.remote.remove(&k);
+            }
+        }
+        t.remote.insert(
+            id,
+            Remote {
+                routing_id,
+                last_seen: now,
+            },
+        );
+    }
+
+    fn route(&self, t: &mut Table, env: Envelope, origin: Origin) {
+        let key = match env.msg.kind() {
+            MsgKind::Final | MsgKind::Progress => {
+                let key = (env.src.clone(), env.dst.clone(), env.request_id);
+                let open = if env.msg.kind() == MsgKind::Final {
+                    t.pending.remove(&key).is_some()
+                } else if let Some(deadline) = t.pending.get_mut(&key) {
+                    // Progress shows the handler is alive: the deadline moves on.
+                    *deadline = Instant::now() + self.inner.timeout;
+                    true
+                } else {
+                    false
+                };
+                if !open {
+                    // Late (the requester already got a failure), duplicate, or never asked.
+                    self.inner
+                        .stats
+                        .late_replies
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(bus = self.inner.name, src = %env.src, dst = %env.dst,
+                        id = env.request_id, "reply to no request in flight dropped");
+                    return;
+                }
+                None
+            }
+            MsgKind::Request => {
+                let key = (env.dst.clone(), env.src.clone(), env.request_id);
+                if t.pending.contains_key(&key) {
+                    let why = format!("request id {} is already in flight", env.request_id);
+                    return self.bounce(t, &env, code::MALFORMED, why);
+                }
+                if t.pending.len() >= limits::MAX_PENDING {
+                    let why = format!("{} requests in flight on the bus", t.pending.len());
+                    return self.bounce(t, &env, code::BUSY, why);
+                }
+                Some(key)
+            }
+            MsgKind::OneWay => None,
+        };
+        let kind = env.msg.kind();
+        match self.deliver(t, env) {
+            Ok(()) => {
+                if let Some(key) = key {
+                    t.pending.insert(key, Instant::now() + self.inner.timeout);
+                }
+            }
+            Err((env, code, why)) => {
+                if kind == MsgKind::Final || kind == MsgKind::Progress {
+                    // The requester is gone; nobody to tell.
+                    self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(bus = self.inner.name, dst = %env.dst, "reply undeliverable: {why}");
+                } else {
+                    if let Origin::Remote = origin {
+                        tracing::debug!(bus = self.inner.name, src = %env.src, "bounced: {why}");
+                    }
+                    self.bounce(t, &env, code, why);
+                }
+            }
+        }
+    }
+
+    /// Hands a message to its destination, or says why not.
+    fn deliver(&self, t: &mut Table, env: Envelope) -> Result<(), (Envelope, u16, String)> {
+        if let Some(mailbox) = t.local.get(&env.dst) {
+            let deliver = Deliver {
+                env,
+                bus: self.clone(),
+            };
+            return match mailbox.try_send(deliver) {
+                Ok(()) => {
+                    self.inner.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Err(SendError::Full(d)) => {
+                    let why = format!("{} is busy (mailbox full)", d.env.dst);
+                    Err((d.env, code::BUSY, why))
+                }
+                Err(SendError::Closed(d)) => {
+                    let why = format!("{} is stopped", d.env.dst);
+                    Err((d.env, code::NO_ROUTE, why))
+                }
+            };
+        }
+        let Some(remote) = t.remote.get(&env.dst) else {
+            let why = format!("no service {} on the {} bus", env.dst, self.inner.name);
+            return Err((env, code::NO_ROUTE, why));
+        };
+        let routing_id = remote.routing_id.clone();
+        match self.socket_frames(routing_id, &env) {
+            Ok(frames) => match t.outlet.as_mut().map(|o| o(frames)) {
+                Some(Ok(())) => {
+                    self.inner.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    Ok(())
+                }
+                Some(Err(OutletError::Full)) => {
+                    let why = format!("{} bus socket is busy", self.inner.name);
+                    Err((env, code::BUSY, why))
+                }
+                Some(Err(OutletError::Closed)) | None => {
+                    let why = format!("{} bus socket is closed", self.inner.name);
+                    Err((env, code::NO_ROUTE, why))
+                }
+            },
+            Err(why) => Err((env, code::TOO_LARGE, why)),
+        }
+    }
+
+    fn socket_frames(&self, routing_id: Vec<u8>, env: &Envelope) -> Result<Vec<Vec<u8>>, String> {
+        let [src, dst, payload] = env
+            .encode_frames()
+            .map_err(|e| format!("message cannot be encoded: {e}"))?;
+        Ok(vec![routing_id, src, dst, payload])
+    }
+
+    /// Sends a message straight to a routing id on the socket (no table lookup).
+    fn to_socket(&self, t: &mut Table, routing_id: Vec<u8>, env: &Envelope) {
+        let sent = self
+            .socket_frames(routing_id, env)
+            .ok()
+            .and_then(|frames| t.outlet.as_mut().map(|o| o(frames)));
+        if !matches!(sent, Some(Ok(()))) {
+            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Delivers a failure reply built by the router itself (it ends no tracked request).
+    fn deliver_direct(&self, t: &mut Table, reply: Envelope) {
+        if let Err((env, _, why)) = self.deliver(t, reply) {
+            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(bus = self.inner.name, dst = %env.dst, "failure undeliverable: {why}");
+        }
+    }
+
+    /// Returns a message to its sender as a failure.
+    fn bounce(&self, t: &mut Table, env: &Envelope, code: u16, why: String) {
+        if matches!(env.msg.kind(), MsgKind::Final | MsgKind::Progress) {
+            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.inner.stats.bounced.fetch_add(1, Ordering::Relaxed);
+        self.deliver_direct(t, env.reply(Msg::failure(code, why)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A test service that forwards what it receives to a channel.
+    struct Probe(mpsc::Sender<Envelope>);
+    impl Actor for Probe {
+        type Context = Context<Self>;
+    }
+    impl Handler<Deliver> for Probe {
+        type Result = ();
+        fn handle(&mut self, d: Deliver, _: &mut Context<Self>) {
+            let _ = self.0.send(d.env);
+        }
+    }
+
+    fn env(src: ServiceId, dst: ServiceId, id: u64, msg: Msg) -> Envelope {
+        Envelope {
+            src,
+            dst,
+            request_id: id,
+            msg,
+        }
+    }
+
+    fn recv(rx: &mpsc::Receiver<Envelope>) -> Envelope {
+        rx.recv_timeout(Duration::from_secs(5)).expect("a message")
+    }
+
+    #[actix_rt::test]
+    async fn requests_get_exactly_one_reply() {
+        let bus = Bus::new("ctl", Duration::from_millis(50));
+        let (atx, arx) = mpsc::channel();
+        let (btx, brx) = mpsc::channel();
+        let a = ServiceId::Other("a".into());
+        let b = ServiceId::Other("b".into());
+        bus.register(a.clone(), Probe(atx).start().recipient());
+        bus.register(b.clone(), Probe(btx).start().recipient());
+
+        // Absent destination: bounced to the sender.
+        bus.send(env(a.clone(), ServiceId::Lnpd, 1, Msg::GetInfo));
+        actix_rt::task::yield_now().await;
+        let bounced = recv(&arx);
+        assert!(matches!(
+            bounced.msg,
+            Msg::Failure {
+                code: code::NO_ROUTE,
+                ..
+            }
+        ));
+        assert_eq!(bounced.request_id, 1);
+
+        // Request answered once; the second answer is dropped.
+        bus.send(env(a.clone(), b.clone(), 2, Msg::GetInfo));
+        actix_rt::task::yield_now().await;
+        let req = recv(&brx);
+        bus.send(req.reply(Msg::Success(None)));
+        bus.send(req.reply(Msg::Success(Some("again".into()))));
+        actix_rt::task::yield_now().await;
+        assert_eq!(recv(&arx).msg, Msg::Success(None));
+        assert!(arx.recv_timeout(Duration::from_millis(50)).is_err());
+        assert_eq!(bus.stats().late_replies.load(Ordering::Relaxed), 1);
+
+        // Same request id twice while in flight: the second is refused.
+        bus.send(env(a.clone(), b.clone(), 3, Msg::GetInfo));
+        bus.send(env(a.clone(), b.clone(), 3, Msg::GetInfo));
+        actix_rt::task::yield_now().await;
+        let _ = recv(&brx);
+        assert!(matches!(
+            recv(&arx).msg,
+            Msg::Failure {
+                code: code::MALFORMED,
+                ..
+            }
+        ));
+
+        // Handler crash: failure to the requester; its late reply is dropped.
+        bus.fail_request(&b, &a, 3, "panic: boom");
+        actix_rt::task::yield_now().await;
+        assert!(matches!(
+            recv(&arx).msg,
+            Msg::Failure {
+                code: code::SERVICE_FAILED,
+                ..
+            }
+        ));
+        bus.send(env(b.clone(), a.clone(), 3, Msg::Success(None)));
+        assert!(arx.recv_timeout(Duration::from_millis(50)).is_err());
+
+        // Deadline: a timeout failure.
+        bus.send(env(a.clone(), b.clone(), 4, Msg::GetInfo));
+        assert_eq!(bus.expire(Instant::now() + Duration::from_secs(1)), 1);
+        actix_rt::task::yield_now().await;
+        assert!(matches!(
+            recv(&arx).msg,
+            Msg::Failure {
+                code: code::TIMEOUT,
+                ..
+            }
+        ));
+        assert_eq!(bus.pending(), 0);
+    }
+
+    #[actix_rt::test]
+    async fn remote_sources_cannot_spoof_local_ids() {
+        let bus = Bus::new("api", Duration::from_secs(1));
+        let (tx, rx) = mpsc::channel();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sink = sent.clone();
+        bus.set_outlet(Some(Box::new(move |frames| {
+            sink.lock().unwrap().push(frames);
+            Ok(())
+        })));
+        bus.register(ServiceId::Lnpd, Probe(tx).start().recipient());
+        bus.inbound(
+            b"peer".to_vec(),
+            env(ServiceId::Lnpd, ServiceId::Lnpd, 5, Msg::GetInfo),
+        );
+        let frames = sent.lock().unwrap().pop().expect("a reply on the socket");
+        assert_eq!(frames[0], b"peer");
+        let reply = Envelope::decode_frames(&frames[1..]).unwrap();
+        assert!(matches!(
+            reply.msg,
+            Msg::Failure {
+                code: code::SPOOFED_SOURCE,
+                ..
+            }
+        ));
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+
+        // A genuine client is remembered and answered through the socket.
+        let client = ServiceId::Client(9);
+        bus.inbound(
+            b"c9".to_vec(),
+            env(client.clone(), ServiceId::Lnpd, 6, Msg::GetInfo),
+        );
+        actix_rt::task::yield_now().await;
+        let req = recv(&rx);
+        bus.send(req.reply(Msg::Success(None)));
+        let frames = sent.lock().unwrap().pop().expect("a reply on the socket");
+        assert_eq!(frames[0], b"c9");
+    }
+}

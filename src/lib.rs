@@ -1,0 +1,27 @@
+//! LNP/BP nodes: one crate that runs the LNP, BP, RGB or Storm node as supervised actix services
+//! talking over ZeroMQ buses.
+//!
+//! # Layout
+//!
+//! Arrows only go downward: `bin -> actors -> bus -> wire`.
+//!
+//! - [`wire`]: sans-I/O codecs (strict encoding, bus/API messages). No actix, no zmq, no clock.
+//! - [`bus`]: service addressing, the ESB router of each bus, the ZMQ socket bridges, a client.
+//! - [`actors`]: the root supervisor, the service wrapper that turns errors and panics into
+//!   supervised restarts, the router/bridge/manager services, and one module per node.
+//! - [`guard`]: the panic policy shared by the layers above.
+//!
+//! # Errors
+//!
+//! Decoders return small enums (`StrictError`, `FrameError`) because bad input is a normal event
+//! on a network; the services turn them into failure replies with a code. Only `src/bin` boxes
+//! errors, to print them in one line and exit non-zero.
+
+#![deny(missing_docs)]
+
+pub mod actors;
+pub mod bus;
+pub mod guard;
+pub mod wire;
+
+pub use guard::panic_message;

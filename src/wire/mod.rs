@@ -1,0 +1,10 @@
+//! Sans-I/O codecs: no sockets, no actix, no clock. Everything here is driven by bytes in and
+//! bytes out, so unit tests and fuzz targets call it directly.
+//!
+//! - [`strict`]: strict encoding (PROTOCOLS.md section 1), the encoding of every bus frame.
+//! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
+//! - [`limits`]: the size limits every decoder checks before allocating.
+
+pub mod limits;
+pub mod msg;
+pub mod strict;

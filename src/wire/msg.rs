@@ -1,0 +1,759 @@
+//! Bus and API messages: service ids, the message set with its type ids, and the three-frame
+//! layout `[src, dst, payload]` used on every bus socket (docs/API.md is the reference).
+//!
+//! `payload` = `type: u16 LE` ‖ `request_id: u64 LE` ‖ strict-encoded body of that type.
+
+use super::limits;
+use super::strict::{self, decode_string, encode_string, Reader, Strict, StrictError};
+use std::fmt;
+
+/// The address of a service on a bus (strict-encoded as a u8 tag and its data).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceId {
+    /// A client of the API: tag 0x02 ‖ u64 LE chosen at random by the client.
+    Client(u64),
+    /// LNP Node manager (tag 0x20).
+    Lnpd,
+    /// BP Node manager (tag 0x30).
+    Bpd,
+    /// RGB Node manager (tag 0x40).
+    Rgbd,
+    /// Storm Node manager (tag 0x50).
+    Stormd,
+    /// Any other service, named (tag 0xFF ‖ u16 LE length ‖ UTF-8, 1..=64 bytes).
+    Other(String),
+}
+
+impl ServiceId {
+    const TAG_CLIENT: u8 = 0x02;
+    const TAG_LNPD: u8 = 0x20;
+    const TAG_BPD: u8 = 0x30;
+    const TAG_RGBD: u8 = 0x40;
+    const TAG_STORMD: u8 = 0x50;
+    const TAG_OTHER: u8 = 0xFF;
+
+    /// The strict encoding, used as a frame and as a ZMQ routing id.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        strict::serialize(self).expect("service ids are bounded when built")
+    }
+
+    /// Decodes a service id frame.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StrictError> {
+        strict::deserialize(bytes)
+    }
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceId::Client(id) => write!(f, "client:{id:016x}"),
+            ServiceId::Lnpd => f.write_str("lnpd"),
+            ServiceId::Bpd => f.write_str("bpd"),
+            ServiceId::Rgbd => f.write_str("rgbd"),
+            ServiceId::Stormd => f.write_str("stormd"),
+            ServiceId::Other(name) => write!(f, "other:{name}"),
+        }
+    }
+}
+
+impl Strict for ServiceId {
+    const MIN_SIZE: usize = 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        match self {
+            ServiceId::Client(id) => {
+                out.push(Self::TAG_CLIENT);
+                id.strict_encode(out)
+            }
+            ServiceId::Lnpd => Ok(out.push(Self::TAG_LNPD)),
+            ServiceId::Bpd => Ok(out.push(Self::TAG_BPD)),
+            ServiceId::Rgbd => Ok(out.push(Self::TAG_RGBD)),
+            ServiceId::Stormd => Ok(out.push(Self::TAG_STORMD)),
+            ServiceId::Other(name) => {
+                if name.is_empty() {
+                    return Err(StrictError::InvalidValue("empty service name"));
+                }
+                out.push(Self::TAG_OTHER);
+                encode_string(name, limits::MAX_SERVICE_NAME, out)
+            }
+        }
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        match u8::strict_decode(r)? {
+            Self::TAG_CLIENT => Ok(ServiceId::Client(u64::strict_decode(r)?)),
+            Self::TAG_LNPD => Ok(ServiceId::Lnpd),
+            Self::TAG_BPD => Ok(ServiceId::Bpd),
+            Self::TAG_RGBD => Ok(ServiceId::Rgbd),
+            Self::TAG_STORMD => Ok(ServiceId::Stormd),
+            Self::TAG_OTHER => {
+                let name = decode_string(r, limits::MAX_SERVICE_NAME)?;
+                if name.is_empty() {
+                    return Err(StrictError::InvalidValue("empty service name"));
+                }
+                Ok(ServiceId::Other(name))
+            }
+            tag => Err(StrictError::UnknownTag {
+                ty: "service id",
+                tag,
+            }),
+        }
+    }
+}
+
+/// Failure codes carried by [`Msg::Failure`] (docs/API.md lists them for clients).
+pub mod code {
+    /// The message could not be decoded (truncated, bad field, trailing bytes).
+    pub const MALFORMED: u16 = 0x1000;
+    /// The message type id is not known to this node.
+    pub const UNKNOWN_TYPE: u16 = 0x1001;
+    /// A field or the message is above its size limit.
+    pub const TOO_LARGE: u16 = 0x1002;
+    /// No service with the destination id is on this bus.
+    pub const NO_ROUTE: u16 = 0x2000;
+    /// The destination is overloaded (mailbox or pending-request table full); retry later.
+    pub const BUSY: u16 = 0x2001;
+    /// A remote sender used the id of a service that lives inside the node.
+    pub const SPOOFED_SOURCE: u16 = 0x2002;
+    /// The request was not answered within the bus request timeout.
+    pub const TIMEOUT: u16 = 0x3000;
+    /// The destination does not handle this kind of message.
+    pub const UNEXPECTED: u16 = 0x4000;
+    /// The service failed (error or panic) while handling the request; it is being restarted.
+    pub const SERVICE_FAILED: u16 = 0x5000;
+    /// The node is shutting down.
+    pub const SHUTTING_DOWN: u16 = 0x5001;
+    /// The request is refused by configuration (e.g. `debug crash` without `--fault-injection`).
+    pub const REFUSED: u16 = 0x6000;
+    /// A named object (e.g. a service) does not exist.
+    pub const NOT_FOUND: u16 = 0x6001;
+}
+
+/// Lifecycle state of a supervised service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceState {
+    /// Started and handling messages.
+    Running = 0,
+    /// Failed and not yet running again.
+    Restarting = 1,
+    /// Stopped (node shutdown or escalation).
+    Stopped = 2,
+}
+
+impl ServiceState {
+    /// The lower-case name used in `info` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Running => "running",
+            ServiceState::Restarting => "restarting",
+            ServiceState::Stopped => "stopped",
+        }
+    }
+}
+
+impl Strict for ServiceState {
+    const MIN_SIZE: usize = 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        Ok(out.push(*self as u8))
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        match u8::strict_decode(r)? {
+            0 => Ok(ServiceState::Running),
+            1 => Ok(ServiceState::Restarting),
+            2 => Ok(ServiceState::Stopped),
+            tag => Err(StrictError::UnknownTag {
+                ty: "service state",
+                tag,
+            }),
+        }
+    }
+}
+
+/// One service as reported by `info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Service name, e.g. `lnpd`, `api-router`, `msg-bridge`.
+    pub name: String,
+    /// Current state.
+    pub state: ServiceState,
+    /// How many times it was restarted since the node started.
+    pub restarts: u32,
+    /// Cause of the last failure, if any.
+    pub last_failure: Option<String>,
+}
+
+/// One bound bus endpoint as reported by `info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// Bus name in lower case (`api`, `msg`, ...).
+    pub bus: String,
+    /// The ZMQ endpoint string (`ipc:///home/me/.lnp/api`).
+    pub endpoint: String,
+}
+
+/// Reply to `info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// `lnp`, `bp`, `rgb` or `storm`.
+    pub node: String,
+    /// Version of nodectl.
+    pub version: String,
+    /// `bitcoin`, `testnet`, `testnet4`, `signet` or `regtest`.
+    pub network: String,
+    /// Compressed secp256k1 public key of the node.
+    pub node_id: [u8; 33],
+    /// Seconds since the node started.
+    pub uptime_s: u64,
+    /// Every bound bus endpoint.
+    pub endpoints: Vec<EndpointInfo>,
+    /// Every supervised service.
+    pub services: Vec<ServiceInfo>,
+}
+
+/// A notification about a service's lifecycle, sent to `subscribe`rs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceEvent {
+    /// Service name.
+    pub service: String,
+    /// Its new state.
+    pub state: ServiceState,
+    /// Its restart count.
+    pub restarts: u32,
+    /// The failure that caused the change, if any.
+    pub cause: Option<String>,
+}
+
+/// Every message that travels on a bus. Each variant has a fixed u16 type id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// 0x0001, final reply: done, with an optional human-readable message.
+    Success(Option<String>),
+    /// 0x0002, final reply: failed, with a code of [`code`] and a message.
+    Failure {
+        /// One of [`code`].
+        code: u16,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// 0x0003, intermediate reply: progress of a long request (any number before the final one).
+    Progress(String),
+    /// 0x0010, request: subscribe the sender to notifications (echo this request id).
+    Subscribe,
+    /// 0x0011, request: end the subscription.
+    Unsubscribe,
+    /// 0x0020, notification: a service changed state.
+    ServiceEvent(ServiceEvent),
+    /// 0x0100, request: node information.
+    GetInfo,
+    /// 0x0101, final reply to `GetInfo`.
+    NodeInfo(NodeInfo),
+    /// 0x01F0, request: make a service panic inside a handler (needs `--fault-injection`).
+    DebugCrash {
+        /// Service name as listed by `info`.
+        service: String,
+    },
+}
+
+/// How a message relates to requests (decides the router's bookkeeping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MsgKind {
+    /// Expects exactly one final reply.
+    Request,
+    /// Ends a request.
+    Final,
+    /// Precedes the final reply.
+    Progress,
+    /// One-way (notifications, events).
+    OneWay,
+}
+
+/// Type ids (docs/API.md).
+pub mod type_id {
+    /// Final reply: success.
+    pub const SUCCESS: u16 = 0x0001;
+    /// Final reply: failure.
+    pub const FAILURE: u16 = 0x0002;
+    /// Progress.
+    pub const PROGRESS: u16 = 0x0003;
+    /// Subscribe request.
+    pub const SUBSCRIBE: u16 = 0x0010;
+    /// Unsubscribe request.
+    pub const UNSUBSCRIBE: u16 = 0x0011;
+    /// Service event notification.
+    pub const SERVICE_EVENT: u16 = 0x0020;
+    /// Info request.
+    pub const GET_INFO: u16 = 0x0100;
+    /// Info reply.
+    pub const NODE_INFO: u16 = 0x0101;
+    /// Debug crash request.
+    pub const DEBUG_CRASH: u16 = 0x01F0;
+}
+
+impl Msg {
+    /// The type id of this message.
+    pub fn type_id(&self) -> u16 {
+        match self {
+            Msg::Success(_) => type_id::SUCCESS,
+            Msg::Failure { .. } => type_id::FAILURE,
+            Msg::Progress(_) => type_id::PROGRESS,
+            Msg::Subscribe => type_id::SUBSCRIBE,
+            Msg::Unsubscribe => type_id::UNSUBSCRIBE,
+            Msg::ServiceEvent(_) => type_id::SERVICE_EVENT,
+            Msg::GetInfo => type_id::GET_INFO,
+            Msg::NodeInfo(_) => type_id::NODE_INFO,
+            Msg::DebugCrash { .. } => type_id::DEBUG_CRASH,
+        }
+    }
+
+    /// Whether this message opens, continues, ends a request, or stands alone.
+    pub fn kind(&self) -> MsgKind {
+        match self {
+            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo | Msg::DebugCrash { .. } => {
+                MsgKind::Request
+            }
+            Msg::Success(_) | Msg::Failure { .. } | Msg::NodeInfo(_) => MsgKind::Final,
+            Msg::Progress(_) => MsgKind::Progress,
+            Msg::ServiceEvent(_) => MsgKind::OneWay,
+        }
+    }
+
+    /// Shorthand for a failure reply.
+    pub fn failure(code: u16, message: impl Into<String>) -> Msg {
+        let mut message = message.into();
+        truncate_utf8(&mut message, limits::MAX_TEXT);
+        Msg::Failure { code, message }
+    }
+
+    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        let text = |s: &str, out: &mut Vec<u8>| encode_string(s, limits::MAX_TEXT, out);
+        match self {
+            Msg::Success(msg) => match msg {
+                None => Ok(out.push(0)),
+                Some(s) => {
+                    out.push(1);
+                    text(s, out)
+                }
+            },
+            Msg::Failure { code, message } => {
+                code.strict_encode(out)?;
+                text(message, out)
+            }
+            Msg::Progress(s) => text(s, out),
+            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo => Ok(()),
+            Msg::ServiceEvent(ev) => {
+                encode_string(&ev.service, limits::MAX_SERVICE_NAME, out)?;
+                ev.state.strict_encode(out)?;
+                ev.restarts.strict_encode(out)?;
+                encode_opt_text(&ev.cause, out)
+            }
+            Msg::NodeInfo(info) => encode_info(info, out),
+            Msg::DebugCrash { service } => encode_string(service, limits::MAX_SERVICE_NAME, out),
+        }
+    }
+
+    fn decode_body(type_id: u16, r: &mut Reader<'_>) -> Result<Msg, BodyError> {
+        let text = |r: &mut Reader<'_>| decode_string(r, limits::MAX_TEXT);
+        let name = |r: &mut Reader<'_>| decode_string(r, limits::MAX_SERVICE_NAME);
+        let msg = match type_id {
+            type_id::SUCCESS => Msg::Success(decode_opt_text(r)?),
+            type_id::FAILURE => Msg::Failure {
+                code: u16::strict_decode(r)?,
+                message: text(r)?,
+            },
+            type_id::PROGRESS => Msg::Progress(text(r)?),
+            type_id::SUBSCRIBE => Msg::Subscribe,
+            type_id::UNSUBSCRIBE => Msg::Unsubscribe,
+            type_id::SERVICE_EVENT => Msg::ServiceEvent(ServiceEvent {
+                service: name(r)?,
+                state: ServiceState::strict_decode(r)?,
+                restarts: u32::strict_decode(r)?,
+                cause: decode_opt_text(r)?,
+            }),
+            type_id::GET_INFO => Msg::GetInfo,
+            type_id::NODE_INFO => Msg::NodeInfo(decode_info(r)?),
+            type_id::DEBUG_CRASH => Msg::DebugCrash { service: name(r)? },
+            other => return Err(BodyError::UnknownType(other)),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+}
+
+fn encode_opt_text(s: &Option<String>, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    match s {
+        None => Ok(out.push(0)),
+        Some(s) => {
+            out.push(1);
+            encode_string(s, limits::MAX_TEXT, out)
+        }
+    }
+}
+
+fn decode_opt_text(r: &mut Reader<'_>) -> Result<Option<String>, StrictError> {
+    match u8::strict_decode(r)? {
+        0 => Ok(None),
+        1 => Ok(Some(decode_string(r, limits::MAX_TEXT)?)),
+        t => Err(StrictError::WrongOptionalEncoding(t)),
+    }
+}
+
+fn encode_info(info: &NodeInfo, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    let short = |s: &str, out: &mut Vec<u8>| encode_string(s, limits::MAX_SERVICE_NAME, out);
+    short(&info.node, out)?;
+    short(&info.version, out)?;
+    short(&info.network, out)?;
+    info.node_id.strict_encode(out)?;
+    info.uptime_s.strict_encode(out)?;
+    strict::encode_len(info.endpoints.len(), limits::MAX_LIST, out)?;
+    for ep in &info.endpoints {
+        short(&ep.bus, out)?;
+        encode_string(&ep.endpoint, limits::MAX_TEXT, out)?;
+    }
+    strict::encode_len(info.services.len(), limits::MAX_LIST, out)?;
+    for svc in &info.services {
+        short(&svc.name, out)?;
+        svc.state.strict_encode(out)?;
+        svc.restarts.strict_encode(out)?;
+        encode_opt_text(&svc.last_failure, out)?;
+    }
+    Ok(())
+}
+
+fn decode_info(r: &mut Reader<'_>) -> Result<NodeInfo, StrictError> {
+    let short = |r: &mut Reader<'_>| decode_string(r, limits::MAX_SERVICE_NAME);
+    let node = short(r)?;
+    let version = short(r)?;
+    let network = short(r)?;
+    let node_id = r.array()?;
+    let uptime_s = u64::strict_decode(r)?;
+    // An endpoint takes at least 4 bytes (two empty strings), a service at least 8.
+    let n = r.len_prefix(limits::MAX_LIST, 4)?;
+    let mut endpoints = Vec::with_capacity(n);
+    for _ in 0..n {
+        endpoints.push(EndpointInfo {
+            bus: short(r)?,
+            endpoint: decode_string(r, limits::MAX_TEXT)?,
+        });
+    }
+    let n = r.len_prefix(limits::MAX_LIST, 8)?;
+    let mut services = Vec::with_capacity(n);
+    for _ in 0..n {
+        services.push(ServiceInfo {
+            name: short(r)?,
+            state: ServiceState::strict_decode(r)?,
+            restarts: u32::strict_decode(r)?,
+            last_failure: decode_opt_text(r)?,
+        });
+    }
+    Ok(NodeInfo {
+        node,
+        version,
+        network,
+        node_id,
+        uptime_s,
+        endpoints,
+        services,
+    })
+}
+
+/// Encodes a payload frame for `msg` answering `request_id` (used where no valid ids exist, e.g.
+/// to answer a message whose id frames did not decode).
+pub fn payload_of(request_id: u64, msg: &Msg) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(&msg.type_id().to_le_bytes());
+    out.extend_from_slice(&request_id.to_le_bytes());
+    if msg.encode_body(&mut out).is_err() {
+        // Only over-long text can fail; failures are truncated when built, so this is a
+        // message of ours that must still say something.
+        out.truncate(10);
+        out.extend_from_slice(&[0, 0]);
+    }
+    out
+}
+
+/// A message with its addressing, as carried between services.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// Sender.
+    pub src: ServiceId,
+    /// Destination.
+    pub dst: ServiceId,
+    /// Request id chosen by the requester and echoed by every reply (0 for one-way messages
+    /// that belong to no request).
+    pub request_id: u64,
+    /// The message.
+    pub msg: Msg,
+}
+
+impl Envelope {
+    /// Builds the reply to this envelope: source and destination swapped, same request id.
+    pub fn reply(&self, msg: Msg) -> Envelope {
+        Envelope {
+            src: self.dst.clone(),
+            dst: self.src.clone(),
+            request_id: self.request_id,
+            msg,
+        }
+    }
+
+    /// Encodes the payload frame (`type ‖ request_id ‖ body`).
+    pub fn encode_payload(&self) -> Result<Vec<u8>, StrictError> {
+        let mut out = Vec::with_capacity(64);
+        self.msg.type_id().strict_encode(&mut out)?;
+        self.request_id.strict_encode(&mut out)?;
+        self.msg.encode_body(&mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes the three frames `[src, dst, payload]`.
+    pub fn encode_frames(&self) -> Result<[Vec<u8>; 3], StrictError> {
+        Ok([
+            strict::serialize(&self.src)?,
+            strict::serialize(&self.dst)?,
+            self.encode_payload()?,
+        ])
+    }
+
+    /// Decodes the three frames of a message received on a bus socket. On failure the error
+    /// says whether (and with which request id) a failure reply can be sent back.
+    pub fn decode_frames(frames: &[Vec<u8>]) -> Result<Envelope, FrameError> {
+        if frames.len() != 3 {
+            return Err(FrameError::FrameCount(frames.len()));
+        }
+        let payload = &frames[2];
+        let mut r = Reader::new(payload);
+        let header = u16::strict_decode(&mut r).and_then(|t| Ok((t, u64::strict_decode(&mut r)?)));
+        let (type_id, request_id) = match header {
+            Ok(h) => h,
+            Err(err) => {
+                return Err(FrameError::Payload {
+                    request_id: 0,
+                    code: code::MALFORMED,
+                    reason: format!("payload header: {err}"),
+                })
+            }
+        };
+        let bad = |code, reason: String| FrameError::Payload {
+            request_id,
+            code,
+            reason,
+        };
+        let src = ServiceId::from_bytes(&frames[0])
+            .map_err(|e| bad(code::MALFORMED, format!("source frame: {e}")))?;
+        let dst = ServiceId::from_bytes(&frames[1])
+            .map_err(|e| bad(code::MALFORMED, format!("destination frame: {e}")))?;
+        let msg = Msg::decode_body(type_id, &mut r).map_err(|e| match e {
+            BodyError::UnknownType(t) => {
+                bad(code::UNKNOWN_TYPE, format!("unknown type id {t:#06x}"))
+            }
+            BodyError::Strict(e @ StrictError::ExceedMaxItems { .. }) => {
+                bad(code::TOO_LARGE, format!("type {type_id:#06x}: {e}"))
+            }
+            BodyError::Strict(e) => bad(code::MALFORMED, format!("type {type_id:#06x}: {e}")),
+        })?;
+        Ok(Envelope {
+            src,
+            dst,
+            request_id,
+            msg,
+        })
+    }
+}
+
+enum BodyError {
+    UnknownType(u16),
+    Strict(StrictError),
+}
+
+impl From<StrictError> for BodyError {
+    fn from(e: StrictError) -> Self {
+        BodyError::Strict(e)
+    }
+}
+
+/// Why frames received on a bus socket were not a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Not exactly three frames: dropped (the layout of a reply is unknown).
+    FrameCount(usize),
+    /// Three frames, but the content is bad: answer with a failure carrying `request_id`
+    /// (0 when the payload header itself was unreadable).
+    Payload {
+        /// The request id read from the payload header, or 0.
+        request_id: u64,
+        /// One of [`code`].
+        code: u16,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::FrameCount(n) => write!(f, "expected 3 frames, got {n}"),
+            FrameError::Payload { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(msg: Msg) {
+        let env = Envelope {
+            src: ServiceId::Client(0x0102030405060708),
+            dst: ServiceId::Lnpd,
+            request_id: 42,
+            msg,
+        };
+        let frames = env.encode_frames().unwrap();
+        assert_eq!(Envelope::decode_frames(&frames).unwrap(), env);
+    }
+
+    #[test]
+    fn every_message_roundtrips() {
+        roundtrip(Msg::Success(None));
+        roundtrip(Msg::Success(Some("ok".into())));
+        roundtrip(Msg::failure(code::NO_ROUTE, "nobody"));
+        roundtrip(Msg::Progress("half way".into()));
+        roundtrip(Msg::Subscribe);
+        roundtrip(Msg::Unsubscribe);
+        roundtrip(Msg::GetInfo);
+        roundtrip(Msg::DebugCrash {
+            service: "lnpd".into(),
+        });
+        roundtrip(Msg::ServiceEvent(ServiceEvent {
+            service: "api-router".into(),
+            state: ServiceState::Restarting,
+            restarts: 2,
+            cause: Some("panic: boom".into()),
+        }));
+        roundtrip(Msg::NodeInfo(NodeInfo {
+            node: "lnp".into(),
+            version: "0.1.0".into(),
+            network: "signet".into(),
+            node_id: [2; 33],
+            uptime_s: 7,
+            endpoints: vec![EndpointInfo {
+                bus: "api".into(),
+                endpoint: "ipc:///tmp/api".into(),
+            }],
+            services: vec![ServiceInfo {
+                name: "lnpd".into(),
+                state: ServiceState::Running,
+                restarts: 1,
+                last_failure: None,
+            }],
+        }));
+    }
+
+    #[test]
+    fn documented_bytes() {
+        // The example of docs/API.md: client 1 asks lnpd for info with request id 7.
+        let env = Envelope {
+            src: ServiceId::Client(1),
+            dst: ServiceId::Lnpd,
+            request_id: 7,
+            msg: Msg::GetInfo,
+        };
+        let [src, dst, payload] = env.encode_frames().unwrap();
+        assert_eq!(src, [0x02, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(dst, [0x20]);
+        assert_eq!(payload, [0x00, 0x01, 7, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            ServiceId::Other("ext".into()).to_bytes(),
+            [0xff, 3, 0, b'e', b'x', b't']
+        );
+    }
+
+    #[test]
+    fn bad_frames_say_how_to_answer() {
+        let good = Envelope {
+            src: ServiceId::Client(1),
+            dst: ServiceId::Lnpd,
+            request_id: 9,
+            msg: Msg::GetInfo,
+        }
+        .encode_frames()
+        .unwrap()
+        .to_vec();
+        assert_eq!(
+            Envelope::decode_frames(&good[..2]),
+            Err(FrameError::FrameCount(2))
+        );
+        let mut unknown = good.clone();
+        unknown[2][0] = 0x77;
+        assert!(matches!(
+            Envelope::decode_frames(&unknown),
+            Err(FrameError::Payload {
+                request_id: 9,
+                code: code::UNKNOWN_TYPE,
+                ..
+            })
+        ));
+        let mut trailing = good.clone();
+        trailing[2].push(0);
+        assert!(matches!(
+            Envelope::decode_frames(&trailing),
+            Err(FrameError::Payload {
+                request_id: 9,
+                code: code::MALFORMED,
+                ..
+            })
+        ));
+        let mut short = good.clone();
+        short[2].truncate(5);
+        assert!(matches!(
+            Envelope::decode_frames(&short),
+            Err(FrameError::Payload {
+                request_id: 0,
+                code: code::MALFORMED,
+                ..
+            })
+        ));
+        let mut bad_src = good.clone();
+        bad_src[0] = vec![0x99];
+        assert!(matches!(
+            Envelope::decode_frames(&bad_src),
+            Err(FrameError::Payload {
+                request_id: 9,
+                code: code::MALFORMED,
+                ..
+            })
+        ));
+        // A service name declared longer than the limit.
+        let mut crash = Envelope {
+            src: ServiceId::Client(1),
+            dst: ServiceId::Lnpd,
+            request_id: 3,
+            msg: Msg::DebugCrash {
+                service: "x".into(),
+            },
+        }
+        .encode_frames()
+        .unwrap()
+        .to_vec();
+        crash[2].truncate(10);
+        crash[2].extend_from_slice(&[0xff, 0xff]);
+        assert!(matches!(
+            Envelope::decode_frames(&crash),
+            Err(FrameError::Payload {
+                request_id: 3,
+                code: code::TOO_LARGE,
+                ..
+            })
+        ));
+    }
+}

@@ -112,17 +112,19 @@ pub struct Settings {
 /// Loads and validates the settings of `kind` with data dir `data_dir`.
 pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, String> {
     let mut b = Config::builder().add_source(File::from_str(defaults(kind), FileFormat::Toml));
-    match &o.config_file {
-        Some(path) => {
-            if !path.is_file() {
-                return Err(format!("config file {} does not exist", path.display()));
-            }
-            b = b.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+    let file = match &o.config_file {
+        Some(path) if !path.is_file() => {
+            return Err(format!("config file {} does not exist", path.display()));
         }
-        None => {
-            let path = data_dir.join(format!("{}.toml", kind.name()));
-            b = b.add_source(File::from(path).format(FileFormat::Toml).required(false));
-        }
+        Some(path) => Some(path.clone()),
+        None => Some(data_dir.join(format!("{}.toml", kind.name()))).filter(|p| p.is_file()),
+    };
+    // The file layer alone, to tell which keys it sets (for error messages).
+    let mut file_layer = None;
+    if let Some(path) = &file {
+        let source = || File::from(path.as_path()).format(FileFormat::Toml);
+        file_layer = Config::builder().add_source(source()).build().ok();
+        b = b.add_source(source());
     }
     b = b.add_source(
         Environment::with_prefix(ENV_PREFIX)
@@ -174,12 +176,12 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         if std::env::var_os(&env).is_some() {
             return format!("environment variable {env}");
         }
-        match cfg
-            .get::<config::Value>(key)
-            .ok()
-            .and_then(|v| v.origin().map(str::to_owned))
-        {
-            Some(o) if !o.is_empty() => o,
+        match (&file, &file_layer) {
+            (Some(path), Some(layer))
+                if layer.get_string(key).is_ok() || layer.get_table(key).is_ok() =>
+            {
+                path.display().to_string()
+            }
             _ => "built-in defaults".into(),
         }
     };

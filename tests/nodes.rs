@@ -624,3 +624,52 @@ fn external_services_reach_each_other_and_the_manager_on_an_esb_bus() {
     let r = a.recv_msg();
     assert_eq!((r.request_id, r.failure().0), (6, 0x3000));
 }
+
+#[test]
+fn ten_thousand_requests_with_a_crash_every_thousand_get_exactly_one_reply_each() {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let mut node = Node::spawn_in(
+        "lnp",
+        &tmp.path().join("lnp"),
+        &["--fault-injection"],
+        &[("NODECTL_SUPERVISOR__MAX_RESTARTS", "100")],
+    );
+    node.wait_ready();
+    let raw = Raw::connect(&node.api_endpoint(), client_id(77));
+    let lnpd = manager_id("lnp");
+    const TOTAL: u64 = 10_000;
+    const WINDOW: u64 = 256;
+    let mut replies = std::collections::HashMap::new();
+    let (mut sent, mut got) = (0u64, 0u64);
+    while got < TOTAL {
+        while sent < TOTAL && sent - got < WINDOW {
+            sent += 1;
+            if sent % 1000 == 0 {
+                raw.send(&lnpd, &payload(0x01F0, sent, &string("lnpd")));
+            } else {
+                raw.send(&lnpd, &payload(0x0100, sent, &[]));
+            }
+        }
+        let r = raw.recv_msg();
+        assert!(
+            replies.insert(r.request_id, r.type_id).is_none(),
+            "second reply to {}",
+            r.request_id
+        );
+        got += 1;
+    }
+    assert!(
+        raw.recv(Duration::from_millis(300)).is_none(),
+        "no reply beyond one per request"
+    );
+    for id in 1..=TOTAL {
+        let t = replies[&id];
+        if id % 1000 == 0 {
+            assert_eq!(t, 0x0002, "request {id} (the crash) fails");
+        } else {
+            assert_eq!(t, 0x0101, "request {id} answered");
+        }
+    }
+    let info = node.wait_info("10 restarts", |i| service(i, "lnpd")["restarts"] == 10);
+    assert_eq!(service(&info, "lnpd")["state"], "running");
+}

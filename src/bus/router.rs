@@ -62,6 +62,9 @@ struct Remote {
     last_seen: Instant,
 }
 
+/// A message that could not be handed over: it, the failure code and why.
+type Undelivered = (Envelope, u16, String);
+
 /// Key of a request in flight: (handler, requester, request id).
 type PendingKey = (ServiceId, ServiceId, u64);
 
@@ -325,7 +328,8 @@ impl Bus {
                     t.pending.insert(key, Instant::now() + self.inner.timeout);
                 }
             }
-            Err((env, code, why)) => {
+            Err(undelivered) => {
+                let (env, code, why) = *undelivered;
                 if kind == MsgKind::Final || kind == MsgKind::Progress {
                     // The requester is gone; nobody to tell.
                     self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -341,7 +345,7 @@ impl Bus {
     }
 
     /// Hands a message to its destination, or says why not.
-    fn deliver(&self, t: &mut Table, env: Envelope) -> Result<(), (Envelope, u16, String)> {
+    fn deliver(&self, t: &mut Table, env: Envelope) -> Result<(), Box<Undelivered>> {
         if let Some(mailbox) = t.local.get(&env.dst) {
             let deliver = Deliver {
                 env,
@@ -354,17 +358,17 @@ impl Bus {
                 }
                 Err(SendError::Full(d)) => {
                     let why = format!("{} is busy (mailbox full)", d.env.dst);
-                    Err((d.env, code::BUSY, why))
+                    Err(Box::new((d.env, code::BUSY, why)))
                 }
                 Err(SendError::Closed(d)) => {
                     let why = format!("{} is stopped", d.env.dst);
-                    Err((d.env, code::NO_ROUTE, why))
+                    Err(Box::new((d.env, code::NO_ROUTE, why)))
                 }
             };
         }
         let Some(remote) = t.remote.get(&env.dst) else {
             let why = format!("no service {} on the {} bus", env.dst, self.inner.name);
-            return Err((env, code::NO_ROUTE, why));
+            return Err(Box::new((env, code::NO_ROUTE, why)));
         };
         let routing_id = remote.routing_id.clone();
         match self.socket_frames(routing_id, &env) {
@@ -375,14 +379,14 @@ impl Bus {
                 }
                 Some(Err(OutletError::Full)) => {
                     let why = format!("{} bus socket is busy", self.inner.name);
-                    Err((env, code::BUSY, why))
+                    Err(Box::new((env, code::BUSY, why)))
                 }
                 Some(Err(OutletError::Closed)) | None => {
                     let why = format!("{} bus socket is closed", self.inner.name);
-                    Err((env, code::NO_ROUTE, why))
+                    Err(Box::new((env, code::NO_ROUTE, why)))
                 }
             },
-            Err(why) => Err((env, code::TOO_LARGE, why)),
+            Err(why) => Err(Box::new((env, code::TOO_LARGE, why))),
         }
     }
 
@@ -406,7 +410,8 @@ impl Bus {
 
     /// Delivers a failure reply built by the router itself (it ends no tracked request).
     fn deliver_direct(&self, t: &mut Table, reply: Envelope) {
-        if let Err((env, _, why)) = self.deliver(t, reply) {
+        if let Err(undelivered) = self.deliver(t, reply) {
+            let (env, _, why) = *undelivered;
             self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(bus = self.inner.name, dst = %env.dst, "failure undeliverable: {why}");
         }

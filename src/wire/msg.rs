@@ -64,10 +64,10 @@ impl Strict for ServiceId {
                 out.push(Self::TAG_CLIENT);
                 id.strict_encode(out)
             }
-            ServiceId::Lnpd => Ok(out.push(Self::TAG_LNPD)),
-            ServiceId::Bpd => Ok(out.push(Self::TAG_BPD)),
-            ServiceId::Rgbd => Ok(out.push(Self::TAG_RGBD)),
-            ServiceId::Stormd => Ok(out.push(Self::TAG_STORMD)),
+            ServiceId::Lnpd => Self::TAG_LNPD.strict_encode(out),
+            ServiceId::Bpd => Self::TAG_BPD.strict_encode(out),
+            ServiceId::Rgbd => Self::TAG_RGBD.strict_encode(out),
+            ServiceId::Stormd => Self::TAG_STORMD.strict_encode(out),
             ServiceId::Other(name) => {
                 if name.is_empty() {
                     return Err(StrictError::InvalidValue("empty service name"));
@@ -152,7 +152,7 @@ impl ServiceState {
 impl Strict for ServiceState {
     const MIN_SIZE: usize = 1;
     fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
-        Ok(out.push(*self as u8))
+        (*self as u8).strict_encode(out)
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         match u8::strict_decode(r)? {
@@ -326,7 +326,7 @@ impl Msg {
         let text = |s: &str, out: &mut Vec<u8>| encode_string(s, limits::MAX_TEXT, out);
         match self {
             Msg::Success(msg) => match msg {
-                None => Ok(out.push(0)),
+                None => 0u8.strict_encode(out),
                 Some(s) => {
                     out.push(1);
                     text(s, out)
@@ -389,7 +389,7 @@ fn truncate_utf8(s: &mut String, max: usize) {
 
 fn encode_opt_text(s: &Option<String>, out: &mut Vec<u8>) -> Result<(), StrictError> {
     match s {
-        None => Ok(out.push(0)),
+        None => 0u8.strict_encode(out),
         Some(s) => {
             out.push(1);
             encode_string(s, limits::MAX_TEXT, out)

@@ -147,18 +147,17 @@ impl Node {
         f: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
         let deadline = Instant::now() + START_DEADLINE;
-        let mut last = String::new();
         loop {
             let out = self.cli(&["info", "--json", "--timeout", "2"]);
-            if out.status.success() {
+            let last = if out.status.success() {
                 let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 if f(&info) {
                     return info;
                 }
-                last = info.to_string();
+                info.to_string()
             } else {
-                last = String::from_utf8_lossy(&out.stderr).to_string();
-            }
+                String::from_utf8_lossy(&out.stderr).to_string()
+            };
             assert!(
                 Instant::now() < deadline,
                 "{what}: last answer {last}\n{}",

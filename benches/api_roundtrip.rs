@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 const ROUND_TRIPS: usize = 2_000;
 const IN_FLIGHT: usize = 100;
 
-fn bare_server(ctx: zmq::Context, endpoint: String, reply_len: usize) -> std::thread::JoinHandle<()> {
+fn bare_server(
+    ctx: zmq::Context,
+    endpoint: String,
+    reply_len: usize,
+) -> std::thread::JoinHandle<()> {
     let sock = ctx.socket(zmq::ROUTER).unwrap();
     sock.set_linger(0).unwrap();
     sock.bind(&endpoint).unwrap();
@@ -103,7 +107,14 @@ fn main() {
     let tmp = tempfile::tempdir_in("/tmp").unwrap();
     let dir = tmp.path().join("lnp");
     let mut node = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args(["start", "--node", "lnp", "--log-level", "warn", "--data-dir"])
+        .args([
+            "start",
+            "--node",
+            "lnp",
+            "--log-level",
+            "warn",
+            "--data-dir",
+        ])
         .arg(&dir)
         .stdout(Stdio::null())
         .spawn()
@@ -117,9 +128,16 @@ fn main() {
     let ctx = zmq::Context::new();
     let mut client = Client::connect(&ctx, &Endpoint::Ipc(api.clone())).unwrap();
     let info = client
-        .request(&ServiceId::Lnpd, Msg::GetInfo, Duration::from_secs(5), |_| {})
+        .request(
+            &ServiceId::Lnpd,
+            Msg::GetInfo,
+            Duration::from_secs(5),
+            |_| {},
+        )
         .unwrap();
-    let Msg::NodeInfo(info) = info else { panic!("not info") };
+    let Msg::NodeInfo(info) = info else {
+        panic!("not info")
+    };
     let reply_len = lnpbp_nodes::wire::msg::payload_of(1, &Msg::NodeInfo(info)).len();
 
     let bare_ep = format!("ipc://{}", tmp.path().join("bare").display());
@@ -128,7 +146,11 @@ fn main() {
     sock.set_linger(0).unwrap();
     sock.connect(&bare_ep).unwrap();
     let request = lnpbp_nodes::wire::msg::payload_of(1, &Msg::GetInfo);
-    let frames = [ServiceId::Client(1).to_bytes(), ServiceId::Lnpd.to_bytes(), request];
+    let frames = [
+        ServiceId::Client(1).to_bytes(),
+        ServiceId::Lnpd.to_bytes(),
+        request,
+    ];
     let mut bare = Bare { sock, frames };
     let mut ours = Ours(client);
     lockstep(&mut bare, 200);
@@ -147,8 +169,14 @@ fn main() {
     println!("api info round trip over IPC ({samples} samples x {ROUND_TRIPS} lock-step round trips, reply {reply_len} B)");
     println!("  bare zmq DEALER/ROUTER echo : {b_rt:8.1} us median");
     println!("  nodectl API `info`          : {o_rt:8.1} us median");
-    println!("  ratio ours/bare             : {:8.2}x  (target <= 2x)", o_rt / b_rt);
-    println!("api info pipelined, {IN_FLIGHT} in flight ({} requests per sample)", ROUND_TRIPS * 5);
+    println!(
+        "  ratio ours/bare             : {:8.2}x  (target <= 2x)",
+        o_rt / b_rt
+    );
+    println!(
+        "api info pipelined, {IN_FLIGHT} in flight ({} requests per sample)",
+        ROUND_TRIPS * 5
+    );
     println!("  bare zmq DEALER/ROUTER echo : {b_tp:8.0} req/s median");
     println!("  nodectl API `info`          : {o_tp:8.0} req/s median");
     println!("  ratio ours/bare             : {:8.2}x", o_tp / b_tp);

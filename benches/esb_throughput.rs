@@ -78,7 +78,10 @@ fn main() {
         let (mut bare, mut ours) = (vec![], vec![]);
         for s in 0..=samples {
             let b = run(count.clone(), |i| {
-                sink.do_send(Deliver { env: message(i), bus: bus.clone() })
+                sink.do_send(Deliver {
+                    env: message(i),
+                    bus: bus.clone(),
+                })
             })
             .await;
             let o = run(count.clone(), |i| bus.send(message(i))).await;
@@ -88,12 +91,20 @@ fn main() {
                 ours.push(o);
             }
         }
-        let dropped = bus.stats().bounced.load(std::sync::atomic::Ordering::Relaxed);
+        let dropped = bus
+            .stats()
+            .bounced
+            .load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(dropped, 0, "no message bounced");
         let (b, o) = (common::median(bare), common::median(ours));
-        println!("ESB one-way messages between two local services ({samples} samples x {MESSAGES})");
+        println!(
+            "ESB one-way messages between two local services ({samples} samples x {MESSAGES})"
+        );
         println!("  bare actix do_send A -> B    : {:10.0} msg/s median", b);
         println!("  through the bus router       : {:10.0} msg/s median", o);
-        println!("  ratio ours/bare              : {:10.2}x  (target >= 0.5x)", o / b);
+        println!(
+            "  ratio ours/bare              : {:10.2}x  (target >= 0.5x)",
+            o / b
+        );
     });
 }

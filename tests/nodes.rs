@@ -673,3 +673,39 @@ fn ten_thousand_requests_with_a_crash_every_thousand_get_exactly_one_reply_each(
     let info = node.wait_info("10 restarts", |i| service(i, "lnpd")["restarts"] == 10);
     assert_eq!(service(&info, "lnpd")["state"], "running");
 }
+
+#[test]
+fn garbage_bytes_and_half_sent_greetings_are_closed_while_the_node_serves() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let node = Node::start("lnp", &[]);
+    // Not ZMTP at all: the connection is closed.
+    let mut junk = UnixStream::connect(node.api()).unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    junk.write_all(&[0x42; 200]).unwrap();
+    // A greeting cut short: closed once the 5 s handshake interval passes.
+    let mut half = UnixStream::connect(node.api()).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    half.write_all(&[0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f])
+        .unwrap();
+    // Meanwhile a real client is served.
+    let raw = Raw::connect(&node.api_endpoint(), client_id(8));
+    raw.send(&manager_id("lnp"), &payload(0x0100, 1, &[]));
+    assert_eq!(raw.recv_msg().type_id, 0x0101);
+    for (name, mut s) in [("garbage", junk), ("half greeting", half)] {
+        let mut buf = [0u8; 256];
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue, // the node's own greeting
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false, // read timeout: still open after 20 s
+            }
+        };
+        assert!(closed, "{name}: the node closes the connection");
+    }
+    raw.send(&manager_id("lnp"), &payload(0x0100, 2, &[]));
+    assert_eq!(raw.recv_msg().type_id, 0x0101);
+}

@@ -222,6 +222,15 @@ fn subscribers_get_service_events() {
         assert_eq!(c.u32(), 1);
     }
     assert_eq!(states, [1, 0], "restarting, then running");
+    // The subscription survives a crash of the manager itself.
+    assert!(node.cli(&["debug", "crash", "bpd"]).status.code() == Some(1));
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ev = raw.recv_msg();
+        let mut c = Cursor(&ev.body);
+        seen.push((c.string(), c.u8()));
+    }
+    assert_eq!(seen, [("bpd".to_string(), 1), ("bpd".to_string(), 0)]);
 }
 
 #[test]

@@ -7,10 +7,14 @@ use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
 use actix::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Most subscribers at once; beyond it `subscribe` gets `BUSY`.
 pub const MAX_SUBSCRIBERS: usize = 256;
+
+/// Who subscribed: (bus, subscriber, request id of its `subscribe`). Shared with the factory so
+/// that subscriptions survive a restart of the manager (whose crash is news they want).
+pub type Subscribers = Arc<Mutex<Vec<(Bus, ServiceId, u64)>>>;
 
 /// The manager service.
 pub struct Manager {
@@ -19,8 +23,7 @@ pub struct Manager {
     buses: Vec<Bus>,
     status: Arc<NodeStatus>,
     fault_injection: bool,
-    /// Who subscribed: (bus, subscriber, request id of its `subscribe`).
-    subscribers: Vec<(Bus, ServiceId, u64)>,
+    subscribers: Subscribers,
 }
 
 impl Manager {
@@ -31,6 +34,7 @@ impl Manager {
         buses: Vec<Bus>,
         status: Arc<NodeStatus>,
         fault_injection: bool,
+        subscribers: Subscribers,
     ) -> Manager {
         Manager {
             id,
@@ -38,8 +42,12 @@ impl Manager {
             buses,
             status,
             fault_injection,
-            subscribers: Vec::new(),
+            subscribers,
         }
+    }
+
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn debug_crash(&self, env: &Envelope, service: &str) -> Msg {
@@ -79,23 +87,26 @@ impl Service for Manager {
             Msg::GetInfo => Msg::NodeInfo(self.status.info()),
             Msg::DebugCrash { service } => self.debug_crash(&env, service),
             Msg::Subscribe => {
-                self.subscribers.retain(|(_, id, _)| id != &env.src);
-                if self.subscribers.len() >= MAX_SUBSCRIBERS {
+                let mut subs = self.subscribers();
+                subs.retain(|(_, id, _)| id != &env.src);
+                if subs.len() >= MAX_SUBSCRIBERS {
                     Msg::failure(code::BUSY, format!("{MAX_SUBSCRIBERS} subscribers already"))
                 } else {
-                    self.subscribers
-                        .push((bus.clone(), env.src.clone(), env.request_id));
+                    subs.push((bus.clone(), env.src.clone(), env.request_id));
                     Msg::Success(Some("subscribed to service events".into()))
                 }
             }
             Msg::Unsubscribe => {
-                self.subscribers.retain(|(_, id, _)| id != &env.src);
+                self.subscribers().retain(|(_, id, _)| id != &env.src);
                 Msg::Success(Some("unsubscribed".into()))
             }
             Msg::Failure { code, message } => {
-                // A notification came back: the subscriber is gone.
-                tracing::debug!(subscriber = %env.src, code, "dropping subscriber: {message}");
-                self.subscribers.retain(|(_, id, _)| id != &env.src);
+                // A notification came back. Gone for good (NO_ROUTE): forget the subscriber;
+                // anything else (a full queue, a socket restarting) loses only that event.
+                if *code == code::NO_ROUTE {
+                    tracing::debug!(subscriber = %env.src, "dropping subscriber: {message}");
+                    self.subscribers().retain(|(_, id, _)| id != &env.src);
+                }
                 return Ok(());
             }
             other if other.kind() == MsgKind::Request => Msg::failure(
@@ -113,7 +124,7 @@ impl Service for Manager {
     }
 
     fn service_event(&mut self, ev: &ServiceEvent) -> Result<(), String> {
-        for (bus, sub, request_id) in &self.subscribers {
+        for (bus, sub, request_id) in self.subscribers().iter() {
             bus.send(Envelope {
                 src: self.id.clone(),
                 dst: sub.clone(),

@@ -146,8 +146,10 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> RunningNode {
         let (id, name) = (seed.manager_id.clone(), seed.manager);
         let all: Vec<Bus> = buses.iter().map(|(_, b)| b.clone()).collect();
         let (status, fault) = (status.clone(), config.fault_injection);
+        let subscribers = manager::Subscribers::default();
         children.push(child(name.to_string(), move || {
-            Manager::new(id.clone(), name, all.clone(), status.clone(), fault)
+            let subs = subscribers.clone();
+            Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs)
         }));
     }
     for ((kind, bus), (_, endpoint)) in buses.iter().zip(&config.endpoints) {

@@ -14,7 +14,7 @@ use lnpbp_nodes::wire::msg::{Msg, NodeInfo, ServiceEvent};
 use settings::{Network, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Exit code of every failure other than an escalation (2).
 const EXIT_FAILURE: u8 = 1;
@@ -345,21 +345,31 @@ fn events(
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let reply = client.request(manager, Msg::Subscribe, timeout, |_| {})?;
     print_success(&reply, json)?;
-    // Silence for this long means a liveness probe: the command never waits on a dead node.
-    let probe_after = Duration::from_secs(5);
+    // After this long without a message, subscribe again: it proves the node is alive (the
+    // command never waits on a dead node) and renews a subscription that a reconnect lost.
+    let quiet = Duration::from_secs(5);
+    let mut probe: Option<(u64, Instant)> = None;
     loop {
-        match client.recv(probe_after) {
-            Ok(env) => {
-                if let Msg::ServiceEvent(ev) = env.msg {
-                    print_event(&ev, json);
-                }
+        let wait = match probe {
+            Some((_, deadline)) => deadline.saturating_duration_since(Instant::now()),
+            None => quiet,
+        };
+        match client.recv(wait) {
+            Ok(env) => match env.msg {
+                Msg::ServiceEvent(ev) => print_event(&ev, json),
+                _ if probe.is_some_and(|(id, _)| id == env.request_id) => probe = None,
+                _ => {}
+            },
+            Err(ClientError::Timeout(_)) if probe.is_some() => {
+                return Err(format!(
+                    "node stopped answering (no reply within {:.1} s)",
+                    timeout.as_secs_f64()
+                )
+                .into());
             }
             Err(ClientError::Timeout(_)) => {
-                let mut probe = |_: &str| {};
-                match client.request(manager, Msg::GetInfo, timeout, &mut probe) {
-                    Ok(_) => {}
-                    Err(e) => return Err(format!("node stopped answering: {e}").into()),
-                }
+                let id = client.send(manager, Msg::Subscribe)?;
+                probe = Some((id, Instant::now() + timeout));
             }
             Err(e) => return Err(e.into()),
         }

@@ -68,9 +68,35 @@ type Undelivered = (Envelope, u16, String);
 /// Key of a request in flight: (handler, requester, request id).
 type PendingKey = (ServiceId, ServiceId, u64);
 
+/// FNV-1a: the hash of the table of *local* services, whose keys are the node's own ids (a peer
+/// cannot insert colliding keys there). Tables keyed by ids that peers choose (remote routes,
+/// requests in flight) keep std's keyed SipHash against hash flooding.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type LocalMap = HashMap<ServiceId, Recipient<Deliver>, std::hash::BuildHasherDefault<Fnv>>;
+
 #[derive(Default)]
 struct Table {
-    local: HashMap<ServiceId, Recipient<Deliver>>,
+    local: LocalMap,
     remote: HashMap<ServiceId, Remote>,
     pending: HashMap<PendingKey, Instant>,
     outlet: Option<Outlet>,
@@ -149,13 +175,11 @@ impl Bus {
         self.table().local.contains_key(id)
     }
 
-    /// Installs (or removes) the socket thread's outbound queue.
+    /// Installs (or removes) the socket thread's outbound queue. Remote routes are kept: a
+    /// client that reconnects with the same routing id (docs/API.md) is reachable again as soon
+    /// as the socket is back.
     pub fn set_outlet(&self, outlet: Option<Outlet>) {
-        let mut t = self.table();
-        t.outlet = outlet;
-        if t.outlet.is_none() {
-            t.remote.clear();
-        }
+        self.table().outlet = outlet;
     }
 
     /// Sends a message from a local service.
@@ -382,8 +406,9 @@ impl Bus {
                     Err(Box::new((env, code::BUSY, why)))
                 }
                 Some(Err(OutletError::Closed)) | None => {
-                    let why = format!("{} bus socket is closed", self.inner.name);
-                    Err(Box::new((env, code::NO_ROUTE, why)))
+                    // The bridge is restarting: the destination may be back in a moment.
+                    let why = format!("{} bus socket is restarting; retry", self.inner.name);
+                    Err(Box::new((env, code::BUSY, why)))
                 }
             },
             Err(why) => Err(Box::new((env, code::TOO_LARGE, why))),

@@ -166,6 +166,15 @@ impl BusSocket {
             let _ = thread.join();
         }
         if let Some(path) = self.endpoint.ipc_path() {
+            // libzmq closes the listener on its reaper thread, a moment after the socket is
+            // dropped; wait (bounded) so that a restart binding the same path right away does
+            // not find it still accepting.
+            let deadline = std::time::Instant::now() + CLOSE_WAIT;
+            while std::os::unix::net::UnixStream::connect(path).is_ok()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let _ = std::fs::remove_file(path);
         }
     }
@@ -188,6 +197,9 @@ fn clear_stale_socket(path: &std::path::Path) -> Result<(), String> {
             .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display())),
     }
 }
+
+/// Longest wait for libzmq to close a listener when a bus socket closes.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 /// How long the thread waits in `poll` before it checks the stop flag again.
 const POLL_MS: i64 = 50;

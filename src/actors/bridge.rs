@@ -1,6 +1,7 @@
-//! The bridge service of a bus: binds the bus's ZMQ socket (its thread is in
-//! [`crate::bus::socket`]) and reports it in `info`. A restart closes the socket and binds anew;
-//! if the socket thread dies on its own, the bridge fails and is restarted like any service.
+//! The bridge service of a bus: binds the bus's ZMQ socket, runs its receiving pump
+//! ([`crate::bus::socket`]) on the bridge's own context, and reports the endpoint in `info`. A
+//! restart closes the socket and binds anew; if the pump fails on its own, the bridge fails and
+//! is restarted like any service.
 
 use super::service::{Control, Service, ServiceActor};
 use super::status::NodeStatus;
@@ -42,15 +43,21 @@ impl Bridge {
 
 impl Service for Bridge {
     fn start(&mut self, ctx: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
-        let me = ctx.address();
         let socket = BusSocket::bind(
             &self.zmq,
             self.bus.clone(),
             &self.endpoint,
             self.kind.max_msg(),
-            Box::new(move |cause| me.do_send(Control::Fail(cause))),
         )
         .map_err(|e| e.to_string())?;
+        // The pump lives in this actor's context: a restart drops it before `stop` runs.
+        let pump = actix::fut::wrap_future::<_, ServiceActor<Self>>(socket.pump());
+        ctx.spawn(pump.map(|result, _, ctx| {
+            if let Err(cause) = result {
+                ctx.address()
+                    .do_send(Control::Fail(format!("bus socket: {cause}")));
+            }
+        }));
         tracing::info!(bus = self.kind.name(), endpoint = %self.endpoint, "bus socket bound");
         self.status
             .set_endpoint(self.kind.name(), self.endpoint.zmq());

@@ -29,14 +29,16 @@ pub struct Deliver {
     pub bus: Bus,
 }
 
-/// Outbound frames for the bus socket thread: `[routing_id, src, dst, payload]`.
+/// Sends outbound frames on the bus socket: `[routing_id, src, dst, payload]`.
 pub type Outlet = Box<dyn FnMut(Vec<Vec<u8>>) -> Result<(), OutletError> + Send>;
 
-/// Why the socket thread could not take outbound frames.
+/// Why the bus socket did not take outbound frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutletError {
-    /// Its queue is full.
+    /// The peer's queue is full (it does not read).
     Full,
+    /// No peer with that routing id is connected (it went away).
+    Unreachable,
     /// The socket is closed (bridge stopped or restarting).
     Closed,
 }
@@ -203,18 +205,6 @@ impl Bus {
         }
         self.remember(&mut t, env.src.clone(), routing_id);
         self.route(&mut t, env, Origin::Remote);
-    }
-
-    /// Called by the socket thread when the socket refused frames for a routing id that is
-    /// gone: forget it and tell the sender.
-    pub fn unreachable(&self, frames: Vec<Vec<u8>>) {
-        let mut t = self.table();
-        let routing_id = &frames[0];
-        t.remote.retain(|_, r| &r.routing_id != routing_id);
-        if let Ok(env) = Envelope::decode_frames(&frames[1..]) {
-            let why = format!("{} left the {} bus", env.dst, self.inner.name);
-            self.bounce(&mut t, &env, code::NO_ROUTE, why);
-        }
     }
 
     /// Answers a request whose handler failed while handling it (if still in flight).
@@ -402,8 +392,13 @@ impl Bus {
                     Ok(())
                 }
                 Some(Err(OutletError::Full)) => {
-                    let why = format!("{} bus socket is busy", self.inner.name);
+                    let why = format!("{} does not read its messages (queue full)", env.dst);
                     Err(Box::new((env, code::BUSY, why)))
+                }
+                Some(Err(OutletError::Unreachable)) => {
+                    t.remote.remove(&env.dst);
+                    let why = format!("{} left the {} bus", env.dst, self.inner.name);
+                    Err(Box::new((env, code::NO_ROUTE, why)))
                 }
                 Some(Err(OutletError::Closed)) | None => {
                     // The bridge is restarting: the destination may be back in a moment.

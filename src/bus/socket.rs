@@ -1,20 +1,30 @@
-//! The ZMQ side of a bus: a ROUTER socket bound on the bus endpoint, owned by one OS thread
-//! (ECOSYSTEM.md pattern A). Inbound frames are decoded on that thread and routed through the
-//! [`Bus`]; outbound frames come from the bus through an inproc PAIR queue (the bus's outlet).
+//! The ZMQ side of a bus: a ROUTER socket bound on the bus endpoint and driven inside the actix
+//! arbiter (ECOSYSTEM.md pattern B): the socket's `ZMQ_FD` is registered with tokio, inbound
+//! frames are decoded and routed through the [`Bus`] on the arbiter thread, and the bus's outlet
+//! sends outbound frames straight on the socket. No extra thread and no cross-thread wake-up
+//! between a client and the services.
 //!
-//! Bad input is answered on the socket thread itself: a 3-frame message that does not decode gets
-//! a failure reply with the request id when it could be read; any other frame count is dropped
-//! with a log line. Nothing a client sends can panic or stall the node.
+//! `ZMQ_FD` is edge-triggered and only says "look at `ZMQ_EVENTS`": the pump drains until
+//! `ZMQ_EVENTS` shows no input, is poked after every send (a send may consume the edge), and
+//! re-checks on a 100 ms tick, so a missed edge costs latency, never a hang.
+//!
+//! Bad input is answered here: a 3-frame message that does not decode gets a failure reply with
+//! the request id when it could be read; any other frame count is dropped with a log line.
 
 use super::endpoint::Endpoint;
 use super::limits;
 use super::router::{Bus, OutletError};
 use crate::wire::msg::{Envelope, FrameError, Msg};
+use std::future::Future;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
 
 /// Why a bus socket could not be bound.
 #[derive(Debug)]
@@ -28,19 +38,27 @@ impl std::fmt::Display for SocketError {
 
 impl std::error::Error for SocketError {}
 
-/// Called once if the socket thread ends on its own (a failure), with the cause.
-pub type OnFailure = Box<dyn FnOnce(String) + Send>;
+/// What the socket and its pump share.
+struct Shared {
+    /// The ROUTER socket; `None` once closed.
+    sock: Mutex<Option<zmq::Socket>>,
+    /// Poked after every send and on close: the pump looks at `ZMQ_EVENTS` again.
+    poke: Notify,
+}
 
-/// A bound bus socket and its thread. Dropping it (or [`BusSocket::close`]) stops the thread,
-/// closes the socket and removes an IPC socket file.
+impl Shared {
+    fn sock(&self) -> MutexGuard<'_, Option<zmq::Socket>> {
+        self.sock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A bound bus socket. [`BusSocket::pump`] must run on the arbiter for it to receive;
+/// [`BusSocket::close`] (or drop) closes it and removes an IPC socket file.
 pub struct BusSocket {
     bus: Bus,
     endpoint: Endpoint,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
-
-static NEXT_QUEUE: AtomicU64 = AtomicU64::new(1);
 
 /// Applies the explicit limits of QUALITY.md row 13 to a bus socket.
 pub fn apply_limits(sock: &zmq::Socket, max_msg: i64) -> zmq::Result<()> {
@@ -56,14 +74,12 @@ pub fn apply_limits(sock: &zmq::Socket, max_msg: i64) -> zmq::Result<()> {
 }
 
 impl BusSocket {
-    /// Binds `endpoint` for `bus` and starts the socket thread. `on_failure` is called if the
-    /// thread dies on its own.
+    /// Binds `endpoint` for `bus` and installs the bus's outlet.
     pub fn bind(
         ctx: &zmq::Context,
         bus: Bus,
         endpoint: &Endpoint,
         max_msg: i64,
-        on_failure: OnFailure,
     ) -> Result<BusSocket, SocketError> {
         let fail = |what: &str, e: zmq::Error| {
             SocketError(format!("{} bus, {endpoint}: {what}: {e}", bus.name()))
@@ -98,58 +114,27 @@ impl BusSocket {
                 },
             )?;
         }
-
-        // The queue from the node's services to this thread.
-        let queue = format!(
-            "inproc://bus-queue-{}-{}",
-            bus.name(),
-            NEXT_QUEUE.fetch_add(1, Ordering::Relaxed)
-        );
-        let pull = ctx.socket(zmq::PAIR).map_err(|e| fail("queue", e))?;
-        let push = ctx.socket(zmq::PAIR).map_err(|e| fail("queue", e))?;
-        for s in [&pull, &push] {
-            s.set_linger(0).map_err(|e| fail("queue", e))?;
-            s.set_sndhwm(limits::OUTLET_HWM)
-                .map_err(|e| fail("queue", e))?;
-            s.set_rcvhwm(limits::OUTLET_HWM)
-                .map_err(|e| fail("queue", e))?;
-        }
-        pull.bind(&queue).map_err(|e| fail("queue bind", e))?;
-        push.connect(&queue).map_err(|e| fail("queue connect", e))?;
+        let shared = Arc::new(Shared {
+            sock: Mutex::new(Some(router)),
+            poke: Notify::new(),
+        });
+        let out = shared.clone();
         bus.set_outlet(Some(Box::new(move |frames: Vec<Vec<u8>>| {
-            push.send_multipart(frames, zmq::DONTWAIT)
-                .map_err(|e| match e {
-                    zmq::Error::EAGAIN => OutletError::Full,
-                    _ => OutletError::Closed,
-                })
-        })));
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
-        let thread_bus = bus.clone();
-        let name = format!("{}-socket", bus.name());
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                let bus = thread_bus.clone();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run(&router, &pull, &thread_bus, &thread_stop)
-                }));
-                let cause = match result {
-                    Ok(Ok(())) => return,
-                    Ok(Err(e)) => format!("socket error: {e}"),
-                    Err(panic) => format!("panic: {}", crate::panic_message(&*panic)),
-                };
-                bus.set_outlet(None);
-                tracing::error!(bus = bus.name(), "bus socket thread failed: {cause}");
-                on_failure(cause);
+            let sent = match out.sock().as_ref() {
+                None => return Err(OutletError::Closed),
+                Some(s) => s.send_multipart(frames, zmq::DONTWAIT),
+            };
+            out.poke.notify_one();
+            sent.map_err(|e| match e {
+                zmq::Error::EHOSTUNREACH => OutletError::Unreachable,
+                zmq::Error::EAGAIN => OutletError::Full,
+                _ => OutletError::Closed,
             })
-            .map_err(|e| SocketError(format!("{} bus: thread: {e}", bus.name())))?;
+        })));
         Ok(BusSocket {
             bus,
             endpoint: endpoint.clone(),
-            stop,
-            thread: Some(thread),
+            shared,
         })
     }
 
@@ -158,13 +143,64 @@ impl BusSocket {
         &self.endpoint
     }
 
-    /// Stops the thread, closes the socket and removes an IPC socket file.
-    pub fn close(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.bus.set_outlet(None);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    /// The receiving loop: run it on the arbiter (it must be polled inside a tokio runtime).
+    /// Ends with `Ok` when the socket is closed, with `Err` if the socket fails.
+    pub fn pump(&self) -> impl Future<Output = Result<(), String>> + 'static {
+        let (shared, bus) = (self.shared.clone(), self.bus.clone());
+        async move {
+            // Register a duplicate of ZMQ_FD: the AsyncFd owns it, so it stays valid whatever
+            // happens to the socket (no ordering between closing and deregistering).
+            let fd: OwnedFd = {
+                let guard = shared.sock();
+                let Some(sock) = guard.as_ref() else {
+                    return Ok(());
+                };
+                let raw = sock.get_fd().map_err(|e| format!("ZMQ_FD: {e}"))?;
+                // SAFETY: `raw` is the socket's open signalling fd, borrowed only for the
+                // duration of this call, which duplicates it.
+                unsafe { BorrowedFd::borrow_raw(raw) }
+                    .try_clone_to_owned()
+                    .map_err(|e| format!("dup ZMQ_FD: {e}"))?
+            };
+            // SAFETY: the AsyncFd owns `fd` (an OwnedFd), which stays open for its lifetime.
+            let afd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+                .map_err(|e| format!("register ZMQ_FD: {e}"))?;
+            loop {
+                let mut handled = 0;
+                loop {
+                    let next = {
+                        let guard = shared.sock();
+                        let Some(sock) = guard.as_ref() else {
+                            return Ok(());
+                        };
+                        let events = sock.get_events().map_err(|e| e.to_string())?;
+                        if !events.contains(zmq::POLLIN) {
+                            break;
+                        }
+                        recv_bounded(sock).map_err(|e| e.to_string())?
+                    };
+                    let Some(msg) = next else { break };
+                    handle_in(&shared, &bus, msg);
+                    handled += 1;
+                    if handled % limits::READ_BURST == 0 {
+                        // Let the services run between bursts of one busy socket.
+                        actix_rt::task::yield_now().await;
+                    }
+                }
+                wait(&afd, &shared.poke).await;
+            }
         }
+    }
+
+    /// Closes the socket and removes an IPC socket file.
+    pub fn close(&mut self) {
+        self.bus.set_outlet(None);
+        let sock = self.shared.sock().take();
+        if sock.is_none() {
+            return;
+        }
+        drop(sock);
+        self.shared.poke.notify_one();
         if let Some(path) = self.endpoint.ipc_path() {
             // libzmq closes the listener on its reaper thread, a moment after the socket is
             // dropped; wait (bounded) so that a restart binding the same path right away does
@@ -186,6 +222,32 @@ impl Drop for BusSocket {
     }
 }
 
+/// Longest wait for libzmq to close a listener when a bus socket closes.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Safety net against a missed `ZMQ_FD` edge: the pump re-checks at least this often.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Waits until the socket may have input: its fd is readable, a send poked it, or the tick.
+async fn wait(afd: &AsyncFd<OwnedFd>, poke: &Notify) {
+    let mut readable = pin!(afd.readable());
+    let mut poked = pin!(poke.notified());
+    let mut tick = pin!(actix_rt::time::sleep(TICK));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = readable.as_mut().poll(cx) {
+            if let Ok(mut guard) = r {
+                guard.clear_ready();
+            }
+            return Poll::Ready(());
+        }
+        if poked.as_mut().poll(cx).is_ready() || tick.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 /// Removes a socket file left by a node that died, but never one a live process listens on.
 fn clear_stale_socket(path: &std::path::Path) -> Result<(), String> {
     if std::fs::symlink_metadata(path).is_err() {
@@ -195,55 +257,6 @@ fn clear_stale_socket(path: &std::path::Path) -> Result<(), String> {
         Ok(_) => Err(format!("{} is in use by another process", path.display())),
         Err(_) => std::fs::remove_file(path)
             .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display())),
-    }
-}
-
-/// Longest wait for libzmq to close a listener when a bus socket closes.
-const CLOSE_WAIT: Duration = Duration::from_millis(500);
-
-/// How long the thread waits in `poll` before it checks the stop flag again.
-const POLL_MS: i64 = 50;
-
-fn run(router: &zmq::Socket, pull: &zmq::Socket, bus: &Bus, stop: &AtomicBool) -> zmq::Result<()> {
-    while !stop.load(Ordering::Acquire) {
-        {
-            let mut items = [
-                router.as_poll_item(zmq::POLLIN),
-                pull.as_poll_item(zmq::POLLIN),
-            ];
-            zmq::poll(&mut items, POLL_MS)?;
-        }
-        for _ in 0..limits::READ_BURST {
-            match pull.recv_multipart(zmq::DONTWAIT) {
-                Ok(frames) => send_out(router, bus, frames)?,
-                Err(zmq::Error::EAGAIN) => break,
-                Err(e) => return Err(e),
-            }
-        }
-        for _ in 0..limits::READ_BURST {
-            match recv_bounded(router)? {
-                Some(frames) => handle_in(router, bus, frames)?,
-                None => break,
-            }
-        }
-    }
-    Ok(())
-}
-
-fn send_out(router: &zmq::Socket, bus: &Bus, frames: Vec<Vec<u8>>) -> zmq::Result<()> {
-    match router.send_multipart(frames.iter().map(|f| f.as_slice()), zmq::DONTWAIT) {
-        Ok(()) => Ok(()),
-        Err(zmq::Error::EHOSTUNREACH) => {
-            bus.unreachable(frames);
-            Ok(())
-        }
-        Err(zmq::Error::EAGAIN) => {
-            // The peer does not read: its queue is full. Drop and count, never block.
-            bus.stats().dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(bus = bus.name(), "peer queue full, message dropped");
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }
 
@@ -269,11 +282,7 @@ fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<(Vec<Vec<u8>>, usize
     Ok(Some((frames, count)))
 }
 
-fn handle_in(
-    router: &zmq::Socket,
-    bus: &Bus,
-    (frames, count): (Vec<Vec<u8>>, usize),
-) -> zmq::Result<()> {
+fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize)) {
     let mut frames = frames.into_iter();
     let routing_id = frames.next().unwrap_or_default();
     let body: Vec<Vec<u8>> = frames.collect();
@@ -299,13 +308,13 @@ fn handle_in(
             let payload = crate::wire::msg::payload_of(request_id, &Msg::failure(code, reason));
             // The reply swaps the frames as given, so even a bad id frame gets an answer.
             let reply = [routing_id.as_slice(), &body[1], &body[0], &payload];
-            match router.send_multipart(reply, zmq::DONTWAIT) {
-                Ok(()) | Err(zmq::Error::EHOSTUNREACH) | Err(zmq::Error::EAGAIN) => {}
-                Err(e) => return Err(e),
+            if let Some(sock) = shared.sock().as_ref() {
+                if sock.send_multipart(reply, zmq::DONTWAIT).is_err() {
+                    bus.stats().dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
-    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -23,5 +23,3 @@ pub mod actors;
 pub mod bus;
 pub mod guard;
 pub mod wire;
-
-pub use guard::panic_message;

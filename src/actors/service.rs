@@ -101,11 +101,6 @@ impl<S: Service> ServiceActor<S> {
         })
     }
 
-    /// The service's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     fn fail(&mut self, cause: String, ctx: &mut Context<Self>) {
         if let Some((bus, handler, requester, id)) = self.in_flight.take() {
             let why = format!("{} failed while handling the request ({cause})", self.name);

@@ -172,11 +172,6 @@ impl Bus {
         self.table().local.remove(id);
     }
 
-    /// Whether `id` is a local service.
-    pub fn is_local(&self, id: &ServiceId) -> bool {
-        self.table().local.contains_key(id)
-    }
-
     /// Installs (or removes) the socket thread's outbound queue. Remote routes are kept: a
     /// client that reconnects with the same routing id (docs/API.md) is reachable again as soon
     /// as the socket is back.

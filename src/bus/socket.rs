@@ -138,11 +138,6 @@ impl BusSocket {
         })
     }
 
-    /// The bound endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
     /// The receiving loop: run it on the arbiter (it must be polled inside a tokio runtime).
     /// Ends with `Ok` when the socket is closed, with `Err` if the socket fails.
     pub fn pump(&self) -> impl Future<Output = Result<(), String>> + 'static {

@@ -3,8 +3,10 @@
 //!
 //! - [`strict`]: strict encoding (PROTOCOLS.md section 1), the encoding of every bus frame.
 //! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
+//! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
 //! - [`limits`]: the size limits every decoder checks before allocating.
 
+pub mod bolt8;
 pub mod limits;
 pub mod msg;
 pub mod strict;

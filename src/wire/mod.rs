@@ -3,9 +3,11 @@
 //!
 //! - [`strict`]: strict encoding (PROTOCOLS.md section 1), the encoding of every bus frame.
 //! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
+//! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
 //! - [`limits`]: the size limits every decoder checks before allocating.
 
+pub mod bolt1;
 pub mod bolt8;
 pub mod limits;
 pub mod msg;

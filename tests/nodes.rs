@@ -718,3 +718,54 @@ fn garbage_bytes_and_half_sent_greetings_are_closed_while_the_node_serves() {
     raw.send(&manager_id("lnp"), &payload(0x0100, 2, &[]));
     assert_eq!(raw.recv_msg().type_id, 0x0101);
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_bounded_and_blocks_nobody() {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let mut node = Node::spawn_in(
+        "rgb",
+        &tmp.path().join("rgb"),
+        &["--fault-injection"],
+        &[("NODECTL_SUPERVISOR__MAX_RESTARTS", "100000")],
+    );
+    node.wait_ready();
+    let pid = node.child.as_ref().unwrap().id();
+    let rgbd = manager_id("rgb");
+    // A subscriber that never reads, and one that does.
+    let deaf = Raw::connect(&node.api_endpoint(), client_id(90));
+    deaf.send(&rgbd, &payload(0x0010, 1, &[]));
+    let reader = Raw::connect(&node.api_endpoint(), client_id(91));
+    reader.send(&rgbd, &payload(0x0010, 1, &[]));
+    assert_eq!(reader.recv_msg().type_id, 0x0001);
+    let before = rss_kib(pid);
+    // 1,500 crashes of the CTL router = 3,000 events, three times the per-client queue.
+    let crasher = Raw::connect(&node.api_endpoint(), client_id(92));
+    let mut events = 0;
+    for i in 0..1_500u64 {
+        crasher.send(&rgbd, &payload(0x01F0, i + 1, &string("ctl-router")));
+        assert_eq!(crasher.recv_msg().type_id, 0x0001);
+        while let Some(frames) = reader.recv(Duration::from_millis(0)) {
+            assert_eq!(Reply::parse(frames).type_id, 0x0020);
+            events += 1;
+        }
+    }
+    while let Some(frames) = reader.recv(Duration::from_millis(500)) {
+        assert_eq!(Reply::parse(frames).type_id, 0x0020);
+        events += 1;
+    }
+    assert_eq!(events, 3_000, "the reading subscriber got every event");
+    let grown = rss_kib(pid).saturating_sub(before);
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew by {grown} KiB for a subscriber that never reads"
+    );
+    let info = node.info_json();
+    assert_eq!(service(&info, "ctl-router")["restarts"], 1_500);
+    drop(deaf);
+}

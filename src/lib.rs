@@ -5,7 +5,8 @@
 //!
 //! Arrows only go downward: `bin -> actors -> bus -> wire`.
 //!
-//! - [`wire`]: sans-I/O codecs (strict encoding, bus/API messages). No actix, no zmq, no clock.
+//! - [`wire`]: sans-I/O codecs (strict encoding, bus/API messages, BOLT-8 transport, BOLT-1
+//!   messages). No actix, no zmq, no clock.
 //! - [`bus`]: service addressing, the ESB router of each bus, the ZMQ socket bridges, a client.
 //! - [`actors`]: the root supervisor, the service wrapper that turns errors and panics into
 //!   supervised restarts, the router/bridge/manager services, and one module per node.

@@ -71,7 +71,7 @@ struct StartArgs {
     /// Data dir (default ~/.lnp, ~/.bp, ~/.rgb or ~/.storm).
     #[arg(short = 'd', long)]
     data_dir: Option<PathBuf>,
-    /// Config file (default DATA_DIR/<node>.toml, if it exists).
+    /// Config file (default DATA_DIR/NODE.toml, e.g. ~/.lnp/lnp.toml, if it exists).
     #[arg(short = 'c', long)]
     config: Option<PathBuf>,
     /// Bitcoin network.

@@ -769,3 +769,26 @@ fn a_subscriber_that_never_reads_is_bounded_and_blocks_nobody() {
     assert_eq!(service(&info, "ctl-router")["restarts"], 1_500);
     drop(deaf);
 }
+
+#[test]
+fn regression_a_closed_stdout_ends_the_client_quietly() {
+    // `nodectl lnp info | head -1` used to panic with "failed printing to stdout".
+    let node = Node::start("lnp", &[]);
+    for json in [false, true] {
+        let mut cmd = Command::new(NODECTL);
+        cmd.args(["lnp", "info", "--data-dir"]).arg(&node.dir);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the answer arrives
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(out.status.code(), Some(0), "{err}");
+    }
+}

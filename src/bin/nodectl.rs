@@ -16,6 +16,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+macro_rules! emit {
+    ($($arg:tt)*) => { emit_line(format_args!($($arg)*)) };
+}
+
 /// Exit code of every failure other than an escalation (2).
 const EXIT_FAILURE: u8 = 1;
 
@@ -330,9 +334,9 @@ fn print_success(reply: &Msg, json: bool) -> Result<(), String> {
         return Err(unexpected(reply));
     };
     if json {
-        println!("{}", serde_json::json!({ "ok": true, "message": text }));
+        emit!("{}", serde_json::json!({ "ok": true, "message": text }));
     } else if let Some(t) = text {
-        println!("{t}");
+        emit!("{t}");
     }
     Ok(())
 }
@@ -378,7 +382,7 @@ fn events(
 
 fn print_event(ev: &ServiceEvent, json: bool) {
     if json {
-        println!(
+        emit!(
             "{}",
             serde_json::json!({
                 "service": ev.service, "state": ev.state.as_str(),
@@ -391,12 +395,26 @@ fn print_event(ev: &ServiceEvent, json: bool) {
             .as_deref()
             .map(|c| format!(": {c}"))
             .unwrap_or_default();
-        println!(
+        emit!(
             "{} {} (restarts {}){cause}",
             ev.service,
             ev.state.as_str(),
             ev.restarts
         );
+    }
+}
+
+/// Writes one line to stdout. A reader that went away (`nodectl lnp info | head`) ends the
+/// client quietly with success instead of a panic.
+fn emit_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("nodectl: error: cannot write to stdout: {e}");
+        std::process::exit(EXIT_FAILURE as i32);
     }
 }
 
@@ -421,7 +439,7 @@ fn print_info(info: &NodeInfo, json: bool) {
             .iter()
             .map(|e| serde_json::json!({ "bus": e.bus, "endpoint": e.endpoint }))
             .collect();
-        println!(
+        emit!(
             "{}",
             serde_json::json!({
                 "node": info.node, "version": info.version, "network": info.network,
@@ -431,20 +449,22 @@ fn print_info(info: &NodeInfo, json: bool) {
         );
         return;
     }
-    println!("node       {} (nodectl {})", info.node, info.version);
-    println!("network    {}", info.network);
-    println!("node id    {}", hex(&info.node_id));
-    println!("uptime     {} s", info.uptime_s);
-    println!("endpoints");
+    emit!("node       {} (nodectl {})", info.node, info.version);
+    emit!("network    {}", info.network);
+    emit!("node id    {}", hex(&info.node_id));
+    emit!("uptime     {} s", info.uptime_s);
+    emit!("endpoints");
     for e in &info.endpoints {
-        println!("  {:<8} {}", e.bus, e.endpoint);
+        emit!("  {:<8} {}", e.bus, e.endpoint);
     }
-    println!(
+    emit!(
         "services   {:<16} {:<11} {:>8}  last failure",
-        "", "state", "restarts"
+        "",
+        "state",
+        "restarts"
     );
     for s in &info.services {
-        println!(
+        emit!(
             "  {:<24} {:<11} {:>8}  {}",
             s.name,
             s.state.as_str(),

@@ -119,12 +119,8 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         Some(path) => Some(path.clone()),
         None => Some(data_dir.join(format!("{}.toml", kind.name()))).filter(|p| p.is_file()),
     };
-    // The file layer alone, to tell which keys it sets (for error messages).
-    let mut file_layer = None;
     if let Some(path) = &file {
-        let source = || File::from(path.as_path()).format(FileFormat::Toml);
-        file_layer = Config::builder().add_source(source()).build().ok();
-        b = b.add_source(source());
+        b = b.add_source(File::from(path.as_path()).format(FileFormat::Toml));
     }
     b = b.add_source(
         Environment::with_prefix(ENV_PREFIX)
@@ -176,12 +172,15 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         if std::env::var_os(&env).is_some() {
             return format!("environment variable {env}");
         }
-        match (&file, &file_layer) {
-            (Some(path), Some(layer))
-                if layer.get_string(key).is_ok() || layer.get_table(key).is_ok() =>
-            {
-                path.display().to_string()
-            }
+        // Only on an error: read the file layer alone to see whether it sets `key`.
+        let in_file = |path: &Path| {
+            let layer = Config::builder()
+                .add_source(File::from(path).format(FileFormat::Toml))
+                .build();
+            layer.is_ok_and(|l| l.get_string(key).is_ok() || l.get_table(key).is_ok())
+        };
+        match &file {
+            Some(path) if in_file(path) => path.display().to_string(),
             _ => "built-in defaults".into(),
         }
     };

@@ -256,18 +256,14 @@ fn without_fault_injection_debug_crash_is_refused() {
 
 #[test]
 fn crashing_past_the_intensity_limit_stops_the_node_non_zero() {
-    let tmp = tempfile::tempdir_in("/tmp").unwrap();
-    let dir = tmp.path().join("storm");
-    let mut node = Node::spawn_in(
+    let mut node = Node::start_env(
         "storm",
-        &dir,
         &["--fault-injection"],
         &[
             ("NODECTL_SUPERVISOR__MAX_RESTARTS", "2"),
             ("NODECTL_SUPERVISOR__PERIOD_SECS", "60"),
         ],
     );
-    node.wait_ready();
     for i in 1..=3 {
         let out = node.cli(&["debug", "crash", "stormd"]);
         assert!(
@@ -285,7 +281,7 @@ fn crashing_past_the_intensity_limit_stops_the_node_non_zero() {
         "{log}"
     );
     assert!(
-        !dir.join("api").exists(),
+        !node.dir.join("api").exists(),
         "sockets removed after escalation"
     );
 }
@@ -616,13 +612,7 @@ fn external_services_reach_each_other_and_the_manager_on_an_esb_bus() {
     b.send(&other_id("ext-a"), &payload(0x0001, 5, &[0]));
     assert!(a.recv(Duration::from_millis(300)).is_none());
     // When b does not answer, a gets a timeout failure from the router.
-    let mut slow = Node::spawn_in(
-        "rgb",
-        &node.dir.with_file_name("rgb"),
-        &[],
-        &[("NODECTL_BUS__REQUEST_TIMEOUT_MS", "300")],
-    );
-    slow.wait_ready();
+    let slow = Node::start_env("rgb", &[], &[("NODECTL_BUS__REQUEST_TIMEOUT_MS", "300")]);
     let ctl = format!("ipc://{}", slow.dir.join("ctl").display());
     let a = Raw::connect(&ctl, other_id("ext-a"));
     let b = Raw::connect(&ctl, other_id("ext-b"));
@@ -636,14 +626,11 @@ fn external_services_reach_each_other_and_the_manager_on_an_esb_bus() {
 
 #[test]
 fn ten_thousand_requests_with_a_crash_every_thousand_get_exactly_one_reply_each() {
-    let tmp = tempfile::tempdir_in("/tmp").unwrap();
-    let mut node = Node::spawn_in(
+    let node = Node::start_env(
         "lnp",
-        &tmp.path().join("lnp"),
         &["--fault-injection"],
         &[("NODECTL_SUPERVISOR__MAX_RESTARTS", "100")],
     );
-    node.wait_ready();
     let raw = Raw::connect(&node.api_endpoint(), client_id(77));
     let lnpd = manager_id("lnp");
     const TOTAL: u64 = 10_000;
@@ -727,14 +714,11 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_subscriber_that_never_reads_is_bounded_and_blocks_nobody() {
-    let tmp = tempfile::tempdir_in("/tmp").unwrap();
-    let mut node = Node::spawn_in(
+    let node = Node::start_env(
         "rgb",
-        &tmp.path().join("rgb"),
         &["--fault-injection"],
         &[("NODECTL_SUPERVISOR__MAX_RESTARTS", "100000")],
     );
-    node.wait_ready();
     let pid = node.child.as_ref().unwrap().id();
     let rgbd = manager_id("rgb");
     // A subscriber that never reads, and one that does.

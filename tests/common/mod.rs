@@ -23,12 +23,17 @@ pub struct Node {
 impl Node {
     /// Starts `nodectl start --node kind` on a fresh temp data dir with `extra` arguments.
     pub fn start(kind: &'static str, extra: &[&str]) -> Node {
+        Node::start_env(kind, extra, &[])
+    }
+
+    /// Like [`Node::start`], with environment variables (the `NODECTL_*` config layer).
+    pub fn start_env(kind: &'static str, extra: &[&str], env: &[(&str, &str)]) -> Node {
         let tmp = tempfile::Builder::new()
             .prefix("n")
             .tempdir_in("/tmp")
             .unwrap();
         let dir = tmp.path().join(kind);
-        let mut node = Node::spawn_in(kind, &dir, extra, &[]);
+        let mut node = Node::spawn_in(kind, &dir, extra, env);
         node._tmp = Some(tmp);
         node.wait_ready();
         node

@@ -583,15 +583,21 @@ fn bad_api_input_gets_an_error_or_is_dropped_and_the_node_keeps_serving() {
     assert!(log.contains("unknown type id 0x7777"), "{log}");
 }
 
-#[test]
-fn external_services_reach_each_other_and_the_manager_on_an_esb_bus() {
-    let node = Node::start("lnp", &[]);
+/// Two external services `ext-a` and `ext-b` on the node's CTL bus; `b` has already sent a
+/// message (the router learns where a remote is from its first message).
+fn ext_pair(node: &Node) -> (Raw, Raw) {
     let ctl = format!("ipc://{}", node.dir.join("ctl").display());
     let a = Raw::connect(&ctl, other_id("ext-a"));
     let b = Raw::connect(&ctl, other_id("ext-b"));
-    // b must have sent something before the router knows where it is.
-    b.send(&manager_id("lnp"), &payload(0x0100, 1, &[]));
+    b.send(&manager_id(node.kind), &payload(0x0100, 1, &[]));
     assert_eq!(b.recv_msg().type_id, 0x0101);
+    (a, b)
+}
+
+#[test]
+fn external_services_reach_each_other_and_the_manager_on_an_esb_bus() {
+    let node = Node::start("lnp", &[]);
+    let (a, b) = ext_pair(&node);
     // a asks b; the router carries the request to b and b's reply back to a.
     a.send(&other_id("ext-b"), &payload(0x0100, 5, &[]));
     let req = b.recv_msg();
@@ -613,11 +619,7 @@ fn external_services_reach_each_other_and_the_manager_on_an_esb_bus() {
     assert!(a.recv(Duration::from_millis(300)).is_none());
     // When b does not answer, a gets a timeout failure from the router.
     let slow = Node::start_env("rgb", &[], &[("NODECTL_BUS__REQUEST_TIMEOUT_MS", "300")]);
-    let ctl = format!("ipc://{}", slow.dir.join("ctl").display());
-    let a = Raw::connect(&ctl, other_id("ext-a"));
-    let b = Raw::connect(&ctl, other_id("ext-b"));
-    b.send(&manager_id("rgb"), &payload(0x0100, 1, &[]));
-    assert_eq!(b.recv_msg().type_id, 0x0101);
+    let (a, b) = ext_pair(&slow);
     a.send(&other_id("ext-b"), &payload(0x0100, 6, &[]));
     assert_eq!(b.recv_msg().request_id, 6);
     let r = a.recv_msg();

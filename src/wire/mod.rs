@@ -5,10 +5,12 @@
 //! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
 //! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
+//! - [`lnp_peer`]: one Lightning peer connection (handshake, `init`, pings, even/odd rule).
 //! - [`limits`]: the size limits every decoder checks before allocating.
 
 pub mod bolt1;
 pub mod bolt8;
 pub mod limits;
+pub mod lnp_peer;
 pub mod msg;
 pub mod strict;

@@ -1,0 +1,757 @@
+//! One Lightning peer connection as a sans-I/O state machine: the BOLT-8 handshake, then BOLT-1
+//! (`init` first on both sides, `ping`/`pong`, `error`/`warning`, the even/odd rule). Bytes in
+//! through [`Session::receive`], time in through [`Session::tick`]; bytes to write accumulate in
+//! [`Session::take_output`] (each message's header and body together, so the bridge writes them
+//! in one call). The bridge actor only moves bytes and enforces the [`PeerError`]'s action.
+//!
+//! The phases are an enum whose variants hold only the data valid in that phase; every
+//! transition consumes the old phase.
+
+use super::bolt1::{Features, Init, Message, PONG_BYTES_IGNORED_FROM};
+use super::bolt8::{
+    AwaitingActThree, AwaitingActTwo, Framing, Responder, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
+    ACT_TWO_LEN,
+};
+use bitcoin::secp256k1::{PublicKey, SecretKey};
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// The even bit of every feature pair BOLT-9 assigns. A peer requiring one of these is not
+/// disconnected by the transport layer: whether a channel can use it is for the channel
+/// service to decide (and the features are shown in `peers`). An even bit outside this list
+/// ends the connection, as BOLT-1 requires.
+pub const KNOWN_FEATURES: &[usize] = &[
+    0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 34, 38, 42, 44, 46, 48, 50,
+];
+
+/// Outstanding pings at once (ours and the user's). Pongs carry no id, so they are matched in
+/// order; a few in flight is plenty for RTT measurement.
+pub const MAX_PINGS_IN_FLIGHT: usize = 8;
+
+/// Timers and identity of a session (time itself is passed in).
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The chain hash we put in `networks` and require among the peer's, if it sends any.
+    pub chain: [u8; 32],
+    /// Our `init` features.
+    pub features: Features,
+    /// Each handshake act, and the peer's `init` after the handshake, must arrive within this.
+    pub act_timeout: Duration,
+    /// We ping a peer that sent nothing for this long.
+    pub ping_interval: Duration,
+    /// A ping not answered within this drops the peer.
+    pub pong_timeout: Duration,
+}
+
+/// Why a session ended. Any bytes the session wanted to send first (a `warning`) are already
+/// in the output; the bridge flushes them and closes the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerError {
+    /// What happened, for the log and the API.
+    pub reason: String,
+    /// Whether a `warning` telling the peer why was queued.
+    pub warned: bool,
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+fn fail<T>(reason: impl Into<String>) -> Result<T, PeerError> {
+    Err(PeerError {
+        reason: reason.into(),
+        warned: false,
+    })
+}
+
+/// Something the bridge should know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed; `remote` is the peer's node id.
+    Authenticated {
+        /// The peer's static key.
+        remote: PublicKey,
+    },
+    /// The peer's `init` arrived and was accepted: the connection is ready.
+    Ready {
+        /// The peer's `init`.
+        init: Init,
+    },
+    /// A `pong` answered one of our pings.
+    Pong {
+        /// Time since the matching ping was sent.
+        rtt: Duration,
+        /// Its ping was asked for through [`Session::ping`] (not the idle timer).
+        requested: bool,
+    },
+    /// A message this session does not handle and that someone asked for.
+    Forward {
+        /// Type.
+        type_id: u16,
+        /// Payload after the type.
+        payload: Vec<u8>,
+    },
+    /// Something received that changes nothing but belongs in the log (a peer's warning or
+    /// error, an ignored ping, an unknown odd message, ...).
+    Note(String),
+}
+
+enum Phase {
+    /// Responder waiting for act one.
+    ActOne(Responder),
+    /// Initiator waiting for act two.
+    ActTwo(AwaitingActTwo),
+    /// Responder waiting for act three.
+    ActThree(AwaitingActThree),
+    /// Handshake done, waiting for the peer's `init`.
+    AwaitInit(Transport),
+    /// `init` exchanged.
+    Ready(Transport),
+    /// Ended (after an error); nothing more is read or written.
+    Closed,
+}
+
+/// One peer connection.
+pub struct Session {
+    config: SessionConfig,
+    phase: Phase,
+    /// Bytes to write, in order.
+    out: Vec<u8>,
+    /// The current deadline: of the handshake act or `init` we wait for.
+    deadline: Option<Instant>,
+    /// When the peer last sent a complete message (the idle timer).
+    last_heard: Instant,
+    /// Pings sent and not answered: (num_pong_bytes, sent at, asked by the user).
+    pings: VecDeque<(u16, Instant, bool)>,
+    /// The peer's address, as we put it in `remote_addr` of our `init` (BOLT-7 descriptor).
+    remote_addr: Option<Vec<u8>>,
+}
+
+impl Session {
+    /// An outbound connection to `remote`: returns the session and act one to send.
+    pub fn outbound(
+        config: SessionConfig,
+        local: SecretKey,
+        remote: PublicKey,
+        ephemeral: SecretKey,
+        now: Instant,
+    ) -> Session {
+        let (act, next) = super::bolt8::Initiator::new(local, remote, ephemeral)
+            .act_one(Framing::Brontide);
+        let mut s = Session::new(config, Phase::ActTwo(next), now);
+        s.out.extend_from_slice(&act);
+        s
+    }
+
+    /// An inbound connection: waits for act one. `remote_addr` is how we see the peer (sent
+    /// back in our `init`, BOLT-1 `remote_addr`).
+    pub fn inbound(
+        config: SessionConfig,
+        local: SecretKey,
+        ephemeral: SecretKey,
+        remote_addr: Option<Vec<u8>>,
+        now: Instant,
+    ) -> Session {
+        let phase = Phase::ActOne(Responder::new(local, ephemeral, Framing::Brontide));
+        let mut s = Session::new(config, phase, now);
+        s.remote_addr = remote_addr;
+        s
+    }
+
+    fn new(config: SessionConfig, phase: Phase, now: Instant) -> Session {
+        Session {
+            deadline: Some(now + config.act_timeout),
+            config,
+            phase,
+            out: Vec::new(),
+            last_heard: now,
+            pings: VecDeque::new(),
+            remote_addr: None,
+        }
+    }
+
+    /// Whether `init` has been exchanged.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready(_))
+    }
+
+    /// The bytes to write, taken out of the session.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Consumes what it can from the front of `buf` (bytes read from the socket). `wanted`
+    /// says which message types another service asked for (forwarded, even if even).
+    pub fn receive(
+        &mut self,
+        buf: &mut Vec<u8>,
+        now: Instant,
+        wanted: &dyn Fn(u16) -> bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PeerError> {
+        let result = self.receive_inner(buf, now, wanted, events);
+        if result.is_err() {
+            self.phase = Phase::Closed;
+        }
+        result
+    }
+
+    fn receive_inner(
+        &mut self,
+        buf: &mut Vec<u8>,
+        now: Instant,
+        wanted: &dyn Fn(u16) -> bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PeerError> {
+        loop {
+            let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+            self.phase = match phase {
+                Phase::Closed => return fail("the connection is closed"),
+                Phase::ActOne(r) if buf.len() >= ACT_ONE_LEN => {
+                    let act: Vec<u8> = buf.drain(..ACT_ONE_LEN).collect();
+                    let (reply, next) = r.act_one(&act).map_err(handshake)?;
+                    self.out.extend_from_slice(&reply);
+                    self.deadline = Some(now + self.config.act_timeout);
+                    Phase::ActThree(next)
+                }
+                Phase::ActTwo(i) if buf.len() >= ACT_TWO_LEN => {
+                    let act: Vec<u8> = buf.drain(..ACT_TWO_LEN).collect();
+                    let (reply, transport) = i.act_two(&act).map_err(handshake)?;
+                    self.out.extend_from_slice(&reply);
+                    // The initiator knew the key it dialled; it is authenticated now.
+                    self.authenticated(transport, now)?
+                }
+                Phase::ActThree(r) if buf.len() >= ACT_THREE_LEN => {
+                    let act: Vec<u8> = buf.drain(..ACT_THREE_LEN).collect();
+                    let (transport, remote) = r.act_three(&act).map_err(handshake)?;
+                    events.push(Event::Authenticated { remote });
+                    self.authenticated(transport, now)?
+                }
+                Phase::AwaitInit(mut t) => match t.decrypt(buf).map_err(transport)? {
+                    None => {
+                        self.phase = Phase::AwaitInit(t);
+                        return Ok(());
+                    }
+                    Some(bytes) => {
+                        self.last_heard = now;
+                        self.first_message(t, &bytes, events)?
+                    }
+                },
+                Phase::Ready(mut t) => match t.decrypt(buf).map_err(transport)? {
+                    None => {
+                        self.phase = Phase::Ready(t);
+                        return Ok(());
+                    }
+                    Some(bytes) => {
+                        self.last_heard = now;
+                        self.message(&mut t, &bytes, now, wanted, events)?;
+                        Phase::Ready(t)
+                    }
+                },
+                waiting => {
+                    self.phase = waiting;
+                    return Ok(());
+                }
+            };
+        }
+    }
+
+    /// Handshake done: send our `init` first and wait for theirs.
+    fn authenticated(&mut self, mut t: Transport, now: Instant) -> Result<Phase, PeerError> {
+        let init = Message::Init(Init {
+            global_features: Features::default(),
+            features: self.config.features.clone(),
+            networks: Some(vec![self.config.chain]),
+            remote_addr: self.remote_addr.clone(),
+            unknown_odd: Vec::new(),
+        });
+        t.encrypt_into(&init.encode(), &mut self.out)
+            .map_err(transport)?;
+        self.deadline = Some(now + self.config.act_timeout);
+        Ok(Phase::AwaitInit(t))
+    }
+
+    fn first_message(
+        &mut self,
+        mut t: Transport,
+        bytes: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<Phase, PeerError> {
+        let init = match Message::decode(bytes) {
+            Ok(Message::Init(init)) => init,
+            Ok(other) => {
+                let why = format!(
+                    "first message is of type {}, not init (BOLT-1: init comes first)",
+                    other.type_id()
+                );
+                return self.warn_and_fail(&mut t, why);
+            }
+            Err(e) => return self.warn_and_fail(&mut t, format!("malformed init: {e}")),
+        };
+        let all = init.global_features.or(&init.features);
+        if let Some(bit) = all.unknown_required(KNOWN_FEATURES) {
+            return self.warn_and_fail(&mut t, format!("unknown required feature bit {bit}"));
+        }
+        if let Some(chains) = &init.networks {
+            if !chains.contains(&self.config.chain) {
+                return self.warn_and_fail(
+                    &mut t,
+                    format!(
+                        "no common chain: we are on {}, the peer offers {} other chain(s)",
+                        hex(&self.config.chain),
+                        chains.len()
+                    ),
+                );
+            }
+        }
+        self.deadline = None;
+        events.push(Event::Ready { init });
+        Ok(Phase::Ready(t))
+    }
+
+    fn message(
+        &mut self,
+        t: &mut Transport,
+        bytes: &[u8],
+        now: Instant,
+        wanted: &dyn Fn(u16) -> bool,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PeerError> {
+        let msg = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                let type_id = bytes.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+                let why = format!("malformed message (type {type_id:?}): {e}");
+                return self.warn_and_fail(t, why).map(|_| ());
+            }
+        };
+        match msg {
+            Message::Ping {
+                num_pong_bytes,
+                ignored: _,
+            } if num_pong_bytes >= PONG_BYTES_IGNORED_FROM => {
+                events.push(Event::Note(format!(
+                    "ignored a ping asking {num_pong_bytes} bytes (>= {PONG_BYTES_IGNORED_FROM})"
+                )));
+            }
+            ping @ Message::Ping { .. } => {
+                let pong = ping.pong_for().expect("answerable ping");
+                t.encrypt_into(&pong.encode(), &mut self.out)
+                    .map_err(transport)?;
+            }
+            Message::Pong { ignored } => match self.pings.front() {
+                Some((len, sent, requested)) if *len as usize == ignored.len() => {
+                    events.push(Event::Pong {
+                        rtt: now.saturating_duration_since(*sent),
+                        requested: *requested,
+                    });
+                    self.pings.pop_front();
+                }
+                _ => events.push(Event::Note(format!(
+                    "ignored an unsolicited pong of {} bytes",
+                    ignored.len()
+                ))),
+            },
+            Message::Init(_) => events.push(Event::Note("ignored a second init".into())),
+            Message::Warning(w) => {
+                events.push(Event::Note(format!("peer warning: {}", w.printable())));
+            }
+            Message::Error(e) => {
+                // No channels live here yet: nothing to fail; the text is for the operator.
+                events.push(Event::Note(format!("peer error: {}", e.printable())));
+            }
+            Message::Unknown { type_id, payload } if wanted(type_id) => {
+                events.push(Event::Forward { type_id, payload });
+            }
+            m if m.must_understand() => {
+                let why = format!("unknown even message type {} (BOLT-1: close)", m.type_id());
+                return self.warn_and_fail(t, why).map(|_| ());
+            }
+            m => events.push(Event::Note(format!(
+                "ignored unknown odd message type {}",
+                m.type_id()
+            ))),
+        }
+        Ok(())
+    }
+
+    /// Queues a `warning` (all-zero channel id: about the connection) and fails.
+    fn warn_and_fail(&mut self, t: &mut Transport, reason: String) -> Result<Phase, PeerError> {
+        let warning = Message::Warning(super::bolt1::ErrorMessage {
+            channel_id: [0; 32],
+            data: reason.as_bytes().to_vec(),
+        });
+        let warned = t.encrypt_into(&warning.encode(), &mut self.out).is_ok();
+        Err(PeerError { reason, warned })
+    }
+
+    /// Sends a `ping` asking for `num_pong_bytes`; its `pong` comes back as [`Event::Pong`]
+    /// with `requested` set.
+    pub fn ping(&mut self, num_pong_bytes: u16, now: Instant) -> Result<(), PeerError> {
+        if num_pong_bytes >= PONG_BYTES_IGNORED_FROM {
+            return fail(format!(
+                "a ping asking {num_pong_bytes} bytes would never be answered"
+            ));
+        }
+        self.send_ping(num_pong_bytes, now, true)
+    }
+
+    fn send_ping(&mut self, len: u16, now: Instant, requested: bool) -> Result<(), PeerError> {
+        let Phase::Ready(t) = &mut self.phase else {
+            return fail("the peer is not ready (no init exchanged)");
+        };
+        if self.pings.len() >= MAX_PINGS_IN_FLIGHT {
+            return fail(format!("{MAX_PINGS_IN_FLIGHT} pings already unanswered"));
+        }
+        let ping = Message::Ping {
+            num_pong_bytes: len,
+            ignored: Vec::new(),
+        };
+        t.encrypt_into(&ping.encode(), &mut self.out)
+            .map_err(transport)?;
+        self.pings.push_back((len, now, requested));
+        Ok(())
+    }
+
+    /// Sends any message (for services on the MSG bus).
+    pub fn send(&mut self, message: &Message) -> Result<(), PeerError> {
+        let Phase::Ready(t) = &mut self.phase else {
+            return fail("the peer is not ready (no init exchanged)");
+        };
+        t.encrypt_into(&message.encode(), &mut self.out)
+            .map_err(transport)
+    }
+
+    /// Runs the timers: a handshake act or `init` past its deadline, a ping past the pong
+    /// timeout end the session; a peer quiet for the ping interval gets a ping.
+    pub fn tick(&mut self, now: Instant) -> Result<(), PeerError> {
+        if matches!(self.phase, Phase::Closed) {
+            return fail("the connection is closed");
+        }
+        if self.deadline.is_some_and(|d| now >= d) {
+            let what = match self.phase {
+                Phase::ActOne(_) => "handshake act one",
+                Phase::ActTwo(_) => "handshake act two",
+                Phase::ActThree(_) => "handshake act three",
+                _ => "the peer's init",
+            };
+            self.phase = Phase::Closed;
+            return fail(format!(
+                "{what} did not arrive within {} ms",
+                self.config.act_timeout.as_millis()
+            ));
+        }
+        if let Some((_, sent, _)) = self.pings.front() {
+            if now.saturating_duration_since(*sent) >= self.config.pong_timeout {
+                self.phase = Phase::Closed;
+                return fail(format!(
+                    "no pong within {} ms",
+                    self.config.pong_timeout.as_millis()
+                ));
+            }
+        } else if self.is_ready()
+            && now.saturating_duration_since(self.last_heard) >= self.config.ping_interval
+        {
+            self.send_ping(0, now, false)?;
+        }
+        Ok(())
+    }
+}
+
+fn handshake(e: super::bolt8::HandshakeError) -> PeerError {
+    PeerError {
+        reason: format!("handshake failed: {e}"),
+        warned: false,
+    }
+}
+
+fn transport(e: super::bolt8::TransportError) -> PeerError {
+    PeerError {
+        reason: format!("transport: {e}"),
+        warned: false,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The BOLT-7 address descriptor of a socket address (for `remote_addr`).
+pub fn address_descriptor(addr: &std::net::SocketAddr) -> Vec<u8> {
+    let mut out = Vec::new();
+    match addr {
+        std::net::SocketAddr::V4(a) => {
+            out.push(1);
+            out.extend_from_slice(&a.ip().octets());
+        }
+        std::net::SocketAddr::V6(a) => {
+            out.push(2);
+            out.extend_from_slice(&a.ip().octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two sessions wired back to back, and hand-made bad peers, on a paused (passed-in) clock.
+    use super::*;
+    use crate::wire::bolt1::ErrorMessage;
+    use bitcoin::secp256k1::Secp256k1;
+
+    fn key(b: u8) -> SecretKey {
+        SecretKey::from_slice(&[b; 32]).unwrap()
+    }
+
+    fn config(chain: u8) -> SessionConfig {
+        SessionConfig {
+            chain: [chain; 32],
+            features: Features::default(),
+            act_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(60),
+            pong_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn none(_: u16) -> bool {
+        false
+    }
+
+    /// Moves output between `a` and `b` until both are quiet; returns their events.
+    fn pump(a: &mut Session, b: &mut Session, now: Instant) -> (Vec<Event>, Vec<Event>) {
+        let (mut ea, mut eb) = (Vec::new(), Vec::new());
+        loop {
+            let (mut to_b, mut to_a) = (a.take_output(), b.take_output());
+            if to_a.is_empty() && to_b.is_empty() {
+                return (ea, eb);
+            }
+            b.receive(&mut to_b, now, &none, &mut eb).unwrap();
+            a.receive(&mut to_a, now, &none, &mut ea).unwrap();
+        }
+    }
+
+    fn pair(now: Instant) -> (Session, Session) {
+        let secp = Secp256k1::new();
+        let resp_pub = PublicKey::from_secret_key(&secp, &key(2));
+        let mut a = Session::outbound(config(7), key(1), resp_pub, key(3), now);
+        let mut b = Session::inbound(config(7), key(2), key(4), None, now);
+        let (ea, eb) = pump(&mut a, &mut b, now);
+        assert!(a.is_ready() && b.is_ready());
+        assert!(matches!(ea.as_slice(), [Event::Ready { .. }]));
+        let initiator = PublicKey::from_secret_key(&secp, &key(1));
+        assert_eq!(eb[0], Event::Authenticated { remote: initiator });
+        assert!(matches!(eb[1], Event::Ready { .. }));
+        (a, b)
+    }
+
+    #[test]
+    fn both_sides_send_init_and_ping_measures_rtt() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = pair(t0);
+        a.ping(10, t0).unwrap();
+        let later = t0 + Duration::from_millis(7);
+        let mut bytes = a.take_output();
+        let mut eb = Vec::new();
+        b.receive(&mut bytes, later, &none, &mut eb).unwrap();
+        assert!(eb.is_empty());
+        let mut pong = b.take_output();
+        let mut ea = Vec::new();
+        a.receive(&mut pong, later, &none, &mut ea).unwrap();
+        assert_eq!(
+            ea,
+            vec![Event::Pong {
+                rtt: Duration::from_millis(7),
+                requested: true
+            }]
+        );
+    }
+
+    /// Sends raw BOLT-1 bytes from `a` (bypassing its rules) and returns `b`'s outcome.
+    fn inject(a: &mut Session, b: &mut Session, msg: &[u8]) -> Result<Vec<Event>, PeerError> {
+        let Phase::Ready(t) = &mut a.phase else {
+            panic!("not ready")
+        };
+        let mut bytes = t.encrypt(msg).unwrap();
+        let mut events = Vec::new();
+        b.receive(&mut bytes, Instant::now(), &|t| t == 32_768, &mut events)
+            .map(|()| events)
+    }
+
+    #[test]
+    fn pings_at_and_above_the_limit() {
+        let (mut a, mut b) = pair(Instant::now());
+        let ping = |n: u16| {
+            Message::Ping {
+                num_pong_bytes: n,
+                ignored: vec![],
+            }
+            .encode()
+        };
+        inject(&mut a, &mut b, &ping(65_531)).unwrap();
+        let mut pong = b.take_output();
+        let mut ea = Vec::new();
+        a.receive(&mut pong, Instant::now(), &none, &mut ea)
+            .unwrap();
+        // Unsolicited (we never pinged): ignored, but it was 65,531 bytes long.
+        assert_eq!(
+            ea,
+            vec![Event::Note(
+                "ignored an unsolicited pong of 65531 bytes".into()
+            )]
+        );
+        let ev = inject(&mut a, &mut b, &ping(65_532)).unwrap();
+        assert!(matches!(&ev[..], [Event::Note(n)] if n.contains("65532")));
+        assert!(b.take_output().is_empty(), "no pong for 65,532");
+    }
+
+    #[test]
+    fn unknown_even_closes_with_a_warning_odd_is_ignored_wanted_is_forwarded() {
+        let (mut a, mut b) = pair(Instant::now());
+        let ev = inject(&mut a, &mut b, &[0x80, 0x01, 1, 2]).unwrap();
+        assert!(matches!(&ev[..], [Event::Note(n)] if n.contains("32769")));
+        let ev = inject(&mut a, &mut b, &[0x80, 0x00, 9]).unwrap();
+        assert_eq!(
+            ev,
+            vec![Event::Forward {
+                type_id: 32_768,
+                payload: vec![9]
+            }]
+        );
+        let err = inject(&mut a, &mut b, &[0x80, 0x02]).unwrap_err();
+        assert!(err.warned && err.reason.contains("32770"), "{err:?}");
+        let mut warning = b.take_output();
+        let mut ea = Vec::new();
+        a.receive(&mut warning, Instant::now(), &none, &mut ea)
+            .unwrap();
+        assert!(matches!(&ea[..], [Event::Note(n)] if n.contains("unknown even message type")));
+        assert!(inject(&mut a, &mut b, &[0x80, 0x01]).is_err(), "closed");
+    }
+
+    #[test]
+    fn malformed_known_message_closes() {
+        let (mut a, mut b) = pair(Instant::now());
+        let err = inject(&mut a, &mut b, &[0, 18, 0, 1, 0, 9]).unwrap_err();
+        assert!(err.reason.contains("malformed"), "{err:?}");
+    }
+
+    fn handshaken(chain_b: u8) -> (Session, Transport) {
+        // `a` is a raw initiator driven by hand so that it can send any first message.
+        let secp = Secp256k1::new();
+        let now = Instant::now();
+        let resp_pub = PublicKey::from_secret_key(&secp, &key(2));
+        let (act1, next) =
+            super::super::bolt8::Initiator::new(key(1), resp_pub, key(3)).act_one(Framing::Brontide);
+        let mut b = Session::inbound(config(chain_b), key(2), key(4), None, now);
+        let mut ev = Vec::new();
+        b.receive(&mut act1.to_vec(), now, &none, &mut ev).unwrap();
+        let (act3, t) = next.act_two(&b.take_output()).unwrap();
+        b.receive(&mut act3.to_vec(), now, &none, &mut ev).unwrap();
+        (b, t)
+    }
+
+    fn first(b: &mut Session, t: &mut Transport, msg: &Message) -> Result<(), PeerError> {
+        let mut bytes = t.encrypt(&msg.encode()).unwrap();
+        b.receive(&mut bytes, Instant::now(), &none, &mut Vec::new())
+    }
+
+    fn init(features: Features, networks: Option<Vec<[u8; 32]>>) -> Message {
+        Message::Init(Init {
+            global_features: Features::default(),
+            features,
+            networks,
+            remote_addr: None,
+            unknown_odd: vec![],
+        })
+    }
+
+    #[test]
+    fn first_message_must_be_init_with_a_common_chain_and_known_features() {
+        let (mut b, mut t) = handshaken(7);
+        let ping = Message::Ping {
+            num_pong_bytes: 1,
+            ignored: vec![],
+        };
+        let err = first(&mut b, &mut t, &ping).unwrap_err();
+        assert!(err.warned && err.reason.contains("not init"), "{err:?}");
+
+        let (mut b, mut t) = handshaken(7);
+        let err = first(&mut b, &mut t, &init(Features::default(), Some(vec![[5; 32]])));
+        assert!(err.unwrap_err().reason.contains("no common chain"));
+
+        let (mut b, mut t) = handshaken(7);
+        let mut f = Features::default();
+        f.set(100);
+        let err = first(&mut b, &mut t, &init(f, None)).unwrap_err();
+        assert!(err.reason.contains("feature bit 100"), "{err:?}");
+
+        let (mut b, mut t) = handshaken(7);
+        let mut f = Features::default();
+        f.set(101); // odd: fine
+        f.set(8); // var_onion_optin, assigned: fine
+        first(&mut b, &mut t, &init(f, None)).unwrap();
+        assert!(b.is_ready());
+        // Our own init went out first, before theirs arrived.
+        let mut ours = b.take_output();
+        let mut plain = t.decrypt(&mut ours).unwrap().unwrap();
+        let msg = Message::decode(&plain).unwrap();
+        assert!(matches!(msg, Message::Init(i) if i.networks == Some(vec![[7; 32]])));
+        plain.clear();
+    }
+
+    #[test]
+    fn bad_acts_fail_without_writing() {
+        let now = Instant::now();
+        let mut b = Session::inbound(config(7), key(2), key(4), None, now);
+        let mut garbage = vec![0xAB; ACT_ONE_LEN];
+        let err = b
+            .receive(&mut garbage, now, &none, &mut Vec::new())
+            .unwrap_err();
+        assert!(err.reason.contains("act 1"), "{err:?}");
+        assert!(b.take_output().is_empty());
+    }
+
+    #[test]
+    fn timers_drop_slow_handshakes_and_silent_peers() {
+        let t0 = Instant::now();
+        let mut b = Session::inbound(config(7), key(2), key(4), None, t0);
+        let mut half = vec![0u8; 20];
+        b.receive(&mut half, t0, &none, &mut Vec::new()).unwrap();
+        b.tick(t0 + Duration::from_millis(4_999)).unwrap();
+        let err = b.tick(t0 + Duration::from_secs(5)).unwrap_err();
+        assert!(err.reason.contains("act one"), "{err:?}");
+
+        let (mut a, _b) = pair(t0);
+        a.tick(t0 + Duration::from_secs(59)).unwrap();
+        assert!(a.take_output().is_empty());
+        a.tick(t0 + Duration::from_secs(60)).unwrap();
+        assert!(!a.take_output().is_empty(), "idle ping sent");
+        a.tick(t0 + Duration::from_secs(89)).unwrap();
+        let err = a.tick(t0 + Duration::from_secs(90)).unwrap_err();
+        assert!(err.reason.contains("no pong"), "{err:?}");
+    }
+
+    #[test]
+    fn peer_errors_and_warnings_are_noted() {
+        let (mut a, mut b) = pair(Instant::now());
+        let e = Message::Error(ErrorMessage {
+            channel_id: [0; 32],
+            data: b"bye".to_vec(),
+        });
+        let ev = inject(&mut a, &mut b, &e.encode()).unwrap();
+        assert_eq!(ev, vec![Event::Note("peer error: bye".into())]);
+    }
+
+    #[test]
+    fn remote_addr_descriptors() {
+        let v4: std::net::SocketAddr = "127.0.0.1:9735".parse().unwrap();
+        assert_eq!(address_descriptor(&v4), vec![1, 127, 0, 0, 1, 0x26, 0x07]);
+        let v6: std::net::SocketAddr = "[::1]:1".parse().unwrap();
+        assert_eq!(address_descriptor(&v6).len(), 1 + 16 + 2);
+    }
+}

@@ -44,7 +44,7 @@ pub fn install_panic_hook() {
             tracing::error!(
                 thread,
                 at,
-                "panic (caught, the service will restart): {msg}"
+                "panic (caught; the guarded service fails): {msg}"
             );
         } else {
             tracing::error!(

@@ -16,6 +16,20 @@ pub const MAX_SUBSCRIBERS: usize = 256;
 /// that subscriptions survive a restart of the manager (whose crash is news they want).
 pub type Subscribers = Arc<Mutex<Vec<(Bus, ServiceId, u64)>>>;
 
+/// The node-specific requests of a manager (LNP: listen, connect, peers, ...). Its state must
+/// live outside (shared), since the manager is rebuilt on restart.
+pub trait Extension: Unpin + 'static {
+    /// Handles a request the generic manager does not know; gives it back if not handled.
+    fn handle(&mut self, d: Deliver) -> Option<Deliver>;
+
+    /// `debug crash` of a service the root does not supervise (e.g. one `peerd`); `None` if no
+    /// such service is known here.
+    fn debug_crash(&mut self, service: &str, requested_by: &str) -> Option<Msg>;
+
+    /// A notification to `service` bounced for good: forget it.
+    fn gone(&mut self, service: &ServiceId);
+}
+
 /// The manager service.
 pub struct Manager {
     id: ServiceId,
@@ -24,6 +38,7 @@ pub struct Manager {
     status: Arc<NodeStatus>,
     fault_injection: bool,
     subscribers: Subscribers,
+    ext: Option<Box<dyn Extension>>,
 }
 
 impl Manager {
@@ -43,14 +58,21 @@ impl Manager {
             status,
             fault_injection,
             subscribers,
+            ext: None,
         }
+    }
+
+    /// Adds the node-specific requests.
+    pub fn with_extension(mut self, ext: Box<dyn Extension>) -> Manager {
+        self.ext = Some(ext);
+        self
     }
 
     fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn debug_crash(&self, env: &Envelope, service: &str) -> Msg {
+    fn debug_crash(&mut self, env: &Envelope, service: &str) -> Msg {
         if !self.fault_injection {
             return Msg::failure(
                 code::REFUSED,
@@ -67,7 +89,13 @@ impl Manager {
                 });
                 Msg::Success(Some(format!("crash injected into {service}")))
             }
-            None => Msg::failure(code::NOT_FOUND, format!("no service named `{service}`")),
+            None => self
+                .ext
+                .as_mut()
+                .and_then(|x| x.debug_crash(service, &env.src.to_string()))
+                .unwrap_or_else(|| {
+                    Msg::failure(code::NOT_FOUND, format!("no service named `{service}`"))
+                }),
         }
     }
 }
@@ -82,6 +110,17 @@ impl Service for Manager {
     }
 
     fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        let known = matches!(
+            d.env.msg,
+            Msg::GetInfo | Msg::DebugCrash { .. } | Msg::Subscribe | Msg::Unsubscribe
+        );
+        let d = match self.ext.as_mut() {
+            Some(ext) if !known && d.env.msg.kind() == MsgKind::Request => match ext.handle(d) {
+                Some(d) => d,
+                None => return Ok(()),
+            },
+            _ => d,
+        };
         let Deliver { env, bus } = d;
         let reply = match &env.msg {
             Msg::GetInfo => Msg::NodeInfo(self.status.info()),
@@ -106,6 +145,9 @@ impl Service for Manager {
                 if *code == code::NO_ROUTE {
                     tracing::debug!(subscriber = %env.src, "dropping subscriber: {message}");
                     self.subscribers().retain(|(_, id, _)| id != &env.src);
+                    if let Some(ext) = self.ext.as_mut() {
+                        ext.gone(&env.src);
+                    }
                 }
                 return Ok(());
             }

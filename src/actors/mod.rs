@@ -114,6 +114,10 @@ pub struct NodeConfig {
     pub fault_injection: bool,
     /// Compressed public key of the node.
     pub node_id: [u8; 33],
+    /// The node's secret key (BOLT-8 static key).
+    pub secret: bitcoin::secp256k1::SecretKey,
+    /// Peer settings (LNP only).
+    pub lnp: Option<lnp::LnpSettings>,
 }
 
 /// A started node: its root and shared handles.
@@ -126,8 +130,9 @@ pub struct RunningNode {
     pub buses: Vec<(BusKind, Bus)>,
 }
 
-/// Starts a node's root (and through it every service) on the current actix arbiter.
-pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> RunningNode {
+/// Starts a node's root (and through it every service) on the current actix arbiter. Fails
+/// only on what the operator must fix (e.g. a peer port in use).
+pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode, String> {
     let seed = config.kind.seed();
     let status = NodeStatus::new(config.kind, config.network.clone(), config.node_id);
     let buses: Vec<(BusKind, Bus)> = config
@@ -135,6 +140,15 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> RunningNode {
         .iter()
         .map(|(kind, _)| (*kind, Bus::new(kind.name(), config.request_timeout)))
         .collect();
+    let registry = match (&config.lnp, config.kind) {
+        (Some(settings), NodeKind::Lnp) => {
+            let r = lnp::start_peers(settings, &config.network, config.secret)?;
+            let details = r.clone();
+            status.set_details(Box::new(move || details.details()));
+            Some(r)
+        }
+        _ => None,
+    };
     let mut children = Vec::new();
     for (kind, bus) in &buses {
         let bus = bus.clone();
@@ -149,7 +163,11 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> RunningNode {
         let subscribers = manager::Subscribers::default();
         children.push(child(name.to_string(), move || {
             let subs = subscribers.clone();
-            Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs)
+            let m = Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs);
+            match &registry {
+                Some(r) => m.with_extension(Box::new(lnp::lnpd::Lnpd::new(r.clone()))),
+                None => m,
+            }
         }));
     }
     for ((kind, bus), (_, endpoint)) in buses.iter().zip(&config.endpoints) {
@@ -167,11 +185,11 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> RunningNode {
     }
     let all: Vec<Bus> = buses.iter().map(|(_, b)| b.clone()).collect();
     let root = Root::new(children, config.policy, status.clone(), all).start();
-    RunningNode {
+    Ok(RunningNode {
         root,
         status,
         buses,
-    }
+    })
 }
 
 fn child<S: service::Service>(name: String, factory: impl Fn() -> S + 'static) -> ChildSpec {

@@ -3,6 +3,7 @@
 
 use super::service::Control;
 use super::NodeKind;
+use crate::wire::lnp_api::Detail;
 use crate::wire::msg::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
 use actix::Recipient;
 use std::collections::HashMap;
@@ -22,7 +23,12 @@ pub struct NodeStatus {
     services: RwLock<Vec<ServiceInfo>>,
     endpoints: RwLock<Vec<EndpointInfo>>,
     controls: RwLock<HashMap<String, Recipient<Control>>>,
+    /// The node-specific part of `info`, set by the node's module at start.
+    details: RwLock<Option<DetailsFn>>,
 }
+
+/// Computes the node-specific details of `info`.
+pub type DetailsFn = Box<dyn Fn() -> Vec<(String, Detail)> + Send + Sync>;
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
@@ -43,6 +49,7 @@ impl NodeStatus {
             services: RwLock::new(Vec::new()),
             endpoints: RwLock::new(Vec::new()),
             controls: RwLock::new(HashMap::new()),
+            details: RwLock::new(None),
         })
     }
 
@@ -86,6 +93,11 @@ impl NodeStatus {
         write(&self.endpoints).retain(|e| e.bus != bus);
     }
 
+    /// Sets where the node-specific details of `info` come from.
+    pub fn set_details(&self, f: DetailsFn) {
+        *write(&self.details) = Some(f);
+    }
+
     /// The reply to `info`.
     pub fn info(&self) -> NodeInfo {
         NodeInfo {
@@ -96,6 +108,7 @@ impl NodeStatus {
             uptime_s: self.started.elapsed().as_secs(),
             endpoints: read(&self.endpoints).clone(),
             services: read(&self.services).clone(),
+            details: read(&self.details).as_ref().map(|f| f()).unwrap_or_default(),
         }
     }
 }

@@ -10,6 +10,7 @@ use lnpbp_nodes::actors::supervisor::Shutdown;
 use lnpbp_nodes::actors::{start_node, NodeConfig, NodeKind};
 use lnpbp_nodes::bus::client::{Client, ClientError};
 use lnpbp_nodes::bus::{BusKind, Endpoint};
+use lnpbp_nodes::wire::lnp_api::{Detail, PeerInfo};
 use lnpbp_nodes::wire::msg::{Msg, NodeInfo, ServiceEvent};
 use settings::{Network, Overrides};
 use std::path::PathBuf;
@@ -39,13 +40,13 @@ enum Cmd {
     /// Start a node in the foreground until SIGINT or SIGTERM.
     Start(Box<StartArgs>),
     /// Talk to a running LNP node.
-    Lnp(ClientArgs),
+    Lnp(ClientArgs<LnpCmd>),
     /// Talk to a running BP node.
-    Bp(ClientArgs),
+    Bp(ClientArgs<ClientCmd>),
     /// Talk to a running RGB node.
-    Rgb(ClientArgs),
+    Rgb(ClientArgs<ClientCmd>),
     /// Talk to a running Storm node.
-    Storm(ClientArgs),
+    Storm(ClientArgs<ClientCmd>),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy)]
@@ -111,10 +112,13 @@ struct StartArgs {
     /// STORM bus endpoint (Storm).
     #[arg(short = 'E', long = "storm", value_name = "ENDPOINT")]
     storm: Option<String>,
+    /// Listen for Lightning peers on ADDR (LNP; repeatable; replaces `peers.listen`).
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<String>,
 }
 
 #[derive(Args)]
-struct ClientArgs {
+struct ClientArgs<C: Subcommand> {
     /// Data dir of the node (default ~/.lnp, ~/.bp, ~/.rgb or ~/.storm).
     #[arg(short = 'd', long, global = true)]
     data_dir: Option<PathBuf>,
@@ -124,11 +128,42 @@ struct ClientArgs {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds to wait for the node's answer.
-    #[arg(long, default_value_t = 5.0, global = true)]
-    timeout: f64,
+    /// Seconds to wait for the node's answer (default 5; 15 for connect and ping).
+    #[arg(long, global = true)]
+    timeout: Option<f64>,
     #[command(subcommand)]
-    cmd: ClientCmd,
+    cmd: C,
+}
+
+#[derive(Subcommand)]
+enum LnpCmd {
+    #[command(flatten)]
+    Common(ClientCmd),
+    /// Listen for Lightning peers on ADDR (host:port; port 0 picks one).
+    Listen {
+        /// The address.
+        addr: String,
+    },
+    /// Connect to a Lightning peer: NODE_ID@HOST[:PORT] (port 9735 by default).
+    Connect {
+        /// The peer.
+        target: String,
+    },
+    /// Disconnect a peer.
+    Disconnect {
+        /// Its node id (hex).
+        node_id: String,
+    },
+    /// The connected peers: id, address, direction, features, since, bytes, ping RTT.
+    Peers,
+    /// Ping a peer and print the round-trip time.
+    Ping {
+        /// Its node id (hex).
+        node_id: String,
+        /// Bytes of pong to ask for.
+        #[arg(long, default_value_t = 0)]
+        bytes: u16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,7 +192,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Start(args) => start(*args),
-        Cmd::Lnp(a) => client(NodeKind::Lnp, a),
+        Cmd::Lnp(a) => lnp_client(a),
         Cmd::Bp(a) => client(NodeKind::Bp, a),
         Cmd::Rgb(a) => client(NodeKind::Rgb, a),
         Cmd::Storm(a) => client(NodeKind::Storm, a),
@@ -225,6 +260,7 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .iter()
             .filter_map(|(b, v)| v.as_ref().map(|v| (*b, v.clone())))
             .collect(),
+        listen: args.listen.clone(),
     };
     let settings = settings::load(kind, &dir, &overrides)?;
     let level = match (&args.log_level, std::env::var_os("RUST_LOG")) {
@@ -236,7 +272,7 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     lnpbp_nodes::guard::install_panic_hook();
 
     let datadir = DataDir::open(&dir)?;
-    let (_, public) = datadir.node_key()?;
+    let (secret, public) = datadir.node_key()?;
     let config = NodeConfig {
         kind,
         network: settings.network.name().to_string(),
@@ -246,14 +282,16 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         request_timeout: settings.request_timeout,
         fault_injection: settings.fault_injection,
         node_id: public.serialize(),
+        secret,
+        lnp: settings.lnp,
     };
     tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(&config.node_id),
         data_dir = %dir.display(), fault_injection = config.fault_injection, "starting");
 
     let zmq = zmq::Context::new();
     let system = actix_rt::System::new();
-    system.block_on(async {
-        let node = start_node(&config, &zmq);
+    let started = system.block_on(async {
+        let node = start_node(&config, &zmq)?;
         for (sig, name) in [
             (actix_rt::signal::unix::SignalKind::terminate(), "SIGTERM"),
             (actix_rt::signal::unix::SignalKind::interrupt(), "SIGINT"),
@@ -272,7 +310,12 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Err(e) => tracing::error!("cannot watch {name}: {e}"),
             }
         }
+        Ok::<(), String>(())
     });
+    if let Err(e) = started {
+        tracing::error!("cannot start: {e}");
+        return Err(e.into());
+    }
     let code = system.run_with_code()?;
     // Sockets are closed by the bridges; the IPC files go with them. Make sure of the latter
     // even if a bridge could not confirm its stop.
@@ -286,7 +329,7 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-fn api_endpoint(kind: NodeKind, args: &ClientArgs) -> Result<Endpoint, String> {
+fn api_endpoint<C: Subcommand>(kind: NodeKind, args: &ClientArgs<C>) -> Result<Endpoint, String> {
     let dir = data_dir(kind, args.data_dir.clone())?;
     if let Some(api) = &args.api {
         return Endpoint::parse(api, &dir).map_err(|e| format!("-R: {e}"));
@@ -299,30 +342,151 @@ fn api_endpoint(kind: NodeKind, args: &ClientArgs) -> Result<Endpoint, String> {
         .ok_or_else(|| "no API endpoint configured".into())
 }
 
-fn client(kind: NodeKind, args: ClientArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    if !(args.timeout > 0.0 && args.timeout < 3600.0) {
+/// Connects a client to the node's API; returns it with the request timeout.
+fn connect_api<C: Subcommand>(
+    kind: NodeKind,
+    args: &ClientArgs<C>,
+    default_timeout: f64,
+) -> Result<(Client, Duration), Box<dyn std::error::Error>> {
+    let t = args.timeout.unwrap_or(default_timeout);
+    if !(t > 0.0 && t < 3600.0) {
         return Err("--timeout must be between 0 and 3600 seconds".into());
     }
-    let timeout = Duration::from_secs_f64(args.timeout);
-    let endpoint = api_endpoint(kind, &args)?;
+    let endpoint = api_endpoint(kind, args)?;
     let zmq = zmq::Context::new();
-    let mut client = Client::connect(&zmq, &endpoint)?;
+    Ok((Client::connect(&zmq, &endpoint)?, Duration::from_secs_f64(t)))
+}
+
+fn progress(p: &str) {
+    eprintln!("... {p}");
+}
+
+fn client(
+    kind: NodeKind,
+    args: ClientArgs<ClientCmd>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let (mut client, timeout) = connect_api(kind, &args, 5.0)?;
+    common(kind, &mut client, timeout, args.cmd, args.json)
+}
+
+fn common(
+    kind: NodeKind,
+    client: &mut Client,
+    timeout: Duration,
+    cmd: ClientCmd,
+    json: bool,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let manager = kind.seed().manager_id.clone();
-    let progress = |p: &str| eprintln!("... {p}");
-    match args.cmd {
+    let args_json = json;
+    match cmd {
         ClientCmd::Info => match client.request(&manager, Msg::GetInfo, timeout, progress)? {
-            Msg::NodeInfo(info) => print_info(&info, args.json),
+            Msg::NodeInfo(info) => print_info(&info, args_json),
             other => return Err(unexpected(&other).into()),
         },
         ClientCmd::Debug {
             cmd: DebugCmd::Crash { service },
         } => {
             let reply = client.request(&manager, Msg::DebugCrash { service }, timeout, progress)?;
-            print_success(&reply, args.json)?;
+            print_success(&reply, args_json)?;
         }
-        ClientCmd::Events => return events(&mut client, &manager, timeout, args.json),
+        ClientCmd::Events => return events(client, &manager, timeout, args_json),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn node_id_arg(text: &str) -> Result<[u8; 33], String> {
+    let bytes = (text.len() == 66)
+        .then(|| {
+            (0..66)
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+        })
+        .flatten()
+        .ok_or_else(|| format!("`{text}` is not a node id (66 hex digits)"))?;
+    bitcoin::secp256k1::PublicKey::from_slice(&bytes)
+        .map_err(|_| format!("`{text}` is not a valid public key"))?;
+    Ok(bytes.try_into().expect("33 bytes"))
+}
+
+fn lnp_client(args: ClientArgs<LnpCmd>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kind = NodeKind::Lnp;
+    let slow = matches!(args.cmd, LnpCmd::Connect { .. } | LnpCmd::Ping { .. });
+    let (mut client, timeout) = connect_api(kind, &args, if slow { 15.0 } else { 5.0 })?;
+    let lnpd = kind.seed().manager_id.clone();
+    let json = args.json;
+    let request = match args.cmd {
+        LnpCmd::Common(cmd) => return common(kind, &mut client, timeout, cmd, json),
+        LnpCmd::Listen { addr } => Msg::Listen { addr },
+        LnpCmd::Connect { target } => {
+            let (id, addr) = target
+                .split_once('@')
+                .ok_or_else(|| format!("`{target}`: expected NODE_ID@HOST[:PORT]"))?;
+            Msg::Connect {
+                node_id: node_id_arg(id)?,
+                addr: addr.to_string(),
+            }
+        }
+        LnpCmd::Disconnect { node_id } => Msg::Disconnect {
+            node_id: node_id_arg(&node_id)?,
+        },
+        LnpCmd::Peers => Msg::ListPeers,
+        LnpCmd::Ping { node_id, bytes } => Msg::PingPeer {
+            node_id: node_id_arg(&node_id)?,
+            num_pong_bytes: bytes,
+        },
+    };
+    match client.request(&lnpd, request, timeout, progress)? {
+        Msg::PeerList(peers) => print_peers(&peers, json),
+        Msg::PeerPong { rtt_us } => {
+            if json {
+                emit!("{}", serde_json::json!({ "rtt_us": rtt_us }));
+            } else {
+                emit!("pong in {:.3} ms", rtt_us as f64 / 1000.0);
+            }
+        }
+        other => print_success(&other, json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_peers(peers: &[PeerInfo], json: bool) {
+    if json {
+        let list: Vec<_> = peers
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "node_id": hex(&p.node_id), "addr": p.addr,
+                    "direction": p.direction.as_str(), "features": hex(&p.features),
+                    "connected_since": p.connected_since, "bytes_in": p.bytes_in,
+                    "bytes_out": p.bytes_out, "ping_rtt_us": p.ping_rtt_us,
+                    "service": p.service,
+                })
+            })
+            .collect();
+        emit!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    if peers.is_empty() {
+        emit!("no peers");
+    }
+    for p in peers {
+        let rtt = p
+            .ping_rtt_us
+            .map(|us| format!("{:.3} ms", us as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        emit!(
+            "{} {} {} features {} since {} in {} B out {} B rtt {}",
+            hex(&p.node_id),
+            p.addr,
+            p.direction.as_str(),
+            if p.features.is_empty() { "-".into() } else { hex(&p.features) },
+            p.connected_since,
+            p.bytes_in,
+            p.bytes_out,
+            rtt
+        );
+    }
 }
 
 fn unexpected(msg: &Msg) -> String {
@@ -439,20 +603,34 @@ fn print_info(info: &NodeInfo, json: bool) {
             .iter()
             .map(|e| serde_json::json!({ "bus": e.bus, "endpoint": e.endpoint }))
             .collect();
-        emit!(
-            "{}",
-            serde_json::json!({
-                "node": info.node, "version": info.version, "network": info.network,
-                "node_id": hex(&info.node_id), "uptime_s": info.uptime_s,
-                "endpoints": endpoints, "services": services,
-            })
-        );
+        let mut v = serde_json::json!({
+            "node": info.node, "version": info.version, "network": info.network,
+            "node_id": hex(&info.node_id), "uptime_s": info.uptime_s,
+            "endpoints": endpoints, "services": services,
+        });
+        for (key, value) in &info.details {
+            v[key.as_str()] = match value {
+                Detail::U64(n) => serde_json::json!(n),
+                Detail::Text(t) => serde_json::json!(t),
+                Detail::List(l) => serde_json::json!(l),
+            };
+        }
+        emit!("{v}");
         return;
     }
     emit!("node       {} (nodectl {})", info.node, info.version);
     emit!("network    {}", info.network);
     emit!("node id    {}", hex(&info.node_id));
     emit!("uptime     {} s", info.uptime_s);
+    for (key, value) in &info.details {
+        let text = match value {
+            Detail::U64(n) => n.to_string(),
+            Detail::Text(t) => t.clone(),
+            Detail::List(l) if l.is_empty() => "-".into(),
+            Detail::List(l) => l.join(", "),
+        };
+        emit!("{key:<10} {text}");
+    }
     emit!("endpoints");
     for e in &info.endpoints {
         emit!("  {:<8} {}", e.bus, e.endpoint);

@@ -5,12 +5,14 @@
 //! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
 //! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
+//! - [`lnp_api`]: bodies of the LNP Node's API messages and the node details of `info`.
 //! - [`lnp_peer`]: one Lightning peer connection (handshake, `init`, pings, even/odd rule).
 //! - [`limits`]: the size limits every decoder checks before allocating.
 
 pub mod bolt1;
 pub mod bolt8;
 pub mod limits;
+pub mod lnp_api;
 pub mod lnp_peer;
 pub mod msg;
 pub mod strict;

@@ -4,6 +4,7 @@
 //! `payload` = `type: u16 LE` ‖ `request_id: u64 LE` ‖ strict-encoded body of that type.
 
 use super::limits;
+use super::lnp_api::{self, Detail, PeerInfo, PeerMessage};
 use super::strict::{self, decode_string, encode_string, Reader, Strict, StrictError};
 use std::fmt;
 
@@ -123,8 +124,10 @@ pub mod code {
     pub const SHUTTING_DOWN: u16 = 0x5001;
     /// The request is refused by configuration (e.g. `debug crash` without `--fault-injection`).
     pub const REFUSED: u16 = 0x6000;
-    /// A named object (e.g. a service) does not exist.
+    /// A named object (e.g. a service, a peer) does not exist.
     pub const NOT_FOUND: u16 = 0x6001;
+    /// A peer connection failed or closed (connect refused, handshake failed, no pong, ...).
+    pub const PEER_FAILED: u16 = 0x7000;
 }
 
 /// Lifecycle state of a supervised service.
@@ -206,6 +209,8 @@ pub struct NodeInfo {
     pub endpoints: Vec<EndpointInfo>,
     /// Every supervised service.
     pub services: Vec<ServiceInfo>,
+    /// Node-specific values (LNP: `listening`, `peers`), in a fixed order per node.
+    pub details: Vec<(String, Detail)>,
 }
 
 /// A notification about a service's lifecycle, sent to `subscribe`rs.
@@ -250,6 +255,49 @@ pub enum Msg {
         /// Service name as listed by `info`.
         service: String,
     },
+    /// 0x0200, LNP request: listen for peers on a TCP address (`host:port`, port 0 = any).
+    Listen {
+        /// The address.
+        addr: String,
+    },
+    /// 0x0201, LNP request: connect to a peer (progress replies, then success or failure).
+    Connect {
+        /// The peer's node id.
+        node_id: [u8; 33],
+        /// Its address (`host:port`; the port defaults to 9735).
+        addr: String,
+    },
+    /// 0x0202, LNP request: disconnect a peer.
+    Disconnect {
+        /// The peer's node id.
+        node_id: [u8; 33],
+    },
+    /// 0x0203, LNP request: list the connected peers.
+    ListPeers,
+    /// 0x0204, final reply to `ListPeers`.
+    PeerList(Vec<PeerInfo>),
+    /// 0x0205, LNP request: ping a peer and wait for its pong.
+    PingPeer {
+        /// The peer's node id.
+        node_id: [u8; 33],
+        /// Bytes of pong to ask for (below 65,532).
+        num_pong_bytes: u16,
+    },
+    /// 0x0206, final reply to `PingPeer`: the round-trip time.
+    PeerPong {
+        /// Microseconds between sending the ping and receiving the pong.
+        rtt_us: u64,
+    },
+    /// 0x0210, LNP request (MSG bus): forward these Lightning message types from every peer
+    /// to the sender as `PeerMessageIn`, with this request's id. Replaces an earlier list.
+    SubscribePeerMessages {
+        /// BOLT-1 types.
+        types: Vec<u16>,
+    },
+    /// 0x0211, notification: a Lightning message from a peer.
+    PeerMessageIn(PeerMessage),
+    /// 0x0212, LNP request (MSG bus): send a Lightning message to a peer.
+    SendPeerMessage(PeerMessage),
 }
 
 /// How a message relates to requests (decides the router's bookkeeping).
@@ -285,6 +333,26 @@ pub mod type_id {
     pub const NODE_INFO: u16 = 0x0101;
     /// Debug crash request.
     pub const DEBUG_CRASH: u16 = 0x01F0;
+    /// LNP: listen.
+    pub const LISTEN: u16 = 0x0200;
+    /// LNP: connect.
+    pub const CONNECT: u16 = 0x0201;
+    /// LNP: disconnect.
+    pub const DISCONNECT: u16 = 0x0202;
+    /// LNP: list peers.
+    pub const LIST_PEERS: u16 = 0x0203;
+    /// LNP: peer list reply.
+    pub const PEER_LIST: u16 = 0x0204;
+    /// LNP: ping a peer.
+    pub const PING_PEER: u16 = 0x0205;
+    /// LNP: pong reply.
+    pub const PEER_PONG: u16 = 0x0206;
+    /// LNP: subscribe to peer messages.
+    pub const SUBSCRIBE_PEER_MESSAGES: u16 = 0x0210;
+    /// LNP: a peer message notification.
+    pub const PEER_MESSAGE_IN: u16 = 0x0211;
+    /// LNP: send a message to a peer.
+    pub const SEND_PEER_MESSAGE: u16 = 0x0212;
 }
 
 impl Msg {
@@ -300,18 +368,40 @@ impl Msg {
             Msg::GetInfo => type_id::GET_INFO,
             Msg::NodeInfo(_) => type_id::NODE_INFO,
             Msg::DebugCrash { .. } => type_id::DEBUG_CRASH,
+            Msg::Listen { .. } => type_id::LISTEN,
+            Msg::Connect { .. } => type_id::CONNECT,
+            Msg::Disconnect { .. } => type_id::DISCONNECT,
+            Msg::ListPeers => type_id::LIST_PEERS,
+            Msg::PeerList(_) => type_id::PEER_LIST,
+            Msg::PingPeer { .. } => type_id::PING_PEER,
+            Msg::PeerPong { .. } => type_id::PEER_PONG,
+            Msg::SubscribePeerMessages { .. } => type_id::SUBSCRIBE_PEER_MESSAGES,
+            Msg::PeerMessageIn(_) => type_id::PEER_MESSAGE_IN,
+            Msg::SendPeerMessage(_) => type_id::SEND_PEER_MESSAGE,
         }
     }
 
     /// Whether this message opens, continues, ends a request, or stands alone.
     pub fn kind(&self) -> MsgKind {
         match self {
-            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo | Msg::DebugCrash { .. } => {
-                MsgKind::Request
-            }
-            Msg::Success(_) | Msg::Failure { .. } | Msg::NodeInfo(_) => MsgKind::Final,
+            Msg::Subscribe
+            | Msg::Unsubscribe
+            | Msg::GetInfo
+            | Msg::DebugCrash { .. }
+            | Msg::Listen { .. }
+            | Msg::Connect { .. }
+            | Msg::Disconnect { .. }
+            | Msg::ListPeers
+            | Msg::PingPeer { .. }
+            | Msg::SubscribePeerMessages { .. }
+            | Msg::SendPeerMessage(_) => MsgKind::Request,
+            Msg::Success(_)
+            | Msg::Failure { .. }
+            | Msg::NodeInfo(_)
+            | Msg::PeerList(_)
+            | Msg::PeerPong { .. } => MsgKind::Final,
             Msg::Progress(_) => MsgKind::Progress,
-            Msg::ServiceEvent(_) => MsgKind::OneWay,
+            Msg::ServiceEvent(_) | Msg::PeerMessageIn(_) => MsgKind::OneWay,
         }
     }
 
@@ -337,7 +427,7 @@ impl Msg {
                 text(message, out)
             }
             Msg::Progress(s) => text(s, out),
-            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo => Ok(()),
+            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo | Msg::ListPeers => Ok(()),
             Msg::ServiceEvent(ev) => {
                 encode_string(&ev.service, limits::MAX_SERVICE_NAME, out)?;
                 ev.state.strict_encode(out)?;
@@ -346,6 +436,23 @@ impl Msg {
             }
             Msg::NodeInfo(info) => encode_info(info, out),
             Msg::DebugCrash { service } => encode_string(service, limits::MAX_SERVICE_NAME, out),
+            Msg::Listen { addr } => text(addr, out),
+            Msg::Connect { node_id, addr } => {
+                node_id.strict_encode(out)?;
+                text(addr, out)
+            }
+            Msg::Disconnect { node_id } => node_id.strict_encode(out),
+            Msg::PeerList(peers) => lnp_api::encode_peers(peers, out),
+            Msg::PingPeer {
+                node_id,
+                num_pong_bytes,
+            } => {
+                node_id.strict_encode(out)?;
+                num_pong_bytes.strict_encode(out)
+            }
+            Msg::PeerPong { rtt_us } => rtt_us.strict_encode(out),
+            Msg::SubscribePeerMessages { types } => lnp_api::encode_types(types, out),
+            Msg::PeerMessageIn(m) | Msg::SendPeerMessage(m) => m.strict_encode(out),
         }
     }
 
@@ -370,6 +477,28 @@ impl Msg {
             type_id::GET_INFO => Msg::GetInfo,
             type_id::NODE_INFO => Msg::NodeInfo(decode_info(r)?),
             type_id::DEBUG_CRASH => Msg::DebugCrash { service: name(r)? },
+            type_id::LISTEN => Msg::Listen { addr: text(r)? },
+            type_id::CONNECT => Msg::Connect {
+                node_id: r.array()?,
+                addr: text(r)?,
+            },
+            type_id::DISCONNECT => Msg::Disconnect {
+                node_id: r.array()?,
+            },
+            type_id::LIST_PEERS => Msg::ListPeers,
+            type_id::PEER_LIST => Msg::PeerList(lnp_api::decode_peers(r)?),
+            type_id::PING_PEER => Msg::PingPeer {
+                node_id: r.array()?,
+                num_pong_bytes: u16::strict_decode(r)?,
+            },
+            type_id::PEER_PONG => Msg::PeerPong {
+                rtt_us: u64::strict_decode(r)?,
+            },
+            type_id::SUBSCRIBE_PEER_MESSAGES => Msg::SubscribePeerMessages {
+                types: lnp_api::decode_types(r)?,
+            },
+            type_id::PEER_MESSAGE_IN => Msg::PeerMessageIn(PeerMessage::strict_decode(r)?),
+            type_id::SEND_PEER_MESSAGE => Msg::SendPeerMessage(PeerMessage::strict_decode(r)?),
             other => return Err(BodyError::UnknownType(other)),
         };
         r.finish()?;
@@ -424,7 +553,7 @@ fn encode_info(info: &NodeInfo, out: &mut Vec<u8>) -> Result<(), StrictError> {
         svc.restarts.strict_encode(out)?;
         encode_opt_text(&svc.last_failure, out)?;
     }
-    Ok(())
+    lnp_api::encode_details(&info.details, out)
 }
 
 fn decode_info(r: &mut Reader<'_>) -> Result<NodeInfo, StrictError> {
@@ -461,6 +590,7 @@ fn decode_info(r: &mut Reader<'_>) -> Result<NodeInfo, StrictError> {
         uptime_s,
         endpoints,
         services,
+        details: lnp_api::decode_details(r)?,
     })
 }
 
@@ -656,7 +786,34 @@ mod tests {
                 restarts: 1,
                 last_failure: None,
             }],
+            details: vec![("peers".into(), Detail::U64(3))],
         }));
+        let id = [3; 33];
+        roundtrip(Msg::Listen {
+            addr: "127.0.0.1:0".into(),
+        });
+        roundtrip(Msg::Connect {
+            node_id: id,
+            addr: "127.0.0.1:9735".into(),
+        });
+        roundtrip(Msg::Disconnect { node_id: id });
+        roundtrip(Msg::ListPeers);
+        roundtrip(Msg::PeerList(vec![]));
+        roundtrip(Msg::PingPeer {
+            node_id: id,
+            num_pong_bytes: 4,
+        });
+        roundtrip(Msg::PeerPong { rtt_us: 99 });
+        roundtrip(Msg::SubscribePeerMessages {
+            types: vec![32_769, 32_768],
+        });
+        let m = PeerMessage {
+            node_id: id,
+            type_id: 32_769,
+            payload: vec![1, 2],
+        };
+        roundtrip(Msg::PeerMessageIn(m.clone()));
+        roundtrip(Msg::SendPeerMessage(m));
     }
 
     #[test]

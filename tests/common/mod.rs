@@ -55,6 +55,10 @@ impl Node {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        // Tests run in parallel: an LNP node listens on a free loopback port, not on 9735.
+        if kind == "lnp" && !extra.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
         Node {
             kind,
             dir: dir.to_path_buf(),
@@ -374,11 +378,25 @@ pub fn node_info_json(body: &[u8]) -> serde_json::Value {
         let last_failure = c.opt_string();
         services.push(serde_json::json!({"name": name, "state": state, "restarts": restarts, "last_failure": last_failure}));
     }
-    assert!(c.0.is_empty(), "node_info has trailing bytes");
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "node": node, "version": version, "network": network, "node_id": node_id,
         "uptime_s": uptime_s, "endpoints": endpoints, "services": services,
-    })
+    });
+    // Node-specific details (docs/API.md): key, tag, value; merged at the top level.
+    for _ in 0..c.u16() {
+        let key = c.string();
+        v[key.as_str()] = match c.u8() {
+            0 => serde_json::json!(c.u64()),
+            1 => serde_json::json!(c.string()),
+            2 => {
+                let n = c.u16();
+                serde_json::json!((0..n).map(|_| c.string()).collect::<Vec<_>>())
+            }
+            t => panic!("bad detail tag {t}"),
+        };
+    }
+    assert!(c.0.is_empty(), "node_info has trailing bytes");
+    v
 }
 
 /// The same JSON without the field that changes between two calls.

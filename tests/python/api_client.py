@@ -57,6 +57,17 @@ def decode_info(r):
         services.append({"name": r.string(), "state": STATES[r.u8()],
                          "restarts": r.u32(), "last_failure": r.opt_string()})
     info["services"] = services
+    # Node-specific details: key, tag (0 u64, 1 text, 2 list of texts), value.
+    for _ in range(r.u16()):
+        key, tag = r.string(), r.u8()
+        if tag == 0:
+            info[key] = r.u64()
+        elif tag == 1:
+            info[key] = r.string()
+        elif tag == 2:
+            info[key] = [r.string() for _ in range(r.u16())]
+        else:
+            raise ValueError(f"bad detail tag {tag}")
     return info
 
 

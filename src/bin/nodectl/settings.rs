@@ -5,6 +5,7 @@
 
 use config::{Config, Environment, File, FileFormat};
 use lnpbp_nodes::actors::supervisor::RestartPolicy;
+use lnpbp_nodes::actors::lnp::LnpSettings;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::{limits, BusKind, Endpoint};
 use serde::Deserialize;
@@ -33,6 +34,18 @@ struct Raw {
     endpoints: BTreeMap<String, String>,
     supervisor: RawSupervisor,
     bus: RawBus,
+    peers: Option<RawPeers>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawPeers {
+    listen: Vec<String>,
+    handshake_timeout_ms: u64,
+    ping_interval_secs: u64,
+    pong_timeout_secs: u64,
+    max_peers: usize,
+    max_handshakes: usize,
 }
 
 #[derive(Deserialize, Debug)]
@@ -90,6 +103,8 @@ pub struct Overrides {
     pub fault_injection: bool,
     /// Bus endpoint flags.
     pub endpoints: Vec<(BusKind, String)>,
+    /// `--listen` (LNP): replaces `peers.listen`.
+    pub listen: Vec<String>,
 }
 
 /// The validated settings of a node.
@@ -107,6 +122,8 @@ pub struct Settings {
     pub policy: RestartPolicy,
     /// Request deadline.
     pub request_timeout: Duration,
+    /// Peer settings (LNP).
+    pub lnp: Option<LnpSettings>,
 }
 
 /// Loads and validates the settings of `kind` with data dir `data_dir`.
@@ -155,6 +172,14 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         }
         from_flag.insert(bus.name(), bus.flag());
         b = set(b, &format!("endpoints.{}", bus.name()), ep.clone())?;
+    }
+    if !o.listen.is_empty() {
+        if kind != NodeKind::Lnp {
+            return Err(format!("--listen is for the lnp node, not {}", kind.name()));
+        }
+        b = b
+            .set_override("peers.listen", o.listen.clone())
+            .map_err(|e| format!("--listen: {e}"))?;
     }
     let cfg = b.build().map_err(|e| format!("configuration: {e}"))?;
     let raw: Raw = cfg
@@ -243,7 +268,19 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             format!("`{}` is not a log level or filter", raw.log_level),
         ));
     }
+    let lnp = match (&raw.peers, kind) {
+        (Some(p), NodeKind::Lnp) => Some(peer_settings(p, &bad)?),
+        (None, NodeKind::Lnp) => return Err(bad("peers", "missing".into())),
+        (Some(_), _) => {
+            return Err(bad(
+                "peers",
+                format!("the {} node has no Lightning peers", kind.name()),
+            ))
+        }
+        (None, _) => None,
+    };
     Ok(Settings {
+        lnp,
         network: raw.network,
         log_level: raw.log_level,
         fault_injection: raw.fault_injection,
@@ -253,6 +290,51 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             period: Duration::from_secs(raw.supervisor.period_secs),
         },
         request_timeout: Duration::from_millis(raw.bus.request_timeout_ms),
+    })
+}
+
+fn peer_settings(
+    p: &RawPeers,
+    bad: &dyn Fn(&str, String) -> String,
+) -> Result<LnpSettings, String> {
+    let range = |key: &str, v: u64, lo: u64, hi: u64| {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad(key, format!("{v} is outside {lo}..={hi}")))
+        }
+    };
+    for addr in &p.listen {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "peers.listen",
+                format!("`{addr}` is not an IP address with a port (e.g. 0.0.0.0:9735)"),
+            ));
+        }
+    }
+    Ok(LnpSettings {
+        listen: p.listen.clone(),
+        act_timeout: Duration::from_millis(range(
+            "peers.handshake_timeout_ms",
+            p.handshake_timeout_ms,
+            100,
+            60_000,
+        )?),
+        ping_interval: Duration::from_secs(range(
+            "peers.ping_interval_secs",
+            p.ping_interval_secs,
+            1,
+            3_600,
+        )?),
+        pong_timeout: Duration::from_secs(range(
+            "peers.pong_timeout_secs",
+            p.pong_timeout_secs,
+            1,
+            600,
+        )?),
+        max_peers: range("peers.max_peers", p.max_peers as u64, 1, 10_000)? as usize,
+        max_handshakes: range("peers.max_handshakes", p.max_handshakes as u64, 1, 10_000)?
+            as usize,
     })
 }
 

@@ -1,0 +1,347 @@
+//! The peer registry shared by `lnpd`, the listeners and every `peerd`: who is connected, the
+//! caps on peers and handshakes, the listening sockets, and which services on the MSG bus want
+//! which Lightning messages. It lives outside the actors so that a restart of `lnpd` loses
+//! neither peers nor listeners.
+
+use super::peerd::{self, Counters, Origin, PeerCmd, Peerd};
+use crate::bus::Bus;
+use crate::wire::lnp_api::{Detail, PeerInfo, PeerMessage};
+use crate::wire::lnp_peer::SessionConfig;
+use crate::wire::msg::{Envelope, Msg, ServiceId};
+use actix::prelude::*;
+use bitcoin::secp256k1::{PublicKey, SecretKey};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Settings of the peer layer (`[peers]` of config/lnp.toml).
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// Session timers and chain.
+    pub session: SessionConfig,
+    /// Most connections at once (any state); connection N+1 is closed on accept.
+    pub max_peers: usize,
+    /// Most connections still in the handshake or waiting for `init`.
+    pub max_handshakes: usize,
+}
+
+/// Most services subscribed to peer messages.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+
+struct Entry {
+    actor: Addr<Peerd>,
+    direction: crate::wire::lnp_api::Direction,
+    addr: String,
+    node_id: Option<[u8; 33]>,
+    ready_since: Option<u64>,
+    features: Vec<u8>,
+    counters: Arc<Counters>,
+    rtt_us: Option<u64>,
+}
+
+struct Subscription {
+    bus: Bus,
+    service: ServiceId,
+    request_id: u64,
+    types: Vec<u16>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_conn: u64,
+    peers: BTreeMap<u64, Entry>,
+    listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
+    subscriptions: Vec<Subscription>,
+}
+
+/// The registry.
+pub struct Registry {
+    inner: Mutex<Inner>,
+    /// Settings.
+    pub config: PeerConfig,
+    secret: SecretKey,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Registry {
+    /// An empty registry for a node with key `secret`.
+    pub fn new(config: PeerConfig, secret: SecretKey) -> Arc<Registry> {
+        Arc::new(Registry {
+            inner: Mutex::new(Inner::default()),
+            config,
+            secret,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node's static key (BOLT-8).
+    pub fn secret(&self) -> SecretKey {
+        self.secret
+    }
+
+    /// Starts accepting peers on a bound listener (on the current arbiter).
+    pub fn listen(self: &Arc<Self>, listener: std::net::TcpListener) -> Result<SocketAddr, String> {
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        let me = self.clone();
+        let task = actix_rt::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, addr)) => me.accepted(stream, addr),
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tracing::warn!(listen = %local, "accept failed: {e}");
+                        actix_rt::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        self.lock().listening.push((local, task));
+        tracing::info!(listen = %local, "listening for Lightning peers");
+        Ok(local)
+    }
+
+    /// Binds `addr` and listens on it.
+    pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        self.listen(listener)
+    }
+
+    /// The addresses listened on.
+    pub fn listening(&self) -> Vec<SocketAddr> {
+        self.lock().listening.iter().map(|(a, _)| *a).collect()
+    }
+
+    fn accepted(self: &Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let refusal = {
+            let t = self.lock();
+            let handshaking = t.peers.values().filter(|e| e.ready_since.is_none()).count();
+            if t.peers.len() >= self.config.max_peers {
+                Some(format!("{} connections (max_peers)", t.peers.len()))
+            } else if handshaking >= self.config.max_handshakes {
+                Some(format!("{handshaking} handshakes in progress (max_handshakes)"))
+            } else {
+                None
+            }
+        };
+        if let Some(why) = refusal {
+            tracing::warn!(from = %addr, "refusing a connection: {why}");
+            return;
+        }
+        self.spawn(Origin::Inbound(stream, addr), addr.to_string());
+    }
+
+    fn spawn(self: &Arc<Self>, origin: Origin, addr: String) {
+        let direction = peerd::direction(&origin);
+        let node_id = match &origin {
+            Origin::Outbound { remote, .. } => Some(remote.serialize()),
+            Origin::Inbound(..) => None,
+        };
+        let mut t = self.lock();
+        let conn = t.next_conn;
+        t.next_conn += 1;
+        let peer = Peerd::new(conn, self.clone(), origin);
+        let counters = peer.counters();
+        // Registered before it starts, so its first events find the entry.
+        let actor = Peerd::start(peer);
+        t.peers.insert(
+            conn,
+            Entry {
+                actor,
+                direction,
+                addr,
+                node_id,
+                ready_since: None,
+                features: Vec::new(),
+                counters,
+                rtt_us: None,
+            },
+        );
+    }
+
+    /// Connects to `remote` at `addr` and answers `reply` when ready or failed. A peer already
+    /// connected (or connecting) is not connected twice.
+    pub fn connect(self: &Arc<Self>, remote: PublicKey, addr: String, reply: (Bus, Envelope)) {
+        let id = remote.serialize();
+        if let Some(e) = self.lock().peers.values().find(|e| e.node_id == Some(id)) {
+            let state = if e.ready_since.is_some() {
+                "already connected"
+            } else {
+                "already connecting"
+            };
+            let text = format!("{state} to {} at {}", hex(&id), e.addr);
+            reply.0.send(reply.1.reply(Msg::Success(Some(text))));
+            return;
+        }
+        self.spawn(
+            Origin::Outbound {
+                remote,
+                addr: addr.clone(),
+                reply,
+            },
+            addr,
+        );
+    }
+
+    /// A peer authenticated as `node_id`. An older connection to the same node is replaced
+    /// (the remote side reconnected; the old socket is likely dead).
+    pub fn authenticated(&self, conn: u64, node_id: [u8; 33]) {
+        let mut t = self.lock();
+        let old: Vec<Addr<Peerd>> = t
+            .peers
+            .iter()
+            .filter(|(c, e)| **c != conn && e.node_id == Some(node_id))
+            .map(|(_, e)| e.actor.clone())
+            .collect();
+        if let Some(e) = t.peers.get_mut(&conn) {
+            e.node_id = Some(node_id);
+        }
+        drop(t);
+        for actor in old {
+            actor.do_send(PeerCmd::Disconnect {
+                reply: None,
+                reason: "replaced by a new connection from the same node".into(),
+            });
+        }
+    }
+
+    /// A peer's `init` was accepted.
+    pub fn ready(&self, conn: u64, features: Vec<u8>, since: u64) {
+        if let Some(e) = self.lock().peers.get_mut(&conn) {
+            e.ready_since = Some(since);
+            e.features = features;
+        }
+    }
+
+    /// The socket address of an outbound connection is known.
+    pub fn set_addr(&self, conn: u64, addr: String) {
+        if let Some(e) = self.lock().peers.get_mut(&conn) {
+            e.addr = addr;
+        }
+    }
+
+    /// A ping was answered.
+    pub fn rtt(&self, conn: u64, us: u64) {
+        if let Some(e) = self.lock().peers.get_mut(&conn) {
+            e.rtt_us = Some(us);
+        }
+    }
+
+    /// A connection ended.
+    pub fn remove(&self, conn: u64) {
+        self.lock().peers.remove(&conn);
+    }
+
+    /// The actor of a ready peer, by node id.
+    pub fn find(&self, node_id: &[u8; 33]) -> Option<Addr<Peerd>> {
+        let t = self.lock();
+        let e = t.peers.values().find(|e| e.node_id.as_ref() == Some(node_id))?;
+        Some(e.actor.clone())
+    }
+
+    /// The actor of a peer, by service name (`peerd-...`).
+    pub fn find_service(&self, name: &str) -> Option<Addr<Peerd>> {
+        let t = self.lock();
+        let (_, e) = t
+            .peers
+            .iter()
+            .find(|(c, e)| peerd::service_name(e.node_id.as_ref(), **c) == name)?;
+        Some(e.actor.clone())
+    }
+
+    /// Ready peers, for `peers`.
+    pub fn list(&self) -> Vec<PeerInfo> {
+        let t = self.lock();
+        t.peers
+            .iter()
+            .filter_map(|(conn, e)| {
+                let node_id = e.node_id?;
+                Some(PeerInfo {
+                    node_id,
+                    addr: e.addr.clone(),
+                    direction: e.direction,
+                    features: e.features.clone(),
+                    connected_since: e.ready_since?,
+                    bytes_in: e.counters.bytes_in.load(Ordering::Relaxed),
+                    bytes_out: e.counters.bytes_out.load(Ordering::Relaxed),
+                    ping_rtt_us: e.rtt_us,
+                    service: peerd::service_name(Some(&node_id), *conn),
+                })
+            })
+            .collect()
+    }
+
+    /// `info` details: `listening` ("host:port" each) and `peers` (ready connections).
+    pub fn details(&self) -> Vec<(String, Detail)> {
+        let t = self.lock();
+        let listening = t.listening.iter().map(|(a, _)| a.to_string()).collect();
+        let ready = t.peers.values().filter(|e| e.ready_since.is_some()).count();
+        vec![
+            ("listening".into(), Detail::List(listening)),
+            ("peers".into(), Detail::U64(ready as u64)),
+        ]
+    }
+
+    /// Records (or replaces) which message types `service` wants; an empty list unsubscribes.
+    pub fn subscribe(&self, bus: Bus, env: &Envelope, types: Vec<u16>) -> Result<(), String> {
+        let mut t = self.lock();
+        t.subscriptions.retain(|s| s.service != env.src);
+        if types.is_empty() {
+            return Ok(());
+        }
+        if t.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return Err(format!("{MAX_SUBSCRIPTIONS} services subscribed already"));
+        }
+        t.subscriptions.push(Subscription {
+            bus,
+            service: env.src.clone(),
+            request_id: env.request_id,
+            types,
+        });
+        Ok(())
+    }
+
+    /// Whether a service asked for messages of `type_id`.
+    pub fn wants(&self, type_id: u16) -> bool {
+        self.lock()
+            .subscriptions
+            .iter()
+            .any(|s| s.types.contains(&type_id))
+    }
+
+    /// Sends a peer's message to every service that asked for its type.
+    pub fn forward(&self, m: PeerMessage) {
+        let t = self.lock();
+        for s in t.subscriptions.iter().filter(|s| s.types.contains(&m.type_id)) {
+            s.bus.send(Envelope {
+                src: ServiceId::Lnpd,
+                dst: s.service.clone(),
+                request_id: s.request_id,
+                msg: Msg::PeerMessageIn(m.clone()),
+            });
+        }
+    }
+
+    /// A service is gone from its bus (a notification bounced with `NO_ROUTE`).
+    pub fn unsubscribe(&self, service: &ServiceId) {
+        self.lock().subscriptions.retain(|s| &s.service != service);
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -708,12 +708,6 @@ fn garbage_bytes_and_half_sent_greetings_are_closed_while_the_node_serves() {
     assert_eq!(raw.recv_msg().type_id, 0x0101);
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 #[test]
 fn a_subscriber_that_never_reads_is_bounded_and_blocks_nobody() {
     let node = Node::start_env(

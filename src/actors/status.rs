@@ -108,7 +108,10 @@ impl NodeStatus {
             uptime_s: self.started.elapsed().as_secs(),
             endpoints: read(&self.endpoints).clone(),
             services: read(&self.services).clone(),
-            details: read(&self.details).as_ref().map(|f| f()).unwrap_or_default(),
+            details: read(&self.details)
+                .as_ref()
+                .map(|f| f())
+                .unwrap_or_default(),
         }
     }
 }

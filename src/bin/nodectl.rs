@@ -354,7 +354,10 @@ fn connect_api<C: Subcommand>(
     }
     let endpoint = api_endpoint(kind, args)?;
     let zmq = zmq::Context::new();
-    Ok((Client::connect(&zmq, &endpoint)?, Duration::from_secs_f64(t)))
+    Ok((
+        Client::connect(&zmq, &endpoint)?,
+        Duration::from_secs_f64(t),
+    ))
 }
 
 fn progress(p: &str) {
@@ -480,7 +483,11 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
             hex(&p.node_id),
             p.addr,
             p.direction.as_str(),
-            if p.features.is_empty() { "-".into() } else { hex(&p.features) },
+            if p.features.is_empty() {
+                "-".into()
+            } else {
+                hex(&p.features)
+            },
             p.connected_since,
             p.bytes_in,
             p.bytes_out,

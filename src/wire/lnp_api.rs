@@ -129,7 +129,12 @@ impl Strict for PeerInfo {
         let direction = match u8::strict_decode(r)? {
             0 => Direction::Inbound,
             1 => Direction::Outbound,
-            tag => return Err(StrictError::UnknownTag { ty: "direction", tag }),
+            tag => {
+                return Err(StrictError::UnknownTag {
+                    ty: "direction",
+                    tag,
+                })
+            }
         };
         let n = r.len_prefix(MAX_TEXT, 1)?;
         let features = r.take(n)?.to_vec();
@@ -222,7 +227,10 @@ mod tests {
     fn details_and_peers_round_trip_and_bad_lengths_fail_before_allocating() {
         let d = vec![
             ("peers".to_string(), Detail::U64(2)),
-            ("listening".into(), Detail::List(vec!["127.0.0.1:9735".into()])),
+            (
+                "listening".into(),
+                Detail::List(vec!["127.0.0.1:9735".into()]),
+            ),
             ("tip".into(), Detail::Text("00ab".into())),
         ];
         let mut out = Vec::new();
@@ -266,7 +274,10 @@ mod tests {
         };
         let mut out = Vec::new();
         m.strict_encode(&mut out).unwrap();
-        assert_eq!(PeerMessage::strict_decode(&mut Reader::new(&out)).unwrap(), m);
+        assert_eq!(
+            PeerMessage::strict_decode(&mut Reader::new(&out)).unwrap(),
+            m
+        );
         let too_big = PeerMessage {
             payload: vec![0; MAX_PEER_PAYLOAD + 1],
             ..m

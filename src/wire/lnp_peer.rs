@@ -141,8 +141,8 @@ impl Session {
         ephemeral: SecretKey,
         now: Instant,
     ) -> Session {
-        let (act, next) = super::bolt8::Initiator::new(local, remote, ephemeral)
-            .act_one(Framing::Brontide);
+        let (act, next) =
+            super::bolt8::Initiator::new(local, remote, ephemeral).act_one(Framing::Brontide);
         let mut s = Session::new(config, Phase::ActTwo(next), now);
         s.out.extend_from_slice(&act);
         s
@@ -180,6 +180,11 @@ impl Session {
         matches!(self.phase, Phase::Ready(_))
     }
 
+    /// Bytes waiting in the output.
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+
     /// The bytes to write, taken out of the session.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
@@ -194,7 +199,20 @@ impl Session {
         wanted: &dyn Fn(u16) -> bool,
         events: &mut Vec<Event>,
     ) -> Result<(), PeerError> {
-        let result = self.receive_inner(buf, now, wanted, events);
+        self.receive_bounded(buf, now, wanted, events, usize::MAX)
+    }
+
+    /// Like [`Session::receive`], but stops taking messages once `max_out` bytes wait in the
+    /// output (the rest stays in `buf`): a peer's pings cannot make us queue unbounded pongs.
+    pub fn receive_bounded(
+        &mut self,
+        buf: &mut Vec<u8>,
+        now: Instant,
+        wanted: &dyn Fn(u16) -> bool,
+        events: &mut Vec<Event>,
+        max_out: usize,
+    ) -> Result<(), PeerError> {
+        let result = self.receive_inner(buf, now, wanted, events, max_out);
         if result.is_err() {
             self.phase = Phase::Closed;
         }
@@ -207,8 +225,12 @@ impl Session {
         now: Instant,
         wanted: &dyn Fn(u16) -> bool,
         events: &mut Vec<Event>,
+        max_out: usize,
     ) -> Result<(), PeerError> {
         loop {
+            if self.out.len() >= max_out {
+                return Ok(());
+            }
             let phase = std::mem::replace(&mut self.phase, Phase::Closed);
             self.phase = match phase {
                 Phase::Closed => return fail("the connection is closed"),
@@ -634,6 +656,32 @@ mod tests {
     }
 
     #[test]
+    fn bounded_receive_leaves_pings_unread_while_pongs_wait() {
+        let (mut a, mut b) = pair(Instant::now());
+        let Phase::Ready(t) = &mut a.phase else {
+            panic!()
+        };
+        let mut bytes = Vec::new();
+        for _ in 0..10 {
+            let ping = Message::Ping {
+                num_pong_bytes: 1000,
+                ignored: vec![],
+            };
+            t.encrypt_into(&ping.encode(), &mut bytes).unwrap();
+        }
+        let total = bytes.len();
+        b.receive_bounded(&mut bytes, Instant::now(), &none, &mut Vec::new(), 2500)
+            .unwrap();
+        // Three pongs (1,038 bytes each with framing) reach the bound; seven pings wait.
+        assert_eq!(b.take_output().len(), 3 * 1038);
+        assert_eq!(bytes.len(), total / 10 * 7);
+        b.receive(&mut bytes, Instant::now(), &none, &mut Vec::new())
+            .unwrap();
+        assert!(bytes.is_empty());
+        assert_eq!(b.take_output().len(), 7 * 1038);
+    }
+
+    #[test]
     fn malformed_known_message_closes() {
         let (mut a, mut b) = pair(Instant::now());
         let err = inject(&mut a, &mut b, &[0, 18, 0, 1, 0, 9]).unwrap_err();
@@ -645,8 +693,8 @@ mod tests {
         let secp = Secp256k1::new();
         let now = Instant::now();
         let resp_pub = PublicKey::from_secret_key(&secp, &key(2));
-        let (act1, next) =
-            super::super::bolt8::Initiator::new(key(1), resp_pub, key(3)).act_one(Framing::Brontide);
+        let (act1, next) = super::super::bolt8::Initiator::new(key(1), resp_pub, key(3))
+            .act_one(Framing::Brontide);
         let mut b = Session::inbound(config(chain_b), key(2), key(4), None, now);
         let mut ev = Vec::new();
         b.receive(&mut act1.to_vec(), now, &none, &mut ev).unwrap();
@@ -681,7 +729,11 @@ mod tests {
         assert!(err.warned && err.reason.contains("not init"), "{err:?}");
 
         let (mut b, mut t) = handshaken(7);
-        let err = first(&mut b, &mut t, &init(Features::default(), Some(vec![[5; 32]])));
+        let err = first(
+            &mut b,
+            &mut t,
+            &init(Features::default(), Some(vec![[5; 32]])),
+        );
         assert!(err.unwrap_err().reason.contains("no common chain"));
 
         let (mut b, mut t) = handshaken(7);

@@ -42,18 +42,17 @@ pub fn with_default_port(addr: &str) -> String {
 impl Extension for Lnpd {
     fn handle(&mut self, d: Deliver) -> Option<Deliver> {
         let Deliver { env, bus } = &d;
-        let not_found = |id: &[u8; 33]| {
-            Msg::failure(
-                code::NOT_FOUND,
-                format!("not connected to {}", hex(id)),
-            )
-        };
+        let not_found =
+            |id: &[u8; 33]| Msg::failure(code::NOT_FOUND, format!("not connected to {}", hex(id)));
         // Hands a command to a peer, which answers the request itself (`None`, and `?` ends
         // here); a full mailbox is answered now.
         let send = |actor: actix::Addr<super::peerd::Peerd>, cmd: PeerCmd| match actor.try_send(cmd)
         {
             Ok(()) => None,
-            Err(_) => Some(Msg::failure(code::BUSY, "the peer's mailbox is full; retry")),
+            Err(_) => Some(Msg::failure(
+                code::BUSY,
+                "the peer's mailbox is full; retry",
+            )),
         };
         let reply = match &env.msg {
             Msg::Listen { addr } => match self.registry.bind(addr) {

@@ -1,9 +1,11 @@
 //! `peerd`: one actor per Lightning peer connection, behind a thin bridge to its TCP socket.
 //!
 //! - The bridge is two tasks: a reader that hands each chunk read to the actor (awaiting its
-//!   bounded mailbox) and pauses while more than [`MAX_QUEUED_OUT`] bytes wait to be written
-//!   (a peer that does not read ours is not read either), and a writer that writes each batch
-//!   the session produced in one call.
+//!   bounded mailbox), and a writer that writes each batch the session produced in one call.
+//! - Back-pressure: once [`MAX_QUEUED_OUT`] bytes wait to be written, the actor stops feeding
+//!   the session (input stays buffered) and the reader stops reading, until the writer has
+//!   drained half of it. A peer that does not read ours is not read either; what it sent
+//!   meanwhile stays in its socket.
 //! - The protocol lives in [`Session`] (sans-I/O); the actor moves bytes, runs the timer and
 //!   enforces the [`PeerError`]'s action: flush what the session queued (a `warning`), close.
 //! - Supervision: every handler runs guarded. A failure (error or panic, e.g. `debug crash`)
@@ -22,7 +24,7 @@ use actix::prelude::*;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -101,6 +103,11 @@ struct Inbound(Vec<u8>);
 #[rtype(result = "()")]
 struct SocketEnded(String);
 
+/// The writer drained below half of [`MAX_QUEUED_OUT`] after a stall.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Resume;
+
 /// Where a connection comes from.
 pub enum Origin {
     /// Accepted by a listener.
@@ -111,8 +118,8 @@ pub enum Origin {
         remote: PublicKey,
         /// `host:port`.
         addr: String,
-        /// The request.
-        reply: (Bus, Envelope),
+        /// The request (boxed: an envelope is large next to a socket).
+        reply: Box<(Bus, Envelope)>,
     },
 }
 
@@ -131,6 +138,8 @@ pub struct Peerd {
     queued: Arc<AtomicUsize>,
     /// Wakes the paused reader when the writer drains.
     drained: Arc<Notify>,
+    /// Set while the output is over [`MAX_QUEUED_OUT`]: input is neither read nor processed.
+    stalled: Arc<AtomicBool>,
     counters: Arc<Counters>,
     /// The bridge's tasks, stopped when the actor stops.
     tasks: Vec<actix_rt::task::JoinHandle<()>>,
@@ -160,6 +169,7 @@ impl Peerd {
             writer: None,
             queued: Arc::new(AtomicUsize::new(0)),
             drained: Arc::new(Notify::new()),
+            stalled: Arc::new(AtomicBool::new(false)),
             counters: Arc::new(Counters::default()),
             tasks: Vec::new(),
             node_id,
@@ -184,9 +194,10 @@ impl Peerd {
         let _ = stream.set_nodelay(true);
         let (mut read, mut write) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (queued, drained, counters) = (
+        let (queued, drained, stalled, counters) = (
             self.queued.clone(),
             self.drained.clone(),
+            self.stalled.clone(),
             self.counters.clone(),
         );
         let me = ctx.address();
@@ -199,21 +210,24 @@ impl Peerd {
                 counters
                     .bytes_out
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                queued.fetch_sub(batch.len(), Ordering::AcqRel);
-                drained.notify_one();
+                let left = queued.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
+                if left < MAX_QUEUED_OUT / 2 && stalled.swap(false, Ordering::AcqRel) {
+                    drained.notify_one();
+                    me.do_send(Resume);
+                }
             }
             let _ = write.shutdown().await;
         }));
-        let (queued, drained, counters) = (
-            self.queued.clone(),
+        let (drained, stalled, counters) = (
             self.drained.clone(),
+            self.stalled.clone(),
             self.counters.clone(),
         );
         let me = ctx.address();
         self.tasks.push(actix_rt::spawn(async move {
             let mut chunk = vec![0u8; READ_CHUNK];
             loop {
-                while queued.load(Ordering::Acquire) > MAX_QUEUED_OUT {
+                while stalled.load(Ordering::Acquire) {
                     drained.notified().await;
                 }
                 let n = match read.read(&mut chunk).await {
@@ -385,14 +399,15 @@ impl Actor for Peerd {
                 addr,
                 reply,
             }) => {
-                reply.0.send(reply.1.reply(Msg::Progress(format!(
-                    "connecting to {addr}"
-                ))));
-                self.connect_reply = Some(reply);
+                reply.0.send(
+                    reply
+                        .1
+                        .reply(Msg::Progress(format!("connecting to {addr}"))),
+                );
+                self.connect_reply = Some(*reply);
                 let timeout = config.act_timeout;
                 let dial = async move {
-                    match actix_rt::time::timeout(timeout, TcpStream::connect(addr.clone())).await
-                    {
+                    match actix_rt::time::timeout(timeout, TcpStream::connect(addr.clone())).await {
                         Ok(Ok(stream)) => Ok(stream),
                         Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
                         Err(_) => Err(format!(
@@ -411,9 +426,9 @@ impl Actor for Peerd {
                             me.registry.set_addr(me.conn, a.to_string());
                         }
                         if let Some((bus, env)) = &me.connect_reply {
-                            bus.send(env.reply(Msg::Progress(
-                                "TCP connected, BOLT-8 handshake".into(),
-                            )));
+                            bus.send(
+                                env.reply(Msg::Progress("TCP connected, BOLT-8 handshake".into())),
+                            );
                         }
                         let now = Instant::now();
                         let s = Session::outbound(config, secret, remote, Self::ephemeral(), now);
@@ -448,23 +463,62 @@ impl Handler<Inbound> for Peerd {
     type Result = ();
 
     fn handle(&mut self, msg: Inbound, ctx: &mut Context<Self>) {
-        self.guarded(ctx, |me, _| {
-            me.buf.extend_from_slice(&msg.0);
-            let Some(session) = me.session.as_mut() else {
+        self.buf.extend_from_slice(&msg.0);
+        self.guarded(ctx, |me, _| me.process());
+    }
+}
+
+impl Handler<Resume> for Peerd {
+    type Result = ();
+
+    fn handle(&mut self, _: Resume, ctx: &mut Context<Self>) {
+        self.guarded(ctx, |me, _| me.process());
+    }
+}
+
+impl Peerd {
+    /// Feeds buffered input to the session while the output has room.
+    fn process(&mut self) -> Result<(), PeerError> {
+        loop {
+            let queued = self.queued.load(Ordering::Acquire);
+            let Some(session) = self.session.as_mut() else {
                 return Ok(());
             };
+            if self.buf.is_empty() || self.stalled.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let room = MAX_QUEUED_OUT.saturating_sub(queued);
             let mut events = Vec::new();
-            let registry = me.registry.clone();
-            let result = session.receive(
-                &mut me.buf,
+            let registry = self.registry.clone();
+            let result = session.receive_bounded(
+                &mut self.buf,
                 Instant::now(),
                 &|t| registry.wants(t),
                 &mut events,
+                room,
             );
+            let pending = session.pending_output();
+            let mut again = false;
+            if result.is_ok() && !self.buf.is_empty() && queued + pending >= MAX_QUEUED_OUT {
+                // The writer resumes us (and the reader) once it has drained half of the queue.
+                self.stalled.store(true, Ordering::Release);
+                // Unless it drained all of it before the flag was up and has nothing more to
+                // write: then nobody would resume us, so go on now.
+                let now_queued = self.queued.load(Ordering::Acquire);
+                again = pending == 0
+                    && now_queued < MAX_QUEUED_OUT / 2
+                    && self.stalled.swap(false, Ordering::AcqRel);
+                if !again {
+                    tracing::debug!(peer = %self.name(), "peer does not read: pausing its input");
+                }
+            }
             // Events before an error still count (e.g. a pong, then a bad MAC).
-            me.on_events(events)?;
-            result
-        });
+            self.on_events(events)?;
+            result?;
+            if !again {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -116,8 +116,8 @@ impl Registry {
 
     /// Binds `addr` and listens on it.
     pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
-        let listener =
-            std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         self.listen(listener)
     }
 
@@ -133,7 +133,9 @@ impl Registry {
             if t.peers.len() >= self.config.max_peers {
                 Some(format!("{} connections (max_peers)", t.peers.len()))
             } else if handshaking >= self.config.max_handshakes {
-                Some(format!("{handshaking} handshakes in progress (max_handshakes)"))
+                Some(format!(
+                    "{handshaking} handshakes in progress (max_handshakes)"
+                ))
             } else {
                 None
             }
@@ -191,7 +193,7 @@ impl Registry {
             Origin::Outbound {
                 remote,
                 addr: addr.clone(),
-                reply,
+                reply: Box::new(reply),
             },
             addr,
         );
@@ -249,7 +251,10 @@ impl Registry {
     /// The actor of a ready peer, by node id.
     pub fn find(&self, node_id: &[u8; 33]) -> Option<Addr<Peerd>> {
         let t = self.lock();
-        let e = t.peers.values().find(|e| e.node_id.as_ref() == Some(node_id))?;
+        let e = t
+            .peers
+            .values()
+            .find(|e| e.node_id.as_ref() == Some(node_id))?;
         Some(e.actor.clone())
     }
 
@@ -326,7 +331,11 @@ impl Registry {
     /// Sends a peer's message to every service that asked for its type.
     pub fn forward(&self, m: PeerMessage) {
         let t = self.lock();
-        for s in t.subscriptions.iter().filter(|s| s.types.contains(&m.type_id)) {
+        for s in t
+            .subscriptions
+            .iter()
+            .filter(|s| s.types.contains(&m.type_id))
+        {
             s.bus.send(Envelope {
                 src: ServiceId::Lnpd,
                 dst: s.service.clone(),

@@ -4,8 +4,8 @@
 //! Every bad value is reported with its key and where it came from, before anything is bound.
 
 use config::{Config, Environment, File, FileFormat};
-use lnpbp_nodes::actors::supervisor::RestartPolicy;
 use lnpbp_nodes::actors::lnp::LnpSettings;
+use lnpbp_nodes::actors::supervisor::RestartPolicy;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::{limits, BusKind, Endpoint};
 use serde::Deserialize;
@@ -333,8 +333,7 @@ fn peer_settings(
             600,
         )?),
         max_peers: range("peers.max_peers", p.max_peers as u64, 1, 10_000)? as usize,
-        max_handshakes: range("peers.max_handshakes", p.max_handshakes as u64, 1, 10_000)?
-            as usize,
+        max_handshakes: range("peers.max_handshakes", p.max_handshakes as u64, 1, 10_000)? as usize,
     })
 }
 

@@ -113,6 +113,8 @@ fn main() {
             "lnp",
             "--log-level",
             "warn",
+            "--listen",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(&dir)

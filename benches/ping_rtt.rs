@@ -62,7 +62,10 @@ fn ours(b: &mut Client, a_id: [u8; 33]) -> (f64, f64) {
 
 fn pyln() -> f64 {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/ln_peer.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/ln_peer.py"
+        ))
         .args(["ping-bench", &PINGS.to_string()])
         .output()
         .expect("run .venv/bin/python (install with .ci/run)");
@@ -117,7 +120,10 @@ fn main() {
     );
     println!("ping round trip on loopback ({samples} samples x {PINGS} pings, medians)");
     println!("  two pyln-proto endpoints          : {p:8.1} us");
-    println!("  two LNP nodes (peerd to peerd)    : {n:8.1} us   ratio {:.2}x of pyln", n / p);
+    println!(
+        "  two LNP nodes (peerd to peerd)    : {n:8.1} us   ratio {:.2}x of pyln",
+        n / p
+    );
     println!("  `ping` API request, client to node: {c:8.1} us   (ZMQ API + the peer RTT)");
     for child in [&mut a, &mut b] {
         let _ = Command::new("kill").arg(child.id().to_string()).status();

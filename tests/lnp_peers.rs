@@ -544,3 +544,82 @@ fn services_on_the_msg_bus_get_the_messages_they_asked_for_and_can_answer() {
     assert_eq!(p.recv().unwrap(), vec![0x80, 0x05, 0x01, 0x02]);
     assert_eq!(p.ping(2), 2);
 }
+
+#[test]
+fn caps_on_handshakes_and_peers_refuse_the_extra_connection_and_the_node_goes_on() {
+    let env = [
+        ("NODECTL_PEERS__MAX_HANDSHAKES", "2"),
+        ("NODECTL_PEERS__MAX_PEERS", "3"),
+    ];
+    let node = Node::start_env("lnp", &[], &env);
+    let (_, addr) = target(&node);
+    // Two silent connections fill the handshake slots: a third is closed at once.
+    let mut slow: Vec<TcpStream> = (0..2).map(|_| RawPeer::tcp(&addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut third = RawPeer::tcp(&addr);
+    assert!(closed_silently(&mut third), "third handshake refused");
+    assert!(node
+        .log_text()
+        .contains("handshakes in progress (max_handshakes)"));
+    // Once they are gone, handshakes go through again, up to max_peers connections.
+    for s in slow.drain(..) {
+        drop(s);
+    }
+    wait_until(Duration::from_secs(5), "slots freed", || {
+        let mut p = RawPeer::tcp(&addr);
+        p.write_all(&[0; 1]).is_ok() && {
+            p.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            let mut b = [0u8; 1];
+            // Still open after 200 ms: accepted (a refused one reads EOF at once).
+            matches!(p.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        }
+    });
+    // Let the node see the last probe's close before counting connections again.
+    std::thread::sleep(Duration::from_millis(300));
+    let _a = RawPeer::ready(&node);
+    let _b = RawPeer::ready(&node);
+    let _c = RawPeer::ready(&node);
+    wait_until(Duration::from_secs(5), "three peers", || {
+        peers(&node).len() == 3
+    });
+    let mut fourth = RawPeer::tcp(&addr);
+    assert!(closed_silently(&mut fourth), "fourth connection refused");
+    assert!(node.log_text().contains("connections (max_peers)"));
+    assert_eq!(peers(&node).len(), 3);
+}
+
+#[test]
+fn listen_at_run_time_and_a_port_in_use_at_start() {
+    let node = Node::start("lnp", &[]);
+    let out = ok(node.cli(&["listen", "127.0.0.1:0"]));
+    assert!(out.starts_with("listening on 127.0.0.1:"), "{out}");
+    let listening = node.info_json()["listening"].as_array().unwrap().clone();
+    assert_eq!(listening.len(), 2);
+    let (id, _) = target(&node);
+    let second = listening[1].as_str().unwrap();
+    let mut p = RawPeer::handshake(&id, second);
+    p.send(
+        &Message::Init(Init {
+            global_features: Features::default(),
+            features: Features::default(),
+            networks: None,
+            remote_addr: None,
+            unknown_odd: vec![],
+        })
+        .encode(),
+    );
+    assert_eq!(p.ping(3), 3, "a peer on the second listener is served");
+    // A port that is taken: `listen` fails with the reason; at start the node exits 1.
+    let taken = listening[0].as_str().unwrap();
+    let again = node.cli(&["listen", taken]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("cannot listen on"));
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let mut other = Node::spawn_in("lnp", &tmp.path().join("lnp"), &["--listen", taken], &[]);
+    let status = other.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(other
+        .log_text()
+        .contains(&format!("cannot listen on {taken}")));
+}

@@ -1,5 +1,5 @@
 //! Lightning ping round trip on loopback: between two of our LNP nodes (real processes, BOLT-8
-//! + BOLT-1, the RTT measured by the pinging peerd), against the same between two pyln-proto
+//! and BOLT-1, the RTT measured by the pinging peerd), against the same between two pyln-proto
 //! endpoints (Core Lightning's Python implementation), in the same run.
 //!
 //! Run: `cargo bench --bench ping_rtt` (release; needs .venv with pyln-proto, see .ci/run).

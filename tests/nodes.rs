@@ -420,6 +420,21 @@ fn bad_configuration_is_reported_with_its_key_before_binding() {
     let err = start_fails("lnp", &dir, &["-N", "/tmp/blocks"], &[]);
     assert!(err.contains("not a bus of the lnp node"), "{err}");
 
+    // Peer settings (LNP): ranges, addresses, and --listen on a node without peers.
+    let err = start_fails("lnp", &dir, &[], &[("NODECTL_PEERS__MAX_PEERS", "0")]);
+    assert!(
+        err.contains("peers.max_peers") && err.contains("NODECTL_PEERS__MAX_PEERS"),
+        "{err}"
+    );
+    let err = start_fails("lnp", &dir, &["--listen", "localhost"], &[]);
+    assert!(
+        err.contains("peers.listen") && err.contains("flag --listen"),
+        "{err}"
+    );
+    let bp = tmp.path().join("bp");
+    let err = start_fails("bp", &bp, &["--listen", "127.0.0.1:0"], &[]);
+    assert!(err.contains("--listen is for the lnp node"), "{err}");
+
     let missing = tmp.path().join("nope.toml");
     let err = start_fails("lnp", &dir, &["--config", missing.to_str().unwrap()], &[]);
     assert!(err.contains("nope.toml"), "{err}");

@@ -193,6 +193,9 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         {
             return format!("flag -{flag}");
         }
+        if key == "peers.listen" && !o.listen.is_empty() {
+            return "flag --listen".into();
+        }
         let env = format!("{ENV_PREFIX}_{}", key.to_uppercase().replace('.', "__"));
         if std::env::var_os(&env).is_some() {
             return format!("environment variable {env}");

@@ -133,7 +133,8 @@ fn pyln_responder(
 
 #[test]
 fn nodectl_connects_to_a_pyln_responder_and_pings_it() {
-    let node = Node::start("lnp", &["--network", "regtest"]);
+    let env = [("NODECTL_PEERS__HANDSHAKE_TIMEOUT_MS", "1000")];
+    let node = Node::start_env("lnp", &["--network", "regtest"], &env);
     let (mut child, id, port, mut out) = pyln_responder(0);
     let target = format!("{id}@127.0.0.1:{port}");
     let connect = node.cli(&["connect", &target]);
@@ -171,11 +172,21 @@ fn nodectl_connects_to_a_pyln_responder_and_pings_it() {
     });
 
     // A dead address fails with the reason, within the handshake timeout.
-    drop(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
     let dead = node.cli(&["connect", &format!("{id}@127.0.0.1:1")]);
     assert!(!dead.status.success());
     let why = String::from_utf8_lossy(&dead.stderr);
     assert!(why.contains("cannot connect to 127.0.0.1:1"), "{why}");
+    // A listener that accepts and then says nothing: the handshake timeout (1 s) ends it.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_addr = mute.local_addr().unwrap();
+    let stuck = node.cli(&["connect", &format!("{id}@{mute_addr}")]);
+    assert!(!stuck.status.success());
+    let why = String::from_utf8_lossy(&stuck.stderr);
+    assert!(
+        why.contains("handshake act two did not arrive within 1000 ms"),
+        "{why}"
+    );
+    drop(mute);
 }
 
 #[test]

@@ -252,14 +252,17 @@ impl HeaderChain {
         let interval = p.difficulty_adjustment_interval() as u32;
         let height = prev.height + 1;
         let pow_limit = p.max_attainable_target.to_compact_lossy();
-        if height % interval != 0 {
+        if !height.is_multiple_of(interval) {
             if p.allow_min_difficulty_blocks {
                 // testnet3/4: a block more than 20 minutes after its parent may be at the limit.
                 if time as u64 > prev.header.time as u64 + 2 * p.pow_target_spacing {
                     return pow_limit;
                 }
                 let mut e = prev;
-                while e.height % interval != 0 && e.header.bits == pow_limit && e.height > 0 {
+                while !e.height.is_multiple_of(interval)
+                    && e.header.bits == pow_limit
+                    && e.height > 0
+                {
                     e = &self.entries[&e.header.prev_blockhash];
                 }
                 return e.header.bits;
@@ -299,7 +302,7 @@ impl HeaderChain {
         }
         let interval = self.params.difficulty_adjustment_interval() as u32;
         if self.network == Network::Testnet4
-            && (prev.height + 1) % interval == 0
+            && (prev.height + 1).is_multiple_of(interval)
             && h.time < prev.header.time.saturating_sub(MAX_TIMEWARP_SECS)
         {
             return Err(HeaderError::TimeTooOld { hash });
@@ -467,7 +470,7 @@ mod tests {
             1,
             Params::new(Network::Bitcoin),
         );
-        assert_eq!(fast.to_consensus(), 0x1b0101_32);
+        assert_eq!(fast.to_consensus(), 0x1b01_0132);
     }
 
     #[test]

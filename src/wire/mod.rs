@@ -4,6 +4,7 @@
 //! - [`strict`]: strict encoding (PROTOCOLS.md section 1), the encoding of every bus frame.
 //! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
 //! - [`btc`]: the Bitcoin P2P message stream (push decoder over the `bitcoin` crate's types).
+//! - [`btc_peer`]: one Bitcoin peer connection (version/verack, pings, timers, framing rules).
 //! - [`headers`]: the Bitcoin header chain (PoW, retargets, time rules, best chain, reorgs).
 //! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
@@ -14,6 +15,7 @@
 pub mod bolt1;
 pub mod bolt8;
 pub mod btc;
+pub mod btc_peer;
 pub mod headers;
 pub mod limits;
 pub mod lnp_api;

@@ -1,0 +1,71 @@
+// A real full node for the BP tests: bcoin (npm, 1.0.x) on regtest, in memory, P2P on 127.0.0.1.
+// Usage: node bcoin_node.js PORT [BLOCKS]
+// Prints {"port","height","hash"} once ready, then answers one JSON line per command on stdin:
+//   mine N                -> {"height","hash"}            mines N blocks on the tip
+//   tip                   -> {"height","hash"}
+//   reorg DEPTH           -> {"height","hash","fork"}     rewinds DEPTH blocks, mines DEPTH+1 on the fork
+//   hash HEIGHT           -> {"hash"}
+//   block HASH            -> {"hex"}                      the raw block (witness serialization)
+//   peers                 -> {"peers": N}
+//   connect HOST:PORT     -> {"ok": true}                 adds an outbound peer (a second node)
+// Hashes are in the usual display order (as block explorers show them).
+'use strict';
+process.env.NODE_BACKEND = 'js';
+const bcoin = require('bcoin');
+const readline = require('readline');
+
+async function main() {
+  const port = Number(process.argv[2]);
+  const blocks = Number(process.argv[3] || 0);
+  const node = new bcoin.FullNode({
+    network: 'regtest', memory: true, listen: true, host: '127.0.0.1', port,
+    httpHost: '127.0.0.1', httpPort: port + 1, workers: false, discover: false,
+    seeds: [], nodes: [], maxOutbound: 1, logLevel: 'none', checkpoints: false,
+  });
+  await node.open();
+  await node.connect();
+  node.startSync();
+  const tip = () => ({ height: node.chain.height, hash: node.chain.tip.rhash() });
+  const mine = async (n) => {
+    for (let i = 0; i < n; i++) {
+      const block = await node.miner.mineBlock(node.chain.tip);
+      await node.chain.add(block);
+    }
+  };
+  await mine(blocks);
+  const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+  // bcoin 1.0 keeps hashes as hex strings in internal byte order: reverse for display.
+  const rev = (hex) => hex.match(/../g).reverse().join('');
+  out(Object.assign({ port }, tip()));
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const [cmd, arg] = line.trim().split(/\s+/);
+    try {
+      if (cmd === 'mine') { await mine(Number(arg)); out(tip()); }
+      else if (cmd === 'tip') out(tip());
+      else if (cmd === 'reorg') {
+        const depth = Number(arg);
+        const fork = node.chain.height - depth;
+        await node.chain.reset(fork);
+        await mine(depth + 1);
+        out(Object.assign({ fork }, tip()));
+      } else if (cmd === 'hash') {
+        const h = await node.chain.getHash(Number(arg));
+        out({ hash: h ? rev(typeof h === 'string' ? h : h.toString('hex')) : null });
+      } else if (cmd === 'block') {
+        const b = await node.chain.getBlock(rev(arg));
+        out({ hex: b ? b.toRaw().toString('hex') : null });
+      } else if (cmd === 'peers') out({ peers: node.pool.peers.size() });
+      else if (cmd === 'connect') {
+        const [host, p] = arg.split(':');
+        const addr = new bcoin.net.NetAddress({ host, port: Number(p) });
+        node.pool.peers.add(node.pool.createOutbound(addr));
+        out({ ok: true });
+      } else out({ error: `unknown command ${cmd}` });
+    } catch (e) { out({ error: String(e && e.stack || e) }); }
+  }
+  await node.close();
+  process.exit(0);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

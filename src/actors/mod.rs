@@ -15,6 +15,7 @@ pub mod service;
 pub mod status;
 pub mod storm;
 pub mod supervisor;
+pub mod tcp;
 
 use crate::bus::{Bus, BusKind, Endpoint};
 use crate::wire::msg::ServiceId;

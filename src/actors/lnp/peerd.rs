@@ -1,11 +1,7 @@
 //! `peerd`: one actor per Lightning peer connection, behind a thin bridge to its TCP socket.
 //!
-//! - The bridge is two tasks: a reader that hands each chunk read to the actor (awaiting its
-//!   bounded mailbox), and a writer that writes each batch the session produced in one call.
-//! - Back-pressure: once [`MAX_QUEUED_OUT`] bytes wait to be written, the actor stops feeding
-//!   the session (input stays buffered) and the reader stops reading, until the writer has
-//!   drained half of it. A peer that does not read ours is not read either; what it sent
-//!   meanwhile stays in its socket.
+//! - The bridge ([`TcpBridge`]) moves bytes between the socket and this actor, with
+//!   back-pressure: at 1 MiB of unwritten output the session is not fed and the socket not read.
 //! - The protocol lives in [`Session`] (sans-I/O); the actor moves bytes, runs the timer and
 //!   enforces the [`PeerError`]'s action: flush what the session queued (a `warning`), close.
 //! - Supervision: every handler runs guarded. A failure (error or panic, e.g. `debug crash`)
@@ -14,6 +10,7 @@
 //!   would be a new connection anyway, which the remote side or an operator's `connect` makes.
 
 use super::peers::{unix_now, Registry};
+use crate::actors::tcp::{Counters, Inbound, Resume, SocketEnded, TcpBridge};
 use crate::bus::Bus;
 use crate::guard::guard;
 use crate::wire::bolt1::{Message, PONG_BYTES_IGNORED_FROM};
@@ -24,19 +21,9 @@ use actix::prelude::*;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
-
-/// Bytes waiting to be written to one peer before we stop reading from it: 1 MiB (QUALITY.md
-/// row 7). A peer flooding pings without reading our pongs stalls at this figure.
-pub const MAX_QUEUED_OUT: usize = 1 << 20;
-
-/// Bytes read per socket read: one maximal BOLT-8 packet (65,535 + 34) fits.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// Mailbox of a peer actor: the reader awaits room, so this bounds unprocessed input to
 /// 16 x 64 KiB per peer.
@@ -45,19 +32,6 @@ const MAILBOX: usize = 16;
 /// How often the session's timers run (act deadlines, pings): a deadline fires at most this
 /// late.
 const TICK: Duration = Duration::from_millis(100);
-
-/// After a close, queued bytes (a `warning`) get this long to reach a peer before the socket
-/// is dropped regardless.
-const FLUSH_GRACE: Duration = Duration::from_secs(1);
-
-/// Byte counters of one connection, shared with its bridge tasks and the registry.
-#[derive(Default, Debug)]
-pub struct Counters {
-    /// Bytes read from the socket.
-    pub bytes_in: AtomicU64,
-    /// Bytes written to the socket.
-    pub bytes_out: AtomicU64,
-}
 
 /// Commands to a peer actor (from `lnpd`).
 #[derive(Message)]
@@ -95,19 +69,6 @@ pub enum PeerCmd {
     },
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Inbound(Vec<u8>);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct SocketEnded(String);
-
-/// The writer drained below half of [`MAX_QUEUED_OUT`] after a stall.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Resume;
-
 /// Where a connection comes from.
 pub enum Origin {
     /// Accepted by a listener.
@@ -132,17 +93,8 @@ pub struct Peerd {
     session: Option<Session>,
     /// Bytes read and not yet consumed by the session.
     buf: Vec<u8>,
-    /// Sends batches to the writer task.
-    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
-    /// Bytes queued for the writer (the reader pauses above [`MAX_QUEUED_OUT`]).
-    queued: Arc<AtomicUsize>,
-    /// Wakes the paused reader when the writer drains.
-    drained: Arc<Notify>,
-    /// Set while the output is over [`MAX_QUEUED_OUT`]: input is neither read nor processed.
-    stalled: Arc<AtomicBool>,
-    counters: Arc<Counters>,
-    /// The bridge's tasks, stopped when the actor stops.
-    tasks: Vec<actix_rt::task::JoinHandle<()>>,
+    /// The socket bridge.
+    tcp: TcpBridge,
     /// The peer's node id once known (dialled, or learnt in act three).
     node_id: Option<[u8; 33]>,
     /// The `connect` request to answer when the peer is ready (or fails).
@@ -166,12 +118,7 @@ impl Peerd {
             registry,
             session: None,
             buf: Vec::new(),
-            writer: None,
-            queued: Arc::new(AtomicUsize::new(0)),
-            drained: Arc::new(Notify::new()),
-            stalled: Arc::new(AtomicBool::new(false)),
-            counters: Arc::new(Counters::default()),
-            tasks: Vec::new(),
+            tcp: TcpBridge::new(),
             node_id,
             connect_reply: None,
             ping_replies: VecDeque::new(),
@@ -182,7 +129,7 @@ impl Peerd {
 
     /// The connection's byte counters.
     pub fn counters(&self) -> Arc<Counters> {
-        self.counters.clone()
+        self.tcp.counters()
     }
 
     fn ephemeral() -> SecretKey {
@@ -191,63 +138,7 @@ impl Peerd {
 
     /// Starts the bridge on a connected socket.
     fn attach(&mut self, stream: TcpStream, ctx: &mut Context<Self>) {
-        let _ = stream.set_nodelay(true);
-        let (mut read, mut write) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let (queued, drained, stalled, counters) = (
-            self.queued.clone(),
-            self.drained.clone(),
-            self.stalled.clone(),
-            self.counters.clone(),
-        );
-        let me = ctx.address();
-        self.tasks.push(actix_rt::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                if let Err(e) = write.write_all(&batch).await {
-                    me.do_send(SocketEnded(format!("write failed: {e}")));
-                    return;
-                }
-                counters
-                    .bytes_out
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                let left = queued.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
-                if left < MAX_QUEUED_OUT / 2 && stalled.swap(false, Ordering::AcqRel) {
-                    drained.notify_one();
-                    me.do_send(Resume);
-                }
-            }
-            let _ = write.shutdown().await;
-        }));
-        let (drained, stalled, counters) = (
-            self.drained.clone(),
-            self.stalled.clone(),
-            self.counters.clone(),
-        );
-        let me = ctx.address();
-        self.tasks.push(actix_rt::spawn(async move {
-            let mut chunk = vec![0u8; READ_CHUNK];
-            loop {
-                while stalled.load(Ordering::Acquire) {
-                    drained.notified().await;
-                }
-                let n = match read.read(&mut chunk).await {
-                    Ok(0) => {
-                        me.do_send(SocketEnded("the peer closed the connection".into()));
-                        return;
-                    }
-                    Ok(n) => n,
-                    Err(e) => {
-                        me.do_send(SocketEnded(format!("read failed: {e}")));
-                        return;
-                    }
-                };
-                counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                if me.send(Inbound(chunk[..n].to_vec())).await.is_err() {
-                    return;
-                }
-            }
-        }));
-        self.writer = Some(tx);
+        self.tcp.attach(stream, ctx.address());
     }
 
     /// Hands what the session produced to the writer.
@@ -255,14 +146,7 @@ impl Peerd {
         let Some(session) = self.session.as_mut() else {
             return;
         };
-        let out = session.take_output();
-        if out.is_empty() {
-            return;
-        }
-        if let Some(w) = &self.writer {
-            self.queued.fetch_add(out.len(), Ordering::AcqRel);
-            let _ = w.send(out);
-        }
+        self.tcp.write(session.take_output());
     }
 
     fn name(&self) -> String {
@@ -291,17 +175,7 @@ impl Peerd {
         }
         self.registry.remove(self.conn);
         // The writer drains what is queued, then shuts the socket; the reader stops now.
-        self.writer = None;
-        let mut tasks = std::mem::take(&mut self.tasks);
-        if tasks.len() == 2 {
-            tasks.pop().expect("reader").abort();
-        }
-        if let Some(writer) = tasks.pop() {
-            actix_rt::spawn(async move {
-                actix_rt::time::sleep(FLUSH_GRACE).await;
-                writer.abort();
-            });
-        }
+        self.tcp.close();
         ctx.stop();
     }
 
@@ -452,9 +326,7 @@ impl Actor for Peerd {
         // Stopped by the system (node shutdown) rather than by `close`.
         if !self.closed {
             self.registry.remove(self.conn);
-            for t in self.tasks.drain(..) {
-                t.abort();
-            }
+            self.tcp.abort();
         }
     }
 }
@@ -480,14 +352,14 @@ impl Peerd {
     /// Feeds buffered input to the session while the output has room.
     fn process(&mut self) -> Result<(), PeerError> {
         loop {
-            let queued = self.queued.load(Ordering::Acquire);
+            let queued = self.tcp.queued();
             let Some(session) = self.session.as_mut() else {
                 return Ok(());
             };
-            if self.buf.is_empty() || self.stalled.load(Ordering::Acquire) {
+            if self.buf.is_empty() || self.tcp.is_stalled() {
                 return Ok(());
             }
-            let room = MAX_QUEUED_OUT.saturating_sub(queued);
+            let room = self.tcp.room();
             let mut events = Vec::new();
             let registry = self.registry.clone();
             let result = session.receive_bounded(
@@ -499,16 +371,10 @@ impl Peerd {
             );
             let pending = session.pending_output();
             let mut again = false;
-            if result.is_ok() && !self.buf.is_empty() && queued + pending >= MAX_QUEUED_OUT {
-                // The writer resumes us (and the reader) once it has drained half of the queue.
-                self.stalled.store(true, Ordering::Release);
-                // Unless it drained all of it before the flag was up and has nothing more to
-                // write: then nobody would resume us, so go on now.
-                let now_queued = self.queued.load(Ordering::Acquire);
-                again = pending == 0
-                    && now_queued < MAX_QUEUED_OUT / 2
-                    && self.stalled.swap(false, Ordering::AcqRel);
-                if !again {
+            if result.is_ok() && !self.buf.is_empty() {
+                // The writer resumes us once it has drained half of the queue.
+                again = self.tcp.stall(queued, pending);
+                if self.tcp.is_stalled() {
                     tracing::debug!(peer = %self.name(), "peer does not read: pausing its input");
                 }
             }

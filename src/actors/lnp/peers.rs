@@ -3,7 +3,8 @@
 //! which Lightning messages. It lives outside the actors so that a restart of `lnpd` loses
 //! neither peers nor listeners.
 
-use super::peerd::{self, Counters, Origin, PeerCmd, Peerd};
+use super::peerd::{self, Origin, PeerCmd, Peerd};
+use crate::actors::tcp::Counters;
 use crate::bus::Bus;
 use crate::wire::lnp_api::{Detail, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;

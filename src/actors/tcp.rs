@@ -1,0 +1,218 @@
+//! The thin bridge between one TCP socket and the actor that owns the connection (LNP `peerd`,
+//! BP `wired`): two tasks on the actor's arbiter and the back-pressure between them.
+//!
+//! - The reader hands each chunk read to the actor as [`Inbound`] (awaiting its bounded
+//!   mailbox) and reports the end as [`SocketEnded`].
+//! - The writer writes each batch in one call and counts the bytes.
+//! - Back-pressure: the actor calls [`TcpBridge::stall`] once [`MAX_QUEUED_OUT`] bytes wait to be
+//!   written; then it stops feeding its protocol session and the reader stops reading, until
+//!   the writer has drained half and sends [`Resume`]. A peer that does not read ours is not
+//!   read either; what it sent meanwhile stays in its socket.
+
+use actix::prelude::*;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+/// Bytes waiting to be written to one peer before its input is paused: 1 MiB (QUALITY.md
+/// row 7, Core's send buffer figure).
+pub const MAX_QUEUED_OUT: usize = 1 << 20;
+
+/// Bytes read per socket read: one maximal BOLT-8 packet (65,535 + 34) fits.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// After a close, queued bytes (a last message) get this long to reach the peer before the
+/// socket is dropped regardless.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
+
+/// Byte counters of one connection.
+#[derive(Default, Debug)]
+pub struct Counters {
+    /// Bytes read from the socket.
+    pub bytes_in: AtomicU64,
+    /// Bytes written to the socket.
+    pub bytes_out: AtomicU64,
+}
+
+/// Bytes read from the socket.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Inbound(pub Vec<u8>);
+
+/// The socket ended (the peer closed it, or a read or write failed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SocketEnded(pub String);
+
+/// The writer drained below half of [`MAX_QUEUED_OUT`] after a stall.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resume;
+
+/// The bridge of one connection.
+pub struct TcpBridge {
+    writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// Bytes handed to the writer and not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Wakes the paused reader.
+    drained: Arc<Notify>,
+    /// Set while the output is over [`MAX_QUEUED_OUT`]: input is neither read nor processed.
+    stalled: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    /// Writer, then reader.
+    tasks: Vec<actix_rt::task::JoinHandle<()>>,
+}
+
+impl Default for TcpBridge {
+    fn default() -> Self {
+        TcpBridge::new()
+    }
+}
+
+impl TcpBridge {
+    /// A bridge with no socket yet (its counters exist already).
+    pub fn new() -> TcpBridge {
+        TcpBridge {
+            writer: None,
+            queued: Arc::new(AtomicUsize::new(0)),
+            drained: Arc::new(Notify::new()),
+            stalled: Arc::new(AtomicBool::new(false)),
+            counters: Arc::new(Counters::default()),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// The connection's byte counters.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
+    /// Starts the reader and writer on `stream` for the actor `me`.
+    pub fn attach<A>(&mut self, stream: TcpStream, me: Addr<A>)
+    where
+        A: Actor<Context = Context<A>> + Handler<Inbound> + Handler<SocketEnded> + Handler<Resume>,
+    {
+        let _ = stream.set_nodelay(true);
+        let (mut read, mut write) = stream.into_split();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (queued, drained, stalled, counters) = (
+            self.queued.clone(),
+            self.drained.clone(),
+            self.stalled.clone(),
+            self.counters.clone(),
+        );
+        let writer_me = me.clone();
+        self.tasks.push(actix_rt::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if let Err(e) = write.write_all(&batch).await {
+                    writer_me.do_send(SocketEnded(format!("write failed: {e}")));
+                    return;
+                }
+                counters
+                    .bytes_out
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                let left = queued.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
+                if left < MAX_QUEUED_OUT / 2 && stalled.swap(false, Ordering::AcqRel) {
+                    drained.notify_one();
+                    writer_me.do_send(Resume);
+                }
+            }
+            let _ = write.shutdown().await;
+        }));
+        let (drained, stalled, counters) = (
+            self.drained.clone(),
+            self.stalled.clone(),
+            self.counters.clone(),
+        );
+        self.tasks.push(actix_rt::spawn(async move {
+            let mut chunk = vec![0u8; READ_CHUNK];
+            loop {
+                while stalled.load(Ordering::Acquire) {
+                    drained.notified().await;
+                }
+                let n = match read.read(&mut chunk).await {
+                    Ok(0) => {
+                        me.do_send(SocketEnded("the peer closed the connection".into()));
+                        return;
+                    }
+                    Ok(n) => n,
+                    Err(e) => {
+                        me.do_send(SocketEnded(format!("read failed: {e}")));
+                        return;
+                    }
+                };
+                counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                if me.send(Inbound(chunk[..n].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        self.writer = Some(tx);
+    }
+
+    /// Hands bytes to the writer.
+    pub fn write(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(w) = &self.writer {
+            self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+            let _ = w.send(bytes);
+        }
+    }
+
+    /// Bytes not yet written.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether input is paused.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
+    }
+
+    /// Room left in the output before the bound (for a session's bounded receive).
+    pub fn room(&self) -> usize {
+        MAX_QUEUED_OUT.saturating_sub(self.queued())
+    }
+
+    /// Called when input is left unprocessed because `queued + pending` reached the bound:
+    /// pauses input until [`Resume`]. Returns `true` if the writer drained everything before
+    /// the pause took hold and nothing more is coming (then nobody would send `Resume`, so the
+    /// caller goes on at once).
+    pub fn stall(&self, queued_before: usize, pending: usize) -> bool {
+        if queued_before + pending < MAX_QUEUED_OUT {
+            return false;
+        }
+        self.stalled.store(true, Ordering::Release);
+        pending == 0
+            && self.queued() < MAX_QUEUED_OUT / 2
+            && self.stalled.swap(false, Ordering::AcqRel)
+    }
+
+    /// Closes: the reader stops now, the writer gets [`FLUSH_GRACE`] to send what is queued.
+    pub fn close(&mut self) {
+        self.writer = None;
+        let mut tasks = std::mem::take(&mut self.tasks);
+        if tasks.len() == 2 {
+            tasks.pop().expect("reader").abort();
+        }
+        if let Some(writer) = tasks.pop() {
+            actix_rt::spawn(async move {
+                actix_rt::time::sleep(FLUSH_GRACE).await;
+                writer.abort();
+            });
+        }
+    }
+
+    /// Stops both tasks at once (the system is stopping).
+    pub fn abort(&mut self) {
+        self.writer = None;
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}

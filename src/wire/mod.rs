@@ -8,12 +8,14 @@
 //! - [`headers`]: the Bitcoin header chain (PoW, retargets, time rules, best chain, reorgs).
 //! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
+//! - [`bp_api`]: bodies of the BP Node's API and BLOCKS-bus messages.
 //! - [`lnp_api`]: bodies of the LNP Node's API messages and the node details of `info`.
 //! - [`lnp_peer`]: one Lightning peer connection (handshake, `init`, pings, even/odd rule).
 //! - [`limits`]: the size limits every decoder checks before allocating.
 
 pub mod bolt1;
 pub mod bolt8;
+pub mod bp_api;
 pub mod btc;
 pub mod btc_peer;
 pub mod headers;

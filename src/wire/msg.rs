@@ -4,6 +4,7 @@
 //! `payload` = `type: u16 LE` ‖ `request_id: u64 LE` ‖ strict-encoded body of that type.
 
 use super::limits;
+use super::bp_api::{self, BlockQuery, BlockRef, BtcPeerInfo};
 use super::lnp_api::{self, Detail, PeerInfo, PeerMessage};
 use super::strict::{self, decode_string, encode_string, Reader, Strict, StrictError};
 use std::fmt;
@@ -298,6 +299,41 @@ pub enum Msg {
     PeerMessageIn(PeerMessage),
     /// 0x0212, LNP request (MSG bus): send a Lightning message to a peer.
     SendPeerMessage(PeerMessage),
+    /// 0x0300, BP request: list the Bitcoin peers.
+    BtcPeers,
+    /// 0x0301, final reply to `BtcPeers`.
+    BtcPeerList(Vec<BtcPeerInfo>),
+    /// 0x0302, BP request: connect to a Bitcoin peer (`host:port`).
+    BtcConnect {
+        /// The address.
+        addr: String,
+    },
+    /// 0x0303, BP request: a header of the best chain (or any known header by hash).
+    GetHeader(BlockQuery),
+    /// 0x0304, final reply to `GetHeader`.
+    HeaderInfo(BlockRef),
+    /// 0x0305, BP request: a block, fetched from a peer.
+    GetBlock(BlockQuery),
+    /// 0x0306, final reply to `GetBlock`: the serialized block (with witnesses).
+    BlockData {
+        /// Height and hash.
+        height: u32,
+        /// Hash (internal byte order).
+        hash: [u8; 32],
+        /// Serialized block.
+        raw: Vec<u8>,
+    },
+    /// 0x0307, BP request: announce a transaction to the peers.
+    Broadcast {
+        /// Serialized transaction.
+        tx: Vec<u8>,
+    },
+    /// 0x0310, BP request: subscribe the sender to block notifications.
+    SubscribeBlocks,
+    /// 0x0311, notification: a block joined the best chain.
+    BlockConnected(BlockRef),
+    /// 0x0312, notification: a block left the best chain (reorganisation).
+    BlockDisconnected(BlockRef),
 }
 
 /// How a message relates to requests (decides the router's bookkeeping).
@@ -353,6 +389,28 @@ pub mod type_id {
     pub const PEER_MESSAGE_IN: u16 = 0x0211;
     /// LNP: send a message to a peer.
     pub const SEND_PEER_MESSAGE: u16 = 0x0212;
+    /// BP: list peers.
+    pub const BTC_PEERS: u16 = 0x0300;
+    /// BP: peer list reply.
+    pub const BTC_PEER_LIST: u16 = 0x0301;
+    /// BP: connect.
+    pub const BTC_CONNECT: u16 = 0x0302;
+    /// BP: header request.
+    pub const GET_HEADER: u16 = 0x0303;
+    /// BP: header reply.
+    pub const HEADER_INFO: u16 = 0x0304;
+    /// BP: block request.
+    pub const GET_BLOCK: u16 = 0x0305;
+    /// BP: block reply.
+    pub const BLOCK_DATA: u16 = 0x0306;
+    /// BP: broadcast a transaction.
+    pub const BROADCAST: u16 = 0x0307;
+    /// BP: subscribe to block events.
+    pub const SUBSCRIBE_BLOCKS: u16 = 0x0310;
+    /// BP: block connected.
+    pub const BLOCK_CONNECTED: u16 = 0x0311;
+    /// BP: block disconnected.
+    pub const BLOCK_DISCONNECTED: u16 = 0x0312;
 }
 
 impl Msg {
@@ -378,6 +436,17 @@ impl Msg {
             Msg::SubscribePeerMessages { .. } => type_id::SUBSCRIBE_PEER_MESSAGES,
             Msg::PeerMessageIn(_) => type_id::PEER_MESSAGE_IN,
             Msg::SendPeerMessage(_) => type_id::SEND_PEER_MESSAGE,
+            Msg::BtcPeers => type_id::BTC_PEERS,
+            Msg::BtcPeerList(_) => type_id::BTC_PEER_LIST,
+            Msg::BtcConnect { .. } => type_id::BTC_CONNECT,
+            Msg::GetHeader(_) => type_id::GET_HEADER,
+            Msg::HeaderInfo(_) => type_id::HEADER_INFO,
+            Msg::GetBlock(_) => type_id::GET_BLOCK,
+            Msg::BlockData { .. } => type_id::BLOCK_DATA,
+            Msg::Broadcast { .. } => type_id::BROADCAST,
+            Msg::SubscribeBlocks => type_id::SUBSCRIBE_BLOCKS,
+            Msg::BlockConnected(_) => type_id::BLOCK_CONNECTED,
+            Msg::BlockDisconnected(_) => type_id::BLOCK_DISCONNECTED,
         }
     }
 
@@ -394,14 +463,26 @@ impl Msg {
             | Msg::ListPeers
             | Msg::PingPeer { .. }
             | Msg::SubscribePeerMessages { .. }
-            | Msg::SendPeerMessage(_) => MsgKind::Request,
+            | Msg::SendPeerMessage(_)
+            | Msg::BtcPeers
+            | Msg::BtcConnect { .. }
+            | Msg::GetHeader(_)
+            | Msg::GetBlock(_)
+            | Msg::Broadcast { .. }
+            | Msg::SubscribeBlocks => MsgKind::Request,
             Msg::Success(_)
             | Msg::Failure { .. }
             | Msg::NodeInfo(_)
             | Msg::PeerList(_)
-            | Msg::PeerPong { .. } => MsgKind::Final,
+            | Msg::PeerPong { .. }
+            | Msg::BtcPeerList(_)
+            | Msg::HeaderInfo(_)
+            | Msg::BlockData { .. } => MsgKind::Final,
             Msg::Progress(_) => MsgKind::Progress,
-            Msg::ServiceEvent(_) | Msg::PeerMessageIn(_) => MsgKind::OneWay,
+            Msg::ServiceEvent(_)
+            | Msg::PeerMessageIn(_)
+            | Msg::BlockConnected(_)
+            | Msg::BlockDisconnected(_) => MsgKind::OneWay,
         }
     }
 
@@ -427,7 +508,12 @@ impl Msg {
                 text(message, out)
             }
             Msg::Progress(s) => text(s, out),
-            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo | Msg::ListPeers => Ok(()),
+            Msg::Subscribe
+            | Msg::Unsubscribe
+            | Msg::GetInfo
+            | Msg::ListPeers
+            | Msg::BtcPeers
+            | Msg::SubscribeBlocks => Ok(()),
             Msg::ServiceEvent(ev) => {
                 encode_string(&ev.service, limits::MAX_SERVICE_NAME, out)?;
                 ev.state.strict_encode(out)?;
@@ -453,6 +539,18 @@ impl Msg {
             Msg::PeerPong { rtt_us } => rtt_us.strict_encode(out),
             Msg::SubscribePeerMessages { types } => lnp_api::encode_types(types, out),
             Msg::PeerMessageIn(m) | Msg::SendPeerMessage(m) => m.strict_encode(out),
+            Msg::BtcPeerList(peers) => peers.strict_encode(out),
+            Msg::BtcConnect { addr } => text(addr, out),
+            Msg::GetHeader(q) | Msg::GetBlock(q) => q.strict_encode(out),
+            Msg::HeaderInfo(b) | Msg::BlockConnected(b) | Msg::BlockDisconnected(b) => {
+                b.strict_encode(out)
+            }
+            Msg::BlockData { height, hash, raw } => {
+                height.strict_encode(out)?;
+                hash.strict_encode(out)?;
+                bp_api::encode_blob(raw, out)
+            }
+            Msg::Broadcast { tx } => bp_api::encode_blob(tx, out),
         }
     }
 
@@ -499,6 +597,30 @@ impl Msg {
             },
             type_id::PEER_MESSAGE_IN => Msg::PeerMessageIn(PeerMessage::strict_decode(r)?),
             type_id::SEND_PEER_MESSAGE => Msg::SendPeerMessage(PeerMessage::strict_decode(r)?),
+            type_id::BTC_PEERS => Msg::BtcPeers,
+            type_id::BTC_PEER_LIST => {
+                let n = r.len_prefix(limits::MAX_LIST, BtcPeerInfo::MIN_SIZE)?;
+                let mut peers = Vec::with_capacity(n);
+                for _ in 0..n {
+                    peers.push(BtcPeerInfo::strict_decode(r)?);
+                }
+                Msg::BtcPeerList(peers)
+            }
+            type_id::BTC_CONNECT => Msg::BtcConnect { addr: text(r)? },
+            type_id::GET_HEADER => Msg::GetHeader(BlockQuery::strict_decode(r)?),
+            type_id::HEADER_INFO => Msg::HeaderInfo(BlockRef::strict_decode(r)?),
+            type_id::GET_BLOCK => Msg::GetBlock(BlockQuery::strict_decode(r)?),
+            type_id::BLOCK_DATA => Msg::BlockData {
+                height: u32::strict_decode(r)?,
+                hash: r.array()?,
+                raw: bp_api::decode_blob(r)?,
+            },
+            type_id::BROADCAST => Msg::Broadcast {
+                tx: bp_api::decode_blob(r)?,
+            },
+            type_id::SUBSCRIBE_BLOCKS => Msg::SubscribeBlocks,
+            type_id::BLOCK_CONNECTED => Msg::BlockConnected(BlockRef::strict_decode(r)?),
+            type_id::BLOCK_DISCONNECTED => Msg::BlockDisconnected(BlockRef::strict_decode(r)?),
             other => return Err(BodyError::UnknownType(other)),
         };
         r.finish()?;
@@ -814,6 +936,28 @@ mod tests {
         };
         roundtrip(Msg::PeerMessageIn(m.clone()));
         roundtrip(Msg::SendPeerMessage(m));
+        let b = BlockRef {
+            height: 5,
+            hash: [1; 32],
+            header: [2; 80],
+        };
+        roundtrip(Msg::BtcPeers);
+        roundtrip(Msg::BtcPeerList(vec![]));
+        roundtrip(Msg::BtcConnect {
+            addr: "127.0.0.1:18444".into(),
+        });
+        roundtrip(Msg::GetHeader(BlockQuery::Height(5)));
+        roundtrip(Msg::HeaderInfo(b));
+        roundtrip(Msg::GetBlock(BlockQuery::Hash([1; 32])));
+        roundtrip(Msg::BlockData {
+            height: 5,
+            hash: [1; 32],
+            raw: vec![0; 70_000],
+        });
+        roundtrip(Msg::Broadcast { tx: vec![1, 2] });
+        roundtrip(Msg::SubscribeBlocks);
+        roundtrip(Msg::BlockConnected(b));
+        roundtrip(Msg::BlockDisconnected(b));
     }
 
     #[test]

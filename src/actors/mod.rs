@@ -119,6 +119,8 @@ pub struct NodeConfig {
     pub secret: bitcoin::secp256k1::SecretKey,
     /// Peer settings (LNP only).
     pub lnp: Option<lnp::LnpSettings>,
+    /// Bitcoin peer settings (BP only).
+    pub bp: Option<bp::BpSettings>,
 }
 
 /// A started node: its root and shared handles.
@@ -150,6 +152,15 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
         }
         _ => None,
     };
+    let bp_state = match (&config.bp, config.kind) {
+        (Some(settings), NodeKind::Bp) => {
+            let s = bp::start_wire(settings, &config.network, &config.data_dir)?;
+            let details = s.clone();
+            status.set_details(Box::new(move || details.details()));
+            Some(s)
+        }
+        _ => None,
+    };
     let mut children = Vec::new();
     for (kind, bus) in &buses {
         let bus = bus.clone();
@@ -165,9 +176,10 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
         children.push(child(name.to_string(), move || {
             let subs = subscribers.clone();
             let m = Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs);
-            match &registry {
-                Some(r) => m.with_extension(Box::new(lnp::lnpd::Lnpd::new(r.clone()))),
-                None => m,
+            match (&registry, &bp_state) {
+                (Some(r), _) => m.with_extension(Box::new(lnp::lnpd::Lnpd::new(r.clone()))),
+                (_, Some(s)) => m.with_extension(Box::new(bp::bpd::Bpd::new(s.clone()))),
+                _ => m,
             }
         }));
     }

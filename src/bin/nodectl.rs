@@ -4,12 +4,14 @@
 #[path = "nodectl/settings.rs"]
 mod settings;
 
+use bitcoin::hashes::Hash;
 use clap::{Args, Parser, Subcommand};
 use lnpbp_nodes::actors::datadir::DataDir;
 use lnpbp_nodes::actors::supervisor::Shutdown;
 use lnpbp_nodes::actors::{start_node, NodeConfig, NodeKind};
 use lnpbp_nodes::bus::client::{Client, ClientError};
 use lnpbp_nodes::bus::{BusKind, Endpoint};
+use lnpbp_nodes::wire::bp_api::{BlockQuery, BlockRef};
 use lnpbp_nodes::wire::lnp_api::{Detail, PeerInfo};
 use lnpbp_nodes::wire::msg::{Msg, NodeInfo, ServiceEvent};
 use settings::{Network, Overrides};
@@ -42,7 +44,7 @@ enum Cmd {
     /// Talk to a running LNP node.
     Lnp(ClientArgs<LnpCmd>),
     /// Talk to a running BP node.
-    Bp(ClientArgs<ClientCmd>),
+    Bp(ClientArgs<BpCmd>),
     /// Talk to a running RGB node.
     Rgb(ClientArgs<ClientCmd>),
     /// Talk to a running Storm node.
@@ -112,9 +114,13 @@ struct StartArgs {
     /// STORM bus endpoint (Storm).
     #[arg(short = 'E', long = "storm", value_name = "ENDPOINT")]
     storm: Option<String>,
-    /// Listen for Lightning peers on ADDR (LNP; repeatable; replaces `peers.listen`).
+    /// Listen for peers on ADDR (LNP: Lightning, replaces `peers.listen`; BP: Bitcoin,
+    /// `wire.listen`); repeatable.
     #[arg(long, value_name = "ADDR")]
     listen: Vec<String>,
+    /// Connect to a Bitcoin peer at HOST[:PORT] (BP; repeatable; replaces `wire.connect`).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    connect: Vec<String>,
 }
 
 #[derive(Args)]
@@ -133,6 +139,36 @@ struct ClientArgs<C: Subcommand> {
     timeout: Option<f64>,
     #[command(subcommand)]
     cmd: C,
+}
+
+#[derive(Subcommand)]
+enum BpCmd {
+    #[command(flatten)]
+    Common(ClientCmd),
+    /// The Bitcoin peers: address, direction, user agent, version, start height, ping RTT.
+    Peers,
+    /// Connect to a Bitcoin peer at HOST:PORT.
+    Connect {
+        /// The address.
+        addr: String,
+    },
+    /// A header of the best chain by height, or any known header by hash.
+    Header {
+        /// Height or block hash (hex, as explorers show it).
+        block: String,
+    },
+    /// A block by height or hash, fetched from a peer: raw hex, or a summary with --json.
+    Block {
+        /// Height or block hash.
+        block: String,
+    },
+    /// Announce a raw transaction (hex) to the peers.
+    Broadcast {
+        /// The serialized transaction in hex.
+        tx: String,
+    },
+    /// Print each block event (connected, disconnected) as it arrives, until interrupted.
+    Watch,
 }
 
 #[derive(Subcommand)]
@@ -193,7 +229,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Start(args) => start(*args),
         Cmd::Lnp(a) => lnp_client(a),
-        Cmd::Bp(a) => client(NodeKind::Bp, a),
+        Cmd::Bp(a) => bp_client(a),
         Cmd::Rgb(a) => client(NodeKind::Rgb, a),
         Cmd::Storm(a) => client(NodeKind::Storm, a),
     };
@@ -261,6 +297,7 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .filter_map(|(b, v)| v.as_ref().map(|v| (*b, v.clone())))
             .collect(),
         listen: args.listen.clone(),
+        connect: args.connect.clone(),
     };
     let settings = settings::load(kind, &dir, &overrides)?;
     let level = match (&args.log_level, std::env::var_os("RUST_LOG")) {
@@ -284,6 +321,7 @@ fn start(args: StartArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         node_id: public.serialize(),
         secret,
         lnp: settings.lnp,
+        bp: settings.bp,
     };
     tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(&config.node_id),
         data_dir = %dir.display(), fault_injection = config.fault_injection, "starting");
@@ -451,6 +489,184 @@ fn lnp_client(args: ClientArgs<LnpCmd>) -> Result<ExitCode, Box<dyn std::error::
         other => print_success(&other, json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn block_query(text: &str) -> Result<BlockQuery, String> {
+    if let Ok(h) = text.parse::<u32>() {
+        return Ok(BlockQuery::Height(h));
+    }
+    let hash: bitcoin::BlockHash = text
+        .parse()
+        .map_err(|_| format!("`{text}` is neither a height nor a block hash"))?;
+    Ok(BlockQuery::Hash(hash.to_byte_array()))
+}
+
+fn block_json(b: &BlockRef, connected: Option<bool>) -> serde_json::Value {
+    let header: bitcoin::block::Header =
+        bitcoin::consensus::deserialize(&b.header).expect("80-byte header from the node");
+    let mut v = serde_json::json!({
+        "height": b.height,
+        "hash": bitcoin::BlockHash::from_byte_array(b.hash).to_string(),
+        "prev": header.prev_blockhash.to_string(),
+        "time": header.time,
+        "bits": format!("{:08x}", header.bits.to_consensus()),
+        "header": hex(&b.header),
+    });
+    if let Some(c) = connected {
+        v["event"] = serde_json::json!(if c {
+            "block_connected"
+        } else {
+            "block_disconnected"
+        });
+    }
+    v
+}
+
+fn bp_client(args: ClientArgs<BpCmd>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kind = NodeKind::Bp;
+    let slow = matches!(args.cmd, BpCmd::Connect { .. } | BpCmd::Block { .. });
+    let json = args.json;
+    if let BpCmd::Watch = args.cmd {
+        return watch(&args);
+    }
+    let (mut client, timeout) = connect_api(kind, &args, if slow { 15.0 } else { 5.0 })?;
+    let bpd = kind.seed().manager_id.clone();
+    let request = match args.cmd {
+        BpCmd::Common(cmd) => return common(kind, &mut client, timeout, cmd, json),
+        BpCmd::Peers => Msg::BtcPeers,
+        BpCmd::Connect { addr } => Msg::BtcConnect { addr },
+        BpCmd::Header { block } => Msg::GetHeader(block_query(&block)?),
+        BpCmd::Block { block } => Msg::GetBlock(block_query(&block)?),
+        BpCmd::Broadcast { tx } => Msg::Broadcast {
+            tx: unhex(&tx).ok_or("the transaction must be hex")?,
+        },
+        BpCmd::Watch => unreachable!("handled above"),
+    };
+    match client.request(&bpd, request, timeout, progress)? {
+        Msg::BtcPeerList(peers) if json => {
+            let list: Vec<_> = peers
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "addr": p.addr, "direction": if p.outbound { "outbound" } else { "inbound" },
+                        "user_agent": p.user_agent, "version": p.version,
+                        "start_height": p.start_height, "ping_rtt_us": p.ping_rtt_us,
+                    })
+                })
+                .collect();
+            emit!("{}", serde_json::Value::Array(list));
+        }
+        Msg::BtcPeerList(peers) => {
+            if peers.is_empty() {
+                emit!("no peers");
+            }
+            for p in peers {
+                let rtt = p
+                    .ping_rtt_us
+                    .map(|us| format!("{:.3} ms", us as f64 / 1000.0))
+                    .unwrap_or_else(|| "-".into());
+                let dir = if p.outbound { "outbound" } else { "inbound" };
+                emit!(
+                    "{} {dir} {} version {} start height {} rtt {rtt}",
+                    p.addr,
+                    p.user_agent,
+                    p.version,
+                    p.start_height
+                );
+            }
+        }
+        Msg::HeaderInfo(b) if json => emit!("{}", block_json(&b, None)),
+        Msg::HeaderInfo(b) => emit!("{}", hex(&b.header)),
+        Msg::BlockData { height, hash, raw } => {
+            let hash = bitcoin::BlockHash::from_byte_array(hash);
+            if json {
+                let block: bitcoin::Block = bitcoin::consensus::deserialize(&raw)
+                    .map_err(|e| format!("the node sent a bad block: {e}"))?;
+                emit!(
+                    "{}",
+                    serde_json::json!({
+                        "height": height, "hash": hash.to_string(),
+                        "computed_hash": block.block_hash().to_string(),
+                        "prev": block.header.prev_blockhash.to_string(),
+                        "time": block.header.time, "tx_count": block.txdata.len(),
+                        "size": raw.len(),
+                        "txids": block.txdata.iter().map(|t| t.compute_txid().to_string()).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                emit!("{}", hex(&raw));
+            }
+        }
+        other => print_success(&other, json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nodectl bp watch`: subscribes on the BLOCKS bus and prints each event.
+fn watch(args: &ClientArgs<BpCmd>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let kind = NodeKind::Bp;
+    let dir = data_dir(kind, args.data_dir.clone())?;
+    let s = settings::load(kind, &dir, &Overrides::default())?;
+    let blocks = s
+        .endpoints
+        .into_iter()
+        .find(|(b, _)| *b == BusKind::Blocks)
+        .map(|(_, e)| e)
+        .ok_or("no BLOCKS endpoint configured")?;
+    let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(5.0));
+    let zmq = zmq::Context::new();
+    let mut client = Client::connect(&zmq, &blocks)?;
+    let bpd = kind.seed().manager_id.clone();
+    let reply = client.request(&bpd, Msg::SubscribeBlocks, timeout, |_| {})?;
+    print_success(&reply, args.json)?;
+    // Re-subscribing after a quiet spell proves the node is alive and renews a subscription that
+    // a reconnect lost (as `events` does); events keep printing meanwhile.
+    let mut probe: Option<(u64, Instant)> = None;
+    loop {
+        let wait = match probe {
+            Some((_, deadline)) => deadline.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(5),
+        };
+        match client.recv(wait) {
+            Ok(env) => match env.msg {
+                Msg::BlockConnected(b) | Msg::BlockDisconnected(b) => {
+                    let connected = matches!(env.msg, Msg::BlockConnected(_));
+                    if args.json {
+                        emit!("{}", block_json(&b, Some(connected)));
+                    } else {
+                        let hash = bitcoin::BlockHash::from_byte_array(b.hash);
+                        let what = if connected {
+                            "connected"
+                        } else {
+                            "disconnected"
+                        };
+                        emit!("{what:<12} {} {hash}", b.height);
+                    }
+                }
+                _ if probe.is_some_and(|(id, _)| id == env.request_id) => probe = None,
+                _ => {}
+            },
+            Err(ClientError::Timeout(_)) if probe.is_some() => {
+                return Err("node stopped answering".into());
+            }
+            Err(ClientError::Timeout(_)) => {
+                let id = client.send(&bpd, Msg::SubscribeBlocks)?;
+                probe = Some((id, Instant::now() + timeout));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn print_peers(peers: &[PeerInfo], json: bool) {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-/// Largest ZMQ message accepted on the API bus: 1 MiB. The largest API message today (`info`) is
-/// a few KiB; libzmq drops the connection of a peer that sends more (`ZMQ_MAXMSGSIZE`), before
-/// the bytes reach us.
-pub const API_MAX_MSG: i64 = 1 << 20;
+/// Largest ZMQ message accepted on the API bus: 5 MiB. The largest API message is a block
+/// (`block_data`, at most 4,000,000 bytes plus a 50-byte header); libzmq drops the connection of
+/// a peer that sends more (`ZMQ_MAXMSGSIZE`), before the bytes reach us.
+pub const API_MAX_MSG: i64 = 5 << 20;
 
 /// Largest ZMQ message on the other buses (ESB/RPC between services): 16 MiB, the RPC figure of
 /// QUALITY.md row 13 and the Brontozaur maximum (u24 length).

@@ -58,7 +58,10 @@ impl Strict for BlockQuery {
         match u8::strict_decode(r)? {
             0 => Ok(BlockQuery::Height(u32::strict_decode(r)?)),
             1 => Ok(BlockQuery::Hash(r.array()?)),
-            tag => Err(StrictError::UnknownTag { ty: "block query", tag }),
+            tag => Err(StrictError::UnknownTag {
+                ty: "block query",
+                tag,
+            }),
         }
     }
 }
@@ -150,7 +153,10 @@ mod tests {
         assert!(decode_blob(&mut Reader::new(&short)).is_err());
         let q = BlockQuery::Hash([9; 32]);
         let bytes = super::super::strict::serialize(&q).unwrap();
-        assert_eq!(super::super::strict::deserialize::<BlockQuery>(&bytes).unwrap(), q);
+        assert_eq!(
+            super::super::strict::deserialize::<BlockQuery>(&bytes).unwrap(),
+            q
+        );
         let p = BtcPeerInfo {
             addr: "127.0.0.1:18444".into(),
             outbound: true,
@@ -160,6 +166,9 @@ mod tests {
             ping_rtt_us: None,
         };
         let bytes = super::super::strict::serialize(&p).unwrap();
-        assert_eq!(super::super::strict::deserialize::<BtcPeerInfo>(&bytes).unwrap(), p);
+        assert_eq!(
+            super::super::strict::deserialize::<BtcPeerInfo>(&bytes).unwrap(),
+            p
+        );
     }
 }

@@ -104,6 +104,8 @@ pub struct Session {
     our_nonce: u64,
     /// Our version, until sent.
     version: Option<VersionMessage>,
+    /// The peer sent `wtxidrelay` (BIP339): announce transactions to it by wtxid.
+    wtxid_relay: bool,
 }
 
 fn address(addr: Option<SocketAddr>) -> Address {
@@ -139,6 +141,7 @@ impl Session {
             last_ping: now,
             our_nonce: nonce,
             version: None,
+            wtxid_relay: false,
         };
         let version = VersionMessage {
             version: PROTOCOL_VERSION,
@@ -171,6 +174,11 @@ impl Session {
     /// Bytes waiting in the output.
     pub fn pending_output(&self) -> usize {
         self.out.len()
+    }
+
+    /// Whether the peer asked for transactions by wtxid (BIP339).
+    pub fn wtxid_relay(&self) -> bool {
+        self.wtxid_relay
     }
 
     /// Whether the handshake is complete.
@@ -257,7 +265,8 @@ impl Session {
                     events.push(Event::Ready { version: v });
                 }
             }
-            (Phase::Handshake { .. }, NetworkMessage::WtxidRelay | NetworkMessage::SendAddrV2) => {}
+            (Phase::Handshake { .. }, NetworkMessage::WtxidRelay) => self.wtxid_relay = true,
+            (Phase::Handshake { .. }, NetworkMessage::SendAddrV2) => {}
             (Phase::Handshake { .. }, other) => events.push(Event::Note(format!(
                 "ignored `{}` before the handshake completed",
                 other.cmd()

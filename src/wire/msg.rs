@@ -3,8 +3,8 @@
 //!
 //! `payload` = `type: u16 LE` ‖ `request_id: u64 LE` ‖ strict-encoded body of that type.
 
-use super::limits;
 use super::bp_api::{self, BlockQuery, BlockRef, BtcPeerInfo};
+use super::limits;
 use super::lnp_api::{self, Detail, PeerInfo, PeerMessage};
 use super::strict::{self, decode_string, encode_string, Reader, Strict, StrictError};
 use std::fmt;

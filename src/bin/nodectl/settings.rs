@@ -4,10 +4,12 @@
 //! Every bad value is reported with its key and where it came from, before anything is bound.
 
 use config::{Config, Environment, File, FileFormat};
+use lnpbp_nodes::actors::bp::BpSettings;
 use lnpbp_nodes::actors::lnp::LnpSettings;
 use lnpbp_nodes::actors::supervisor::RestartPolicy;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::{limits, BusKind, Endpoint};
+use lnpbp_nodes::wire::btc_peer::Timers;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +37,18 @@ struct Raw {
     supervisor: RawSupervisor,
     bus: RawBus,
     peers: Option<RawPeers>,
+    wire: Option<RawWire>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawWire {
+    connect: Vec<String>,
+    listen: Vec<String>,
+    handshake_timeout_secs: u64,
+    inactivity_timeout_secs: u64,
+    ping_interval_secs: u64,
+    max_peers: usize,
 }
 
 #[derive(Deserialize, Debug)]
@@ -103,8 +117,10 @@ pub struct Overrides {
     pub fault_injection: bool,
     /// Bus endpoint flags.
     pub endpoints: Vec<(BusKind, String)>,
-    /// `--listen` (LNP): replaces `peers.listen`.
+    /// `--listen` (LNP: replaces `peers.listen`; BP: `wire.listen`).
     pub listen: Vec<String>,
+    /// `--connect` (BP): replaces `wire.connect`.
+    pub connect: Vec<String>,
 }
 
 /// The validated settings of a node.
@@ -124,6 +140,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Peer settings (LNP).
     pub lnp: Option<LnpSettings>,
+    /// Bitcoin peer settings (BP).
+    pub bp: Option<BpSettings>,
 }
 
 /// Loads and validates the settings of `kind` with data dir `data_dir`.
@@ -174,12 +192,27 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         b = set(b, &format!("endpoints.{}", bus.name()), ep.clone())?;
     }
     if !o.listen.is_empty() {
-        if kind != NodeKind::Lnp {
-            return Err(format!("--listen is for the lnp node, not {}", kind.name()));
+        let key = match kind {
+            NodeKind::Lnp => "peers.listen",
+            NodeKind::Bp => "wire.listen",
+            _ => {
+                return Err(format!(
+                    "--listen is for the lnp and bp nodes, not {}",
+                    kind.name()
+                ))
+            }
+        };
+        b = b
+            .set_override(key, o.listen.clone())
+            .map_err(|e| format!("--listen: {e}"))?;
+    }
+    if !o.connect.is_empty() {
+        if kind != NodeKind::Bp {
+            return Err(format!("--connect is for the bp node, not {}", kind.name()));
         }
         b = b
-            .set_override("peers.listen", o.listen.clone())
-            .map_err(|e| format!("--listen: {e}"))?;
+            .set_override("wire.connect", o.connect.clone())
+            .map_err(|e| format!("--connect: {e}"))?;
     }
     let cfg = b.build().map_err(|e| format!("configuration: {e}"))?;
     let raw: Raw = cfg
@@ -193,8 +226,11 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         {
             return format!("flag -{flag}");
         }
-        if key == "peers.listen" && !o.listen.is_empty() {
+        if (key == "peers.listen" || key == "wire.listen") && !o.listen.is_empty() {
             return "flag --listen".into();
+        }
+        if key == "wire.connect" && !o.connect.is_empty() {
+            return "flag --connect".into();
         }
         let env = format!("{ENV_PREFIX}_{}", key.to_uppercase().replace('.', "__"));
         if std::env::var_os(&env).is_some() {
@@ -282,7 +318,19 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
         }
         (None, _) => None,
     };
+    let bp = match (&raw.wire, kind) {
+        (Some(w), NodeKind::Bp) => Some(wire_settings(w, &bad)?),
+        (None, NodeKind::Bp) => return Err(bad("wire", "missing".into())),
+        (Some(_), _) => {
+            return Err(bad(
+                "wire",
+                format!("the {} node has no Bitcoin peers", kind.name()),
+            ))
+        }
+        (None, _) => None,
+    };
     Ok(Settings {
+        bp,
         lnp,
         network: raw.network,
         log_level: raw.log_level,
@@ -337,6 +385,44 @@ fn peer_settings(
         )?),
         max_peers: range("peers.max_peers", p.max_peers as u64, 1, 10_000)? as usize,
         max_handshakes: range("peers.max_handshakes", p.max_handshakes as u64, 1, 10_000)? as usize,
+    })
+}
+
+fn wire_settings(w: &RawWire, bad: &dyn Fn(&str, String) -> String) -> Result<BpSettings, String> {
+    let range = |key: &str, v: u64, lo: u64, hi: u64| {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad(key, format!("{v} is outside {lo}..={hi}")))
+        }
+    };
+    for addr in &w.listen {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "wire.listen",
+                format!("`{addr}` is not an IP address with a port (e.g. 127.0.0.1:18444)"),
+            ));
+        }
+    }
+    for addr in &w.connect {
+        if addr.is_empty() || addr.contains(char::is_whitespace) {
+            return Err(bad("wire.connect", format!("`{addr}` is not host[:port]")));
+        }
+    }
+    let secs = |key: &str, v: u64, hi: u64| range(key, v, 1, hi).map(Duration::from_secs);
+    Ok(BpSettings {
+        connect: w.connect.clone(),
+        listen: w.listen.clone(),
+        timers: Timers {
+            handshake: secs("wire.handshake_timeout_secs", w.handshake_timeout_secs, 600)?,
+            inactivity: secs(
+                "wire.inactivity_timeout_secs",
+                w.inactivity_timeout_secs,
+                86_400,
+            )?,
+            ping_interval: secs("wire.ping_interval_secs", w.ping_interval_secs, 3_600)?,
+        },
+        max_peers: range("wire.max_peers", w.max_peers as u64, 1, 10_000)? as usize,
     })
 }
 

@@ -1,0 +1,98 @@
+//! The BP requests of `bpd` (an [`Extension`] of the node manager): `peers`, `connect`,
+//! `header`, `block`, `broadcast`, and `subscribe_blocks` (BLOCKS bus or any other).
+
+use super::state::BpState;
+use super::wired::WiredCmd;
+use crate::actors::manager::Extension;
+use crate::bus::Deliver;
+use crate::wire::bp_api::BlockQuery;
+use crate::wire::msg::{code, Msg, ServiceId};
+use bitcoin::hashes::Hash;
+use bitcoin::{BlockHash, Transaction};
+use std::sync::Arc;
+
+/// The extension; its state is shared.
+pub struct Bpd {
+    state: Arc<BpState>,
+}
+
+impl Bpd {
+    /// The extension over `state`.
+    pub fn new(state: Arc<BpState>) -> Bpd {
+        Bpd { state }
+    }
+}
+
+impl Extension for Bpd {
+    fn handle(&mut self, d: Deliver) -> Option<Deliver> {
+        let Deliver { env, bus } = &d;
+        let reply = match &env.msg {
+            Msg::BtcPeers => Msg::BtcPeerList(self.state.list()),
+            Msg::BtcConnect { addr } => {
+                self.state
+                    .connect(addr.clone(), Some((bus.clone(), env.clone())));
+                return None; // wired answers
+            }
+            Msg::GetHeader(q) => match self.state.header(*q) {
+                Some(r) => Msg::HeaderInfo(r),
+                None => Msg::failure(code::NOT_FOUND, "no such header"),
+            },
+            Msg::GetBlock(q) => match self.state.header(*q) {
+                Some(r) => {
+                    let hash = BlockHash::from_byte_array(r.hash);
+                    bus.send(
+                        env.reply(Msg::Progress(format!("fetching block {hash} from a peer"))),
+                    );
+                    self.state
+                        .want_block(hash, r.height, (bus.clone(), env.clone()));
+                    return None; // wired answers
+                }
+                None => {
+                    let what = match q {
+                        BlockQuery::Height(h) => {
+                            format!("no block at height {h} on the best chain")
+                        }
+                        BlockQuery::Hash(_) => "no such block header".to_string(),
+                    };
+                    Msg::failure(code::NOT_FOUND, what)
+                }
+            },
+            Msg::Broadcast { tx } => match bitcoin::consensus::deserialize::<Transaction>(tx) {
+                Ok(tx) => {
+                    let txid = tx.compute_txid().to_byte_array();
+                    match self.state.add_tx(tx) {
+                        Ok(wtxid) => {
+                            let w = wtxid.to_byte_array();
+                            let n = self.state.to_ready_peers(|| WiredCmd::AnnounceTx(txid, w));
+                            let shown = bitcoin::Txid::from_byte_array(txid);
+                            Msg::Success(Some(format!("{shown} announced to {n} peer(s)")))
+                        }
+                        Err(e) => Msg::failure(code::BUSY, e),
+                    }
+                }
+                Err(e) => Msg::failure(code::MALFORMED, format!("not a transaction: {e}")),
+            },
+            Msg::SubscribeBlocks => match self.state.subscribe(bus.clone(), env) {
+                Ok(()) => Msg::Success(Some("subscribed to block events".into())),
+                Err(e) => Msg::failure(code::BUSY, e),
+            },
+            _ => return Some(d),
+        };
+        bus.send(env.reply(reply));
+        None
+    }
+
+    fn debug_crash(&mut self, service: &str, requested_by: &str) -> Option<Msg> {
+        let actor = self.state.find_service(service)?;
+        Some(
+            match actor.try_send(WiredCmd::Crash(requested_by.to_string())) {
+                Ok(()) => Msg::Success(Some(format!("crash injected into {service}"))),
+                Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
+            },
+        )
+    }
+
+    fn gone(&mut self, service: &ServiceId) {
+        self.state.unsubscribe(service);
+    }
+}

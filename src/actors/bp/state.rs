@@ -1,0 +1,515 @@
+//! What the BP node's services share: the header chain with its store (redb in the data dir),
+//! the Bitcoin peers, the BLOCKS subscribers, blocks asked for by clients, and transactions to
+//! announce. It outlives restarts of `bpd` and of any `wired`.
+
+use super::wired::{Origin, Wired, WiredCmd};
+use super::BpConfig;
+use crate::actors::lnp::peers::unix_now;
+use crate::bus::Bus;
+use crate::wire::bp_api::{BlockRef, BtcPeerInfo};
+use crate::wire::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
+use crate::wire::lnp_api::Detail;
+use crate::wire::msg::{code, Envelope, Msg, ServiceId};
+use actix::prelude::*;
+use bitcoin::block::Header;
+use bitcoin::consensus::encode;
+use bitcoin::hashes::Hash;
+use bitcoin::{Block, BlockHash, Transaction, Wtxid};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The best chain by height (height 0, genesis, is not stored).
+const BEST: TableDefinition<u32, &[u8]> = TableDefinition::new("best_chain");
+
+/// How long a discouraged address is refused (Core keeps a rolling filter of ~a day).
+pub const DISCOURAGE_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Most BLOCKS subscribers.
+pub const MAX_SUBSCRIBERS: usize = 256;
+/// Most transactions kept for announcing (each answered to `getdata`).
+pub const MAX_TXS: usize = 1_000;
+
+struct Peer {
+    actor: Addr<Wired>,
+    addr: String,
+    outbound: bool,
+    ready: Option<(String, u32, u32)>,
+    rtt_us: Option<u64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_conn: u64,
+    peers: BTreeMap<u64, Peer>,
+    subscribers: Vec<(Bus, ServiceId, u64)>,
+    /// Blocks asked for: hash -> requests waiting.
+    wanted: HashMap<BlockHash, Vec<(Bus, Envelope)>>,
+    txs: HashMap<Wtxid, Transaction>,
+    discouraged: HashMap<IpAddr, Instant>,
+    listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
+}
+
+/// The shared state.
+pub struct BpState {
+    /// Settings.
+    pub config: BpConfig,
+    chain: Mutex<HeaderChain>,
+    db: Database,
+    inner: Mutex<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A header and its place, for the API.
+pub fn block_ref(height: u32, header: &Header) -> BlockRef {
+    let mut raw = [0u8; 80];
+    raw.copy_from_slice(&encode::serialize(header));
+    BlockRef {
+        height,
+        hash: header.block_hash().to_byte_array(),
+        header: raw,
+    }
+}
+
+impl BpState {
+    /// Opens (or creates) the store in `data_dir` and restores the stored best chain.
+    pub fn open(config: BpConfig, data_dir: &Path) -> Result<Arc<BpState>, String> {
+        let path = data_dir.join(format!("headers-{}.redb", config.network));
+        let db = Database::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut chain = HeaderChain::new(config.network);
+        let stored: Vec<Header> = {
+            let tx = db.begin_read().map_err(|e| e.to_string())?;
+            match tx.open_table(BEST) {
+                Ok(t) => {
+                    let mut v = Vec::new();
+                    for row in t.iter().map_err(|e| e.to_string())? {
+                        let (_, bytes) = row.map_err(|e| e.to_string())?;
+                        v.push(encode::deserialize(bytes.value()).map_err(|e| e.to_string())?);
+                    }
+                    v
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        let restored = chain.restore(stored.iter().copied());
+        if restored != stored.len() {
+            tracing::warn!(
+                restored,
+                stored = stored.len(),
+                "the header store breaks off; the rest will be fetched again"
+            );
+        }
+        let (height, hash) = chain.tip();
+        tracing::info!(restored, height, %hash, store = %path.display(), "header chain restored");
+        Ok(Arc::new(BpState {
+            config,
+            chain: Mutex::new(chain),
+            db,
+            inner: Mutex::new(Inner::default()),
+        }))
+    }
+
+    /// Height and hash of the best tip.
+    pub fn tip(&self) -> (u32, BlockHash) {
+        lock(&self.chain).tip()
+    }
+
+    /// A locator of the best chain.
+    pub fn locator(&self) -> Vec<BlockHash> {
+        lock(&self.chain).locator()
+    }
+
+    /// Up to `max` best-chain headers after the first locator hash on the best chain.
+    pub fn headers_after(&self, locator: &[BlockHash], stop: BlockHash, max: usize) -> Vec<Header> {
+        let c = lock(&self.chain);
+        let start = locator
+            .iter()
+            .find(|h| c.is_best(h))
+            .and_then(|h| c.get(h))
+            .map(|e| e.height + 1)
+            .unwrap_or(1);
+        let mut out = Vec::new();
+        let mut h = start;
+        while out.len() < max {
+            let Some(hash) = c.hash_at(h) else { break };
+            out.push(c.get(&hash).expect("best chain entry").header);
+            if hash == stop {
+                break;
+            }
+            h += 1;
+        }
+        out
+    }
+
+    /// Offers headers from a peer; stores and publishes the best-chain change.
+    pub fn accept_headers(&self, headers: &[Header]) -> Accepted {
+        let now = unix_now() as u32;
+        let mut chain = lock(&self.chain);
+        let accepted = chain.accept(headers, now);
+        if !accepted.change.connected.is_empty() {
+            if let Err(e) = self.store(&accepted.change) {
+                tracing::error!("cannot store headers: {e}");
+            }
+            let (height, hash) = chain.tip();
+            let left = accepted.change.disconnected.len();
+            if left > 0 {
+                tracing::warn!(height, %hash, disconnected = left, "reorganisation");
+            }
+            tracing::info!(height, %hash, headers = chain.known(), "new tip");
+            self.publish(&accepted.change);
+        }
+        accepted
+    }
+
+    fn store(&self, change: &Change) -> Result<(), redb::Error> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(BEST)?;
+            for b in &change.disconnected {
+                t.remove(b.height)?;
+            }
+            for b in &change.connected {
+                t.insert(b.height, encode::serialize(&b.header).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn publish(&self, change: &Change) {
+        let t = lock(&self.inner);
+        let event = |b: &ChainBlock, connected: bool| {
+            let r = block_ref(b.height, &b.header);
+            if connected {
+                Msg::BlockConnected(r)
+            } else {
+                Msg::BlockDisconnected(r)
+            }
+        };
+        let events = change
+            .disconnected
+            .iter()
+            .map(|b| event(b, false))
+            .chain(change.connected.iter().map(|b| event(b, true)));
+        for msg in events {
+            for (bus, sub, request_id) in &t.subscribers {
+                bus.send(Envelope {
+                    src: ServiceId::Bpd,
+                    dst: sub.clone(),
+                    request_id: *request_id,
+                    msg: msg.clone(),
+                });
+            }
+        }
+    }
+
+    /// A header by height (best chain) or hash (any known).
+    pub fn header(&self, query: crate::wire::bp_api::BlockQuery) -> Option<BlockRef> {
+        let c = lock(&self.chain);
+        let hash = match query {
+            crate::wire::bp_api::BlockQuery::Height(h) => c.hash_at(h)?,
+            crate::wire::bp_api::BlockQuery::Hash(h) => BlockHash::from_byte_array(h),
+        };
+        let e = c.get(&hash)?;
+        Some(block_ref(e.height, &e.header))
+    }
+
+    /// `info` details.
+    pub fn details(&self) -> Vec<(String, Detail)> {
+        let (height, hash, known) = {
+            let c = lock(&self.chain);
+            let (h, hash) = c.tip();
+            (h, hash, c.known())
+        };
+        let t = lock(&self.inner);
+        let ready: Vec<&Peer> = t.peers.values().filter(|p| p.ready.is_some()).collect();
+        let best_seen = ready
+            .iter()
+            .filter_map(|p| p.ready.as_ref().map(|r| r.2))
+            .max()
+            .unwrap_or(0)
+            .max(height);
+        let progress = if best_seen == 0 {
+            100.0
+        } else {
+            height as f64 * 100.0 / best_seen as f64
+        };
+        vec![
+            ("tip_height".into(), Detail::U64(height as u64)),
+            ("tip_hash".into(), Detail::Text(hash.to_string())),
+            ("headers".into(), Detail::U64(known as u64)),
+            ("sync".into(), Detail::Text(format!("{progress:.1}%"))),
+            ("peers".into(), Detail::U64(ready.len() as u64)),
+            (
+                "listening".into(),
+                Detail::List(t.listening.iter().map(|(a, _)| a.to_string()).collect()),
+            ),
+        ]
+    }
+
+    // --- peers ---
+
+    /// Starts a connection.
+    pub fn spawn(self: &Arc<Self>, origin: Origin) {
+        let (addr, outbound) = match &origin {
+            Origin::Inbound(_, a) => (a.to_string(), false),
+            Origin::Outbound { addr, .. } => (addr.clone(), true),
+        };
+        let mut t = lock(&self.inner);
+        let conn = t.next_conn;
+        t.next_conn += 1;
+        let actor = Wired::new(conn, self.clone(), origin).start();
+        t.peers.insert(
+            conn,
+            Peer {
+                actor,
+                addr,
+                outbound,
+                ready: None,
+                rtt_us: None,
+            },
+        );
+    }
+
+    /// Connects to `addr` (answering `reply` when ready or failed). An address already
+    /// connected is not connected twice.
+    pub fn connect(self: &Arc<Self>, addr: String, reply: Option<(Bus, Envelope)>) {
+        let dup = lock(&self.inner)
+            .peers
+            .values()
+            .any(|p| p.outbound && p.addr == addr);
+        if dup {
+            if let Some((bus, env)) = reply {
+                let text = format!("already connected to {addr}");
+                bus.send(env.reply(Msg::Success(Some(text))));
+            }
+            return;
+        }
+        self.spawn(Origin::Outbound {
+            addr,
+            reply: reply.map(Box::new),
+        });
+    }
+
+    /// Accepts an inbound connection unless over the cap or discouraged.
+    fn accepted(self: &Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let refusal = {
+            let mut t = lock(&self.inner);
+            t.discouraged
+                .retain(|_, since| since.elapsed() < DISCOURAGE_FOR);
+            if t.discouraged.contains_key(&addr.ip()) {
+                Some("discouraged".to_string())
+            } else if t.peers.len() >= self.config.max_peers {
+                Some(format!("{} peers (max_peers)", t.peers.len()))
+            } else {
+                None
+            }
+        };
+        match refusal {
+            Some(why) => tracing::warn!(from = %addr, "refusing a connection: {why}"),
+            None => self.spawn(Origin::Inbound(stream, addr)),
+        }
+    }
+
+    /// Listens for inbound peers.
+    pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+        let me = self.clone();
+        let task = actix_rt::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, from)) => me.accepted(stream, from),
+                    Err(e) => {
+                        tracing::warn!(listen = %local, "accept failed: {e}");
+                        actix_rt::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        lock(&self.inner).listening.push((local, task));
+        tracing::info!(listen = %local, "listening for Bitcoin peers");
+        Ok(local)
+    }
+
+    /// A peer completed the handshake.
+    pub fn ready(&self, conn: u64, user_agent: String, version: u32, start_height: u32) {
+        if let Some(p) = lock(&self.inner).peers.get_mut(&conn) {
+            p.ready = Some((user_agent, version, start_height));
+        }
+    }
+
+    /// The socket address of an outbound connection is known.
+    pub fn set_addr(&self, conn: u64, addr: String) {
+        if let Some(p) = lock(&self.inner).peers.get_mut(&conn) {
+            p.addr = addr;
+        }
+    }
+
+    /// A ping was answered.
+    pub fn rtt(&self, conn: u64, us: u64) {
+        if let Some(p) = lock(&self.inner).peers.get_mut(&conn) {
+            p.rtt_us = Some(us);
+        }
+    }
+
+    /// A connection ended.
+    pub fn remove(&self, conn: u64) {
+        lock(&self.inner).peers.remove(&conn);
+    }
+
+    /// Refuses `ip` for [`DISCOURAGE_FOR`].
+    pub fn discourage(&self, ip: IpAddr) {
+        lock(&self.inner).discouraged.insert(ip, Instant::now());
+    }
+
+    /// Ready peers.
+    pub fn list(&self) -> Vec<BtcPeerInfo> {
+        lock(&self.inner)
+            .peers
+            .values()
+            .filter_map(|p| {
+                let (ua, version, start) = p.ready.clone()?;
+                Some(BtcPeerInfo {
+                    addr: p.addr.clone(),
+                    outbound: p.outbound,
+                    user_agent: ua,
+                    version,
+                    start_height: start,
+                    ping_rtt_us: p.rtt_us,
+                })
+            })
+            .collect()
+    }
+
+    /// Sends `cmd` to every ready peer; returns how many.
+    pub fn to_ready_peers(&self, cmd: impl Fn() -> WiredCmd) -> usize {
+        let t = lock(&self.inner);
+        let mut n = 0;
+        for p in t.peers.values().filter(|p| p.ready.is_some()) {
+            if p.actor.try_send(cmd()).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The actor of a peer by service name (`wired-<n>`).
+    pub fn find_service(&self, name: &str) -> Option<Addr<Wired>> {
+        let conn: u64 = name.strip_prefix("wired-")?.parse().ok()?;
+        lock(&self.inner).peers.get(&conn).map(|p| p.actor.clone())
+    }
+
+    // --- blocks, transactions, subscribers ---
+
+    /// Asks a ready peer for a block and answers `reply` when it comes.
+    pub fn want_block(&self, hash: BlockHash, height: u32, reply: (Bus, Envelope)) {
+        let mut t = lock(&self.inner);
+        let first = !t.wanted.contains_key(&hash);
+        t.wanted.entry(hash).or_default().push(reply.clone());
+        if first {
+            // Prefer the peer that announced the highest start height.
+            let peer = t
+                .peers
+                .values()
+                .filter(|p| p.ready.as_ref().is_some_and(|r| r.2 >= height))
+                .chain(t.peers.values().filter(|p| p.ready.is_some()))
+                .next()
+                .map(|p| p.actor.clone());
+            match peer.map(|a| a.try_send(WiredCmd::GetBlock(hash))) {
+                Some(Ok(())) => {}
+                _ => {
+                    let waiting = t.wanted.remove(&hash).unwrap_or_default();
+                    drop(t);
+                    for (bus, env) in waiting {
+                        bus.send(env.reply(Msg::failure(
+                            code::PEER_FAILED,
+                            "no ready peer to fetch the block from",
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A block arrived: answers whoever asked for it. Returns whether anyone did.
+    pub fn got_block(&self, block: &Block) -> bool {
+        let hash = block.block_hash();
+        let waiting = lock(&self.inner).wanted.remove(&hash).unwrap_or_default();
+        if waiting.is_empty() {
+            return false;
+        }
+        let height = lock(&self.chain).get(&hash).map(|e| e.height).unwrap_or(0);
+        let raw = encode::serialize(block);
+        for (bus, env) in waiting {
+            bus.send(env.reply(Msg::BlockData {
+                height,
+                hash: hash.to_byte_array(),
+                raw: raw.clone(),
+            }));
+        }
+        true
+    }
+
+    /// A peer does not have a block we asked it for.
+    pub fn block_not_found(&self, hash: BlockHash) {
+        let waiting = lock(&self.inner).wanted.remove(&hash).unwrap_or_default();
+        for (bus, env) in waiting {
+            bus.send(env.reply(Msg::failure(
+                code::NOT_FOUND,
+                format!("the peer does not have block {hash}"),
+            )));
+        }
+    }
+
+    /// Keeps a transaction to answer `getdata`; returns its wtxid.
+    pub fn add_tx(&self, tx: Transaction) -> Result<Wtxid, String> {
+        let mut t = lock(&self.inner);
+        if t.txs.len() >= MAX_TXS {
+            return Err(format!(
+                "{MAX_TXS} transactions are being announced already"
+            ));
+        }
+        let id = tx.compute_wtxid();
+        t.txs.insert(id, tx);
+        Ok(id)
+    }
+
+    /// A transaction we announced, by txid or wtxid.
+    pub fn tx(&self, hash: &[u8; 32]) -> Option<Transaction> {
+        let t = lock(&self.inner);
+        t.txs
+            .iter()
+            .find(|(w, tx)| {
+                w.to_byte_array() == *hash || tx.compute_txid().to_byte_array() == *hash
+            })
+            .map(|(_, tx)| tx.clone())
+    }
+
+    /// Adds a BLOCKS subscriber.
+    pub fn subscribe(&self, bus: Bus, env: &Envelope) -> Result<(), String> {
+        let mut t = lock(&self.inner);
+        t.subscribers.retain(|(_, s, _)| s != &env.src);
+        if t.subscribers.len() >= MAX_SUBSCRIBERS {
+            return Err(format!("{MAX_SUBSCRIBERS} subscribers already"));
+        }
+        t.subscribers.push((bus, env.src.clone(), env.request_id));
+        Ok(())
+    }
+
+    /// A subscriber is gone.
+    pub fn unsubscribe(&self, service: &ServiceId) {
+        lock(&self.inner)
+            .subscribers
+            .retain(|(_, s, _)| s != service);
+    }
+}

@@ -431,9 +431,17 @@ fn bad_configuration_is_reported_with_its_key_before_binding() {
         err.contains("peers.listen") && err.contains("flag --listen"),
         "{err}"
     );
+    let rgb = tmp.path().join("rgb");
+    let err = start_fails("rgb", &rgb, &["--listen", "127.0.0.1:0"], &[]);
+    assert!(
+        err.contains("--listen is for the lnp and bp nodes"),
+        "{err}"
+    );
+    let err = start_fails("lnp", &dir, &["--connect", "127.0.0.1:18444"], &[]);
+    assert!(err.contains("--connect is for the bp node"), "{err}");
     let bp = tmp.path().join("bp");
-    let err = start_fails("bp", &bp, &["--listen", "127.0.0.1:0"], &[]);
-    assert!(err.contains("--listen is for the lnp node"), "{err}");
+    let err = start_fails("bp", &bp, &[], &[("NODECTL_WIRE__MAX_PEERS", "0")]);
+    assert!(err.contains("wire.max_peers"), "{err}");
 
     let missing = tmp.path().join("nope.toml");
     let err = start_fails("lnp", &dir, &["--config", missing.to_str().unwrap()], &[]);

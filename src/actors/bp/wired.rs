@@ -23,7 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-/// Runs of `headers` that do not connect before we give up on a peer (Core allowed 10).
+/// `headers` messages in a row that do not connect: at this many the peer is discouraged
+/// (Core's former `MAX_UNCONNECTING_HEADERS`, QUALITY.md row 12).
 pub const MAX_UNCONNECTING: u32 = 10;
 /// Timer period (handshake, inactivity, pings).
 const TICK: Duration = Duration::from_millis(250);
@@ -238,7 +239,7 @@ impl Wired {
                     }
                     Some(HeaderError::Unconnected { .. }) => {
                         self.unconnecting += 1;
-                        if self.unconnecting > MAX_UNCONNECTING {
+                        if self.unconnecting >= MAX_UNCONNECTING {
                             return Err(PeerError::discourage(format!(
                                 "{} headers messages in a row that do not connect",
                                 self.unconnecting

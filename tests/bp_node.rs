@@ -1,0 +1,347 @@
+//! BP Node on the Bitcoin network (issue 4): a real full node (bcoin, npm) as the other side on
+//! 127.0.0.1 regtest, BLOCKS subscribers, restart from the store, and hostile peers.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+/// A bcoin full node (tests/js/bcoin_node.js) driven over its stdin.
+struct Bcoin {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    port: u16,
+}
+
+impl Bcoin {
+    fn start(blocks: u32) -> Bcoin {
+        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+        assert!(
+            js.join("node_modules/bcoin").is_dir(),
+            "bcoin is missing: run `bash .ci/run` once, or `cd tests/js && npm ci --ignore-scripts`"
+        );
+        // bcoin binds PORT (P2P) and PORT + 1 (HTTP): find two free ones in a row.
+        let port = loop {
+            let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = a.local_addr().unwrap().port();
+            if p < 65_000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+                break p;
+            }
+        };
+        let mut child = Command::new("node")
+            .arg(js.join("bcoin_node.js"))
+            .args([port.to_string(), blocks.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node (Node.js) must be installed");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let hello: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("bcoin did not start: {line}"));
+        assert_eq!(hello["height"], blocks);
+        Bcoin {
+            child,
+            stdin,
+            stdout,
+            port,
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> serde_json::Value {
+        writeln!(self.stdin, "{line}").unwrap();
+        let mut out = String::new();
+        self.stdout.read_line(&mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v.get("error").is_none(), "bcoin: {v}");
+        v
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Bcoin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tip(node: &Node) -> (u64, String) {
+    let info = node.info_json();
+    (
+        info["tip_height"].as_u64().unwrap(),
+        info["tip_hash"].as_str().unwrap().to_string(),
+    )
+}
+
+fn wait_tip(node: &Node, hash: &str) {
+    wait_until(Duration::from_secs(30), &format!("tip {hash}"), || {
+        tip(node).1 == hash
+    });
+}
+
+/// Display-order hex of an internal-order hash.
+fn display(hash: &[u8]) -> String {
+    hash.iter().rev().map(|b| format!("{b:02x}")).collect()
+}
+
+/// (type, height, display hash) of the next BLOCKS event.
+fn next_event(sub: &Raw) -> (u16, u32, String) {
+    let r = sub.recv_msg();
+    assert!(matches!(r.type_id, 0x0311 | 0x0312), "{r:?}");
+    assert_eq!(
+        r.request_id, 1,
+        "events carry the subscription's request id"
+    );
+    let mut c = Cursor(&r.body);
+    let height = c.u32();
+    let hash = display(&c.take(32));
+    (r.type_id, height, hash)
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "nodectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn follows_bcoin_publishes_block_events_reorganises_and_fetches_blocks() {
+    let mut bcoin = Bcoin::start(300);
+    let node = Node::start("bp", &["--network", "regtest", "--connect", &bcoin.addr()]);
+    let t = bcoin.cmd("tip");
+    wait_tip(&node, t["hash"].as_str().unwrap());
+    assert_eq!(tip(&node).0, 300);
+    let peers: serde_json::Value =
+        serde_json::from_str(&ok(node.cli(&["peers", "--json"]))).unwrap();
+    assert_eq!(peers[0]["user_agent"], "/bcoin:v1.0.2/");
+    assert_eq!(peers[0]["direction"], "outbound");
+    assert_eq!(node.info_json()["sync"], "100.0%");
+
+    // A subscriber on the BLOCKS bus (written here from docs/API.md), and `nodectl bp watch`.
+    let blocks = format!("ipc://{}", node.dir.join("blocks").display());
+    let sub = Raw::connect(&blocks, client_id(77));
+    sub.send(&manager_id("bp"), &payload(0x0310, 1, &[]));
+    assert_eq!(sub.recv_msg().type_id, 0x0001);
+    let mut watch = Command::new(NODECTL)
+        .args(["bp", "watch", "--json", "--data-dir"])
+        .arg(&node.dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watch_out = BufReader::new(watch.stdout.take().unwrap());
+    let mut line = String::new();
+    watch_out.read_line(&mut line).unwrap();
+    assert!(line.contains("subscribed"), "{line}");
+
+    // One more block: block_connected for it.
+    let mined = bcoin.cmd("mine 1");
+    let hash301 = mined["hash"].as_str().unwrap().to_string();
+    assert_eq!(next_event(&sub), (0x0311, 301, hash301.clone()));
+
+    // A longer competing branch from height 299: 301 and 300 leave, 300' 301' 302' join.
+    let r = bcoin.cmd("reorg 2");
+    assert_eq!(r["fork"], 299);
+    let new_tip = r["hash"].as_str().unwrap().to_string();
+    let h300_new = tip_hash_at(&mut bcoin, 300);
+    assert_eq!(next_event(&sub), (0x0312, 301, hash301.clone()));
+    let (t, h, _) = next_event(&sub);
+    assert_eq!((t, h), (0x0312, 300));
+    let mut joined = Vec::new();
+    for _ in 0..3 {
+        let (t, h, hash) = next_event(&sub);
+        assert_eq!(t, 0x0311);
+        joined.push((h, hash));
+    }
+    assert_eq!(
+        joined.iter().map(|j| j.0).collect::<Vec<_>>(),
+        vec![300, 301, 302]
+    );
+    assert_eq!(joined[0].1, h300_new, "bcoin's new block 300");
+    assert_eq!(joined[2].1, new_tip);
+    wait_tip(&node, &new_tip);
+
+    // The same events reached `nodectl bp watch`, in order.
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        line.clear();
+        watch_out.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        seen.push((
+            v["event"].as_str().unwrap().to_string(),
+            v["height"].as_u64().unwrap(),
+        ));
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let expect: Vec<(String, u64)> = [
+        ("block_connected", 301),
+        ("block_disconnected", 301),
+        ("block_disconnected", 300),
+        ("block_connected", 300),
+        ("block_connected", 301),
+        ("block_connected", 302),
+    ]
+    .iter()
+    .map(|(e, h)| (e.to_string(), *h))
+    .collect();
+    assert_eq!(seen, expect);
+
+    // A block fetched from the peer: the same bytes bcoin has, and its hash.
+    let raw = ok(node.cli(&["block", &new_tip]));
+    let theirs = bcoin.cmd(&format!("block {new_tip}"));
+    assert_eq!(raw.trim(), theirs["hex"].as_str().unwrap());
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(node.cli(&["block", "302", "--json"]))).unwrap();
+    assert_eq!(summary["computed_hash"], new_tip.as_str());
+    assert_eq!(summary["tx_count"], 1);
+    let header: serde_json::Value =
+        serde_json::from_str(&ok(node.cli(&["header", "300", "--json"]))).unwrap();
+    assert_eq!(header["hash"], h300_new.as_str());
+    let missing = node.cli(&["block", "999"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no block at height 999"));
+}
+
+fn tip_hash_at(bcoin: &mut Bcoin, height: u32) -> String {
+    bcoin.cmd(&format!("hash {height}"))["hash"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_restart_resumes_from_the_stored_chain_without_fetching_it_again() {
+    let mut bcoin = Bcoin::start(200);
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("bp");
+    let mut node = Node::spawn_in(
+        "bp",
+        &dir,
+        &["--network", "regtest", "--connect", &bcoin.addr()],
+        &[],
+    );
+    node.wait_ready();
+    let t = bcoin.cmd("tip");
+    wait_tip(&node, t["hash"].as_str().unwrap());
+    node.signal("-TERM");
+    assert!(node.wait_exit(Duration::from_secs(5)).unwrap().success());
+
+    // No peer at all: the tip is back from the store.
+    let mut again = Node::spawn_in("bp", &dir, &["--network", "regtest"], &[]);
+    again.wait_ready();
+    assert_eq!(tip(&again), (200, t["hash"].as_str().unwrap().to_string()));
+    assert_eq!(again.info_json()["peers"], 0);
+    assert!(again.log_text().contains("restored=200"));
+    // Connected again, it only learns what is new.
+    ok(again.cli(&["connect", &bcoin.addr()]));
+    let next = bcoin.cmd("mine 1");
+    wait_tip(&again, next["hash"].as_str().unwrap());
+    assert_eq!(
+        again.info_json()["headers"],
+        202,
+        "genesis + 200 stored + 1 new"
+    );
+    let log = again.log_text();
+    assert_eq!(log.matches("new tip").count(), 1, "{log}");
+}
+
+fn hostile(addr: &str, case: &str) -> serde_json::Value {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/btc_hostile.py"
+        ))
+        .args([host, port, case])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "btc_hostile.py {case}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn hostile_peers_are_handled_as_core_does_while_an_honest_peer_is_served() {
+    let mut bcoin = Bcoin::start(50);
+    let node = Node::start(
+        "bp",
+        &[
+            "--network",
+            "regtest",
+            "--connect",
+            &bcoin.addr(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let t = bcoin.cmd("tip");
+    wait_tip(&node, t["hash"].as_str().unwrap());
+    let addr = node.info_json()["listening"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let honest_follows = |bcoin: &mut Bcoin, case: &str| {
+        let next = bcoin.cmd("mine 1");
+        let hash = next["hash"].as_str().unwrap().to_string();
+        wait_until(
+            Duration::from_secs(30),
+            &format!("honest tip after {case}"),
+            || tip(&node).1 == hash,
+        );
+    };
+
+    // Bad magic: disconnected before anything is read.
+    assert_eq!(
+        hostile(&addr, "bad_magic"),
+        serde_json::json!({"closed": true})
+    );
+    // Bad checksum: that message is dropped, the peer kept (its next ping is answered).
+    assert_eq!(
+        hostile(&addr, "bad_checksum"),
+        serde_json::json!({"pong": 7})
+    );
+    // A declared length of 4,000,001: disconnected on the header, no payload awaited.
+    assert_eq!(
+        hostile(&addr, "oversize"),
+        serde_json::json!({"closed": true})
+    );
+    honest_follows(&mut bcoin, "framing cases");
+    // A flood of unknown messages (20 MB): dropped one by one, the peer is still answered.
+    let r = hostile(&addr, "junk_flood");
+    assert_eq!(r["pong"], 9, "{r}");
+    honest_follows(&mut bcoin, "the junk flood");
+    // Headers that do not connect: the 10th in a row disconnects and discourages.
+    let r = hostile(&addr, "unconnecting");
+    assert_eq!(r["closed_after"], 10, "{r}");
+    // Headers with bad proof of work: disconnected and discouraged (refused on return).
+    let r = hostile(&addr, "bad_pow");
+    assert_eq!(
+        r,
+        serde_json::json!({"closed": true, "refused_after": true})
+    );
+    honest_follows(&mut bcoin, "the header cases");
+
+    let log = node.log_text();
+    assert!(log.contains("bad magic"), "{log}");
+    assert!(log.contains("declared payload of 4000001 bytes"));
+    assert!(log.contains("does not meet its target"));
+    assert!(log.contains("refusing a connection: discouraged"));
+    assert_eq!(node.info_json()["peers"], 1, "only bcoin is left");
+    // The header store holds the best chain only: the hostile headers were not kept.
+    assert_eq!(node.info_json()["headers"], tip(&node).0 + 1);
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Hostile Bitcoin peers for the BP tests, written from the protocol (plain struct + hashlib;
+python-bitcoinlib's msg_headers mis-parses header lists, ECOSYSTEM.md).
+
+Usage: btc_hostile.py HOST PORT CASE
+Each case opens its own connection(s) to a regtest node (source addresses 127.0.0.x so that a
+discouraged address does not block the next case) and prints one JSON line.
+
+Cases:
+  bad_magic        a version with mainnet's magic                 -> {"closed": true}
+  bad_checksum     a ping with a wrong checksum, then a good ping   -> {"pong": 7}
+  oversize         a header declaring 4,000,001 bytes, no payload -> {"closed": true}
+  bad_pow          headers with a block that misses its target     -> {"closed": true, "refused_after": true}
+  unconnecting     headers whose parent nobody knows, 15 times    -> {"closed_after": N}
+  junk_flood       200 unknown 100-kB messages, then a ping        -> {"pong": 9, "sent_bytes": ...}
+"""
+import hashlib
+import json
+import os
+import socket
+import struct
+import sys
+import time
+
+REGTEST = bytes.fromhex("fabfb5da")
+MAINNET = bytes.fromhex("f9beb4d9")
+REGTEST_GENESIS = bytes.fromhex(
+    "06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f")
+
+
+def sha256d(b):
+    return hashlib.sha256(hashlib.sha256(b).digest()).digest()
+
+
+def frame(command, payload, magic=REGTEST, checksum=None):
+    cmd = command.encode().ljust(12, b"\0")
+    ck = sha256d(payload)[:4] if checksum is None else checksum
+    return magic + cmd + struct.pack("<I", len(payload)) + ck + payload
+
+
+def version_payload():
+    addr = struct.pack("<Q", 0) + b"\0" * 10 + b"\xff\xff" + bytes([127, 0, 0, 1]) + struct.pack(">H", 0)
+    ua = b"/hostile:0.1/"
+    return (struct.pack("<iQq", 70016, 0, int(time.time())) + addr + addr
+            + os.urandom(8) + bytes([len(ua)]) + ua + struct.pack("<i", 0) + b"\0")
+
+
+class Peer:
+    def __init__(self, host, port, source):
+        self.s = socket.socket()
+        self.s.bind((source, 0))
+        self.s.settimeout(10)
+        self.s.connect((host, port))
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv_msg(self):
+        """(command, payload), or None when the node closed the connection."""
+        while True:
+            if len(self.buf) >= 24:
+                length = struct.unpack("<I", self.buf[16:20])[0]
+                if len(self.buf) >= 24 + length:
+                    cmd = self.buf[4:16].rstrip(b"\0").decode()
+                    payload = self.buf[24:24 + length]
+                    self.buf = self.buf[24 + length:]
+                    return cmd, payload
+            try:
+                chunk = self.s.recv(65536)
+            except ConnectionResetError:
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def handshake(self):
+        self.send(frame("version", version_payload()))
+        got_version = got_verack = False
+        while not (got_version and got_verack):
+            m = self.recv_msg()
+            assert m is not None, "closed during the handshake"
+            if m[0] == "version":
+                got_version = True
+                self.send(frame("verack", b""))
+            elif m[0] == "verack":
+                got_verack = True
+
+    def ping(self, nonce):
+        """Sends a ping; returns the nonce of the pong, or None if the node closed."""
+        self.send(frame("ping", struct.pack("<Q", nonce)))
+        while True:
+            m = self.recv_msg()
+            if m is None:
+                return None
+            if m[0] == "pong":
+                return struct.unpack("<Q", m[1])[0]
+
+    def closed(self):
+        """Reads until EOF (True) or the 10 s timeout (False)."""
+        try:
+            while self.recv_msg() is not None:
+                pass
+            return True
+        except socket.timeout:
+            return False
+
+
+def header(prev, nonce_pred):
+    """A regtest header on `prev` whose hash meets the target (or misses it if asked)."""
+    t = int(time.time())
+    for nonce in range(1 << 20):
+        h = struct.pack("<i", 0x20000000) + prev + os.urandom(32) + struct.pack("<III", t, 0x207fffff, nonce)
+        meets = int.from_bytes(sha256d(h), "little") <= 0x7fffff << (8 * (0x20 - 3))
+        if nonce_pred(meets):
+            return h
+    raise RuntimeError("no header found")
+
+
+def headers_msg(hs):
+    return frame("headers", bytes([len(hs)]) + b"".join(h + b"\0" for h in hs))
+
+
+def main():
+    host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    source = {"bad_magic": "127.0.0.2", "bad_checksum": "127.0.0.3", "oversize": "127.0.0.4",
+              "bad_pow": "127.0.0.5", "unconnecting": "127.0.0.6", "junk_flood": "127.0.0.7"}[case]
+    p = Peer(host, port, source)
+    if case == "bad_magic":
+        p.send(frame("version", version_payload(), magic=MAINNET))
+        out = {"closed": p.closed()}
+    elif case == "bad_checksum":
+        p.handshake()
+        p.send(frame("ping", struct.pack("<Q", 5), checksum=b"\0\0\0\0"))
+        out = {"pong": p.ping(7)}
+    elif case == "oversize":
+        p.handshake()
+        p.send(REGTEST + b"block".ljust(12, b"\0") + struct.pack("<I", 4_000_001) + b"\0" * 4)
+        out = {"closed": p.closed()}
+    elif case == "bad_pow":
+        p.handshake()
+        p.send(headers_msg([header(REGTEST_GENESIS, lambda meets: not meets)]))
+        out = {"closed": p.closed()}
+        again = Peer(host, port, source)
+        out["refused_after"] = again.closed()
+    elif case == "unconnecting":
+        p.handshake()
+        # The node starts syncing from us: take its first getheaders before counting answers.
+        while p.recv_msg()[0] != "getheaders":
+            pass
+        sent = 0
+        for _ in range(15):
+            try:
+                p.send(headers_msg([header(os.urandom(32), lambda meets: meets)]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += 1
+            # Wait for the node's getheaders in answer (or the close).
+            while True:
+                m = p.recv_msg()
+                if m is None or m[0] == "getheaders":
+                    break
+            if m is None:
+                break
+        out = {"closed_after": sent, "closed": p.closed()}
+    elif case == "junk_flood":
+        p.handshake()
+        junk = frame("junk", os.urandom(100_000))
+        for _ in range(200):
+            p.send(junk)
+        out = {"pong": p.ping(9), "sent_bytes": 200 * len(junk)}
+    else:
+        sys.exit(f"unknown case {case}")
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

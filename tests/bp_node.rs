@@ -345,3 +345,56 @@ fn hostile_peers_are_handled_as_core_does_while_an_honest_peer_is_served() {
     // The header store holds the best chain only: the hostile headers were not kept.
     assert_eq!(node.info_json()["headers"], tip(&node).0 + 1);
 }
+
+#[test]
+fn broadcast_announces_a_transaction_and_serves_it_to_peers() {
+    let node = Node::start("bp", &["--network", "regtest", "--listen", "127.0.0.1:0"]);
+    let addr = node.info_json()["listening"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut peer = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/btc_hostile.py"
+        ))
+        .args([host, port, "take_tx"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(peer.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    wait_until(Duration::from_secs(5), "peer listed", || {
+        node.info_json()["peers"] == 1
+    });
+    // A version-2 transaction: one input (a made-up outpoint), one 1,000-sat output.
+    let tx = concat!(
+        "02000000",
+        "01",
+        "1111111111111111111111111111111111111111111111111111111111111111",
+        "00000000",
+        "00",
+        "ffffffff",
+        "01",
+        "e803000000000000",
+        "160014",
+        "2222222222222222222222222222222222222222",
+        "00000000"
+    );
+    let said = ok(node.cli(&["broadcast", tx]));
+    assert!(said.trim().ends_with("announced to 1 peer(s)"), "{said}");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    let got: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(got["tx"], tx, "the peer got the same bytes");
+    assert_eq!(
+        got["inv_type"], 1,
+        "by txid: this peer did not send wtxidrelay"
+    );
+    assert!(peer.wait().unwrap().success());
+    let bad = node.cli(&["broadcast", "00"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a transaction"));
+}

@@ -13,6 +13,7 @@ Cases:
   bad_pow          headers with a block that misses its target     -> {"closed": true, "refused_after": true}
   unconnecting     headers whose parent nobody knows, 15 times    -> {"closed_after": N}
   junk_flood       200 unknown 100-kB messages, then a ping        -> {"pong": 9, "sent_bytes": ...}
+  take_tx          (honest) prints "ready", waits for a tx inv, asks for it -> {"inv_type", "tx"}
 """
 import hashlib
 import json
@@ -124,7 +125,8 @@ def headers_msg(hs):
 def main():
     host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     source = {"bad_magic": "127.0.0.2", "bad_checksum": "127.0.0.3", "oversize": "127.0.0.4",
-              "bad_pow": "127.0.0.5", "unconnecting": "127.0.0.6", "junk_flood": "127.0.0.7"}[case]
+              "bad_pow": "127.0.0.5", "unconnecting": "127.0.0.6", "junk_flood": "127.0.0.7",
+              "take_tx": "127.0.0.8"}[case]
     p = Peer(host, port, source)
     if case == "bad_magic":
         p.send(frame("version", version_payload(), magic=MAINNET))
@@ -169,6 +171,23 @@ def main():
         for _ in range(200):
             p.send(junk)
         out = {"pong": p.ping(9), "sent_bytes": 200 * len(junk)}
+    elif case == "take_tx":
+        p.handshake()
+        print("ready", flush=True)
+        while True:
+            m = p.recv_msg()
+            assert m is not None, "closed before a tx inv"
+            if m[0] == "inv" and m[1][0] == 1:
+                inv_type = struct.unpack("<I", m[1][1:5])[0]
+                if inv_type in (1, 5):
+                    p.send(frame("getdata", m[1]))
+                    break
+        while True:
+            m = p.recv_msg()
+            assert m is not None, "closed before the tx"
+            if m[0] == "tx":
+                out = {"inv_type": inv_type, "tx": m[1].hex()}
+                break
     else:
         sys.exit(f"unknown case {case}")
     print(json.dumps(out), flush=True)

@@ -1,0 +1,171 @@
+//! Time to sync N regtest headers from a bcoin node over loopback into our BP node (a real
+//! `nodectl` process: handshake, getheaders/headers in batches of 2,000, validation, redb
+//! store), and the same chain synced between two bcoin nodes (a bcoin node downloads and
+//! validates the blocks too: that is how bcoin syncs), in the same run.
+//!
+//! Run: `cargo bench --bench header_sync` (release; needs `tests/js/node_modules`, see
+//! .ci/run). `BENCH_SYNC_BLOCKS` (default 5,000) and `BENCH_SAMPLES` (default 3).
+
+mod common;
+
+use lnpbp_nodes::bus::client::Client;
+use lnpbp_nodes::bus::Endpoint;
+use lnpbp_nodes::wire::lnp_api::Detail;
+use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Bcoin {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    port: u16,
+}
+
+impl Bcoin {
+    fn start(port: u16, blocks: u32) -> Bcoin {
+        let js = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/bcoin_node.js");
+        let mut child = Command::new("node")
+            .args([js, &port.to_string(), &blocks.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node (Node.js) with tests/js/node_modules (run .ci/run once)");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.contains("\"height\""), "bcoin did not start: {line}");
+        Bcoin {
+            child,
+            stdin,
+            stdout,
+            port,
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> serde_json::Value {
+        writeln!(self.stdin, "{line}").unwrap();
+        let mut out = String::new();
+        self.stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
+impl Drop for Bcoin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tip_height(c: &mut Client) -> u64 {
+    let Ok(Msg::NodeInfo(info)) = c.request(
+        &ServiceId::Bpd,
+        Msg::GetInfo,
+        Duration::from_secs(5),
+        |_| {},
+    ) else {
+        panic!("info")
+    };
+    info.details
+        .iter()
+        .find_map(|(k, v)| match (k.as_str(), v) {
+            ("tip_height", Detail::U64(h)) => Some(*h),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn ours(source: &str, n: u64) -> f64 {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("bp");
+    let mut node = Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        .args([
+            "start",
+            "--node",
+            "bp",
+            "--network",
+            "regtest",
+            "--log-level",
+            "warn",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(lnpbp_nodes::bus::socket::wait_for_ipc(
+        &dir.join("api"),
+        Duration::from_secs(30)
+    ));
+    std::thread::sleep(Duration::from_millis(200));
+    let ctx = zmq::Context::new();
+    let mut c = Client::connect(&ctx, &Endpoint::Ipc(dir.join("api"))).unwrap();
+    let t = Instant::now();
+    c.request(
+        &ServiceId::Bpd,
+        Msg::BtcConnect {
+            addr: source.into(),
+        },
+        Duration::from_secs(30),
+        |_| {},
+    )
+    .expect("connect");
+    while tip_height(&mut c) < n {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let _ = Command::new("kill").arg(node.id().to_string()).status();
+    let _ = node.wait();
+    secs
+}
+
+fn bcoin_pair(source: &str, port: u16, n: u64) -> f64 {
+    let mut b = Bcoin::start(port, 0);
+    let t = Instant::now();
+    b.cmd(&format!("connect {source}"));
+    while b.cmd("tip")["height"].as_u64().unwrap() < n {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    drop(b);
+    secs
+}
+
+fn free_pair() -> u16 {
+    loop {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < 65_000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let n: u64 = std::env::var("BENCH_SYNC_BLOCKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000);
+    let samples = common::samples(3);
+    let source = Bcoin::start(free_pair(), n as u32);
+    let addr = format!("127.0.0.1:{}", source.port);
+    let (mut o, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        o.push(ours(&addr, n));
+        b.push(bcoin_pair(&addr, free_pair(), n));
+    }
+    let (o, b) = (common::median(o), common::median(b));
+    println!("sync of {n} regtest headers from bcoin over loopback ({samples} samples, medians)");
+    println!("  bcoin -> bcoin (headers and blocks) : {b:8.3} s");
+    println!(
+        "  bcoin -> our BP node (headers)      : {o:8.3} s   ({:.0} headers/s)",
+        n as f64 / o
+    );
+    println!("  ratio ours/bcoin (time)             : {:8.2}x", o / b);
+}

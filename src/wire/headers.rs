@@ -616,6 +616,60 @@ mod tests {
         );
     }
 
+    /// A synthetic chain (no PoW needed for `required_bits`) of `n` entries after genesis,
+    /// 600 s apart, with `bits_at(height)`.
+    fn synthetic(c: &mut HeaderChain, n: u32, bits_at: impl Fn(u32) -> u32) -> Entry {
+        let mut prev = c.get(&c.tip().1).unwrap().clone();
+        for height in 1..=n {
+            let header = Header {
+                version: Version::from_consensus(1),
+                prev_blockhash: prev.header.block_hash(),
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: prev.header.time + 600,
+                bits: CompactTarget::from_consensus(bits_at(height)),
+                nonce: height,
+            };
+            let e = c.entry(&prev, header);
+            c.entries.insert(header.block_hash(), e.clone());
+            prev = e;
+        }
+        prev
+    }
+
+    #[test]
+    fn testnet4_retargets_from_the_first_block_of_the_period_bip94() {
+        // Second period (2016..=4031): its first block at 0x1c00ffff, its last one a
+        // min-difficulty block at the limit (0x1d00ffff), exactly two weeks of 600 s blocks.
+        let bits = |h: u32| if h == 4031 { 0x1d00ffff } else { 0x1c00ffff };
+        let mut t4 = HeaderChain::new(Network::Testnet4);
+        let last = synthetic(&mut t4, 4031, bits);
+        let two_weeks = 2015 * 600;
+        let expect4 = CompactTarget::from_next_work_required(
+            CompactTarget::from_consensus(0x1c00ffff),
+            two_weeks,
+            Params::new(Network::Testnet4),
+        );
+        assert_eq!(t4.required_bits(&last, last.header.time + 600), expect4);
+        // testnet3 retargets from the last block: the min-difficulty block drags it down.
+        let mut t3 = HeaderChain::new(Network::Testnet);
+        let last = synthetic(&mut t3, 4031, bits);
+        let expect3 = CompactTarget::from_next_work_required(
+            CompactTarget::from_consensus(0x1d00ffff),
+            two_weeks,
+            Params::new(Network::Testnet),
+        );
+        assert_eq!(t3.required_bits(&last, last.header.time + 600), expect3);
+        assert_ne!(expect3, expect4);
+        // Signet: no min-difficulty rule, the previous bits inside a period.
+        let mut sig = HeaderChain::new(Network::Signet);
+        let prev = synthetic(&mut sig, 3, |_| 0x1e0377ae);
+        assert_eq!(
+            sig.required_bits(&prev, prev.header.time + 100_000)
+                .to_consensus(),
+            0x1e0377ae
+        );
+    }
+
     #[test]
     fn restore_links_or_stops() {
         let mut c = HeaderChain::new(Network::Regtest);

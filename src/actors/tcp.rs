@@ -10,6 +10,7 @@
 //!   read either; what it sent meanwhile stays in its socket.
 
 use actix::prelude::*;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,4 +216,44 @@ impl TcpBridge {
             t.abort();
         }
     }
+}
+
+/// Dials `addr` (`host:port`) within `timeout`; the error names the address and the cause.
+pub async fn dial(addr: String, timeout: Duration) -> Result<TcpStream, String> {
+    match actix_rt::time::timeout(timeout, TcpStream::connect(addr.clone())).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
+        Err(_) => Err(format!(
+            "cannot connect to {addr}: no answer within {} ms",
+            timeout.as_millis()
+        )),
+    }
+}
+
+/// Binds `addr` and accepts connections on the current arbiter, handing each to `on_accept`
+/// (which applies the caps). Returns the bound address and the accept task.
+pub fn listen(
+    addr: &str,
+    what: &'static str,
+    on_accept: impl Fn(TcpStream, SocketAddr) + 'static,
+) -> Result<(SocketAddr, actix_rt::task::JoinHandle<()>), String> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    let task = actix_rt::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, from)) => on_accept(stream, from),
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listen = %local, "accept failed: {e}");
+                    actix_rt::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    tracing::info!(listen = %local, "listening for {what}");
+    Ok((local, task))
 }

@@ -317,27 +317,14 @@ impl BpState {
         }
     }
 
-    /// Listens for inbound peers.
+    /// Binds `addr` and accepts Bitcoin peers on it.
     pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
         let me = self.clone();
-        let task = actix_rt::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, from)) => me.accepted(stream, from),
-                    Err(e) => {
-                        tracing::warn!(listen = %local, "accept failed: {e}");
-                        actix_rt::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        let (local, task) =
+            crate::actors::tcp::listen(addr, "Bitcoin peers", move |stream, from| {
+                me.accepted(stream, from)
+            })?;
         lock(&self.inner).listening.push((local, task));
-        tracing::info!(listen = %local, "listening for Bitcoin peers");
         Ok(local)
     }
 

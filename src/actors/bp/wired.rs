@@ -333,16 +333,7 @@ impl Actor for Wired {
                 }
                 self.connect_reply = reply.map(|r| *r);
                 let timeout = self.state.config.timers.handshake;
-                let dial = async move {
-                    match actix_rt::time::timeout(timeout, TcpStream::connect(addr.clone())).await {
-                        Ok(Ok(s)) => Ok(s),
-                        Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
-                        Err(_) => Err(format!(
-                            "cannot connect to {addr}: no answer within {} s",
-                            timeout.as_secs()
-                        )),
-                    }
-                };
+                let dial = crate::actors::tcp::dial(addr, timeout);
                 ctx.spawn(dial.into_actor(self).map(|result, me, ctx| {
                     me.guarded(ctx, |me, ctx| {
                         let stream = result.map_err(PeerError::disconnect)?;

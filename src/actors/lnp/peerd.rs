@@ -280,16 +280,7 @@ impl Actor for Peerd {
                 );
                 self.connect_reply = Some(*reply);
                 let timeout = config.act_timeout;
-                let dial = async move {
-                    match actix_rt::time::timeout(timeout, TcpStream::connect(addr.clone())).await {
-                        Ok(Ok(stream)) => Ok(stream),
-                        Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
-                        Err(_) => Err(format!(
-                            "cannot connect to {addr}: no answer within {} ms",
-                            timeout.as_millis()
-                        )),
-                    }
-                };
+                let dial = crate::actors::tcp::dial(addr, timeout);
                 ctx.spawn(dial.into_actor(self).map(move |result, me, ctx| {
                     me.guarded(ctx, |me, ctx| {
                         let stream = result.map_err(|reason| PeerError {

@@ -4,7 +4,7 @@
 //! neither peers nor listeners.
 
 use super::peerd::{self, Origin, PeerCmd, Peerd};
-use crate::actors::tcp::Counters;
+use crate::actors::tcp::{self, Counters};
 use crate::bus::Bus;
 use crate::wire::lnp_api::{Detail, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 /// Settings of the peer layer (`[peers]` of config/lnp.toml).
 #[derive(Clone, Debug)]
@@ -92,34 +91,14 @@ impl Registry {
         self.secret
     }
 
-    /// Starts accepting peers on a bound listener (on the current arbiter).
-    pub fn listen(self: &Arc<Self>, listener: std::net::TcpListener) -> Result<SocketAddr, String> {
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-        let me = self.clone();
-        let task = actix_rt::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, addr)) => me.accepted(stream, addr),
-                    Err(e) => {
-                        // Out of descriptors and the like: back off instead of spinning.
-                        tracing::warn!(listen = %local, "accept failed: {e}");
-                        actix_rt::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
-        self.lock().listening.push((local, task));
-        tracing::info!(listen = %local, "listening for Lightning peers");
-        Ok(local)
-    }
-
-    /// Binds `addr` and listens on it.
+    /// Binds `addr` and accepts Lightning peers on it.
     pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        self.listen(listener)
+        let me = self.clone();
+        let (local, task) = tcp::listen(addr, "Lightning peers", move |stream, from| {
+            me.accepted(stream, from)
+        })?;
+        self.lock().listening.push((local, task));
+        Ok(local)
     }
 
     /// The addresses listened on.

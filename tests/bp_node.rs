@@ -108,15 +108,6 @@ fn next_event(sub: &Raw) -> (u16, u32, String) {
     (r.type_id, height, hash)
 }
 
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "nodectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn follows_bcoin_publishes_block_events_reorganises_and_fetches_blocks() {
     let mut bcoin = Bcoin::start(300);

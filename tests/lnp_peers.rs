@@ -42,15 +42,6 @@ fn has_peer(node: &Node, id: &str) -> bool {
     peers(node).iter().any(|p| p["node_id"] == id)
 }
 
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "nodectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn ln_peer() -> Command {
     let mut cmd = Command::new(python());
     cmd.arg(concat!(

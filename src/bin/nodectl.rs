@@ -483,7 +483,7 @@ fn lnp_client(args: ClientArgs<LnpCmd>) -> Result<ExitCode, Box<dyn std::error::
             if json {
                 emit!("{}", serde_json::json!({ "rtt_us": rtt_us }));
             } else {
-                emit!("pong in {:.3} ms", rtt_us as f64 / 1000.0);
+                emit!("pong in {}", rtt_text(Some(rtt_us)));
             }
         }
         other => print_success(&other, json)?,
@@ -561,10 +561,7 @@ fn bp_client(args: ClientArgs<BpCmd>) -> Result<ExitCode, Box<dyn std::error::Er
                 emit!("no peers");
             }
             for p in peers {
-                let rtt = p
-                    .ping_rtt_us
-                    .map(|us| format!("{:.3} ms", us as f64 / 1000.0))
-                    .unwrap_or_else(|| "-".into());
+                let rtt = rtt_text(p.ping_rtt_us);
                 let dir = if p.outbound { "outbound" } else { "inbound" };
                 emit!(
                     "{} {dir} {} version {} start height {} rtt {rtt}",
@@ -690,10 +687,7 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
         emit!("no peers");
     }
     for p in peers {
-        let rtt = p
-            .ping_rtt_us
-            .map(|us| format!("{:.3} ms", us as f64 / 1000.0))
-            .unwrap_or_else(|| "-".into());
+        let rtt = rtt_text(p.ping_rtt_us);
         emit!(
             "{} {} {} features {} since {} in {} B out {} B rtt {}",
             hex(&p.node_id),
@@ -806,7 +800,13 @@ fn emit_line(line: std::fmt::Arguments) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bitcoin::hex::DisplayHex::to_lower_hex_string(bytes)
+}
+
+/// A round-trip time for people: milliseconds with three decimals, or `-` if none yet.
+fn rtt_text(us: Option<u64>) -> String {
+    us.map(|us| format!("{:.3} ms", us as f64 / 1000.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn print_info(info: &NodeInfo, json: bool) {

@@ -15,6 +15,7 @@ use super::endpoint::Endpoint;
 use super::limits;
 use super::router::{Bus, OutletError};
 use crate::wire::msg::{Envelope, FrameError, Msg};
+use bitcoin::hex::DisplayHex;
 use std::future::Future;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
@@ -290,7 +291,7 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize))
         Ok(env) => bus.inbound(routing_id, env),
         Err(FrameError::FrameCount(n)) => {
             bus.stats().dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(bus = bus.name(), peer = %hex(&routing_id),
+            tracing::warn!(bus = bus.name(), peer = %routing_id.to_lower_hex_string(),
                 "dropped a message of {n} frames (expected 3: src, dst, payload)");
         }
         Err(FrameError::Payload {
@@ -298,7 +299,7 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize))
             code,
             reason,
         }) => {
-            tracing::warn!(bus = bus.name(), peer = %hex(&routing_id), request_id,
+            tracing::warn!(bus = bus.name(), peer = %routing_id.to_lower_hex_string(), request_id,
                 "bad message answered with failure {code:#06x}: {reason}");
             let payload = crate::wire::msg::payload_of(request_id, &Msg::failure(code, reason));
             // The reply swaps the frames as given, so even a bad id frame gets an answer.
@@ -310,10 +311,6 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize))
             }
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Waits for the socket file of an IPC endpoint to accept connections (used by tests/benches).

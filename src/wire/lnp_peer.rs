@@ -12,6 +12,7 @@ use super::bolt8::{
     AwaitingActThree, AwaitingActTwo, Framing, Responder, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
     ACT_TWO_LEN,
 };
+use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::VecDeque;
 use std::fmt;
@@ -325,7 +326,7 @@ impl Session {
                     &mut t,
                     format!(
                         "no common chain: we are on {}, the peer offers {} other chain(s)",
-                        hex(&self.config.chain),
+                        self.config.chain.to_lower_hex_string(),
                         chains.len()
                     ),
                 );
@@ -497,10 +498,6 @@ fn transport(e: super::bolt8::TransportError) -> PeerError {
         reason: format!("transport: {e}"),
         warned: false,
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The BOLT-7 address descriptor of a socket address (for `remote_addr`).

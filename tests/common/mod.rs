@@ -434,3 +434,13 @@ pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The stdout of a `nodectl` run that must succeed (its stderr in the failure message).
+pub fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "nodectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

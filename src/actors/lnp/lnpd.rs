@@ -8,6 +8,7 @@ use crate::actors::manager::Extension;
 use crate::bus::Deliver;
 use crate::wire::bolt1::msg_type;
 use crate::wire::msg::{code, Msg, ServiceId};
+use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::PublicKey;
 use std::sync::Arc;
 
@@ -42,8 +43,12 @@ pub fn with_default_port(addr: &str) -> String {
 impl Extension for Lnpd {
     fn handle(&mut self, d: Deliver) -> Option<Deliver> {
         let Deliver { env, bus } = &d;
-        let not_found =
-            |id: &[u8; 33]| Msg::failure(code::NOT_FOUND, format!("not connected to {}", hex(id)));
+        let not_found = |id: &[u8; 33]| {
+            Msg::failure(
+                code::NOT_FOUND,
+                format!("not connected to {}", id.to_lower_hex_string()),
+            )
+        };
         // Hands a command to a peer, which answers the request itself (`None`, and `?` ends
         // here); a full mailbox is answered now.
         let send = |actor: actix::Addr<super::peerd::Peerd>, cmd: PeerCmd| match actor.try_send(cmd)
@@ -143,10 +148,6 @@ impl Extension for Lnpd {
     fn gone(&mut self, service: &ServiceId) {
         self.registry.unsubscribe(service);
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::wire::lnp_api::{Direction, PeerMessage};
 use crate::wire::lnp_peer::{address_descriptor, Event, PeerError, Session};
 use crate::wire::msg::{code, Envelope, Msg};
 use actix::prelude::*;
+use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -212,7 +213,10 @@ impl Peerd {
                     tracing::info!(peer = %self.name(), features = ?features.bits(), "peer ready");
                     self.registry.ready(self.conn, features.0, unix_now());
                     if let Some((bus, env)) = self.connect_reply.take() {
-                        let id = self.node_id.map(|k| hex(&k)).unwrap_or_default();
+                        let id = self
+                            .node_id
+                            .map(|k| k.to_lower_hex_string())
+                            .unwrap_or_default();
                         bus.send(env.reply(Msg::Success(Some(format!("connected to {id}")))));
                     }
                 }
@@ -244,13 +248,9 @@ impl Peerd {
 /// connection number before the id is known).
 pub fn service_name(node_id: Option<&[u8; 33]>, conn: u64) -> String {
     match node_id {
-        Some(id) => format!("peerd-{}", hex(&id[..8])),
+        Some(id) => format!("peerd-{}", id[..8].to_lower_hex_string()),
         None => format!("peerd-#{conn}"),
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl Actor for Peerd {

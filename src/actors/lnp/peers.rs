@@ -10,6 +10,7 @@ use crate::wire::lnp_api::{Detail, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
 use crate::wire::msg::{Envelope, Msg, ServiceId};
 use actix::prelude::*;
+use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -165,7 +166,7 @@ impl Registry {
             } else {
                 "already connecting"
             };
-            let text = format!("{state} to {} at {}", hex(&id), e.addr);
+            let text = format!("{state} to {} at {}", id.to_lower_hex_string(), e.addr);
             reply.0.send(reply.1.reply(Msg::Success(Some(text))));
             return;
         }
@@ -329,8 +330,4 @@ impl Registry {
     pub fn unsubscribe(&self, service: &ServiceId) {
         self.lock().subscriptions.retain(|s| &s.service != service);
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -10,7 +10,8 @@ mod common;
 
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::lnp_api::Detail;
+use lnpbp_nodes::wire::bp_api::BpMsg;
+use lnpbp_nodes::wire::msg::Detail;
 use lnpbp_nodes::wire::msg::{Msg, ServiceId};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -106,9 +107,10 @@ fn ours(source: &str, n: u64) -> f64 {
     let t = Instant::now();
     c.request(
         &ServiceId::Bpd,
-        Msg::BtcConnect {
+        BpMsg::BtcConnect {
             addr: source.into(),
-        },
+        }
+        .into(),
         Duration::from_secs(30),
         |_| {},
     )

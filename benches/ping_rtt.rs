@@ -9,7 +9,8 @@ mod common;
 
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::lnp_api::Detail;
+use lnpbp_nodes::wire::lnp_api::LnpMsg;
+use lnpbp_nodes::wire::msg::Detail;
 use lnpbp_nodes::wire::msg::{Msg, ServiceId};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -45,12 +46,13 @@ fn ours(b: &mut Client, a_id: [u8; 33]) -> (f64, f64) {
     let (mut rtts, mut totals) = (Vec::new(), Vec::new());
     for _ in 0..PINGS {
         let t = Instant::now();
-        let Msg::PeerPong { rtt_us } = request(
+        let Msg::Lnp(LnpMsg::PeerPong { rtt_us }) = request(
             b,
-            Msg::PingPeer {
+            LnpMsg::PingPeer {
                 node_id: a_id,
                 num_pong_bytes: 0,
-            },
+            }
+            .into(),
         ) else {
             panic!("no pong");
         };
@@ -100,10 +102,11 @@ fn main() {
         .expect("listening");
     request(
         &mut cb,
-        Msg::Connect {
+        LnpMsg::Connect {
             node_id: info.node_id,
             addr,
-        },
+        }
+        .into(),
     );
     ours(&mut cb, info.node_id); // warm-up
     let (mut node_rtt, mut client_rtt, mut py) = (Vec::new(), Vec::new(), Vec::new());

@@ -1,16 +1,16 @@
 //! The node manager (`lnpd`, `bpd`, `rgbd`, `stormd`): answers the node-level API (`info`,
 //! `subscribe`, `debug crash`) on every bus of its node and forwards service events to
-//! subscribers. Node-specific requests arrive with the domain services of later issues.
+//! subscribers. A node's own requests are handled by the [`Extension`]s its plan gives
+//! (`actors/<node>/mod.rs`), asked in order.
 
 use super::service::{Control, Service, ServiceActor};
+use super::limits::MAX_SUBSCRIBERS;
 use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 
-/// Most subscribers at once; beyond it `subscribe` gets `BUSY`.
-pub const MAX_SUBSCRIBERS: usize = 256;
 
 /// Who subscribed: (bus, subscriber, request id of its `subscribe`). Shared with the factory so
 /// that subscriptions survive a restart of the manager (whose crash is news they want).
@@ -38,11 +38,13 @@ pub struct Manager {
     status: Arc<NodeStatus>,
     fault_injection: bool,
     subscribers: Subscribers,
-    ext: Option<Box<dyn Extension>>,
+    /// The node's request handlers, asked in order.
+    exts: Vec<Box<dyn Extension>>,
 }
 
 impl Manager {
-    /// A manager with service id `id` and name `name`, registered on `buses`.
+    /// A manager with service id `id` and name `name`, registered on `buses`, handling its
+    /// node's requests with `exts`.
     pub fn new(
         id: ServiceId,
         name: &'static str,
@@ -50,6 +52,7 @@ impl Manager {
         status: Arc<NodeStatus>,
         fault_injection: bool,
         subscribers: Subscribers,
+        exts: Vec<Box<dyn Extension>>,
     ) -> Manager {
         Manager {
             id,
@@ -58,14 +61,8 @@ impl Manager {
             status,
             fault_injection,
             subscribers,
-            ext: None,
+            exts,
         }
-    }
-
-    /// Adds the node-specific requests.
-    pub fn with_extension(mut self, ext: Box<dyn Extension>) -> Manager {
-        self.ext = Some(ext);
-        self
     }
 
     fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
@@ -89,13 +86,15 @@ impl Manager {
                 });
                 Msg::Success(Some(format!("crash injected into {service}")))
             }
-            None => self
-                .ext
-                .as_mut()
-                .and_then(|x| x.debug_crash(service, &env.src.to_string()))
-                .unwrap_or_else(|| {
-                    Msg::failure(code::NOT_FOUND, format!("no service named `{service}`"))
-                }),
+            None => {
+                let by = env.src.to_string();
+                self.exts
+                    .iter_mut()
+                    .find_map(|x| x.debug_crash(service, &by))
+                    .unwrap_or_else(|| {
+                        Msg::failure(code::NOT_FOUND, format!("no service named `{service}`"))
+                    })
+            }
         }
     }
 }
@@ -114,13 +113,15 @@ impl Service for Manager {
             d.env.msg,
             Msg::GetInfo | Msg::DebugCrash { .. } | Msg::Subscribe | Msg::Unsubscribe
         );
-        let d = match self.ext.as_mut() {
-            Some(ext) if !known && d.env.msg.kind() == MsgKind::Request => match ext.handle(d) {
-                Some(d) => d,
-                None => return Ok(()),
-            },
-            _ => d,
-        };
+        let mut d = d;
+        if !known && d.env.msg.kind() == MsgKind::Request {
+            for ext in self.exts.iter_mut() {
+                match ext.handle(d) {
+                    Some(back) => d = back,
+                    None => return Ok(()),
+                }
+            }
+        }
         let Deliver { env, bus } = d;
         let reply = match &env.msg {
             Msg::GetInfo => Msg::NodeInfo(self.status.info()),
@@ -145,7 +146,7 @@ impl Service for Manager {
                 if *code == code::NO_ROUTE {
                     tracing::debug!(subscriber = %env.src, "dropping subscriber: {message}");
                     self.subscribers().retain(|(_, id, _)| id != &env.src);
-                    if let Some(ext) = self.ext.as_mut() {
+                    for ext in self.exts.iter_mut() {
                         ext.gone(&env.src);
                     }
                 }

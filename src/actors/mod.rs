@@ -1,17 +1,29 @@
-//! Actors: the root supervisor, the service wrapper, the services of this issue (bus routers,
-//! bus bridges, node managers) and one module per node with its row of the seed table.
+//! Actors: the root supervisor, the service wrapper, the generic services (bus routers, bus
+//! bridges, the node manager), the connection driver shared by every P2P service, and one
+//! module per node.
 //!
-//! Start order of a node: one router per bus, the manager, one bridge per bus (external traffic
-//! comes in only once everything behind it runs). Shutdown runs the other way.
+//! A node is its module (`lnp/`, `bp/`, `rgb/`, `storm/`): its `NODE` ([`NodeDef`]) declares
+//! the seed-table row, the built-in config, its own config sections and flags, and how its
+//! validated settings ([`NodeSettings`]) become a [`NodePlan`]: the services it adds to the
+//! supervision tree, the request handlers of its manager and the details `info` shows. This
+//! file knows the list of nodes and nothing node-specific.
+//!
+//! Start order of a node: one router per bus, the node's own services, the manager, one bridge
+//! per bus (external traffic comes in only once everything behind it runs). Shutdown runs the
+//! other way.
 
 pub mod bp;
 pub mod bridge;
+pub mod clock;
+pub mod conn;
 pub mod datadir;
+pub mod limits;
 pub mod lnp;
 pub mod manager;
 pub mod rgb;
 pub mod router;
 pub mod service;
+pub mod settings;
 pub mod status;
 pub mod storm;
 pub mod supervisor;
@@ -19,12 +31,14 @@ pub mod tcp;
 
 use crate::bus::{Bus, BusKind, Endpoint};
 use crate::wire::msg::ServiceId;
+use crate::wire::network::Network;
 use actix::prelude::*;
 use bridge::Bridge;
-use manager::Manager;
+use manager::{Extension, Manager};
 use router::Router;
 use service::ServiceActor;
-use status::NodeStatus;
+use settings::Section;
+use status::{DetailsFn, NodeStatus};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,14 +76,19 @@ impl NodeKind {
         NodeKind::ALL.into_iter().find(|k| k.name() == s)
     }
 
+    /// The node's declaration (its module's `NODE`).
+    pub fn def(self) -> &'static NodeDef {
+        match self {
+            NodeKind::Lnp => &lnp::NODE,
+            NodeKind::Bp => &bp::NODE,
+            NodeKind::Rgb => &rgb::NODE,
+            NodeKind::Storm => &storm::NODE,
+        }
+    }
+
     /// The seed-table row of the node.
     pub fn seed(self) -> &'static NodeSeed {
-        match self {
-            NodeKind::Lnp => &lnp::SEED,
-            NodeKind::Bp => &bp::SEED,
-            NodeKind::Rgb => &rgb::SEED,
-            NodeKind::Storm => &storm::SEED,
-        }
+        &self.def().seed
     }
 
     /// Default data dir, relative to `$HOME`.
@@ -96,13 +115,69 @@ pub struct NodeSeed {
     pub tcp_ports: &'static [(BusKind, u16)],
 }
 
+/// What a node module declares (`actors/<node>/mod.rs`, as `NODE`).
+pub struct NodeDef {
+    /// Its row of the seed table.
+    pub seed: NodeSeed,
+    /// The built-in configuration (`config/<node>.toml`, compiled in).
+    pub defaults: &'static str,
+    /// The top-level config sections the node owns (`peers`, `wire`), besides the generic keys.
+    pub sections: &'static [&'static str],
+    /// Start flags that replace a list in those sections: (flag without dashes, config key),
+    /// e.g. `("listen", "peers.listen")`.
+    pub list_flags: &'static [(&'static str, &'static str)],
+    /// Reads and validates the node's sections.
+    pub settings: fn(&Section<'_>) -> Result<Arc<dyn NodeSettings>, String>,
+}
+
+/// A node's validated settings: the per-node value carried by [`NodeConfig`].
+pub trait NodeSettings: std::fmt::Debug + Send + Sync {
+    /// Opens and binds what must exist before any service starts (a store, a peer port: a port
+    /// in use stops the node here, with a clear message) and returns the node's plan.
+    fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String>;
+}
+
+/// What a node's plan may use.
+pub struct NodeEnv<'a> {
+    /// The whole node configuration.
+    pub config: &'a NodeConfig,
+    /// The node's buses, in seed order.
+    pub buses: &'a [(BusKind, Bus)],
+}
+
+/// Builds a fresh manager extension (the manager is rebuilt on restart; its extensions keep
+/// their state outside, shared).
+pub type ExtensionFactory = Box<dyn Fn() -> Box<dyn Extension>>;
+
+/// What a node adds to the generic house.
+#[derive(Default)]
+pub struct NodePlan {
+    /// Services supervised by the root, started in this order after the bus routers and
+    /// before the manager (see [`service_spec`]).
+    pub services: Vec<ChildSpec>,
+    /// The request handlers of the manager, asked in this order.
+    pub extensions: Vec<ExtensionFactory>,
+    /// The node-specific values `info` shows, in a fixed order.
+    pub details: Option<DetailsFn>,
+}
+
+/// A node without settings of its own (yet).
+#[derive(Debug)]
+pub struct NoSettings;
+
+impl NodeSettings for NoSettings {
+    fn plan(&self, _: &NodeEnv<'_>) -> Result<NodePlan, String> {
+        Ok(NodePlan::default())
+    }
+}
+
 /// Everything needed to start a node (built by `nodectl start` from flags and config).
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     /// Which node.
     pub kind: NodeKind,
-    /// Network name.
-    pub network: String,
+    /// Network.
+    pub network: Network,
     /// Data dir (already created and locked).
     pub data_dir: PathBuf,
     /// Endpoint of each of the node's buses.
@@ -117,10 +192,8 @@ pub struct NodeConfig {
     pub node_id: [u8; 33],
     /// The node's secret key (BOLT-8 static key).
     pub secret: bitcoin::secp256k1::SecretKey,
-    /// Peer settings (LNP only).
-    pub lnp: Option<lnp::LnpSettings>,
-    /// Bitcoin peer settings (BP only).
-    pub bp: Option<bp::BpSettings>,
+    /// The node's own settings.
+    pub node: Arc<dyn NodeSettings>,
 }
 
 /// A started node: its root and shared handles.
@@ -137,56 +210,43 @@ pub struct RunningNode {
 /// only on what the operator must fix (e.g. a peer port in use).
 pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode, String> {
     let seed = config.kind.seed();
-    let status = NodeStatus::new(config.kind, config.network.clone(), config.node_id);
+    let status = NodeStatus::new(config.kind, config.network.name().into(), config.node_id);
     let buses: Vec<(BusKind, Bus)> = config
         .endpoints
         .iter()
         .map(|(kind, _)| (*kind, Bus::new(kind.name(), config.request_timeout)))
         .collect();
-    let registry = match (&config.lnp, config.kind) {
-        (Some(settings), NodeKind::Lnp) => {
-            let r = lnp::start_peers(settings, &config.network, config.secret)?;
-            let details = r.clone();
-            status.set_details(Box::new(move || details.details()));
-            Some(r)
-        }
-        _ => None,
-    };
-    let bp_state = match (&config.bp, config.kind) {
-        (Some(settings), NodeKind::Bp) => {
-            let s = bp::start_wire(settings, &config.network, &config.data_dir)?;
-            let details = s.clone();
-            status.set_details(Box::new(move || details.details()));
-            Some(s)
-        }
-        _ => None,
-    };
+    let plan = config.node.plan(&NodeEnv {
+        config,
+        buses: &buses,
+    })?;
+    if let Some(details) = plan.details {
+        status.set_details(details);
+    }
     let mut children = Vec::new();
     for (kind, bus) in &buses {
         let bus = bus.clone();
-        children.push(child(format!("{}-router", kind.name()), move || {
+        children.push(service_spec(format!("{}-router", kind.name()), move || {
             Router::new(bus.clone())
         }));
     }
+    children.extend(plan.services);
     {
         let (id, name) = (seed.manager_id.clone(), seed.manager);
         let all: Vec<Bus> = buses.iter().map(|(_, b)| b.clone()).collect();
         let (status, fault) = (status.clone(), config.fault_injection);
         let subscribers = manager::Subscribers::default();
-        children.push(child(name.to_string(), move || {
+        let extensions = plan.extensions;
+        children.push(service_spec(name.to_string(), move || {
+            let exts = extensions.iter().map(|f| f()).collect();
             let subs = subscribers.clone();
-            let m = Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs);
-            match (&registry, &bp_state) {
-                (Some(r), _) => m.with_extension(Box::new(lnp::lnpd::Lnpd::new(r.clone()))),
-                (_, Some(s)) => m.with_extension(Box::new(bp::bpd::Bpd::new(s.clone()))),
-                _ => m,
-            }
+            Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs, exts)
         }));
     }
     for ((kind, bus), (_, endpoint)) in buses.iter().zip(&config.endpoints) {
         let (kind, bus, endpoint) = (*kind, bus.clone(), endpoint.clone());
         let (zmq, status) = (zmq.clone(), status.clone());
-        children.push(child(format!("{}-bridge", kind.name()), move || {
+        children.push(service_spec(format!("{}-bridge", kind.name()), move || {
             Bridge::new(
                 bus.clone(),
                 kind,
@@ -205,7 +265,12 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
     })
 }
 
-fn child<S: service::Service>(name: String, factory: impl Fn() -> S + 'static) -> ChildSpec {
+/// The child spec of a supervised service named `name`, built (and rebuilt after a crash) by
+/// `factory`.
+pub fn service_spec<S: service::Service>(
+    name: String,
+    factory: impl Fn() -> S + 'static,
+) -> ChildSpec {
     ChildSpec {
         name: name.clone(),
         start: Box::new(move |root| ServiceActor::start(name, root, factory).recipient()),

@@ -3,7 +3,7 @@
 
 use super::service::Control;
 use super::NodeKind;
-use crate::wire::lnp_api::Detail;
+use crate::wire::msg::Detail;
 use crate::wire::msg::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
 use actix::Recipient;
 use std::collections::HashMap;

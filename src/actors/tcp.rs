@@ -18,16 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
-/// Bytes waiting to be written to one peer before its input is paused: 1 MiB (QUALITY.md
-/// row 7, Core's send buffer figure).
-pub const MAX_QUEUED_OUT: usize = 1 << 20;
-
-/// Bytes read per socket read: one maximal BOLT-8 packet (65,535 + 34) fits.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// After a close, queued bytes (a last message) get this long to reach the peer before the
-/// socket is dropped regardless.
-const FLUSH_GRACE: Duration = Duration::from_secs(1);
+pub use super::limits::MAX_QUEUED_OUT;
+use super::limits::{FLUSH_GRACE, READ_CHUNK};
 
 /// Byte counters of one connection.
 #[derive(Default, Debug)]

@@ -60,8 +60,8 @@ impl Framing {
     /// Largest message.
     pub fn max_message(self) -> usize {
         match self {
-            Framing::Brontide => u16::MAX as usize,
-            Framing::Brontozaur => 0xFF_FFFF,
+            Framing::Brontide => super::limits::BOLT8_MAX_MESSAGE,
+            Framing::Brontozaur => super::limits::BRONTOZAUR_MAX_MESSAGE,
         }
     }
 

@@ -11,18 +11,14 @@ use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::Magic;
 use std::fmt;
 
-/// Largest payload (Core's `MAX_PROTOCOL_MESSAGE_LENGTH`).
-pub const MAX_MESSAGE: usize = 4_000_000;
+pub use super::limits::BTC_MAX_MESSAGE as MAX_MESSAGE;
 /// Header length.
 pub const HEADER_LEN: usize = 24;
 /// The protocol version we speak (the crate's `PROTOCOL_VERSION` constant is stale, 70001).
 pub const PROTOCOL_VERSION: u32 = 70_016;
-/// Most inventory items in `inv`/`getdata`/`notfound` (Core `MAX_INV_SZ`).
-pub const MAX_INV: usize = 50_000;
-/// Most headers in one `headers` message (Core `MAX_HEADERS_RESULTS`).
-pub const MAX_HEADERS: usize = 2_000;
-/// Most addresses in one `addr`/`addrv2` message (Core `MAX_ADDR_TO_SEND`).
-pub const MAX_ADDR: usize = 1_000;
+pub use super::limits::{
+    BTC_MAX_ADDR as MAX_ADDR, BTC_MAX_HEADERS as MAX_HEADERS, BTC_MAX_INV as MAX_INV,
+};
 
 /// A stream error that ends the connection (nothing after it can be framed).
 #[derive(Clone, Debug, PartialEq, Eq)]

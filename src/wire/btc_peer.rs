@@ -51,6 +51,41 @@ impl PeerError {
     }
 }
 
+impl super::session::SessionError for PeerError {
+    fn disconnect(reason: String) -> Self {
+        PeerError::disconnect(reason)
+    }
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl super::session::PeerSession for Session {
+    type Event = Event;
+    type Error = PeerError;
+    type Context = ();
+
+    fn receive(
+        &mut self,
+        buf: &mut Vec<u8>,
+        now: Instant,
+        _: &(),
+        max_out: usize,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PeerError> {
+        Session::receive(self, buf, now, max_out, events)
+    }
+    fn tick(&mut self, now: Instant, nonce: u64) -> Result<(), PeerError> {
+        Session::tick(self, now, nonce)
+    }
+    fn take_output(&mut self) -> Vec<u8> {
+        Session::take_output(self)
+    }
+    fn pending_output(&self) -> usize {
+        Session::pending_output(self)
+    }
+}
+
 /// Timers of a session.
 #[derive(Clone, Debug)]
 pub struct Timers {

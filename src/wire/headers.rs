@@ -17,9 +17,7 @@ pub const MAX_FUTURE_SECS: u32 = 2 * 60 * 60;
 pub const MAX_TIMEWARP_SECS: u32 = 600;
 /// Blocks in the median-time-past window.
 const MTP_WINDOW: usize = 11;
-/// Most headers known (best chain and side branches). Mainnet has ~0.95 M today; each costs
-/// ~150 bytes here, so the cap bounds the index to ~600 MB against a peer feeding forks.
-pub const MAX_HEADERS_KNOWN: usize = 4_000_000;
+pub use super::limits::MAX_HEADERS_KNOWN;
 
 /// Why a header was refused, with what the peer that sent it deserves.
 #[derive(Clone, Debug, PartialEq, Eq)]

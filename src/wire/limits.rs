@@ -1,14 +1,72 @@
-//! Limits of the wire layer, each with its reason. A config file may tighten them, never lift them.
+//! Limits of the wire layer, each with its source. Every decoder checks them before it
+//! allocates; a config file may tighten one, never lift it. Together with `bus::limits` and
+//! `actors::limits` this is the index of every limit in the node (docs/ARCHITECTURE.md).
+//!
+//! Related limits are derived from each other, and where one must fit inside another the
+//! check is a compile-time assertion at the bottom of this file.
+
+// ---- Bus and API messages (our own) ----
 
 /// Longest service, bus or node name: names are identifiers, 64 bytes is ample and keeps a
-/// service id frame small (tag + u16 + 64 = 67 bytes).
+/// service id frame small (tag + u16 + 64 = 67 bytes). Our own choice.
 pub const MAX_SERVICE_NAME: usize = 64;
 
 /// Longest human-readable text (progress, failure messages, endpoints): 4 KiB. Free text from a
-/// peer or client is for logs and people, never for bulk data.
+/// peer or client is for logs and people, never for bulk data. Our own choice.
 pub const MAX_TEXT: usize = 4096;
 
-/// Most items in a list inside an API message (services, endpoints): 1,024. A node runs a few
-/// dozen services; the cap bounds decoding work to ~1,024 x (8 + 2 x 4 KiB) bytes at worst,
-/// which the frame size limit of the bus (bus::limits) bounds further.
+/// Most items in a list inside an API message (services, endpoints, peers): 1,024. A node runs
+/// a few dozen services; the cap bounds decoding work to ~1,024 x (8 + 2 x 4 KiB) bytes at
+/// worst, which the frame size limit of the bus (`bus::limits`) bounds further. Our own choice.
 pub const MAX_LIST: usize = 1024;
+
+/// Largest block or transaction carried in a BP message: a Bitcoin message can hold no more
+/// (derived from [`BTC_MAX_MESSAGE`]).
+pub const MAX_BLOB: usize = BTC_MAX_MESSAGE;
+
+/// Bytes of a `block_data` body besides the block: height (4), hash (32), blob length (4).
+pub const BLOCK_DATA_OVERHEAD: usize = 4 + 32 + 4;
+
+/// Bytes of a bus payload before the body: type id (2) and request id (8).
+pub const PAYLOAD_HEADER: usize = 2 + 8;
+
+// ---- Bitcoin P2P (Bitcoin Core) ----
+
+/// Largest Bitcoin message payload (Core `MAX_PROTOCOL_MESSAGE_LENGTH`, 4,000,000 bytes).
+pub const BTC_MAX_MESSAGE: usize = 4_000_000;
+/// Most inventory items in `inv`/`getdata`/`notfound` (Core `MAX_INV_SZ`).
+pub const BTC_MAX_INV: usize = 50_000;
+/// Most headers in one `headers` message (Core `MAX_HEADERS_RESULTS`).
+pub const BTC_MAX_HEADERS: usize = 2_000;
+/// Most addresses in one `addr`/`addrv2` message (Core `MAX_ADDR_TO_SEND`).
+pub const BTC_MAX_ADDR: usize = 1_000;
+/// Most headers known (best chain and side branches). Mainnet has ~0.95 M today; each costs
+/// ~150 bytes in our index, so the cap bounds it to ~600 MB against a peer feeding forks.
+/// Our own figure (it equals [`BTC_MAX_MESSAGE`] only by chance: a count, not bytes).
+pub const MAX_HEADERS_KNOWN: usize = 4_000_000;
+
+// ---- Lightning (BOLT-1, BOLT-8) ----
+
+/// Largest BOLT-8 message (the 2-byte length prefix), BOLT-8 "Encrypting and Sending Messages".
+pub const BOLT8_MAX_MESSAGE: usize = u16::MAX as usize;
+/// BOLT-8 MAC length (Poly1305 tag).
+pub const BOLT8_MAC: usize = 16;
+/// Largest BOLT-8 packet on the wire: encrypted length (2 + MAC) and encrypted body (+ MAC),
+/// 65,569 bytes.
+pub const BOLT8_MAX_PACKET: usize = 2 + BOLT8_MAC + BOLT8_MAX_MESSAGE + BOLT8_MAC;
+/// Largest Brontozaur message (the 3-byte length prefix, LNPBP-18): 16 MiB - 1. The framing
+/// allows it; what a node buffers for one peer is bounded further by the service that reads it.
+pub const BRONTOZAUR_MAX_MESSAGE: usize = 0xFF_FFFF;
+/// Largest payload of a Lightning message after its 2-byte type (BOLT-1), 65,533 bytes.
+pub const LN_MAX_PAYLOAD: usize = BOLT8_MAX_MESSAGE - 2;
+/// Outstanding pings per Lightning peer (ours and the user's). Pongs carry no id, so they are
+/// matched in order; a few in flight is plenty for RTT measurement. Our own choice.
+pub const LN_MAX_PINGS_IN_FLIGHT: usize = 8;
+
+const _: () = {
+    // A Bitcoin message (block) fits in one `block_data` body.
+    assert!(MAX_BLOB + BLOCK_DATA_OVERHEAD + PAYLOAD_HEADER > BTC_MAX_MESSAGE);
+    // A Lightning message carried on the MSG bus fits under the strict-encoding length prefix.
+    assert!(LN_MAX_PAYLOAD <= u16::MAX as usize);
+    assert!(BOLT8_MAX_PACKET == 65_569);
+};

@@ -1,69 +1,113 @@
-//! Bodies of the LNP Node's API messages (type ids 0x02xx, docs/API.md section 8) and the
-//! node-specific details of `info`. Every length is checked before anything is allocated.
+//! The LNP Node's API: its message set [`LnpMsg`] (type ids 0x02xx, docs/API.md section 8)
+//! and their bodies. Every length is checked before anything is allocated.
 
-use super::limits::{MAX_LIST, MAX_SERVICE_NAME, MAX_TEXT};
+use super::limits::{MAX_LIST, MAX_TEXT};
+use super::msg::{message_set, BodyError};
 use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
-/// A node-specific value in `info` (`listening`, `peers`, `tip_height`, ...).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Detail {
-    /// Tag 0: a number.
-    U64(u64),
-    /// Tag 1: a text.
-    Text(String),
-    /// Tag 2: a list of texts.
-    List(Vec<String>),
+message_set! {
+    /// The LNP Node's messages (0x02xx; docs/API.md section 8).
+    pub enum LnpMsg: 0x02 {
+        /// Request: listen for peers on a TCP address (`host:port`, port 0 = any).
+        Listen {
+            /// The address.
+            addr: String,
+        } = 0x0200 as Request,
+        /// Request: connect to a peer (progress replies, then success or failure).
+        Connect {
+            /// The peer's node id.
+            node_id: [u8; 33],
+            /// Its address (`host:port`; the port defaults to 9735).
+            addr: String,
+        } = 0x0201 as Request,
+        /// Request: disconnect a peer.
+        Disconnect {
+            /// The peer's node id.
+            node_id: [u8; 33],
+        } = 0x0202 as Request,
+        /// Request: list the connected peers.
+        ListPeers = 0x0203 as Request,
+        /// Final reply to `ListPeers`.
+        PeerList(Vec<PeerInfo>) = 0x0204 as Final,
+        /// Request: ping a peer and wait for its pong.
+        PingPeer {
+            /// The peer's node id.
+            node_id: [u8; 33],
+            /// Bytes of pong to ask for (below 65,532).
+            num_pong_bytes: u16,
+        } = 0x0205 as Request,
+        /// Final reply to `PingPeer`: the round-trip time.
+        PeerPong {
+            /// Microseconds between sending the ping and receiving the pong.
+            rtt_us: u64,
+        } = 0x0206 as Final,
+        /// Request (MSG bus): forward these Lightning message types from every peer to the
+        /// sender as `PeerMessageIn`, with this request's id. Replaces an earlier list.
+        SubscribePeerMessages {
+            /// BOLT-1 types.
+            types: Vec<u16>,
+        } = 0x0210 as Request,
+        /// Notification: a Lightning message from a peer.
+        PeerMessageIn(PeerMessage) = 0x0211 as OneWay,
+        /// Request (MSG bus): send a Lightning message to a peer.
+        SendPeerMessage(PeerMessage) = 0x0212 as Request,
+    }
 }
 
-/// Encodes `info` details: u16 count, then each `name ‖ tag ‖ value`.
-pub fn encode_details(d: &[(String, Detail)], out: &mut Vec<u8>) -> Result<(), StrictError> {
-    encode_len(d.len(), MAX_LIST, out)?;
-    for (key, value) in d {
-        encode_string(key, MAX_SERVICE_NAME, out)?;
-        match value {
-            Detail::U64(v) => {
-                out.push(0);
-                v.strict_encode(out)?;
+impl LnpMsg {
+    /// Encodes the body (after the type id and request id).
+    pub fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        match self {
+            LnpMsg::Listen { addr } => encode_string(addr, MAX_TEXT, out),
+            LnpMsg::Connect { node_id, addr } => {
+                node_id.strict_encode(out)?;
+                encode_string(addr, MAX_TEXT, out)
             }
-            Detail::Text(s) => {
-                out.push(1);
-                encode_string(s, MAX_TEXT, out)?;
+            LnpMsg::Disconnect { node_id } => node_id.strict_encode(out),
+            LnpMsg::ListPeers => Ok(()),
+            LnpMsg::PeerList(peers) => encode_peers(peers, out),
+            LnpMsg::PingPeer {
+                node_id,
+                num_pong_bytes,
+            } => {
+                node_id.strict_encode(out)?;
+                num_pong_bytes.strict_encode(out)
             }
-            Detail::List(items) => {
-                out.push(2);
-                encode_len(items.len(), MAX_LIST, out)?;
-                for s in items {
-                    encode_string(s, MAX_TEXT, out)?;
-                }
-            }
+            LnpMsg::PeerPong { rtt_us } => rtt_us.strict_encode(out),
+            LnpMsg::SubscribePeerMessages { types } => encode_types(types, out),
+            LnpMsg::PeerMessageIn(m) | LnpMsg::SendPeerMessage(m) => m.strict_encode(out),
         }
     }
-    Ok(())
-}
 
-/// Decodes `info` details.
-pub fn decode_details(r: &mut Reader<'_>) -> Result<Vec<(String, Detail)>, StrictError> {
-    // A detail takes at least 2 (key) + 1 (tag) + 2 (empty text) bytes.
-    let n = r.len_prefix(MAX_LIST, 5)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let key = decode_string(r, MAX_SERVICE_NAME)?;
-        let value = match u8::strict_decode(r)? {
-            0 => Detail::U64(u64::strict_decode(r)?),
-            1 => Detail::Text(decode_string(r, MAX_TEXT)?),
-            2 => {
-                let m = r.len_prefix(MAX_LIST, 2)?;
-                let mut items = Vec::with_capacity(m);
-                for _ in 0..m {
-                    items.push(decode_string(r, MAX_TEXT)?);
-                }
-                Detail::List(items)
-            }
-            tag => return Err(StrictError::UnknownTag { ty: "detail", tag }),
-        };
-        out.push((key, value));
+    /// Decodes the body of type `type_id` (one of [`LnpMsg::TYPE_IDS`]).
+    pub fn decode_body(type_id: u16, r: &mut Reader<'_>) -> Result<LnpMsg, BodyError> {
+        let text = |r: &mut Reader<'_>| decode_string(r, MAX_TEXT);
+        Ok(match type_id {
+            0x0200 => LnpMsg::Listen { addr: text(r)? },
+            0x0201 => LnpMsg::Connect {
+                node_id: r.array()?,
+                addr: text(r)?,
+            },
+            0x0202 => LnpMsg::Disconnect {
+                node_id: r.array()?,
+            },
+            0x0203 => LnpMsg::ListPeers,
+            0x0204 => LnpMsg::PeerList(decode_peers(r)?),
+            0x0205 => LnpMsg::PingPeer {
+                node_id: r.array()?,
+                num_pong_bytes: u16::strict_decode(r)?,
+            },
+            0x0206 => LnpMsg::PeerPong {
+                rtt_us: u64::strict_decode(r)?,
+            },
+            0x0210 => LnpMsg::SubscribePeerMessages {
+                types: decode_types(r)?,
+            },
+            0x0211 => LnpMsg::PeerMessageIn(PeerMessage::strict_decode(r)?),
+            0x0212 => LnpMsg::SendPeerMessage(PeerMessage::strict_decode(r)?),
+            other => return Err(BodyError::UnknownType(other)),
+        })
     }
-    Ok(out)
 }
 
 /// Who opened a connection.
@@ -179,8 +223,8 @@ pub struct PeerMessage {
     pub payload: Vec<u8>,
 }
 
-/// Largest payload of a [`PeerMessage`].
-pub const MAX_PEER_PAYLOAD: usize = u16::MAX as usize - 2;
+/// Largest payload of a [`PeerMessage`] (a Lightning message's, `limits::LN_MAX_PAYLOAD`).
+pub use super::limits::LN_MAX_PAYLOAD as MAX_PEER_PAYLOAD;
 
 impl Strict for PeerMessage {
     const MIN_SIZE: usize = 33 + 2 + 2;
@@ -222,6 +266,58 @@ pub fn decode_types(r: &mut Reader<'_>) -> Result<Vec<u16>, StrictError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::msg::testing::{covers, roundtrip};
+    use crate::wire::msg::{decode_details, encode_details, Detail, Msg};
+
+    #[test]
+    fn every_lnp_message_roundtrips() {
+        let id = [3; 33];
+        let m = PeerMessage {
+            node_id: id,
+            type_id: 32_769,
+            payload: vec![1, 2],
+        };
+        let samples = vec![
+            LnpMsg::Listen {
+                addr: "127.0.0.1:0".into(),
+            },
+            LnpMsg::Connect {
+                node_id: id,
+                addr: "127.0.0.1:9735".into(),
+            },
+            LnpMsg::Disconnect { node_id: id },
+            LnpMsg::ListPeers,
+            LnpMsg::PeerList(vec![]),
+            LnpMsg::PingPeer {
+                node_id: id,
+                num_pong_bytes: 4,
+            },
+            LnpMsg::PeerPong { rtt_us: 99 },
+            LnpMsg::SubscribePeerMessages {
+                types: vec![32_769, 32_768],
+            },
+            LnpMsg::PeerMessageIn(m.clone()),
+            LnpMsg::SendPeerMessage(m),
+        ];
+        for s in &samples {
+            // No wildcard: a new message fails to compile until it is listed here, and
+            // `covers` fails until it has a sample.
+            match s {
+                LnpMsg::Listen { .. }
+                | LnpMsg::Connect { .. }
+                | LnpMsg::Disconnect { .. }
+                | LnpMsg::ListPeers
+                | LnpMsg::PeerList(_)
+                | LnpMsg::PingPeer { .. }
+                | LnpMsg::PeerPong { .. }
+                | LnpMsg::SubscribePeerMessages { .. }
+                | LnpMsg::PeerMessageIn(_)
+                | LnpMsg::SendPeerMessage(_) => roundtrip(Msg::Lnp(s.clone())),
+            }
+        }
+        let msgs: Vec<Msg> = samples.into_iter().map(Msg::from).collect();
+        covers(&msgs, LnpMsg::TYPE_IDS);
+    }
 
     #[test]
     fn details_and_peers_round_trip_and_bad_lengths_fail_before_allocating() {

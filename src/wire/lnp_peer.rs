@@ -26,9 +26,7 @@ pub const KNOWN_FEATURES: &[usize] = &[
     0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 34, 38, 42, 44, 46, 48, 50,
 ];
 
-/// Outstanding pings at once (ours and the user's). Pongs carry no id, so they are matched in
-/// order; a few in flight is plenty for RTT measurement.
-pub const MAX_PINGS_IN_FLIGHT: usize = 8;
+pub use super::limits::LN_MAX_PINGS_IN_FLIGHT as MAX_PINGS_IN_FLIGHT;
 
 /// Timers and identity of a session (time itself is passed in).
 #[derive(Clone, Debug)]
@@ -62,6 +60,44 @@ impl fmt::Display for PeerError {
 }
 
 impl std::error::Error for PeerError {}
+
+impl super::session::SessionError for PeerError {
+    fn disconnect(reason: String) -> Self {
+        PeerError {
+            reason,
+            warned: false,
+        }
+    }
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl super::session::PeerSession for Session {
+    type Event = Event;
+    type Error = PeerError;
+    type Context = dyn Fn(u16) -> bool;
+
+    fn receive(
+        &mut self,
+        buf: &mut Vec<u8>,
+        now: Instant,
+        wanted: &Self::Context,
+        max_out: usize,
+        events: &mut Vec<Event>,
+    ) -> Result<(), PeerError> {
+        self.receive_bounded(buf, now, wanted, events, max_out)
+    }
+    fn tick(&mut self, now: Instant, _: u64) -> Result<(), PeerError> {
+        Session::tick(self, now)
+    }
+    fn take_output(&mut self) -> Vec<u8> {
+        Session::take_output(self)
+    }
+    fn pending_output(&self) -> usize {
+        Session::pending_output(self)
+    }
+}
 
 fn fail<T>(reason: impl Into<String>) -> Result<T, PeerError> {
     Err(PeerError {

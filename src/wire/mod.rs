@@ -2,16 +2,19 @@
 //! bytes out, so unit tests and fuzz targets call it directly.
 //!
 //! - [`strict`]: strict encoding (PROTOCOLS.md section 1), the encoding of every bus frame.
-//! - [`msg`]: service ids, the bus/API message set and the `[src, dst, payload]` frame layout.
+//! - [`msg`]: service ids, the generic bus/API messages, the `[src, dst, payload]` frame layout
+//!   and the `message_set!` macro each node's set is declared with.
 //! - [`btc`]: the Bitcoin P2P message stream (push decoder over the `bitcoin` crate's types).
 //! - [`btc_peer`]: one Bitcoin peer connection (version/verack, pings, timers, framing rules).
 //! - [`headers`]: the Bitcoin header chain (PoW, retargets, time rules, best chain, reorgs).
 //! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
-//! - [`bp_api`]: bodies of the BP Node's API and BLOCKS-bus messages.
-//! - [`lnp_api`]: bodies of the LNP Node's API messages and the node details of `info`.
+//! - [`bp_api`]: the BP Node's messages (0x03xx) and their bodies.
+//! - [`lnp_api`]: the LNP Node's messages (0x02xx) and their bodies.
 //! - [`lnp_peer`]: one Lightning peer connection (handshake, `init`, pings, even/odd rule).
-//! - [`limits`]: the size limits every decoder checks before allocating.
+//! - [`network`]: the Bitcoin network as one typed value.
+//! - [`session`]: the trait a peer session implements for the connection driver.
+//! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
 
 pub mod bolt1;
 pub mod bolt8;
@@ -23,4 +26,6 @@ pub mod limits;
 pub mod lnp_api;
 pub mod lnp_peer;
 pub mod msg;
+pub mod network;
+pub mod session;
 pub mod strict;

@@ -3,9 +3,10 @@
 
 use super::state::BpState;
 use super::wired::WiredCmd;
+use crate::actors::conn::Command;
 use crate::actors::manager::Extension;
 use crate::bus::Deliver;
-use crate::wire::bp_api::BlockQuery;
+use crate::wire::bp_api::{BlockQuery, BpMsg};
 use crate::wire::msg::{code, Msg, ServiceId};
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Transaction};
@@ -27,17 +28,17 @@ impl Extension for Bpd {
     fn handle(&mut self, d: Deliver) -> Option<Deliver> {
         let Deliver { env, bus } = &d;
         let reply = match &env.msg {
-            Msg::BtcPeers => Msg::BtcPeerList(self.state.list()),
-            Msg::BtcConnect { addr } => {
+            Msg::Bp(BpMsg::BtcPeers) => BpMsg::BtcPeerList(self.state.list()).into(),
+            Msg::Bp(BpMsg::BtcConnect { addr }) => {
                 self.state
                     .connect(addr.clone(), Some((bus.clone(), env.clone())));
                 return None; // wired answers
             }
-            Msg::GetHeader(q) => match self.state.header(*q) {
-                Some(r) => Msg::HeaderInfo(r),
+            Msg::Bp(BpMsg::GetHeader(q)) => match self.state.header(*q) {
+                Some(r) => BpMsg::HeaderInfo(r).into(),
                 None => Msg::failure(code::NOT_FOUND, "no such header"),
             },
-            Msg::GetBlock(q) => match self.state.header(*q) {
+            Msg::Bp(BpMsg::GetBlock(q)) => match self.state.header(*q) {
                 Some(r) => {
                     let hash = BlockHash::from_byte_array(r.hash);
                     bus.send(
@@ -57,7 +58,7 @@ impl Extension for Bpd {
                     Msg::failure(code::NOT_FOUND, what)
                 }
             },
-            Msg::Broadcast { tx } => match bitcoin::consensus::deserialize::<Transaction>(tx) {
+            Msg::Bp(BpMsg::Broadcast { tx }) => match bitcoin::consensus::deserialize::<Transaction>(tx) {
                 Ok(tx) => {
                     let txid = tx.compute_txid().to_byte_array();
                     match self.state.add_tx(tx) {
@@ -72,7 +73,7 @@ impl Extension for Bpd {
                 }
                 Err(e) => Msg::failure(code::MALFORMED, format!("not a transaction: {e}")),
             },
-            Msg::SubscribeBlocks => match self.state.subscribe(bus.clone(), env) {
+            Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {
                 Ok(()) => Msg::Success(Some("subscribed to block events".into())),
                 Err(e) => Msg::failure(code::BUSY, e),
             },
@@ -85,7 +86,7 @@ impl Extension for Bpd {
     fn debug_crash(&mut self, service: &str, requested_by: &str) -> Option<Msg> {
         let actor = self.state.find_service(service)?;
         Some(
-            match actor.try_send(WiredCmd::Crash(requested_by.to_string())) {
+            match actor.try_send(Command(WiredCmd::Crash(requested_by.to_string()))) {
                 Ok(()) => Msg::Success(Some(format!("crash injected into {service}"))),
                 Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
             },

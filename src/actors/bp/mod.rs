@@ -1,31 +1,55 @@
 //! BP Node (Bitcoin P2P): manager `bpd` on the BLOCKS, API and SIGN buses, and one `wired` per
 //! Bitcoin peer (v1 transport on the network's port). `signd` arrives with its issue.
 //!
+//! [`NODE`] is the node's whole plan: its seed row, its `[wire]` section with `--listen` and
+//! `--connect`, and (through [`BpSettings::plan`]) the chain store and peers behind `bpd`'s
+//! requests and `info` details.
+//!
 //! - [`state`]: the header chain and its store, peers, BLOCKS subscribers, block requests.
-//! - [`wired`]: the per-connection actor.
+//! - [`wired`]: the Bitcoin protocol of one connection, on the connection driver.
 //! - [`bpd`]: the BP requests of the manager.
 
 pub mod bpd;
 pub mod state;
 pub mod wired;
 
-use super::NodeSeed;
+use super::settings::Section;
+use super::{NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::wire::btc_peer::Timers;
 use crate::wire::msg::ServiceId;
+use crate::wire::network::Network;
 use bitcoin::p2p::Magic;
-use bitcoin::Network;
+use serde::Deserialize;
 use state::BpState;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The BP row of the seed table.
-pub static SEED: NodeSeed = NodeSeed {
-    manager: "bpd",
-    manager_id: ServiceId::Bpd,
-    buses: &[BusKind::Blocks, BusKind::Api, BusKind::Sign],
-    tcp_ports: &[(BusKind::Api, 61961)],
+/// The BP node's declaration.
+pub static NODE: NodeDef = NodeDef {
+    seed: NodeSeed {
+        manager: "bpd",
+        manager_id: ServiceId::Bpd,
+        buses: &[BusKind::Blocks, BusKind::Api, BusKind::Sign],
+        tcp_ports: &[(BusKind::Api, 61961)],
+    },
+    defaults: include_str!("../../../config/bp.toml"),
+    sections: &["wire"],
+    list_flags: &[("listen", "wire.listen"), ("connect", "wire.connect")],
+    settings: |s| Ok(Arc::new(BpSettings::read(s)?)),
 };
+
+/// `[wire]` as written in the config.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawWire {
+    connect: Vec<String>,
+    listen: Vec<String>,
+    handshake_timeout_secs: u64,
+    inactivity_timeout_secs: u64,
+    ping_interval_secs: u64,
+    max_peers: usize,
+}
 
 /// Settings of the Bitcoin peer layer (`[wire]` of config/bp.toml, `--connect`, `--listen`).
 #[derive(Clone, Debug)]
@@ -40,11 +64,47 @@ pub struct BpSettings {
     pub max_peers: usize,
 }
 
+impl BpSettings {
+    /// Reads and validates `[wire]`.
+    pub fn read(s: &Section<'_>) -> Result<BpSettings, String> {
+        let w: RawWire = s.table("wire")?;
+        s.socket_addrs("wire.listen", &w.listen, "127.0.0.1:18444")?;
+        for addr in &w.connect {
+            if addr.is_empty() || addr.contains(char::is_whitespace) {
+                return Err(s.bad("wire.connect", format!("`{addr}` is not host[:port]")));
+            }
+        }
+        let inactivity = w.inactivity_timeout_secs;
+        Ok(BpSettings {
+            connect: w.connect,
+            listen: w.listen,
+            timers: Timers {
+                handshake: s.secs("wire.handshake_timeout_secs", w.handshake_timeout_secs, 600)?,
+                inactivity: s.secs("wire.inactivity_timeout_secs", inactivity, 86_400)?,
+                ping_interval: s.secs("wire.ping_interval_secs", w.ping_interval_secs, 3_600)?,
+            },
+            max_peers: s.range("wire.max_peers", w.max_peers as u64, 1, 10_000)? as usize,
+        })
+    }
+}
+
+impl NodeSettings for BpSettings {
+    fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
+        let state = start_wire(self, env.config.network, &env.config.data_dir)?;
+        let (ext, details) = (state.clone(), state);
+        Ok(NodePlan {
+            services: Vec::new(),
+            extensions: vec![Box::new(move || Box::new(bpd::Bpd::new(ext.clone())))],
+            details: Some(Box::new(move || details.details())),
+        })
+    }
+}
+
 /// What the BP services need.
 #[derive(Clone, Debug)]
 pub struct BpConfig {
     /// The network.
-    pub network: Network,
+    pub network: bitcoin::Network,
     /// Its magic.
     pub magic: Magic,
     /// Timers.
@@ -53,39 +113,15 @@ pub struct BpConfig {
     pub max_peers: usize,
 }
 
-/// The P2P port of a network.
-pub fn default_port(network: Network) -> u16 {
-    match network {
-        Network::Bitcoin => 8333,
-        Network::Testnet => 18333,
-        Network::Testnet4 => 48333,
-        Network::Signet => 38333,
-        _ => 18444,
-    }
-}
-
-/// Parses a network name.
-pub fn network(name: &str) -> Result<Network, String> {
-    Ok(match name {
-        "bitcoin" => Network::Bitcoin,
-        "testnet" => Network::Testnet,
-        "testnet4" => Network::Testnet4,
-        "signet" => Network::Signet,
-        "regtest" => Network::Regtest,
-        other => return Err(format!("unknown network {other}")),
-    })
-}
-
 /// Opens the chain store, binds the listeners and dials the peers of `settings`.
 pub fn start_wire(
     settings: &BpSettings,
-    network_name: &str,
+    network: Network,
     data_dir: &Path,
 ) -> Result<Arc<BpState>, String> {
-    let network = network(network_name)?;
     let config = BpConfig {
-        network,
-        magic: Magic::from(network),
+        network: network.bitcoin(),
+        magic: Magic::from(network.bitcoin()),
         timers: settings.timers.clone(),
         max_peers: settings.max_peers,
     };
@@ -97,7 +133,7 @@ pub fn start_wire(
         let addr = if addr.contains(':') {
             addr.clone()
         } else {
-            format!("{addr}:{}", default_port(network))
+            format!("{addr}:{}", network.p2p_port())
         };
         state.connect(addr, None);
     }

@@ -2,14 +2,15 @@
 //! the Bitcoin peers, the BLOCKS subscribers, blocks asked for by clients, and transactions to
 //! announce. It outlives restarts of `bpd` and of any `wired`.
 
-use super::wired::{Origin, Wired, WiredCmd};
+use super::wired::{Wire, Wired, WiredCmd};
+use crate::actors::conn::{Command, Origin};
 use super::BpConfig;
-use crate::actors::lnp::peers::unix_now;
+use crate::actors::clock::unix_now;
+use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::Bus;
-use crate::wire::bp_api::{BlockRef, BtcPeerInfo};
+use crate::wire::bp_api::{BlockRef, BpMsg, BtcPeerInfo};
 use crate::wire::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
-use crate::wire::lnp_api::Detail;
-use crate::wire::msg::{code, Envelope, Msg, ServiceId};
+use crate::wire::msg::{code, Detail, Envelope, Msg, ServiceId};
 use actix::prelude::*;
 use bitcoin::block::Header;
 use bitcoin::consensus::encode;
@@ -20,17 +21,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The best chain by height (height 0, genesis, is not stored).
 const BEST: TableDefinition<u32, &[u8]> = TableDefinition::new("best_chain");
 
-/// How long a discouraged address is refused (Core keeps a rolling filter of ~a day).
-pub const DISCOURAGE_FOR: Duration = Duration::from_secs(24 * 3600);
-/// Most BLOCKS subscribers.
-pub const MAX_SUBSCRIBERS: usize = 256;
-/// Most transactions kept for announcing (each answered to `getdata`).
-pub const MAX_TXS: usize = 1_000;
 
 struct Peer {
     actor: Addr<Wired>,
@@ -187,9 +182,9 @@ impl BpState {
         let event = |b: &ChainBlock, connected: bool| {
             let r = block_ref(b.height, &b.header);
             if connected {
-                Msg::BlockConnected(r)
+                Msg::Bp(BpMsg::BlockConnected(r))
             } else {
-                Msg::BlockDisconnected(r)
+                Msg::Bp(BpMsg::BlockDisconnected(r))
             }
         };
         let events = change
@@ -256,15 +251,15 @@ impl BpState {
     // --- peers ---
 
     /// Starts a connection.
-    pub fn spawn(self: &Arc<Self>, origin: Origin) {
+    pub fn spawn(self: &Arc<Self>, origin: Origin, reply: Option<(Bus, Envelope)>) {
         let (addr, outbound) = match &origin {
             Origin::Inbound(_, a) => (a.to_string(), false),
-            Origin::Outbound { addr, .. } => (addr.clone(), true),
+            Origin::Outbound(addr) => (addr.clone(), true),
         };
         let mut t = lock(&self.inner);
         let conn = t.next_conn;
         t.next_conn += 1;
-        let actor = Wired::new(conn, self.clone(), origin).start();
+        let actor = Wired::new(Wire::new(conn, self.clone(), reply), origin).start();
         t.peers.insert(
             conn,
             Peer {
@@ -291,10 +286,7 @@ impl BpState {
             }
             return;
         }
-        self.spawn(Origin::Outbound {
-            addr,
-            reply: reply.map(Box::new),
-        });
+        self.spawn(Origin::Outbound(addr), reply);
     }
 
     /// Accepts an inbound connection unless over the cap or discouraged.
@@ -313,7 +305,7 @@ impl BpState {
         };
         match refusal {
             Some(why) => tracing::warn!(from = %addr, "refusing a connection: {why}"),
-            None => self.spawn(Origin::Inbound(stream, addr)),
+            None => self.spawn(Origin::Inbound(stream, addr), None),
         }
     }
 
@@ -383,7 +375,7 @@ impl BpState {
         let t = lock(&self.inner);
         let mut n = 0;
         for p in t.peers.values().filter(|p| p.ready.is_some()) {
-            if p.actor.try_send(cmd()).is_ok() {
+            if p.actor.try_send(Command(cmd())).is_ok() {
                 n += 1;
             }
         }
@@ -412,7 +404,7 @@ impl BpState {
                 .chain(t.peers.values().filter(|p| p.ready.is_some()))
                 .next()
                 .map(|p| p.actor.clone());
-            match peer.map(|a| a.try_send(WiredCmd::GetBlock(hash))) {
+            match peer.map(|a| a.try_send(Command(WiredCmd::GetBlock(hash)))) {
                 Some(Ok(())) => {}
                 _ => {
                     let waiting = t.wanted.remove(&hash).unwrap_or_default();
@@ -438,11 +430,11 @@ impl BpState {
         let height = lock(&self.chain).get(&hash).map(|e| e.height).unwrap_or(0);
         let raw = encode::serialize(block);
         for (bus, env) in waiting {
-            bus.send(env.reply(Msg::BlockData {
+            bus.send(env.reply(Msg::Bp(BpMsg::BlockData {
                 height,
                 hash: hash.to_byte_array(),
                 raw: raw.clone(),
-            }));
+            })));
         }
         true
     }

@@ -2,11 +2,13 @@
 //! `disconnect`, `peers`, `ping`, and on the MSG bus `subscribe_peer_messages` and
 //! `send_peer_message`. Long requests are answered by the `peerd` they concern.
 
-use super::peerd::PeerCmd;
+use super::peerd::{PeerCmd, Peerd};
+use crate::actors::conn::Command;
 use super::peers::Registry;
 use crate::actors::manager::Extension;
 use crate::bus::Deliver;
 use crate::wire::bolt1::msg_type;
+use crate::wire::lnp_api::LnpMsg;
 use crate::wire::msg::{code, Msg, ServiceId};
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::PublicKey;
@@ -51,7 +53,7 @@ impl Extension for Lnpd {
         };
         // Hands a command to a peer, which answers the request itself (`None`, and `?` ends
         // here); a full mailbox is answered now.
-        let send = |actor: actix::Addr<super::peerd::Peerd>, cmd: PeerCmd| match actor.try_send(cmd)
+        let send = |actor: actix::Addr<Peerd>, cmd: PeerCmd| match actor.try_send(Command(cmd))
         {
             Ok(()) => None,
             Err(_) => Some(Msg::failure(
@@ -60,11 +62,11 @@ impl Extension for Lnpd {
             )),
         };
         let reply = match &env.msg {
-            Msg::Listen { addr } => match self.registry.bind(addr) {
+            Msg::Lnp(LnpMsg::Listen { addr }) => match self.registry.bind(addr) {
                 Ok(local) => Msg::Success(Some(format!("listening on {local}"))),
                 Err(e) => Msg::failure(code::REFUSED, e),
             },
-            Msg::Connect { node_id, addr } => match PublicKey::from_slice(node_id) {
+            Msg::Lnp(LnpMsg::Connect { node_id, addr }) => match PublicKey::from_slice(node_id) {
                 Ok(remote) => {
                     let addr = with_default_port(addr);
                     self.registry
@@ -73,7 +75,7 @@ impl Extension for Lnpd {
                 }
                 Err(_) => Msg::failure(code::MALFORMED, "the node id is not a public key"),
             },
-            Msg::Disconnect { node_id } => match self.registry.find(node_id) {
+            Msg::Lnp(LnpMsg::Disconnect { node_id }) => match self.registry.find(node_id) {
                 Some(actor) => {
                     let cmd = PeerCmd::Disconnect {
                         reply: Some((bus.clone(), env.clone())),
@@ -83,11 +85,11 @@ impl Extension for Lnpd {
                 }
                 None => not_found(node_id),
             },
-            Msg::ListPeers => Msg::PeerList(self.registry.list()),
-            Msg::PingPeer {
+            Msg::Lnp(LnpMsg::ListPeers) => LnpMsg::PeerList(self.registry.list()).into(),
+            Msg::Lnp(LnpMsg::PingPeer {
                 node_id,
                 num_pong_bytes,
-            } => match self.registry.find(node_id) {
+            }) => match self.registry.find(node_id) {
                 Some(actor) => {
                     let cmd = PeerCmd::Ping {
                         bus: bus.clone(),
@@ -98,7 +100,7 @@ impl Extension for Lnpd {
                 }
                 None => not_found(node_id),
             },
-            Msg::SubscribePeerMessages { types } => {
+            Msg::Lnp(LnpMsg::SubscribePeerMessages { types }) => {
                 match self.registry.subscribe(bus.clone(), env, types.clone()) {
                     Ok(()) => Msg::Success(Some(format!(
                         "forwarding {} message type(s) to {}",
@@ -108,7 +110,7 @@ impl Extension for Lnpd {
                     Err(e) => Msg::failure(code::BUSY, e),
                 }
             }
-            Msg::SendPeerMessage(m) => {
+            Msg::Lnp(LnpMsg::SendPeerMessage(m)) => {
                 if [msg_type::INIT, msg_type::PING, msg_type::PONG].contains(&m.type_id) {
                     Msg::failure(
                         code::REFUSED,
@@ -139,7 +141,7 @@ impl Extension for Lnpd {
         let cmd = PeerCmd::Crash {
             requested_by: requested_by.to_string(),
         };
-        Some(match actor.try_send(cmd) {
+        Some(match actor.try_send(Command(cmd)) {
             Ok(()) => Msg::Success(Some(format!("crash injected into {service}"))),
             Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
         })

@@ -2,31 +2,55 @@
 //! `peerd` per Lightning peer (BOLT-1 over BOLT-8, 9735 by default). `channeld` and Bifrost
 //! (9999) arrive with their issues.
 //!
+//! [`NODE`] is the node's whole plan: its seed row, its `[peers]` section and `--listen`, and
+//! (through [`LnpSettings::plan`]) the registry behind `lnpd`'s requests and `info` details.
+//!
 //! - [`peers`]: the registry of connections, listeners, caps and MSG-bus subscriptions.
-//! - [`peerd`]: the per-connection actor and its TCP bridge.
+//! - [`peerd`]: the Lightning protocol of one connection, on the connection driver.
 //! - [`lnpd`]: the LNP requests of the manager.
 
 pub mod lnpd;
 pub mod peerd;
 pub mod peers;
 
-use super::NodeSeed;
+use super::settings::Section;
+use super::{NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::wire::bolt1::Features;
 use crate::wire::lnp_peer::SessionConfig;
 use crate::wire::msg::ServiceId;
+use crate::wire::network::Network;
 use bitcoin::secp256k1::SecretKey;
 use peers::{PeerConfig, Registry};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The LNP row of the seed table.
-pub static SEED: NodeSeed = NodeSeed {
-    manager: "lnpd",
-    manager_id: ServiceId::Lnpd,
-    buses: &[BusKind::Msg, BusKind::Ctl, BusKind::Chnl, BusKind::Api],
-    tcp_ports: &[(BusKind::Api, 62962)],
+/// The LNP node's declaration.
+pub static NODE: NodeDef = NodeDef {
+    seed: NodeSeed {
+        manager: "lnpd",
+        manager_id: ServiceId::Lnpd,
+        buses: &[BusKind::Msg, BusKind::Ctl, BusKind::Chnl, BusKind::Api],
+        tcp_ports: &[(BusKind::Api, 62962)],
+    },
+    defaults: include_str!("../../../config/lnp.toml"),
+    sections: &["peers"],
+    list_flags: &[("listen", "peers.listen")],
+    settings: |s| Ok(Arc::new(LnpSettings::read(s)?)),
 };
+
+/// `[peers]` as written in the config.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawPeers {
+    listen: Vec<String>,
+    handshake_timeout_ms: u64,
+    ping_interval_secs: u64,
+    pong_timeout_secs: u64,
+    max_peers: usize,
+    max_handshakes: usize,
+}
 
 /// Peer settings of an LNP node (`[peers]` in config/lnp.toml, `--listen`).
 #[derive(Clone, Debug)]
@@ -45,29 +69,46 @@ pub struct LnpSettings {
     pub max_handshakes: usize,
 }
 
-/// The BOLT chain hash of a network (its genesis block hash, in internal byte order).
-pub fn chain_hash(network: &str) -> Result<[u8; 32], String> {
-    let n = match network {
-        "bitcoin" => bitcoin::Network::Bitcoin,
-        "testnet" => bitcoin::Network::Testnet,
-        "testnet4" => bitcoin::Network::Testnet4,
-        "signet" => bitcoin::Network::Signet,
-        "regtest" => bitcoin::Network::Regtest,
-        other => return Err(format!("unknown network {other}")),
-    };
-    Ok(bitcoin::blockdata::constants::ChainHash::using_genesis_block(n).to_bytes())
+impl LnpSettings {
+    /// Reads and validates `[peers]`.
+    pub fn read(s: &Section<'_>) -> Result<LnpSettings, String> {
+        let p: RawPeers = s.table("peers")?;
+        s.socket_addrs("peers.listen", &p.listen, "0.0.0.0:9735")?;
+        let ms = s.range("peers.handshake_timeout_ms", p.handshake_timeout_ms, 100, 60_000)?;
+        Ok(LnpSettings {
+            listen: p.listen,
+            act_timeout: Duration::from_millis(ms),
+            ping_interval: s.secs("peers.ping_interval_secs", p.ping_interval_secs, 3_600)?,
+            pong_timeout: s.secs("peers.pong_timeout_secs", p.pong_timeout_secs, 600)?,
+            max_peers: s.range("peers.max_peers", p.max_peers as u64, 1, 10_000)? as usize,
+            max_handshakes: s.range("peers.max_handshakes", p.max_handshakes as u64, 1, 10_000)?
+                as usize,
+        })
+    }
+}
+
+impl NodeSettings for LnpSettings {
+    fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
+        let registry = start_peers(self, env.config.network, env.config.secret)?;
+        let (ext, details) = (registry.clone(), registry);
+        Ok(NodePlan {
+            services: Vec::new(),
+            extensions: vec![Box::new(move || Box::new(lnpd::Lnpd::new(ext.clone())))],
+            details: Some(Box::new(move || details.details())),
+        })
+    }
 }
 
 /// Builds the registry and binds the listeners of `settings` (before any service starts, so a
 /// port in use stops the node with a clear message).
 pub fn start_peers(
     settings: &LnpSettings,
-    network: &str,
+    network: Network,
     secret: SecretKey,
 ) -> Result<Arc<Registry>, String> {
     let config = PeerConfig {
         session: SessionConfig {
-            chain: chain_hash(network)?,
+            chain: network.chain_hash(),
             features: Features::default(),
             act_timeout: settings.act_timeout,
             ping_interval: settings.ping_interval,
@@ -81,16 +122,4 @@ pub fn start_peers(
         registry.bind(addr)?;
     }
     Ok(registry)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn chain_hashes_are_genesis_hashes_in_internal_order() {
-        // Regtest genesis 0f9188f1...06226e46 as shown by explorers; BOLT chain_hash reversed.
-        let h = super::chain_hash("regtest").unwrap();
-        assert_eq!(h[0], 0x06);
-        assert_eq!(h[31], 0x0f);
-        assert!(super::chain_hash("nope").is_err());
-    }
 }

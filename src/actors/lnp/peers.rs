@@ -3,12 +3,14 @@
 //! which Lightning messages. It lives outside the actors so that a restart of `lnpd` loses
 //! neither peers nor listeners.
 
-use super::peerd::{self, Origin, PeerCmd, Peerd};
+use super::peerd::{self, Peer, PeerCmd, Peerd};
+use crate::actors::conn::{Command, Origin};
+use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
 use crate::bus::Bus;
-use crate::wire::lnp_api::{Detail, PeerInfo, PeerMessage};
+use crate::wire::lnp_api::{Direction, LnpMsg, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
-use crate::wire::msg::{Envelope, Msg, ServiceId};
+use crate::wire::msg::{Detail, Envelope, Msg, ServiceId};
 use actix::prelude::*;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
@@ -28,12 +30,10 @@ pub struct PeerConfig {
     pub max_handshakes: usize,
 }
 
-/// Most services subscribed to peer messages.
-pub const MAX_SUBSCRIPTIONS: usize = 64;
 
 struct Entry {
     actor: Addr<Peerd>,
-    direction: crate::wire::lnp_api::Direction,
+    direction: Direction,
     addr: String,
     node_id: Option<[u8; 33]>,
     ready_since: Option<u64>,
@@ -63,14 +63,6 @@ pub struct Registry {
     /// Settings.
     pub config: PeerConfig,
     secret: SecretKey,
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Registry {
@@ -125,19 +117,24 @@ impl Registry {
             tracing::warn!(from = %addr, "refusing a connection: {why}");
             return;
         }
-        self.spawn(Origin::Inbound(stream, addr), addr.to_string());
+        self.spawn(Origin::Inbound(stream, addr), None, None);
     }
 
-    fn spawn(self: &Arc<Self>, origin: Origin, addr: String) {
-        let direction = peerd::direction(&origin);
-        let node_id = match &origin {
-            Origin::Outbound { remote, .. } => Some(remote.serialize()),
-            Origin::Inbound(..) => None,
+    fn spawn(
+        self: &Arc<Self>,
+        origin: Origin,
+        remote: Option<PublicKey>,
+        reply: Option<(Bus, Envelope)>,
+    ) {
+        let (direction, addr) = match &origin {
+            Origin::Inbound(_, a) => (Direction::Inbound, a.to_string()),
+            Origin::Outbound(a) => (Direction::Outbound, a.clone()),
         };
+        let node_id = remote.map(|k| k.serialize());
         let mut t = self.lock();
         let conn = t.next_conn;
         t.next_conn += 1;
-        let peer = Peerd::new(conn, self.clone(), origin);
+        let peer = Peerd::new(Peer::new(conn, self.clone(), remote, reply), origin);
         let counters = peer.counters();
         // Registered before it starts, so its first events find the entry.
         let actor = Peerd::start(peer);
@@ -170,14 +167,7 @@ impl Registry {
             reply.0.send(reply.1.reply(Msg::Success(Some(text))));
             return;
         }
-        self.spawn(
-            Origin::Outbound {
-                remote,
-                addr: addr.clone(),
-                reply: Box::new(reply),
-            },
-            addr,
-        );
+        self.spawn(Origin::Outbound(addr), Some(remote), Some(reply));
     }
 
     /// A peer authenticated as `node_id`. An older connection to the same node is replaced
@@ -195,10 +185,10 @@ impl Registry {
         }
         drop(t);
         for actor in old {
-            actor.do_send(PeerCmd::Disconnect {
+            actor.do_send(Command(PeerCmd::Disconnect {
                 reply: None,
                 reason: "replaced by a new connection from the same node".into(),
-            });
+            }));
         }
     }
 
@@ -289,8 +279,8 @@ impl Registry {
         if types.is_empty() {
             return Ok(());
         }
-        if t.subscriptions.len() >= MAX_SUBSCRIPTIONS {
-            return Err(format!("{MAX_SUBSCRIPTIONS} services subscribed already"));
+        if t.subscriptions.len() >= MAX_PEER_SUBSCRIPTIONS {
+            return Err(format!("{MAX_PEER_SUBSCRIPTIONS} services subscribed already"));
         }
         t.subscriptions.push(Subscription {
             bus,
@@ -321,7 +311,7 @@ impl Registry {
                 src: ServiceId::Lnpd,
                 dst: s.service.clone(),
                 request_id: s.request_id,
-                msg: Msg::PeerMessageIn(m.clone()),
+                msg: Msg::Lnp(LnpMsg::PeerMessageIn(m.clone())),
             });
         }
     }

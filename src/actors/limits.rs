@@ -1,0 +1,64 @@
+//! Limits of the actor layer (services, peer connections), each with its source. With
+//! `wire::limits` and `bus::limits` this is the index of every limit in the node
+//! (docs/ARCHITECTURE.md). Where one must fit inside another, a compile-time assertion at the
+//! bottom says so.
+
+use crate::wire::limits::{BOLT8_MAX_PACKET, BTC_MAX_MESSAGE};
+use std::time::Duration;
+
+// ---- Peer connections (the connection driver, actors::conn) ----
+
+/// Bytes read per socket read: one maximal BOLT-8 packet (65,569 bytes) fits, so a Lightning
+/// message never needs two reads (derived from `wire::limits::BOLT8_MAX_PACKET`).
+pub const READ_CHUNK: usize = BOLT8_MAX_PACKET;
+
+/// Mailbox of a connection actor: the reader awaits room, so unprocessed input per peer is at
+/// most 16 x [`READ_CHUNK`] (about 1 MiB). Our own choice, the same order as Core's 5 MB
+/// receive buffer.
+pub const CONN_MAILBOX: usize = 16;
+
+/// Bytes waiting to be written to one peer before its input is paused: 1 MiB (Core's send
+/// buffer; LDK pauses reading at 12 queued messages).
+pub const MAX_QUEUED_OUT: usize = 1 << 20;
+
+/// After a close, queued bytes (a last `warning`) get this long to reach the peer before the
+/// socket is dropped regardless. Our own choice.
+pub const FLUSH_GRACE: Duration = Duration::from_secs(1);
+
+/// How often a Lightning session's timers run: an act deadline or a pong timeout fires at most
+/// this late. Our own choice (lnd checks per read; LDK ticks every 10 s).
+pub const LN_TICK: Duration = Duration::from_millis(100);
+
+/// How often a Bitcoin session's timers run (handshake 60 s, inactivity 20 min, pings 2 min
+/// in Core's figures, so a quarter second is plenty). Our own choice.
+pub const BTC_TICK: Duration = Duration::from_millis(250);
+
+// ---- Subscriptions ----
+
+/// Subscribers of one kind of notification at once (service events; BLOCKS events); beyond
+/// it `subscribe` gets `BUSY`. Our own choice: each costs one bus message per event.
+pub const MAX_SUBSCRIBERS: usize = 256;
+
+/// Services subscribed to Lightning message types on the MSG bus at once. Our own choice.
+pub const MAX_PEER_SUBSCRIPTIONS: usize = 64;
+
+// ---- Bitcoin peers (Bitcoin Core) ----
+
+/// `headers` messages in a row that do not connect: at this many the peer is discouraged
+/// (Core's former `MAX_UNCONNECTING_HEADERS`).
+pub const MAX_UNCONNECTING: u32 = 10;
+
+/// How long a discouraged address is refused (Core keeps its discouragement filter ~24 h).
+pub const DISCOURAGE_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// Transactions kept to answer `getdata` after `broadcast`. Our own choice.
+pub const MAX_TXS: usize = 1_000;
+
+const _: () = {
+    // A maximal BOLT-8 packet fits in one read (the comment above promises it).
+    assert!(READ_CHUNK >= BOLT8_MAX_PACKET);
+    // The mailbox bound keeps unprocessed input per peer near Core's 5 MB receive buffer.
+    assert!(CONN_MAILBOX * READ_CHUNK <= 5_000_000);
+    // A block we serve may exceed the output bound: it is written, and input pauses meanwhile.
+    assert!(MAX_QUEUED_OUT < BTC_MAX_MESSAGE);
+};

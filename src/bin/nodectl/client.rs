@@ -1,0 +1,262 @@
+//! The shared API client of every node's commands: the client flags, connecting, one request
+//! with its timeout and progress lines, the subscription loop (`events`, `bp watch`), and the
+//! validation of arguments (text, hex, node ids, timeouts), so that no argument can panic.
+
+use clap::{Args, Subcommand};
+use lnpbp_nodes::actors::settings::{self, Overrides};
+use lnpbp_nodes::actors::NodeKind;
+use lnpbp_nodes::bus::client::{Client, ClientError};
+use lnpbp_nodes::bus::{BusKind, Endpoint};
+use lnpbp_nodes::wire::msg::{Envelope, Msg, ServiceId};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Default seconds to wait for a reply.
+pub const TIMEOUT: f64 = 5.0;
+/// Default for requests that wait on a peer (connect, ping, block).
+pub const SLOW_TIMEOUT: f64 = 15.0;
+/// Longest `--timeout`.
+const MAX_TIMEOUT: f64 = 3600.0;
+
+/// The flags every client command takes.
+#[derive(Args)]
+pub struct ClientArgs<C: Subcommand> {
+    /// Data dir of the node (default ~/.lnp, ~/.bp, ~/.rgb or ~/.storm).
+    #[arg(short = 'd', long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// API endpoint (default: the node's config, i.e. DATA_DIR/api).
+    #[arg(short = 'R', long = "api", value_name = "ENDPOINT", global = true)]
+    pub api: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Seconds to wait for the node's answer (default 5; 15 for connect, ping and block).
+    #[arg(long, global = true, value_parser = timeout_arg)]
+    pub timeout: Option<Duration>,
+    #[command(subcommand)]
+    pub cmd: C,
+}
+
+/// How a reply is shown: (reply, json).
+pub type Render = Box<dyn FnOnce(Msg, bool) -> Result<(), String>>;
+
+/// What a command declares: its request, its default timeout and its rendering.
+pub struct Request {
+    /// The message, to the node's manager.
+    pub msg: Msg,
+    /// Seconds to wait unless `--timeout` says otherwise.
+    pub timeout: f64,
+    /// Shows the final reply.
+    pub render: Render,
+}
+
+impl Request {
+    /// A request answered within the default timeout.
+    pub fn new(msg: impl Into<Msg>, render: Render) -> Request {
+        Request {
+            msg: msg.into(),
+            timeout: TIMEOUT,
+            render,
+        }
+    }
+
+    /// The same request with a longer default timeout (it waits on a peer).
+    pub fn slow(mut self) -> Request {
+        self.timeout = SLOW_TIMEOUT;
+        self
+    }
+}
+
+/// The data dir of a node: the flag, else the default under `$HOME`, made absolute.
+pub fn data_dir(kind: NodeKind, given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let dir = match given {
+        Some(d) => d,
+        None => {
+            let home = std::env::var_os("HOME").ok_or("HOME is not set; use --data-dir")?;
+            PathBuf::from(home).join(kind.default_data_dir().trim_start_matches("~/"))
+        }
+    };
+    Ok(if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir()
+            .map_err(|e| e.to_string())?
+            .join(dir)
+    })
+}
+
+/// The endpoint of `bus` of the node the flags point at (`-R` for the API, else the config).
+fn endpoint<C: Subcommand>(
+    kind: NodeKind,
+    args: &ClientArgs<C>,
+    bus: BusKind,
+) -> Result<Endpoint, String> {
+    let dir = data_dir(kind, args.data_dir.clone())?;
+    if let (Some(api), BusKind::Api) = (&args.api, bus) {
+        return Endpoint::parse(api, &dir).map_err(|e| format!("-R: {e}"));
+    }
+    let s = settings::load(kind, &dir, &Overrides::default())?;
+    s.endpoints
+        .into_iter()
+        .find(|(b, _)| *b == bus)
+        .map(|(_, e)| e)
+        .ok_or_else(|| format!("no {} endpoint configured", bus.name().to_uppercase()))
+}
+
+/// A connected client.
+pub struct Session {
+    client: Client,
+    manager: ServiceId,
+    timeout: Duration,
+}
+
+impl Session {
+    /// Connects to `bus` of the node; `default_timeout` unless `--timeout` was given.
+    pub fn open<C: Subcommand>(
+        kind: NodeKind,
+        args: &ClientArgs<C>,
+        bus: BusKind,
+        default_timeout: f64,
+    ) -> Result<Session, String> {
+        let timeout = args
+            .timeout
+            .unwrap_or_else(|| Duration::from_secs_f64(default_timeout));
+        let endpoint = endpoint(kind, args, bus)?;
+        let zmq = zmq::Context::new();
+        let client = Client::connect(&zmq, &endpoint).map_err(|e| e.to_string())?;
+        Ok(Session {
+            client,
+            manager: kind.seed().manager_id.clone(),
+            timeout,
+        })
+    }
+
+    /// Sends `msg` to the manager and waits for the final reply (progress goes to stderr).
+    pub fn request(&mut self, msg: Msg) -> Result<Msg, String> {
+        let progress = |p: &str| eprintln!("... {p}");
+        self.client
+            .request(&self.manager, msg, self.timeout, progress)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Subscribes with `subscribe` and hands every other message to `on_event` until
+    /// interrupted. After a quiet spell it subscribes again: that proves the node is alive (the
+    /// command never waits on a dead node) and renews a subscription a reconnect lost.
+    pub fn follow(
+        &mut self,
+        subscribe: Msg,
+        json: bool,
+        mut on_event: impl FnMut(&Envelope) -> bool,
+    ) -> Result<(), String> {
+        let reply = self.request(subscribe.clone())?;
+        crate::render::success(reply, json)?;
+        let quiet = Duration::from_secs(5);
+        let mut probe: Option<(u64, Instant)> = None;
+        loop {
+            let wait = match probe {
+                Some((_, deadline)) => deadline.saturating_duration_since(Instant::now()),
+                None => quiet,
+            };
+            match self.client.recv(wait) {
+                Ok(env) => {
+                    if !on_event(&env) && probe.is_some_and(|(id, _)| id == env.request_id) {
+                        probe = None;
+                    }
+                }
+                Err(ClientError::Timeout(_)) if probe.is_some() => {
+                    return Err(format!(
+                        "node stopped answering (no reply within {:.1} s)",
+                        self.timeout.as_secs_f64()
+                    ));
+                }
+                Err(ClientError::Timeout(_)) => {
+                    let id = self
+                        .client
+                        .send(&self.manager, subscribe.clone())
+                        .map_err(|e| e.to_string())?;
+                    probe = Some((id, Instant::now() + self.timeout));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}
+
+/// Runs one declared request against the node's API.
+pub fn run<C: Subcommand>(kind: NodeKind, args: &ClientArgs<C>, req: Request) -> Result<(), String> {
+    let mut s = Session::open(kind, args, BusKind::Api, req.timeout)?;
+    let reply = s.request(req.msg)?;
+    (req.render)(reply, args.json)
+}
+
+// ---- argument validation: every check returns a one-line error, none panics ----
+
+/// `--timeout`: seconds, more than 0 and at most 3600 (rejects negative, NaN, infinite).
+pub fn timeout_arg(text: &str) -> Result<Duration, String> {
+    let t: f64 = text
+        .parse()
+        .map_err(|_| format!("`{}` is not a number of seconds", shown(text)))?;
+    if !(t > 0.0 && t <= MAX_TIMEOUT) {
+        return Err(format!("must be more than 0 and at most {MAX_TIMEOUT} seconds"));
+    }
+    Ok(Duration::from_secs_f64(t))
+}
+
+/// A text argument: not empty, printable ASCII, at most `max` bytes.
+pub fn text_arg(what: &str, text: &str, max: usize) -> Result<String, String> {
+    if text.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "{what} `{}` must be printable ASCII without spaces",
+            shown(text)
+        ));
+    }
+    if text.len() > max {
+        return Err(format!(
+            "{what} is {} bytes long, more than {max}",
+            text.len()
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// An address argument (`host:port` or `host`).
+pub fn addr_arg(text: &str) -> Result<String, String> {
+    text_arg("the address", text, 255)
+}
+
+/// Hex bytes (even length, hex digits only; non-ASCII input is refused, not sliced).
+pub fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim();
+    let bad = || format!("{what} `{}` is not hex", shown(text));
+    if text.is_empty() || !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return Err(bad());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)
+}
+
+/// A node id: 66 hex digits of a valid compressed public key.
+pub fn node_id_arg(text: &str) -> Result<[u8; 33], String> {
+    let not_id = || format!("`{}` is not a node id (66 hex digits)", shown(text));
+    let bytes = hex_arg("the node id", text).map_err(|_| not_id())?;
+    let id: [u8; 33] = bytes.try_into().map_err(|_| not_id())?;
+    bitcoin::secp256k1::PublicKey::from_slice(&id)
+        .map_err(|_| format!("`{}` is not a valid public key", shown(text)))?;
+    Ok(id)
+}
+
+/// `text` as it may appear in a one-line error: control characters escaped, at most 80
+/// characters.
+pub fn shown(text: &str) -> String {
+    let mut out: String = text.chars().take(80).flat_map(char::escape_default).collect();
+    if text.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}

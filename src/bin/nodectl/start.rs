@@ -1,0 +1,207 @@
+//! `nodectl start --node …`: loads the settings, locks the data dir, starts the node's root
+//! and runs until SIGINT/SIGTERM or escalation.
+
+use crate::client::data_dir;
+use crate::render::hex;
+use clap::Args;
+use lnpbp_nodes::actors::datadir::DataDir;
+use lnpbp_nodes::actors::settings::{self, Overrides};
+use lnpbp_nodes::actors::supervisor::Shutdown;
+use lnpbp_nodes::actors::{start_node, NodeConfig, NodeKind};
+use lnpbp_nodes::bus::BusKind;
+use lnpbp_nodes::wire::network::Network;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+pub enum NodeArg {
+    Lnp,
+    Bp,
+    Rgb,
+    Storm,
+}
+
+impl NodeArg {
+    fn kind(self) -> NodeKind {
+        match self {
+            NodeArg::Lnp => NodeKind::Lnp,
+            NodeArg::Bp => NodeKind::Bp,
+            NodeArg::Rgb => NodeKind::Rgb,
+            NodeArg::Storm => NodeKind::Storm,
+        }
+    }
+}
+
+/// `--network NAME`.
+fn network_arg(text: &str) -> Result<Network, String> {
+    Network::from_name(text).ok_or_else(|| {
+        format!(
+            "`{}` is not a network (one of {})",
+            crate::client::shown(text),
+            Network::NAMES.join(", ")
+        )
+    })
+}
+
+#[derive(Args)]
+pub struct StartArgs {
+    /// Which node to run.
+    #[arg(long, value_enum)]
+    node: NodeArg,
+    /// Data dir (default ~/.lnp, ~/.bp, ~/.rgb or ~/.storm).
+    #[arg(short = 'd', long)]
+    data_dir: Option<PathBuf>,
+    /// Config file (default DATA_DIR/NODE.toml, e.g. ~/.lnp/lnp.toml, if it exists).
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+    /// Bitcoin network: bitcoin, testnet, testnet4, signet or regtest.
+    #[arg(short = 'n', long, value_parser = network_arg)]
+    network: Option<Network>,
+    /// Log level or filter (error, warn, info, debug, trace); overrides RUST_LOG.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Allow the `debug crash <service>` API request.
+    #[arg(long)]
+    fault_injection: bool,
+    /// MSG bus endpoint (LNP).
+    #[arg(short = 'M', long = "msg", value_name = "ENDPOINT")]
+    msg: Option<String>,
+    /// CTL bus endpoint (LNP, RGB).
+    #[arg(short = 'X', long = "ctl", value_name = "ENDPOINT")]
+    ctl: Option<String>,
+    /// CHNL bus endpoint (LNP).
+    #[arg(short = 'C', long = "chnl", value_name = "ENDPOINT")]
+    chnl: Option<String>,
+    /// API bus endpoint.
+    #[arg(short = 'R', long = "api", value_name = "ENDPOINT")]
+    api: Option<String>,
+    /// BLOCKS bus endpoint (BP).
+    #[arg(short = 'N', long = "blocks", value_name = "ENDPOINT")]
+    blocks: Option<String>,
+    /// SIGN bus endpoint (BP).
+    #[arg(short = 'K', long = "sign", value_name = "ENDPOINT")]
+    sign: Option<String>,
+    /// STORE bus endpoint (Storm).
+    #[arg(short = 'S', long = "store", value_name = "ENDPOINT")]
+    store: Option<String>,
+    /// STORM bus endpoint (Storm).
+    #[arg(short = 'E', long = "storm", value_name = "ENDPOINT")]
+    storm: Option<String>,
+    /// Listen for peers on ADDR (LNP: Lightning, replaces `peers.listen`; BP: Bitcoin,
+    /// `wire.listen`); repeatable.
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<String>,
+    /// Connect to a Bitcoin peer at HOST[:PORT] (BP; repeatable; replaces `wire.connect`).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    connect: Vec<String>,
+}
+
+fn init_logging(level: &str) {
+    // --log-level > RUST_LOG > config log_level.
+    let filter = if std::env::var_os("RUST_LOG").is_some() && level.is_empty() {
+        tracing_subscriber::EnvFilter::from_default_env()
+    } else {
+        tracing_subscriber::EnvFilter::new(level)
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .compact()
+        .init();
+}
+
+/// Runs a node in the foreground.
+pub fn start(args: StartArgs) -> Result<ExitCode, String> {
+    let kind = args.node.kind();
+    let dir = data_dir(kind, args.data_dir.clone())?;
+    let flags = [
+        (BusKind::Msg, &args.msg),
+        (BusKind::Ctl, &args.ctl),
+        (BusKind::Chnl, &args.chnl),
+        (BusKind::Api, &args.api),
+        (BusKind::Blocks, &args.blocks),
+        (BusKind::Sign, &args.sign),
+        (BusKind::Store, &args.store),
+        (BusKind::Storm, &args.storm),
+    ];
+    let overrides = Overrides {
+        config_file: args.config.clone(),
+        network: args.network,
+        log_level: args.log_level.clone(),
+        fault_injection: args.fault_injection,
+        endpoints: flags
+            .iter()
+            .filter_map(|(b, v)| v.as_ref().map(|v| (*b, v.clone())))
+            .collect(),
+        lists: vec![
+            ("listen", args.listen.clone()),
+            ("connect", args.connect.clone()),
+        ],
+    };
+    let settings = settings::load(kind, &dir, &overrides)?;
+    let level = match (&args.log_level, std::env::var_os("RUST_LOG")) {
+        (Some(l), _) => l.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => settings.log_level.clone(),
+    };
+    init_logging(&level);
+    lnpbp_nodes::guard::install_panic_hook();
+
+    let datadir = DataDir::open(&dir).map_err(|e| e.to_string())?;
+    let (secret, public) = datadir.node_key().map_err(|e| e.to_string())?;
+    let config = NodeConfig {
+        kind,
+        network: settings.network,
+        data_dir: dir.clone(),
+        endpoints: settings.endpoints,
+        policy: settings.policy,
+        request_timeout: settings.request_timeout,
+        fault_injection: settings.fault_injection,
+        node_id: public.serialize(),
+        secret,
+        node: settings.node,
+    };
+    tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(&config.node_id),
+        data_dir = %dir.display(), fault_injection = config.fault_injection, "starting");
+
+    let zmq = zmq::Context::new();
+    let system = actix_rt::System::new();
+    let started = system.block_on(async {
+        let node = start_node(&config, &zmq)?;
+        for (sig, name) in [
+            (actix_rt::signal::unix::SignalKind::terminate(), "SIGTERM"),
+            (actix_rt::signal::unix::SignalKind::interrupt(), "SIGINT"),
+        ] {
+            let root = node.root.clone();
+            match actix_rt::signal::unix::signal(sig) {
+                Ok(mut s) => {
+                    actix_rt::spawn(async move {
+                        s.recv().await;
+                        root.do_send(Shutdown {
+                            code: 0,
+                            reason: format!("{name} received"),
+                        });
+                    });
+                }
+                Err(e) => tracing::error!("cannot watch {name}: {e}"),
+            }
+        }
+        Ok::<(), String>(())
+    });
+    if let Err(e) = started {
+        tracing::error!("cannot start: {e}");
+        return Err(e);
+    }
+    let code = system.run_with_code().map_err(|e| e.to_string())?;
+    // Sockets are closed by the bridges; the IPC files go with them. Make sure of the latter
+    // even if a bridge could not confirm its stop.
+    for (_, ep) in &config.endpoints {
+        if let Some(p) = ep.ipc_path() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    drop(datadir);
+    tracing::info!(exit_code = code, "node stopped");
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -3,14 +3,13 @@
 //! subscribers. A node's own requests are handled by the [`Extension`]s its plan gives
 //! (`actors/<node>/mod.rs`), asked in order.
 
-use super::service::{Control, Service, ServiceActor};
 use super::limits::MAX_SUBSCRIBERS;
+use super::service::{Control, Service, ServiceActor};
 use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
-
 
 /// Who subscribed: (bus, subscriber, request id of its `subscribe`). Shared with the factory so
 /// that subscriptions survive a restart of the manager (whose crash is news they want).

@@ -240,7 +240,15 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
         children.push(service_spec(name.to_string(), move || {
             let exts = extensions.iter().map(|f| f()).collect();
             let subs = subscribers.clone();
-            Manager::new(id.clone(), name, all.clone(), status.clone(), fault, subs, exts)
+            Manager::new(
+                id.clone(),
+                name,
+                all.clone(),
+                status.clone(),
+                fault,
+                subs,
+                exts,
+            )
         }));
     }
     for ((kind, bus), (_, endpoint)) in buses.iter().zip(&config.endpoints) {

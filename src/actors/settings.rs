@@ -112,7 +112,10 @@ impl Section<'_> {
 
     /// The error for a bad value at `key`: `invalid value for `key` (from ORIGIN): why`.
     pub fn bad(&self, key: &str, why: String) -> String {
-        format!("invalid value for `{key}` (from {}): {why}", (self.origin)(key))
+        format!(
+            "invalid value for `{key}` (from {}): {why}",
+            (self.origin)(key)
+        )
     }
 
     /// `value` if it is within `lo..=hi`, else the error naming `key`.
@@ -133,9 +136,14 @@ impl Section<'_> {
     pub fn socket_addrs(&self, key: &str, addrs: &[String], example: &str) -> Result<(), String> {
         for addr in addrs {
             if addr.parse::<std::net::SocketAddr>().is_err() {
+                let shown: String = addr
+                    .chars()
+                    .take(64)
+                    .flat_map(char::escape_default)
+                    .collect();
                 return Err(self.bad(
                     key,
-                    format!("`{addr}` is not an IP address with a port (e.g. {example})"),
+                    format!("`{shown}` is not an IP address with a port (e.g. {example})"),
                 ));
             }
         }
@@ -188,7 +196,10 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
                 bus_list(kind)
             ));
         }
-        from_flag.insert(format!("endpoints.{}", bus.name()), format!("-{}", bus.flag()));
+        from_flag.insert(
+            format!("endpoints.{}", bus.name()),
+            format!("-{}", bus.flag()),
+        );
         b = set(b, &format!("endpoints.{}", bus.name()), ep.clone())?;
     }
     for (flag, values) in o.lists.iter().filter(|(_, v)| !v.is_empty()) {

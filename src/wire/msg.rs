@@ -858,7 +858,10 @@ mod tests {
                 details: vec![
                     ("peers".into(), Detail::U64(3)),
                     ("tip_hash".into(), Detail::Text("00ab".into())),
-                    ("listening".into(), Detail::List(vec!["0.0.0.0:9735".into()])),
+                    (
+                        "listening".into(),
+                        Detail::List(vec!["0.0.0.0:9735".into()]),
+                    ),
                 ],
             }),
         ];

@@ -90,7 +90,10 @@ mod tests {
         for n in Network::ALL {
             assert_eq!(Network::from_name(n.name()), Some(n));
         }
-        assert_eq!(Network::NAMES.map(|s| Network::from_name(s).unwrap()), Network::ALL);
+        assert_eq!(
+            Network::NAMES.map(|s| Network::from_name(s).unwrap()),
+            Network::ALL
+        );
         assert_eq!(Network::from_name("mainnet"), None);
         // Regtest genesis 0f9188f1...06226e46 as shown by explorers; BOLT chain_hash reversed.
         let h = Network::Regtest.chain_hash();

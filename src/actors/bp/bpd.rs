@@ -58,21 +58,23 @@ impl Extension for Bpd {
                     Msg::failure(code::NOT_FOUND, what)
                 }
             },
-            Msg::Bp(BpMsg::Broadcast { tx }) => match bitcoin::consensus::deserialize::<Transaction>(tx) {
-                Ok(tx) => {
-                    let txid = tx.compute_txid().to_byte_array();
-                    match self.state.add_tx(tx) {
-                        Ok(wtxid) => {
-                            let w = wtxid.to_byte_array();
-                            let n = self.state.to_ready_peers(|| WiredCmd::AnnounceTx(txid, w));
-                            let shown = bitcoin::Txid::from_byte_array(txid);
-                            Msg::Success(Some(format!("{shown} announced to {n} peer(s)")))
+            Msg::Bp(BpMsg::Broadcast { tx }) => {
+                match bitcoin::consensus::deserialize::<Transaction>(tx) {
+                    Ok(tx) => {
+                        let txid = tx.compute_txid().to_byte_array();
+                        match self.state.add_tx(tx) {
+                            Ok(wtxid) => {
+                                let w = wtxid.to_byte_array();
+                                let n = self.state.to_ready_peers(|| WiredCmd::AnnounceTx(txid, w));
+                                let shown = bitcoin::Txid::from_byte_array(txid);
+                                Msg::Success(Some(format!("{shown} announced to {n} peer(s)")))
+                            }
+                            Err(e) => Msg::failure(code::BUSY, e),
                         }
-                        Err(e) => Msg::failure(code::BUSY, e),
                     }
+                    Err(e) => Msg::failure(code::MALFORMED, format!("not a transaction: {e}")),
                 }
-                Err(e) => Msg::failure(code::MALFORMED, format!("not a transaction: {e}")),
-            },
+            }
             Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {
                 Ok(()) => Msg::Success(Some("subscribed to block events".into())),
                 Err(e) => Msg::failure(code::BUSY, e),

@@ -70,8 +70,19 @@ impl BpSettings {
         let w: RawWire = s.table("wire")?;
         s.socket_addrs("wire.listen", &w.listen, "127.0.0.1:18444")?;
         for addr in &w.connect {
-            if addr.is_empty() || addr.contains(char::is_whitespace) {
-                return Err(s.bad("wire.connect", format!("`{addr}` is not host[:port]")));
+            let port_ok = match addr.rsplit_once(':') {
+                Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+                None => true,
+            };
+            let host_ok =
+                !addr.is_empty() && addr.len() <= 255 && addr.bytes().all(|b| b.is_ascii_graphic());
+            if !(host_ok && port_ok) {
+                let shown: String = addr
+                    .chars()
+                    .take(64)
+                    .flat_map(char::escape_default)
+                    .collect();
+                return Err(s.bad("wire.connect", format!("`{shown}` is not host[:port]")));
             }
         }
         let inactivity = w.inactivity_timeout_secs;

@@ -3,9 +3,9 @@
 //! announce. It outlives restarts of `bpd` and of any `wired`.
 
 use super::wired::{Wire, Wired, WiredCmd};
-use crate::actors::conn::{Command, Origin};
 use super::BpConfig;
 use crate::actors::clock::unix_now;
+use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::Bus;
 use crate::wire::bp_api::{BlockRef, BpMsg, BtcPeerInfo};
@@ -25,7 +25,6 @@ use std::time::Instant;
 
 /// The best chain by height (height 0, genesis, is not stored).
 const BEST: TableDefinition<u32, &[u8]> = TableDefinition::new("best_chain");
-
 
 struct Peer {
     actor: Addr<Wired>,

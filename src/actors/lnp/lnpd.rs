@@ -3,8 +3,8 @@
 //! `send_peer_message`. Long requests are answered by the `peerd` they concern.
 
 use super::peerd::{PeerCmd, Peerd};
-use crate::actors::conn::Command;
 use super::peers::Registry;
+use crate::actors::conn::Command;
 use crate::actors::manager::Extension;
 use crate::bus::Deliver;
 use crate::wire::bolt1::msg_type;
@@ -53,8 +53,7 @@ impl Extension for Lnpd {
         };
         // Hands a command to a peer, which answers the request itself (`None`, and `?` ends
         // here); a full mailbox is answered now.
-        let send = |actor: actix::Addr<Peerd>, cmd: PeerCmd| match actor.try_send(Command(cmd))
-        {
+        let send = |actor: actix::Addr<Peerd>, cmd: PeerCmd| match actor.try_send(Command(cmd)) {
             Ok(()) => None,
             Err(_) => Some(Msg::failure(
                 code::BUSY,

@@ -74,7 +74,12 @@ impl LnpSettings {
     pub fn read(s: &Section<'_>) -> Result<LnpSettings, String> {
         let p: RawPeers = s.table("peers")?;
         s.socket_addrs("peers.listen", &p.listen, "0.0.0.0:9735")?;
-        let ms = s.range("peers.handshake_timeout_ms", p.handshake_timeout_ms, 100, 60_000)?;
+        let ms = s.range(
+            "peers.handshake_timeout_ms",
+            p.handshake_timeout_ms,
+            100,
+            60_000,
+        )?;
         Ok(LnpSettings {
             listen: p.listen,
             act_timeout: Duration::from_millis(ms),

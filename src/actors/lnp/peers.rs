@@ -30,7 +30,6 @@ pub struct PeerConfig {
     pub max_handshakes: usize,
 }
 
-
 struct Entry {
     actor: Addr<Peerd>,
     direction: Direction,
@@ -280,7 +279,9 @@ impl Registry {
             return Ok(());
         }
         if t.subscriptions.len() >= MAX_PEER_SUBSCRIPTIONS {
-            return Err(format!("{MAX_PEER_SUBSCRIPTIONS} services subscribed already"));
+            return Err(format!(
+                "{MAX_PEER_SUBSCRIPTIONS} services subscribed already"
+            ));
         }
         t.subscriptions.push(Subscription {
             bus,

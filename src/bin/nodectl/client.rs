@@ -183,7 +183,11 @@ impl Session {
 }
 
 /// Runs one declared request against the node's API.
-pub fn run<C: Subcommand>(kind: NodeKind, args: &ClientArgs<C>, req: Request) -> Result<(), String> {
+pub fn run<C: Subcommand>(
+    kind: NodeKind,
+    args: &ClientArgs<C>,
+    req: Request,
+) -> Result<(), String> {
     let mut s = Session::open(kind, args, BusKind::Api, req.timeout)?;
     let reply = s.request(req.msg)?;
     (req.render)(reply, args.json)
@@ -197,7 +201,9 @@ pub fn timeout_arg(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{}` is not a number of seconds", shown(text)))?;
     if !(t > 0.0 && t <= MAX_TIMEOUT) {
-        return Err(format!("must be more than 0 and at most {MAX_TIMEOUT} seconds"));
+        return Err(format!(
+            "must be more than 0 and at most {MAX_TIMEOUT} seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(t))
 }
@@ -254,7 +260,11 @@ pub fn node_id_arg(text: &str) -> Result<[u8; 33], String> {
 /// `text` as it may appear in a one-line error: control characters escaped, at most 80
 /// characters.
 pub fn shown(text: &str) -> String {
-    let mut out: String = text.chars().take(80).flat_map(char::escape_default).collect();
+    let mut out: String = text
+        .chars()
+        .take(80)
+        .flat_map(char::escape_default)
+        .collect();
     if text.chars().count() > 80 {
         out.push('…');
     }

@@ -53,10 +53,7 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
         ),
         LnpCmd::Connect { target } => {
             let (id, addr) = target.split_once('@').ok_or_else(|| {
-                format!(
-                    "`{}`: expected NODE_ID@HOST[:PORT]",
-                    client::shown(target)
-                )
+                format!("`{}`: expected NODE_ID@HOST[:PORT]", client::shown(target))
             })?;
             let msg = LnpMsg::Connect {
                 node_id: node_id_arg(id)?,

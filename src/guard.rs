@@ -1,4 +1,4 @@
-//! Panic policy (QUALITY.md pattern 12): a panic inside a guarded section (a service handler, a
+//! Panic policy (docs/ARCHITECTURE.md, "Supervision"): a panic inside a guarded section (a service handler, a
 //! bus socket thread) becomes an error that the supervisor handles; a panic anywhere else is a
 //! bug in the spine itself and aborts the process, so there is never a half-dead node.
 

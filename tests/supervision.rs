@@ -1,4 +1,4 @@
-//! Supervision matrix (QUALITY.md row 16): {error, panic} x {start, handle, event, stop} for a
+//! Supervision matrix (docs/ARCHITECTURE.md, "Supervision"): {error, panic} x {start, handle, event, stop} for a
 //! service under the real root supervisor and bus router, in-process. Every case must end in a
 //! restart with the same address (and the request in flight answered with a failure) or, past
 //! the intensity limit, in the node exiting with the escalation code.

@@ -1,7 +1,7 @@
 //! The root actor: starts the node's services in order, restarts failed ones (actix keeps their
 //! address), escalates when a service fails more than `max_restarts` times within `period`, and
-//! stops everything in reverse order on shutdown (OTP one_for_one with intensity, QUALITY.md
-//! pattern 12).
+//! stops everything in reverse order on shutdown (OTP one_for_one with intensity, docs/ARCHITECTURE.md,
+//! "Supervision").
 
 use super::service::{Control, Lifecycle};
 use super::status::NodeStatus;

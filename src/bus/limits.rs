@@ -1,15 +1,16 @@
-//! Limits of the bus layer, each with its reason (QUALITY.md row 13). A config file may tighten
+//! Limits of the bus layer, each with its reason (docs/ARCHITECTURE.md, "Limits"). A config file may tighten
 //! the ones it names, never lift them.
 
 use std::time::Duration;
 
 /// Largest ZMQ message accepted on the API bus: 5 MiB. The largest API message is a block
-/// (`block_data`, at most 4,000,000 bytes plus a 50-byte header); libzmq drops the connection of
+/// (`block_data`, at most `wire::limits::MAX_BLOB` bytes plus a 50-byte header; checked at
+/// compile time below); libzmq drops the connection of
 /// a peer that sends more (`ZMQ_MAXMSGSIZE`), before the bytes reach us.
 pub const API_MAX_MSG: i64 = 5 << 20;
 
 /// Largest ZMQ message on the other buses (ESB/RPC between services): 16 MiB, the RPC figure of
-/// QUALITY.md row 13 and the Brontozaur maximum (u24 length).
+/// the RPC figure we chose and the Brontozaur maximum (u24 length).
 pub const ESB_MAX_MSG: i64 = 16 << 20;
 
 /// ZMTP handshake deadline: 5 s instead of libzmq's 30 s, so a half-sent greeting is closed fast.
@@ -47,3 +48,11 @@ pub const READ_BURST: usize = 256;
 /// Mailbox capacity of every service: messages beyond it get a `BUSY` failure (bounded, never
 /// `do_send` on a path a peer drives).
 pub const MAILBOX_CAPACITY: usize = 4_096;
+
+const _: () = {
+    use crate::wire::limits::{BLOCK_DATA_OVERHEAD, MAX_BLOB, MAX_SERVICE_NAME, PAYLOAD_HEADER};
+    // The largest API reply, a block, fits in one API message with both id frames.
+    let ids = 2 * (3 + MAX_SERVICE_NAME);
+    assert!(API_MAX_MSG as usize >= MAX_BLOB + BLOCK_DATA_OVERHEAD + PAYLOAD_HEADER + ids);
+    assert!(ESB_MAX_MSG >= API_MAX_MSG);
+};

@@ -1,5 +1,5 @@
 //! The ZMQ side of a bus: a ROUTER socket bound on the bus endpoint and driven inside the actix
-//! arbiter (ECOSYSTEM.md pattern B): the socket's `ZMQ_FD` is registered with tokio, inbound
+//! arbiter (docs/ARCHITECTURE.md, "Bus sockets"): the socket's `ZMQ_FD` is registered with tokio, inbound
 //! frames are decoded and routed through the [`Bus`] on the arbiter thread, and the bus's outlet
 //! sends outbound frames straight on the socket. No extra thread and no cross-thread wake-up
 //! between a client and the services.
@@ -61,7 +61,7 @@ pub struct BusSocket {
     shared: Arc<Shared>,
 }
 
-/// Applies the explicit limits of QUALITY.md row 13 to a bus socket.
+/// Applies the explicit limits of `bus::limits` to a bus socket.
 pub fn apply_limits(sock: &zmq::Socket, max_msg: i64) -> zmq::Result<()> {
     sock.set_linger(limits::LINGER_MS)?;
     sock.set_maxmsgsize(max_msg)?;

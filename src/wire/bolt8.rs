@@ -1,6 +1,6 @@
 //! BOLT-8 (Brontide): the Noise_XK handshake for both roles and the encrypted, framed transport
 //! with key rotation; also the Brontozaur framing (same handshake, 3-byte little-endian length).
-//! Sans-I/O: bytes in, bytes out (PROTOCOLS.md sections 2 and 3).
+//! Sans-I/O: bytes in, bytes out (BOLT-8; Brontozaur framing as in LNPBP-18).
 //!
 //! The handshake is a chain of states, each holding only what is valid there; every transition
 //! consumes the previous state:
@@ -531,7 +531,7 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     //! Vectors of BOLT-8 Appendix A (lightning/bolts `08-transport.md`) and the derived
-    //! Brontozaur vectors of PROTOCOLS.md section 2.
+    //! Brontozaur vectors (LNPBP-18 framing: a 3-byte little-endian length).
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! Sans-I/O codecs: no sockets, no actix, no clock. Everything here is driven by bytes in and
 //! bytes out, so unit tests and fuzz targets call it directly.
 //!
-//! - [`strict`]: strict encoding (PROTOCOLS.md section 1), the encoding of every bus frame.
+//! - [`strict`]: strict encoding (docs/API.md section 4), the encoding of every bus frame.
 //! - [`msg`]: service ids, the generic bus/API messages, the `[src, dst, payload]` frame layout
 //!   and the `message_set!` macro each node's set is declared with.
 //! - [`btc`]: the Bitcoin P2P message stream (push decoder over the `bitcoin` crate's types).

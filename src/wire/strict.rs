@@ -1,11 +1,11 @@
-//! Strict encoding, as de-facto specified by `strict_encoding` 0.9 (PROTOCOLS.md section 1).
+//! Strict encoding, as de-facto specified by `strict_encoding` 0.9 (docs/API.md section 4).
 //!
 //! Rules: little-endian fixed-width integers; `bool` is one byte 0/1; every length or count is
 //! a u16 LE; `Option<T>` is a u8 tag 0/1 then `T`; fixed arrays are raw bytes; structs are their
 //! fields in order. A decoder must consume its whole input.
 //!
 //! Decoding never sizes an allocation from a number read off the wire without first checking
-//! that the remaining input can hold that many items (pattern 5 of QUALITY.md).
+//! that the remaining input can hold that many items (docs/ARCHITECTURE.md, "Limits").
 
 use std::fmt;
 
@@ -283,7 +283,7 @@ mod tests {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    // Vectors of PROTOCOLS.md section 1 (strict_encoding 0.9 crate tests).
+    // Vectors of the strict_encoding 0.9 crate's own tests.
     #[test]
     fn integer_vectors() {
         assert_eq!(hex(&serialize(&0x45a6u16).unwrap()), "a645");

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Hostile Bitcoin peers for the BP tests, written from the protocol (plain struct + hashlib;
-python-bitcoinlib's msg_headers mis-parses header lists, ECOSYSTEM.md).
+python-bitcoinlib's msg_headers mis-parses header lists).
 
 Usage: btc_hostile.py HOST PORT CASE
 Each case opens its own connection(s) to a regtest node (source addresses 127.0.0.x so that a

@@ -3,11 +3,13 @@
 //!
 //! # Layout
 //!
-//! Arrows only go downward: `bin -> actors -> bus -> wire`.
+//! Arrows only go downward: `bin -> actors -> storage -> bus -> wire`.
 //!
 //! - [`wire`]: sans-I/O codecs (strict encoding, bus/API messages, BOLT-8 transport, BOLT-1
 //!   messages). No actix, no zmq, no clock.
 //! - [`bus`]: service addressing, the ESB router of each bus, the ZMQ socket bridges, a client.
+//! - [`storage`]: tables, chunks and sets behind one interface: embedded (redb) or the STORE
+//!   RPC of a Storm node.
 //! - [`actors`]: the root supervisor, the service wrapper that turns errors and panics into
 //!   supervised restarts, the router/bridge/manager services, and one module per node.
 //! - [`guard`]: the panic policy shared by the layers above.
@@ -23,4 +25,5 @@
 pub mod actors;
 pub mod bus;
 pub mod guard;
+pub mod storage;
 pub mod wire;

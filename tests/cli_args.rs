@@ -111,9 +111,18 @@ fn args(parts: &[&str]) -> Vec<String> {
 fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
     let lnp = Node::start("lnp", &["--network", "regtest"]);
     let bp = Node::start("bp", &["--network", "regtest"]);
+    let storm = Node::start("storm", &["--network", "regtest"]);
     let none = tempfile::tempdir_in("/tmp").unwrap();
     let lnp_dir = lnp.dir.to_str().unwrap().to_string();
     let bp_dir = bp.dir.to_str().unwrap().to_string();
+    let storm_dir = storm.dir.to_str().unwrap().to_string();
+    let key = "ab".repeat(32);
+    let small = none.path().join("small");
+    std::fs::write(&small, b"x").unwrap();
+    let small = small.to_str().unwrap().to_string();
+    let huge = none.path().join("huge");
+    std::fs::write(&huge, vec![0u8; lnpbp_nodes::wire::limits::MAX_VALUE + 1]).unwrap();
+    let huge = huge.to_str().unwrap().to_string();
     let none_dir = none.path().to_str().unwrap().to_string();
     // A valid key that is not a peer: the node answers "not connected" (exit 1).
     let stranger = format!(
@@ -134,6 +143,7 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
             ("bp", &bp_dir),
             ("rgb", &none_dir),
             ("storm", &none_dir),
+            ("storm", &storm_dir),
         ] {
             runs.push(on(
                 node,
@@ -153,6 +163,11 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
             "lnp",
             &lnp_dir,
             &[args(&["peers"]), vec![format!("--timeout={n}")]].concat(),
+        ));
+        runs.push(on(
+            "storm",
+            &storm_dir,
+            &[args(&["store", "tables"]), vec![format!("--timeout={n}")]].concat(),
         ));
         runs.push(on(
             "bp",
@@ -290,7 +305,35 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
                 .collect(),
         );
     }
+    for t in texts() {
+        // Storm: every table argument, container id, MIME type and output path.
+        let d = &storm_dir;
+        for cmd in ["count", "list"] {
+            runs.push(on(
+                "storm",
+                d,
+                &[args(&["store", cmd]), vec![t.clone()]].concat(),
+            ));
+        }
+        for cmd in ["get", "delete"] {
+            runs.push(on("storm", d, &args(&["store", cmd, &t, &key])));
+        }
+        runs.push(on("storm", d, &args(&["store", "put", &t, &key, &small])));
+        runs.push(on("storm", d, &args(&["containerize", &t])));
+        runs.push(on(
+            "storm",
+            d,
+            &args(&["containerize", &small, "--mime", &t]),
+        ));
+        runs.push(on("storm", d, &args(&["assemble", &t, &small])));
+        runs.push(on("storm", d, &args(&["assemble", &key, &t])));
+    }
     for h in hexes() {
+        let d = &storm_dir;
+        for cmd in ["get", "delete"] {
+            runs.push(on("storm", d, &args(&["store", cmd, "kv", &h])));
+        }
+        runs.push(on("storm", d, &args(&["store", "put", "kv", &h, &small])));
         runs.push(on(
             "lnp",
             &lnp_dir,
@@ -323,6 +366,29 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
     // Unknown subcommands and flags are usage errors, one line too.
     runs.push(args(&["lnp", "nope"]));
     runs.push(args(&["bp", "--nope"]));
+    runs.push(args(&["storm", "store", "nope"]));
+    // An absent key, a value over the limit, a file that is not there: errors, one line.
+    runs.push(on(
+        "storm",
+        &storm_dir,
+        &args(&["store", "get", "kv", &key]),
+    ));
+    runs.push(on(
+        "storm",
+        &storm_dir,
+        &args(&["store", "delete", "kv", &key]),
+    ));
+    runs.push(on(
+        "storm",
+        &storm_dir,
+        &args(&["store", "put", "kv", &key, &huge]),
+    ));
+    runs.push(on(
+        "storm",
+        &storm_dir,
+        &args(&["store", "put", "kv", &key, "/nonexistent"]),
+    ));
+    runs.push(on("storm", &storm_dir, &args(&["assemble", &key, &small])));
     runs.push(args(&["frobnicate"]));
 
     for run in &runs {
@@ -330,7 +396,7 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
     }
     assert!(runs.len() > 300, "{} runs", runs.len());
     // Both nodes are still there and nothing restarted.
-    for node in [&lnp, &bp] {
+    for node in [&lnp, &bp, &storm] {
         let info = node.info_json();
         for s in info["services"].as_array().unwrap() {
             assert_eq!(s["restarts"], 0, "{s}");

@@ -54,6 +54,24 @@ pub const DISCOURAGE_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Transactions kept to answer `getdata` after `broadcast`. Our own choice.
 pub const MAX_TXS: usize = 1_000;
 
+// ---- Storm: STORE writes, containers, apps ----
+
+/// Writes waiting for the `stored` writer; beyond it a write gets `BUSY` at once. Our own
+/// choice: with values up to 1 MiB this bounds queued data near 1 GiB in the worst case and
+/// ~1 MiB with the usual 1 KiB records.
+pub const STORE_WRITE_QUEUE: usize = 1_024;
+
+/// Most writes committed in one transaction (group commit). Our own choice: enough for many
+/// clients to share one fsync, small enough that one batch's replies do not wait long.
+pub const STORE_MAX_BATCH: usize = 256;
+
+/// Container checks (`containerize`, `assemble`) running at once, each on its own thread;
+/// beyond it the request gets `BUSY`. Our own choice (each reads up to ~121 MB).
+pub const MAX_CONTAINER_JOBS: usize = 4;
+
+/// Apps registered on the STORM bus at once; beyond it `register_app` gets `BUSY`.
+pub const MAX_APPS: usize = 256;
+
 const _: () = {
     // A maximal BOLT-8 packet fits in one read (the comment above promises it).
     assert!(READ_CHUNK >= BOLT8_MAX_PACKET);

@@ -6,7 +6,7 @@
 //! - `client`: the shared API client (connect, request, timeout, progress, subscriptions) and
 //!   argument validation.
 //! - `render`: shared rendering (human and `--json`).
-//! - `common`, `lnp`, `bp`: the commands, one file per node; each command declares its
+//! - `common`, `lnp`, `bp`, `storm`: the commands, one file per node; each command declares its
 //!   request, its timeout and its rendering.
 
 #[path = "nodectl/bp.rs"]
@@ -21,6 +21,8 @@ mod lnp;
 mod render;
 #[path = "nodectl/start.rs"]
 mod start;
+#[path = "nodectl/storm.rs"]
+mod storm;
 
 use clap::{Parser, Subcommand};
 use client::ClientArgs;
@@ -52,7 +54,7 @@ enum Cmd {
     /// Talk to a running RGB node.
     Rgb(ClientArgs<common::CommonCmd>),
     /// Talk to a running Storm node.
-    Storm(ClientArgs<common::CommonCmd>),
+    Storm(ClientArgs<storm::StormCmd>),
 }
 
 fn main() -> ExitCode {
@@ -65,7 +67,7 @@ fn main() -> ExitCode {
         Cmd::Lnp(a) => lnp::run(a).map(|()| ExitCode::SUCCESS),
         Cmd::Bp(a) => bp::run(a).map(|()| ExitCode::SUCCESS),
         Cmd::Rgb(a) => common::run(NodeKind::Rgb, &a, &a.cmd).map(|()| ExitCode::SUCCESS),
-        Cmd::Storm(a) => common::run(NodeKind::Storm, &a, &a.cmd).map(|()| ExitCode::SUCCESS),
+        Cmd::Storm(a) => storm::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

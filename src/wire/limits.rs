@@ -63,10 +63,53 @@ pub const LN_MAX_PAYLOAD: usize = BOLT8_MAX_MESSAGE - 2;
 /// matched in order; a few in flight is plenty for RTT measurement. Our own choice.
 pub const LN_MAX_PINGS_IN_FLIGHT: usize = 8;
 
+// ---- Storm (storm-core 0.9, LNPBP-50 Bifrost) and the STORE bus (our own) ----
+
+/// Largest Storm message: it travels as a Bifrost `msg` payload, a strict `bytes` with a u16
+/// length (LNPBP-50), so 65,535 bytes.
+pub const STORM_MAX_MESSAGE: usize = u16::MAX as usize;
+/// Bytes of a `PushChunk` besides the chunk data: type (2), app (2), container id (32), chunk
+/// id (32), chunk length (u24, 3).
+pub const PUSH_CHUNK_OVERHEAD: usize = 2 + 2 + 32 + 32 + 3;
+/// Largest chunk: one `PushChunk` must fit in one Storm message (derived), 65,464 bytes.
+pub const MAX_CHUNK: usize = STORM_MAX_MESSAGE - PUSH_CHUNK_OVERHEAD;
+/// The chunk size `containerize` uses: 60 KiB, under [`MAX_CHUNK`]. Our own choice.
+pub const CONTAINER_CHUNK: usize = 60 * 1024;
+/// Longest MIME type of a container header. Our own choice (RFC 6838 names are far shorter).
+pub const MAX_MIME: usize = 128;
+/// Longest description of a container header. Our own choice.
+pub const MAX_INFO: usize = 1024;
+/// Largest encoded container header.
+pub const MAX_CONTAINER_HEADER: usize = 2 + 2 + MAX_MIME + 2 + MAX_INFO + 8;
+/// Most chunks in one container: the container (header, u24 count, 32 bytes per id) must fit
+/// in one Storm `PushContainer` (type, app) with room to spare (derived, rounded down to a
+/// multiple of 64): 1,984 chunks, about 121 MB at [`CONTAINER_CHUNK`].
+pub const MAX_CONTAINER_CHUNKS: usize =
+    (STORM_MAX_MESSAGE - 4 - MAX_CONTAINER_HEADER - 3) / 32 / 64 * 64;
+/// Longest STORE table name (1 to 64 bytes of `a-z 0-9 _ - .`, docs/API.md). Our own choice.
+pub const MAX_TABLE_NAME: usize = 64;
+/// Largest value in a STORE table: 1 MiB. Our own choice: values are records (RGB stash
+/// entries, containers), bulk data is split into chunks. A value fits in one bus frame
+/// (checked in `bus::limits`).
+pub const MAX_VALUE: usize = 1 << 20;
+/// Most ids in one `insert`, `check_unknown` or `list_ids` page: 8,192 (256 KiB of ids).
+/// Our own choice.
+pub const MAX_IDS: usize = 8192;
+/// Largest app message payload on the STORM bus: one Storm message (derived).
+pub const MAX_APP_PAYLOAD: usize = STORM_MAX_MESSAGE;
+
 const _: () = {
     // A Bitcoin message (block) fits in one `block_data` body.
     assert!(MAX_BLOB + BLOCK_DATA_OVERHEAD + PAYLOAD_HEADER > BTC_MAX_MESSAGE);
     // A Lightning message carried on the MSG bus fits under the strict-encoding length prefix.
     assert!(LN_MAX_PAYLOAD <= u16::MAX as usize);
     assert!(BOLT8_MAX_PACKET == 65_569);
+    // A chunk and a full container each travel in one Storm message.
+    assert!(MAX_CHUNK == 65_464);
+    assert!(CONTAINER_CHUNK <= MAX_CHUNK);
+    assert!(4 + MAX_CONTAINER_HEADER + 3 + 32 * MAX_CONTAINER_CHUNKS <= STORM_MAX_MESSAGE);
+    // A container is a STORE value, and a chunk too.
+    assert!(MAX_CONTAINER_HEADER + 3 + 32 * MAX_CONTAINER_CHUNKS <= MAX_VALUE);
+    assert!(MAX_CHUNK <= MAX_VALUE);
+    assert!(MAX_IDS <= u16::MAX as usize);
 };

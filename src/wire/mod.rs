@@ -28,4 +28,6 @@ pub mod lnp_peer;
 pub mod msg;
 pub mod network;
 pub mod session;
+pub mod storm;
+pub mod storm_api;
 pub mod strict;

@@ -6,6 +6,7 @@
 use super::bp_api::BpMsg;
 use super::limits;
 use super::lnp_api::LnpMsg;
+use super::storm_api::StormMsg;
 use super::strict::{self, decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 use std::fmt;
 
@@ -238,6 +239,8 @@ pub mod code {
     pub const UNKNOWN_TYPE: u16 = 0x1001;
     /// A field or the message is above its size limit.
     pub const TOO_LARGE: u16 = 0x1002;
+    /// A field decoded but its value is not allowed (e.g. a bad table name).
+    pub const INVALID_ARGUMENT: u16 = 0x1003;
     /// No service with the destination id is on this bus.
     pub const NO_ROUTE: u16 = 0x2000;
     /// The destination is overloaded (mailbox or pending-request table full); retry later.
@@ -256,6 +259,10 @@ pub mod code {
     pub const REFUSED: u16 = 0x6000;
     /// A named object (e.g. a service, a peer) does not exist.
     pub const NOT_FOUND: u16 = 0x6001;
+    /// The name or id is already taken by someone else (e.g. a Storm app id).
+    pub const CONFLICT: u16 = 0x6002;
+    /// Stored data failed a check (e.g. a chunk whose hash is not its id).
+    pub const INVALID_DATA: u16 = 0x6003;
     /// A peer connection failed or closed (connect refused, handshake failed, no pong, ...).
     pub const PEER_FAILED: u16 = 0x7000;
 }
@@ -359,7 +366,7 @@ pub struct ServiceEvent {
 /// Every message that travels on a bus. The generic messages (0x00xx, 0x01xx) are variants
 /// here; each node's messages are one variant wrapping that node's message set, which owns its
 /// type-id range (docs/API.md section 3): 0x02xx LNP ([`LnpMsg`]), 0x03xx BP ([`BpMsg`]),
-/// 0x04xx RGB and 0x05xx Storm (none yet).
+/// 0x04xx RGB (none yet) and 0x05xx Storm ([`StormMsg`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
     /// 0x0001, final reply: done, with an optional human-readable message.
@@ -392,6 +399,8 @@ pub enum Msg {
     Lnp(LnpMsg),
     /// 0x03xx: the BP Node's messages.
     Bp(BpMsg),
+    /// 0x05xx: the Storm Node's messages.
+    Storm(StormMsg),
 }
 
 impl From<LnpMsg> for Msg {
@@ -403,6 +412,12 @@ impl From<LnpMsg> for Msg {
 impl From<BpMsg> for Msg {
     fn from(m: BpMsg) -> Msg {
         Msg::Bp(m)
+    }
+}
+
+impl From<StormMsg> for Msg {
+    fn from(m: StormMsg) -> Msg {
+        Msg::Storm(m)
     }
 }
 
@@ -469,6 +484,7 @@ impl Msg {
             Msg::DebugCrash { .. } => type_id::DEBUG_CRASH,
             Msg::Lnp(m) => m.type_id(),
             Msg::Bp(m) => m.type_id(),
+            Msg::Storm(m) => m.type_id(),
         }
     }
 
@@ -483,6 +499,7 @@ impl Msg {
             Msg::ServiceEvent(_) => MsgKind::OneWay,
             Msg::Lnp(m) => m.kind(),
             Msg::Bp(m) => m.kind(),
+            Msg::Storm(m) => m.kind(),
         }
     }
 
@@ -519,6 +536,7 @@ impl Msg {
             Msg::DebugCrash { service } => encode_string(service, limits::MAX_SERVICE_NAME, out),
             Msg::Lnp(m) => m.encode_body(out),
             Msg::Bp(m) => m.encode_body(out),
+            Msg::Storm(m) => m.encode_body(out),
         }
     }
 
@@ -545,6 +563,7 @@ impl Msg {
             type_id::DEBUG_CRASH => Msg::DebugCrash { service: name(r)? },
             t if t >> 8 == u16::from(LnpMsg::RANGE) => Msg::Lnp(LnpMsg::decode_body(t, r)?),
             t if t >> 8 == u16::from(BpMsg::RANGE) => Msg::Bp(BpMsg::decode_body(t, r)?),
+            t if t >> 8 == u16::from(StormMsg::RANGE) => Msg::Storm(StormMsg::decode_body(t, r)?),
             other => return Err(BodyError::UnknownType(other)),
         };
         r.finish()?;
@@ -878,7 +897,9 @@ mod tests {
                 | Msg::GetInfo
                 | Msg::NodeInfo(_)
                 | Msg::DebugCrash { .. } => {}
-                Msg::Lnp(_) | Msg::Bp(_) => unreachable!("sampled in their own modules"),
+                Msg::Lnp(_) | Msg::Bp(_) | Msg::Storm(_) => {
+                    unreachable!("sampled in their own modules")
+                }
             }
             roundtrip(m.clone());
         }

@@ -1,10 +1,22 @@
-//! Storm Node: manager `stormd` on the STORE (RPC), STORM and API buses. `stored` arrives with
-//! its issue; this module's `NODE` is where its services, settings and requests will be
-//! declared.
+//! Storm Node: manager `stormd` on the STORE (RPC), STORM and API buses, and `stored`, the
+//! STORE RPC over the embedded database `DATA_DIR/store.redb`.
+//!
+//! [`NODE`] is the node's whole plan: its seed row, no config section of its own yet, and
+//! (through [`StormSettings::plan`]) the database opened before any service starts, `stored`
+//! as a supervised service on the STORE and API buses, the container and app requests of
+//! `stormd`, and the `info` details.
+//!
+//! - [`stored`]: STORE requests; reads in the handler, writes group-committed by a writer thread.
+//! - [`stormd`]: containers (`containerize`, `assemble`, `containers`) and STORM-bus apps.
 
-use super::{NoSettings, NodeDef, NodeSeed};
+pub mod stored;
+pub mod stormd;
+
+use super::settings::Section;
+use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
-use crate::wire::msg::ServiceId;
+use crate::storage::{RedbStorage, Storage};
+use crate::wire::msg::{Detail, ServiceId};
 use std::sync::Arc;
 
 /// The Storm node's declaration.
@@ -18,5 +30,64 @@ pub static NODE: NodeDef = NodeDef {
     defaults: include_str!("../../../config/storm.toml"),
     sections: &[],
     list_flags: &[],
-    settings: |_| Ok(Arc::new(NoSettings)),
+    settings: |_: &Section<'_>| Ok(Arc::new(StormSettings)),
 };
+
+/// The database file in the data dir.
+pub const STORE_FILE: &str = "store.redb";
+
+/// The Storm node's settings (none of its own yet: the database lives in the data dir).
+#[derive(Debug)]
+pub struct StormSettings;
+
+impl NodeSettings for StormSettings {
+    fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
+        let path = env.config.data_dir.join(STORE_FILE);
+        let storage = Arc::new(RedbStorage::open(&path).map_err(|e| e.to_string())?);
+        let state = Arc::new(stormd::StormState::default());
+        // `stored` answers on STORE (services, the seed's storage RPC) and on the API (remote
+        // clients and `nodectl storm store …`).
+        let buses: Vec<_> = env
+            .buses
+            .iter()
+            .filter(|(k, _)| matches!(k, BusKind::Store | BusKind::Api))
+            .map(|(_, b)| b.clone())
+            .collect();
+        let store_endpoint = env
+            .config
+            .endpoints
+            .iter()
+            .find(|(k, _)| *k == BusKind::Store)
+            .map(|(_, e)| e.zmq())
+            .unwrap_or_default();
+        let (s1, s2, s3) = (storage.clone(), storage.clone(), storage);
+        let (st1, st2) = (state.clone(), state);
+        Ok(NodePlan {
+            services: vec![service_spec("stored".into(), move || {
+                stored::Stored::new(s1.clone(), buses.clone())
+            })],
+            extensions: vec![Box::new(move || {
+                Box::new(stormd::Stormd::new(s2.clone(), st1.clone()))
+            })],
+            details: Some(Box::new(move || details(&s3, &st2, &store_endpoint))),
+        })
+    }
+}
+
+fn details(s: &RedbStorage, state: &stormd::StormState, store: &str) -> Vec<(String, Detail)> {
+    let tables = s.tables().unwrap_or_default();
+    let containers = tables
+        .iter()
+        .find(|t| t.name == stormd::CONTAINERS)
+        .map_or(0, |t| t.count);
+    vec![
+        (
+            "store_path".into(),
+            Detail::Text(s.path().display().to_string()),
+        ),
+        ("store_endpoint".into(), Detail::Text(store.to_string())),
+        ("tables".into(), Detail::U64(tables.len() as u64)),
+        ("containers".into(), Detail::U64(containers)),
+        ("apps".into(), Detail::U64(state.apps() as u64)),
+    ]
+}

@@ -139,6 +139,59 @@ impl Session {
             .map_err(|e| e.to_string())
     }
 
+    /// Sends `msg` to `dst` (not the manager) and waits for the final reply.
+    pub fn request_to(&mut self, dst: &ServiceId, msg: Msg) -> Result<Msg, String> {
+        let progress = |p: &str| eprintln!("... {p}");
+        self.client
+            .request(dst, msg, self.timeout, progress)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends `msgs` to `dst` with at most `window` in flight, and hands each final reply to
+    /// `on_reply` in the order of `msgs`. A failure ends it, naming the message's index. The
+    /// timeout applies to each wait for a reply.
+    pub fn pipeline(
+        &mut self,
+        dst: &ServiceId,
+        msgs: impl IntoIterator<Item = Msg>,
+        window: usize,
+        mut on_reply: impl FnMut(usize, Msg) -> Result<(), String>,
+    ) -> Result<usize, String> {
+        use std::collections::{BTreeMap, HashMap};
+        let mut msgs = msgs.into_iter().enumerate().peekable();
+        let mut in_flight: HashMap<u64, usize> = HashMap::new();
+        let mut done: BTreeMap<usize, Msg> = BTreeMap::new();
+        let mut next = 0;
+        loop {
+            while in_flight.len() < window.max(1) {
+                let Some((i, msg)) = msgs.next() else { break };
+                let id = self.client.send(dst, msg).map_err(|e| e.to_string())?;
+                in_flight.insert(id, i);
+            }
+            if in_flight.is_empty() {
+                return Ok(next);
+            }
+            let env = self.client.recv(self.timeout).map_err(|e| e.to_string())?;
+            let Some(&i) = in_flight.get(&env.request_id) else {
+                continue;
+            };
+            match env.msg {
+                Msg::Progress(_) => continue,
+                Msg::Failure { code, message } => {
+                    return Err(format!("item {i}: failure {code:#06x}: {message}"))
+                }
+                reply => {
+                    in_flight.remove(&env.request_id);
+                    done.insert(i, reply);
+                }
+            }
+            while let Some(reply) = done.remove(&next) {
+                on_reply(next, reply)?;
+                next += 1;
+            }
+        }
+    }
+
     /// Subscribes with `subscribe` and hands every other message to `on_event` until
     /// interrupted. After a quiet spell it subscribes again: that proves the node is alive (the
     /// command never waits on a dead node) and renews a subscription a reconnect lost.

@@ -1,0 +1,266 @@
+//! `stored`: the STORE RPC of the Storm node, on the STORE and API buses, over the embedded
+//! storage module (`storage::RedbStorage`, `DATA_DIR/store.redb`).
+//!
+//! - Reads run in the service's handler on their own read transaction: redb's MVCC means a
+//!   read never waits for a write.
+//! - Writes are validated, then queued to one writer thread (at most
+//!   [`STORE_WRITE_QUEUE`] waiting; beyond it the reply is `BUSY` at once). The writer takes
+//!   every write waiting (up to [`STORE_MAX_BATCH`]), commits them in one durable transaction
+//!   (group commit), and only then answers each. A write that was answered is on disk.
+//! - When `stored` fails (a panic, `debug crash stored`), its writer stops taking writes: the
+//!   writes still queued are answered with `SERVICE_FAILED` and were not applied; the batch
+//!   being committed finishes and is answered. The restarted `stored` has a new writer over the
+//!   same database. Every request gets exactly one reply (the bus drops a second one).
+
+use crate::actors::limits::{STORE_MAX_BATCH, STORE_WRITE_QUEUE};
+use crate::actors::service::{Service, ServiceActor};
+use crate::bus::{Bus, Deliver};
+use crate::storage::{check_ids, check_table, RedbStorage, Storage, StoreError, Write, WriteDone};
+use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::storm::Id32;
+use crate::wire::storm_api::StormMsg;
+use actix::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+/// The service id of `stored` on its buses.
+pub fn id() -> ServiceId {
+    crate::storage::stored_id()
+}
+
+/// A queued write and where its reply goes.
+struct Job {
+    write: Write,
+    /// The reply on success (the chunk id for `store_chunk`).
+    on_done: fn(WriteDone, &Job) -> Msg,
+    chunk: Option<Id32>,
+    bus: Bus,
+    env: Envelope,
+}
+
+/// The writer of one incarnation of `stored`.
+struct Writer {
+    queue: SyncSender<Job>,
+    cancelled: Arc<AtomicBool>,
+}
+
+/// The service.
+pub struct Stored {
+    storage: Arc<RedbStorage>,
+    buses: Vec<Bus>,
+    writer: Option<Writer>,
+}
+
+impl Stored {
+    /// `stored` over `storage`, registered on `buses`.
+    pub fn new(storage: Arc<RedbStorage>, buses: Vec<Bus>) -> Stored {
+        Stored {
+            storage,
+            buses,
+            writer: None,
+        }
+    }
+
+    fn read(&self, op: &StormMsg) -> Result<Msg, StoreError> {
+        let s = &*self.storage;
+        let absent = |what: &str, key: &Id32, table: &str| {
+            Msg::failure(
+                code::NOT_FOUND,
+                format!("no {what} {} in table `{table}`", hex(key)),
+            )
+        };
+        Ok(match op {
+            StormMsg::Tables => StormMsg::TableList(s.tables()?).into(),
+            StormMsg::Count { table } => StormMsg::Counted(s.count(table)?).into(),
+            StormMsg::Get { table, key } => match s.get(table, key)? {
+                Some(v) => StormMsg::Value(v).into(),
+                None => absent("key", key, table),
+            },
+            StormMsg::RetrieveChunk { table, id } => match s.retrieve_chunk(table, id)? {
+                Some(v) => StormMsg::Value(v).into(),
+                None => absent("chunk", id, table),
+            },
+            StormMsg::ListIds {
+                table,
+                after,
+                limit,
+            } => {
+                let (ids, more) = s.list_ids(table, *after, usize::from(*limit))?;
+                StormMsg::IdList { ids, more }.into()
+            }
+            StormMsg::CheckUnknown { table, ids } => StormMsg::IdList {
+                ids: s.check_unknown(table, ids)?,
+                more: false,
+            }
+            .into(),
+            _ => Msg::failure(code::UNEXPECTED, "stored does not handle this request"),
+        })
+    }
+
+    /// The write of a write request, validated, and how its success is answered.
+    fn write_of(op: StormMsg) -> Result<(Write, Option<Id32>), StoreError> {
+        let (write, chunk) = match op {
+            StormMsg::Put { table, key, value } => (Write::Put { table, key, value }, None),
+            StormMsg::Delete { table, key } => (Write::Delete { table, key }, None),
+            StormMsg::Insert { table, ids } => {
+                check_ids(ids.len())?;
+                (Write::Insert { table, ids }, None)
+            }
+            StormMsg::StoreChunk { table, data } => {
+                check_table(&table)?;
+                let (id, w) = Write::chunk(&table, data)?;
+                (w, Some(id))
+            }
+            _ => return Err(StoreError::Invalid("not a write".into())),
+        };
+        write.check()?;
+        Ok((write, chunk))
+    }
+
+    fn enqueue(&self, op: StormMsg, bus: Bus, env: Envelope) {
+        let (write, chunk) = match Stored::write_of(op) {
+            Ok(w) => w,
+            Err(e) => return bus.send(env.reply(Msg::failure(e.code(), e.to_string()))),
+        };
+        let on_done: fn(WriteDone, &Job) -> Msg = |done, job| match (done, job.chunk) {
+            (_, Some(id)) => StormMsg::ChunkStored(id).into(),
+            (WriteDone::Deleted(false), _) => Msg::failure(
+                code::NOT_FOUND,
+                match &job.write {
+                    Write::Delete { table, key } => {
+                        format!("no key {} in table `{table}`", hex(key))
+                    }
+                    _ => "not found".into(),
+                },
+            ),
+            _ => Msg::Success(None),
+        };
+        let job = Job {
+            write,
+            on_done,
+            chunk,
+            bus,
+            env,
+        };
+        let Some(writer) = &self.writer else {
+            return job.fail(code::SERVICE_FAILED, "stored is not running");
+        };
+        match writer.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) => job.fail(
+                code::BUSY,
+                &format!("the write queue is full ({STORE_WRITE_QUEUE} writes); retry"),
+            ),
+            Err(TrySendError::Disconnected(job)) => {
+                job.fail(code::SERVICE_FAILED, "the writer of stored stopped")
+            }
+        }
+    }
+}
+
+impl Job {
+    fn fail(&self, code: u16, why: &str) {
+        self.bus.send(self.env.reply(Msg::failure(code, why)));
+    }
+}
+
+fn hex(id: &Id32) -> String {
+    use bitcoin::hex::DisplayHex;
+    id.to_lower_hex_string()
+}
+
+/// The writer thread: group commit until its queue is closed.
+fn write_loop(storage: Arc<RedbStorage>, queue: Receiver<Job>, cancelled: Arc<AtomicBool>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < STORE_MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if cancelled.load(Ordering::Acquire) {
+            for job in &jobs {
+                job.fail(
+                    code::SERVICE_FAILED,
+                    "stored failed before this write was committed; it was not applied",
+                );
+            }
+            continue;
+        }
+        let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
+        match storage.apply(&writes) {
+            Ok(done) => {
+                for (job, done) in jobs.iter().zip(done) {
+                    job.bus.send(job.env.reply((job.on_done)(done, job)));
+                }
+            }
+            Err(e) => {
+                tracing::error!("store commit of {} writes failed: {e}", jobs.len());
+                for job in &jobs {
+                    job.fail(e.code(), &format!("not committed: {e}"));
+                }
+            }
+        }
+    }
+}
+
+impl Service for Stored {
+    fn start(&mut self, ctx: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        let (queue, rx) = sync_channel(STORE_WRITE_QUEUE);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let (storage, flag) = (self.storage.clone(), cancelled.clone());
+        std::thread::Builder::new()
+            .name("stored-writer".into())
+            .spawn(move || write_loop(storage, rx, flag))
+            .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+        self.writer = Some(Writer { queue, cancelled });
+        let me = ctx.address().recipient::<Deliver>();
+        for bus in &self.buses {
+            bus.register(id(), me.clone());
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        let Deliver { env, bus } = d;
+        if env.msg.kind() != MsgKind::Request {
+            return Ok(()); // e.g. NO_ROUTE for a client that left: nothing to do
+        }
+        let op = match &env.msg {
+            Msg::Storm(op) => op.clone(),
+            other => {
+                let why = format!(
+                    "stored does not handle type {:#06x} (docs/API.md, Storm requests)",
+                    other.type_id()
+                );
+                bus.send(env.reply(Msg::failure(code::UNEXPECTED, why)));
+                return Ok(());
+            }
+        };
+        match op {
+            StormMsg::Put { .. }
+            | StormMsg::Delete { .. }
+            | StormMsg::Insert { .. }
+            | StormMsg::StoreChunk { .. } => self.enqueue(op, bus, env),
+            op => {
+                let reply = self
+                    .read(&op)
+                    .unwrap_or_else(|e| Msg::failure(e.code(), e.to_string()));
+                bus.send(env.reply(reply));
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(w) = self.writer.take() {
+            // Queued writes are answered with a failure by the writer; the queue closes when
+            // the sender drops here, and the thread ends once it has drained it.
+            w.cancelled.store(true, Ordering::Release);
+        }
+        // It stays registered: its address survives a restart, and requests that arrive
+        // meanwhile wait in its mailbox.
+    }
+}

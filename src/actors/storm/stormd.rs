@@ -1,0 +1,358 @@
+//! The Storm requests of `stormd` (an [`Extension`] of the node manager, on every bus of the
+//! node): containers over the store, and the app registry of the STORM bus.
+//!
+//! - `containerize`, `assemble`: the chunks are checked on a thread of their own (at most
+//!   [`MAX_CONTAINER_JOBS`] at once, else `BUSY`), which answers; the manager never blocks on
+//!   reading a file's worth of chunks.
+//! - Apps: a client registers an app id and receives `app_message` notifications for it (with
+//!   the request id of its `register_app`) until it goes away. Local senders use `app_send`;
+//!   Bifrost peers will be one more sender (docs/ARCHITECTURE.md).
+
+use crate::actors::limits::{MAX_APPS, MAX_CONTAINER_JOBS};
+use crate::actors::manager::Extension;
+use crate::bus::{Bus, Deliver};
+use crate::storage::{RedbStorage, Storage, StoreError};
+use crate::wire::limits::{MAX_CONTAINER_CHUNKS, MAX_LIST};
+use crate::wire::msg::{code, Envelope, Msg, ServiceId};
+use crate::wire::storm::{chunk_id, Container, Id32};
+use crate::wire::storm_api::{AppInfo, ContainerInfo, StormMsg};
+use bitcoin::hex::DisplayHex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Table of chunks (content-addressed).
+pub const CHUNKS: &str = "chunks";
+/// Table of containers: container id -> strict-encoded container.
+pub const CONTAINERS: &str = "containers";
+
+/// A registered app.
+#[derive(Clone)]
+struct App {
+    name: String,
+    bus: Bus,
+    service: ServiceId,
+    request_id: u64,
+}
+
+/// State shared by every incarnation of the extension.
+#[derive(Default)]
+pub struct StormState {
+    apps: Mutex<BTreeMap<u16, App>>,
+    jobs: AtomicUsize,
+}
+
+impl std::fmt::Debug for StormState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StormState")
+    }
+}
+
+impl StormState {
+    /// Number of registered apps.
+    pub fn apps(&self) -> usize {
+        self.apps.lock().map(|a| a.len()).unwrap_or(0)
+    }
+}
+
+/// The extension.
+pub struct Stormd {
+    storage: Arc<RedbStorage>,
+    state: Arc<StormState>,
+}
+
+impl Stormd {
+    /// The extension over `storage`, with `state` shared across restarts.
+    pub fn new(storage: Arc<RedbStorage>, state: Arc<StormState>) -> Stormd {
+        Stormd { storage, state }
+    }
+
+    fn apps(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, App>> {
+        self.state.apps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `work` on a thread of its own, which answers the request; `BUSY` if too many run.
+    fn spawn_job(
+        &self,
+        bus: &Bus,
+        env: &Envelope,
+        work: impl FnOnce(&RedbStorage) -> Msg + Send + 'static,
+    ) -> Option<Msg> {
+        let running = self.state.jobs.fetch_add(1, Ordering::AcqRel);
+        if running >= MAX_CONTAINER_JOBS {
+            self.state.jobs.fetch_sub(1, Ordering::AcqRel);
+            return Some(Msg::failure(
+                code::BUSY,
+                format!("{MAX_CONTAINER_JOBS} container jobs are running; retry"),
+            ));
+        }
+        let (storage, state, bus, env) = (
+            self.storage.clone(),
+            self.state.clone(),
+            bus.clone(),
+            env.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("stormd-container".into())
+            .spawn(move || {
+                let reply = crate::guard::guard(|| Ok(work(&storage)))
+                    .unwrap_or_else(|why| Msg::failure(code::SERVICE_FAILED, why));
+                state.jobs.fetch_sub(1, Ordering::AcqRel);
+                bus.send(env.reply(reply));
+            });
+        match spawned {
+            Ok(_) => None,
+            Err(e) => {
+                self.state.jobs.fetch_sub(1, Ordering::AcqRel);
+                Some(Msg::failure(
+                    code::BUSY,
+                    format!("cannot start a thread: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+fn store_failure(e: StoreError) -> Msg {
+    Msg::failure(e.code(), e.to_string())
+}
+
+/// A failure: its code and message.
+pub type Refusal = (u16, String);
+
+fn refused((code, message): Refusal) -> Msg {
+    Msg::failure(code, message)
+}
+
+fn store_refusal(e: StoreError) -> Refusal {
+    (e.code(), e.to_string())
+}
+
+/// Reads and decodes a container.
+pub fn load_container(s: &dyn Storage, id: &Id32) -> Result<Option<Container>, Refusal> {
+    match s.get(CONTAINERS, id).map_err(store_refusal)? {
+        None => Ok(None),
+        Some(bytes) => crate::wire::strict::deserialize(&bytes)
+            .map(Some)
+            .map_err(|e| {
+                (
+                    code::INVALID_DATA,
+                    format!("container {} is damaged: {e}", id.to_lower_hex_string()),
+                )
+            }),
+    }
+}
+
+/// Every container, by id (at most [`MAX_LIST`]).
+pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, Refusal> {
+    let (ids, _) = s
+        .list_ids(CONTAINERS, None, MAX_LIST)
+        .map_err(store_refusal)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(c) = load_container(s, &id)? {
+            out.push(ContainerInfo {
+                id,
+                chunks: c.chunks.len() as u32,
+                header: c.header,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `containerize`: every chunk present, sizes adding up to the header's; then the container.
+fn containerize(s: &RedbStorage, container: Container) -> Msg {
+    let mut size = 0u64;
+    for (n, id) in container.chunks.iter().enumerate() {
+        match s.get(CHUNKS, id) {
+            Ok(Some(data)) => {
+                if chunk_id(&data) != *id {
+                    return bad_chunk(n, id, "its data does not hash to its id");
+                }
+                size += data.len() as u64;
+            }
+            Ok(None) => return bad_chunk(n, id, "is not in the store"),
+            Err(e) => return store_failure(e),
+        }
+    }
+    if size != container.header.size {
+        return Msg::failure(
+            code::INVALID_ARGUMENT,
+            format!(
+                "the chunks hold {size} bytes, the header says {}",
+                container.header.size
+            ),
+        );
+    }
+    let id = match container.id() {
+        Ok(id) => id,
+        Err(e) => return Msg::failure(code::INVALID_ARGUMENT, e.to_string()),
+    };
+    let bytes = match crate::wire::strict::serialize(&container) {
+        Ok(b) => b,
+        Err(e) => return Msg::failure(code::INVALID_ARGUMENT, e.to_string()),
+    };
+    if let Err(e) = s.put(CONTAINERS, &id, &bytes) {
+        return store_failure(e);
+    }
+    StormMsg::ContainerCreated(ContainerInfo {
+        id,
+        chunks: container.chunks.len() as u32,
+        header: container.header,
+    })
+    .into()
+}
+
+/// `assemble`: the container and every chunk checked (present, hash, total size).
+fn assemble(s: &RedbStorage, id: Id32) -> Msg {
+    let container = match load_container(s, &id) {
+        Ok(Some(c)) => c,
+        Ok(None) => return no_container(&id),
+        Err(r) => return refused(r),
+    };
+    let mut size = 0u64;
+    for (n, cid) in container.chunks.iter().enumerate() {
+        match s.get(CHUNKS, cid) {
+            Ok(Some(data)) if chunk_id(&data) == *cid => size += data.len() as u64,
+            Ok(Some(_)) => {
+                return bad_chunk(n, cid, "is altered: its data does not hash to its id")
+            }
+            Ok(None) => return bad_chunk(n, cid, "is missing from the store"),
+            Err(e) => return store_failure(e),
+        }
+    }
+    if size != container.header.size {
+        return Msg::failure(
+            code::INVALID_DATA,
+            format!(
+                "the chunks hold {size} bytes, the header says {}",
+                container.header.size
+            ),
+        );
+    }
+    StormMsg::ContainerData { id, container }.into()
+}
+
+fn bad_chunk(n: usize, id: &Id32, what: &str) -> Msg {
+    Msg::failure(
+        code::INVALID_DATA,
+        format!("chunk #{n} {} {what}", id.to_lower_hex_string()),
+    )
+}
+
+fn no_container(id: &Id32) -> Msg {
+    Msg::failure(
+        code::NOT_FOUND,
+        format!("no container {}", id.to_lower_hex_string()),
+    )
+}
+
+impl Extension for Stormd {
+    fn handle(&mut self, d: Deliver) -> Option<Deliver> {
+        let Deliver { env, bus } = &d;
+        let Msg::Storm(op) = &env.msg else {
+            return Some(d);
+        };
+        let reply = match op {
+            StormMsg::Containerize { header, chunks } => {
+                if chunks.len() > MAX_CONTAINER_CHUNKS {
+                    Msg::failure(code::TOO_LARGE, "too many chunks")
+                } else {
+                    let c = Container {
+                        header: header.clone(),
+                        chunks: chunks.clone(),
+                    };
+                    // `None`: the job answers.
+                    self.spawn_job(bus, env, move |s| containerize(s, c))?
+                }
+            }
+            StormMsg::Assemble(id) => {
+                let id = *id;
+                // `None`: the job answers.
+                self.spawn_job(bus, env, move |s| assemble(s, id))?
+            }
+            StormMsg::Containers => match list_containers(&*self.storage) {
+                Ok(list) => StormMsg::ContainerList(list).into(),
+                Err(r) => refused(r),
+            },
+            StormMsg::GetContainer(id) => match load_container(&*self.storage, id) {
+                Ok(Some(container)) => StormMsg::ContainerData { id: *id, container }.into(),
+                Ok(None) => no_container(id),
+                Err(r) => refused(r),
+            },
+            StormMsg::RegisterApp { app, name } => {
+                let mut apps = self.apps();
+                match apps.get(app) {
+                    Some(a) if a.service != env.src => Msg::failure(
+                        code::CONFLICT,
+                        format!("app id {app:#06x} is taken by `{}`", a.name),
+                    ),
+                    None if apps.len() >= MAX_APPS => {
+                        Msg::failure(code::BUSY, format!("{MAX_APPS} apps are registered"))
+                    }
+                    _ => {
+                        apps.insert(
+                            *app,
+                            App {
+                                name: name.clone(),
+                                bus: bus.clone(),
+                                service: env.src.clone(),
+                                request_id: env.request_id,
+                            },
+                        );
+                        tracing::info!(app = *app, %name, by = %env.src, "storm app registered");
+                        Msg::Success(Some(format!("registered as app {app:#06x}")))
+                    }
+                }
+            }
+            StormMsg::AppSend { app, payload } => match self.apps().get(app) {
+                Some(a) => {
+                    a.bus.send(Envelope {
+                        src: ServiceId::Stormd,
+                        dst: a.service.clone(),
+                        request_id: a.request_id,
+                        msg: StormMsg::AppMessage {
+                            app: *app,
+                            from: env.src.to_string(),
+                            payload: payload.clone(),
+                        }
+                        .into(),
+                    });
+                    Msg::Success(Some(format!("delivered to app {app:#06x}")))
+                }
+                None => Msg::failure(
+                    code::NOT_FOUND,
+                    format!("no app registered with id {app:#06x}"),
+                ),
+            },
+            StormMsg::Apps => StormMsg::AppList(
+                self.apps()
+                    .iter()
+                    .map(|(app, a)| AppInfo {
+                        app: *app,
+                        name: a.name.clone(),
+                    })
+                    .collect(),
+            )
+            .into(),
+            _ => return Some(d),
+        };
+        bus.send(env.reply(reply));
+        None
+    }
+
+    fn debug_crash(&mut self, _: &str, _: &str) -> Option<Msg> {
+        None
+    }
+
+    fn gone(&mut self, service: &ServiceId) {
+        self.apps().retain(|app, a| {
+            let keep = &a.service != service;
+            if !keep {
+                tracing::info!(app = *app, name = %a.name, "storm app gone");
+            }
+            keep
+        });
+    }
+}

@@ -1,0 +1,450 @@
+//! `nodectl storm …`: the Storm Node's commands (the STORE tables, containers, apps).
+//!
+//! Every command talks to the node's API endpoint: STORE requests go to `stored`, container
+//! and app requests to `stormd` (docs/API.md, "Storm requests").
+
+use crate::client::{self, hex_arg, text_arg, ClientArgs, Request, Session};
+use crate::common::{self, CommonCmd};
+use crate::render::{self, emit, hex, unexpected};
+use clap::{Args, Subcommand};
+use lnpbp_nodes::actors::NodeKind;
+use lnpbp_nodes::bus::BusKind;
+use lnpbp_nodes::storage::{check_table, stored_id};
+use lnpbp_nodes::wire::limits::{
+    CONTAINER_CHUNK, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_INFO, MAX_MIME, MAX_VALUE,
+};
+use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+use lnpbp_nodes::wire::storm::{
+    chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, Id32,
+};
+use lnpbp_nodes::wire::storm_api::{ContainerInfo, StormMsg};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Requests in flight while chunks go up or come down (lets `stored` group-commit them).
+const WINDOW: usize = 32;
+
+/// The Storm commands.
+#[derive(Subcommand)]
+pub enum StormCmd {
+    #[command(flatten)]
+    Common(CommonCmd),
+    /// The STORE: tables of 32-byte keys (64 hex digits) to values.
+    Store {
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
+    /// Split FILE into chunks, store them and make a container; prints its id.
+    Containerize(ContainerizeArgs),
+    /// Check every chunk of a container and write its content to OUT.
+    Assemble {
+        /// Container id: 64 hex digits or storm1…
+        id: String,
+        /// Output file (written only when every chunk checked out).
+        out: PathBuf,
+    },
+    /// List the containers.
+    Containers,
+    /// List the apps registered on the STORM bus.
+    Apps,
+}
+
+/// `containerize` arguments.
+#[derive(Args)]
+pub struct ContainerizeArgs {
+    /// The file.
+    file: PathBuf,
+    /// MIME type of the content.
+    #[arg(long, default_value = "application/octet-stream")]
+    mime: String,
+    /// Description.
+    #[arg(long, default_value = "")]
+    info: String,
+}
+
+/// STORE commands.
+#[derive(Subcommand)]
+pub enum StoreCmd {
+    /// Every table with its number of keys.
+    Tables,
+    /// Number of keys in TABLE.
+    Count {
+        /// Table name (1 to 64 bytes of a-z 0-9 _ - .).
+        table: String,
+    },
+    /// Every key of TABLE, in order.
+    List {
+        /// Table name.
+        table: String,
+    },
+    /// Store a value (from FILE, or stdin) under KEY; answered once committed.
+    Put {
+        /// Table name.
+        table: String,
+        /// Key: 64 hex digits.
+        key: String,
+        /// File with the value (default: stdin).
+        file: Option<PathBuf>,
+    },
+    /// Write the value under KEY to stdout (raw bytes), or to --out FILE.
+    Get {
+        /// Table name.
+        table: String,
+        /// Key: 64 hex digits.
+        key: String,
+        /// Write the value to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Remove KEY.
+    Delete {
+        /// Table name.
+        table: String,
+        /// Key: 64 hex digits.
+        key: String,
+    },
+}
+
+/// Runs a Storm command.
+pub fn run(args: ClientArgs<StormCmd>) -> Result<(), String> {
+    let kind = NodeKind::Storm;
+    let req = match &args.cmd {
+        StormCmd::Common(cmd) => return common::run(kind, &args, cmd),
+        StormCmd::Store { cmd } => return store(&args, cmd),
+        StormCmd::Containerize(c) => return containerize(&args, c),
+        StormCmd::Assemble { id, out } => return assemble(&args, id, out),
+        StormCmd::Containers => Request::new(StormMsg::Containers, Box::new(containers)),
+        StormCmd::Apps => Request::new(StormMsg::Apps, Box::new(apps)),
+    };
+    client::run(kind, &args, req)
+}
+
+fn session(args: &ClientArgs<StormCmd>) -> Result<Session, String> {
+    Session::open(NodeKind::Storm, args, BusKind::Api, client::TIMEOUT)
+}
+
+fn table_arg(t: &str) -> Result<String, String> {
+    check_table(t).map_err(|e| e.to_string())?;
+    Ok(t.to_string())
+}
+
+fn key_arg(k: &str) -> Result<Id32, String> {
+    let bytes = hex_arg("the key", k)?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("the key `{}` is not 64 hex digits", client::shown(k)))
+}
+
+/// Reads at most `max` bytes from `r`; more is an error, not a truncation.
+fn read_bounded(mut r: impl Read, max: usize, what: &str) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    r.by_ref()
+        .take(max as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
+    if buf.len() > max {
+        return Err(format!("{what} is larger than the limit of {max} bytes"));
+    }
+    Ok(buf)
+}
+
+fn store(args: &ClientArgs<StormCmd>, cmd: &StoreCmd) -> Result<(), String> {
+    let json = args.json;
+    // Validate every argument before connecting.
+    let msg: StormMsg = match cmd {
+        StoreCmd::Tables => StormMsg::Tables,
+        StoreCmd::Count { table } => StormMsg::Count {
+            table: table_arg(table)?,
+        },
+        StoreCmd::List { table } => {
+            let table = table_arg(table)?;
+            return list(args, table);
+        }
+        StoreCmd::Put { table, key, file } => {
+            let (table, key) = (table_arg(table)?, key_arg(key)?);
+            let value = match file {
+                Some(path) => {
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                    read_bounded(f, MAX_VALUE, &path.display().to_string())?
+                }
+                None => read_bounded(std::io::stdin().lock(), MAX_VALUE, "stdin")?,
+            };
+            StormMsg::Put { table, key, value }
+        }
+        StoreCmd::Get { table, key, .. } => StormMsg::Get {
+            table: table_arg(table)?,
+            key: key_arg(key)?,
+        },
+        StoreCmd::Delete { table, key } => StormMsg::Delete {
+            table: table_arg(table)?,
+            key: key_arg(key)?,
+        },
+    };
+    let mut s = session(args)?;
+    let reply = s.request_to(&stored_id(), msg.into())?;
+    match (cmd, reply) {
+        (StoreCmd::Tables, Msg::Storm(StormMsg::TableList(list))) => {
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|t| serde_json::json!({"table": t.name, "count": t.count}))
+                    .collect();
+                emit!("{}", serde_json::Value::Array(v));
+            } else if list.is_empty() {
+                emit!("no tables");
+            } else {
+                for t in list {
+                    emit!("{} {}", t.name, t.count);
+                }
+            }
+        }
+        (StoreCmd::Count { table }, Msg::Storm(StormMsg::Counted(n))) => {
+            if json {
+                emit!("{}", serde_json::json!({"table": table, "count": n}));
+            } else {
+                emit!("{n}");
+            }
+        }
+        (StoreCmd::Get { out, key, .. }, Msg::Storm(StormMsg::Value(v))) => match out {
+            Some(path) => {
+                std::fs::write(path, &v)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                if json {
+                    emit!(
+                        "{}",
+                        serde_json::json!({"key": key, "size": v.len(), "out": path})
+                    );
+                }
+            }
+            None if json => emit!(
+                "{}",
+                serde_json::json!({"key": key, "size": v.len(), "value_hex": hex(&v)})
+            ),
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&v)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| format!("cannot write to stdout: {e}"))?;
+            }
+        },
+        (_, reply @ Msg::Success(_)) => render::success(reply, json)?,
+        (_, reply) => return Err(unexpected(&reply)),
+    }
+    Ok(())
+}
+
+fn list(args: &ClientArgs<StormCmd>, table: String) -> Result<(), String> {
+    let mut s = session(args)?;
+    let mut after = None;
+    let mut all = Vec::new();
+    loop {
+        let msg = StormMsg::ListIds {
+            table: table.clone(),
+            after,
+            limit: MAX_IDS as u16,
+        };
+        let Msg::Storm(StormMsg::IdList { ids, more }) = s.request_to(&stored_id(), msg.into())?
+        else {
+            return Err("unexpected reply to list_ids".into());
+        };
+        after = ids.last().copied();
+        if args.json {
+            all.extend(ids.iter().map(|id| hex(id)));
+        } else {
+            for id in &ids {
+                emit!("{}", hex(id));
+            }
+        }
+        if !more || after.is_none() {
+            break;
+        }
+    }
+    if args.json {
+        emit!("{}", serde_json::json!(all));
+    }
+    Ok(())
+}
+
+fn container_json(c: &ContainerInfo) -> serde_json::Value {
+    serde_json::json!({
+        "container_id": hex(&c.id),
+        "id": container_id_bech32(&c.id),
+        "mime": c.header.mime,
+        "info": c.header.info,
+        "size": c.header.size,
+        "chunks": c.chunks,
+    })
+}
+
+fn containerize(args: &ClientArgs<StormCmd>, c: &ContainerizeArgs) -> Result<(), String> {
+    let mime = text_arg("the MIME type", &c.mime, MAX_MIME)?;
+    if c.info.len() > MAX_INFO || c.info.chars().any(char::is_control) {
+        return Err(format!(
+            "--info must be at most {MAX_INFO} bytes without control characters"
+        ));
+    }
+    let max = MAX_CONTAINER_CHUNKS * CONTAINER_CHUNK;
+    let file = std::fs::File::open(&c.file)
+        .map_err(|e| format!("cannot open {}: {e}", c.file.display()))?;
+    let content = read_bounded(file, max, &c.file.display().to_string())?;
+    let mut s = session(args)?;
+    let mut ids = Vec::new();
+    let uploads = split(&content, CONTAINER_CHUNK).map(|part| {
+        ids.push(chunk_id(part));
+        Msg::from(StormMsg::StoreChunk {
+            table: "chunks".into(),
+            data: part.to_vec(),
+        })
+    });
+    let uploads: Vec<Msg> = uploads.collect();
+    let expected = ids.clone();
+    s.pipeline(&stored_id(), uploads, WINDOW, |i, reply| match reply {
+        Msg::Storm(StormMsg::ChunkStored(id)) if id == expected[i] => Ok(()),
+        other => Err(format!("chunk {i}: {}", unexpected(&other))),
+    })?;
+    let header = ContainerHeader {
+        version: 0,
+        mime,
+        info: c.info.clone(),
+        size: content.len() as u64,
+    };
+    let reply = s.request_to(
+        &ServiceId::Stormd,
+        StormMsg::Containerize {
+            header,
+            chunks: ids,
+        }
+        .into(),
+    )?;
+    let Msg::Storm(StormMsg::ContainerCreated(info)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if args.json {
+        emit!("{}", container_json(&info));
+    } else {
+        emit!("{}", hex(&info.id));
+        emit!("{}", container_id_bech32(&info.id));
+        emit!("{} bytes in {} chunks", info.header.size, info.chunks);
+    }
+    Ok(())
+}
+
+fn assemble(args: &ClientArgs<StormCmd>, id: &str, out: &Path) -> Result<(), String> {
+    let id = parse_container_id(id).map_err(|e| format!("`{}`: {e}", client::shown(id)))?;
+    let mut s = session(args)?;
+    let reply = s.request_to(&ServiceId::Stormd, StormMsg::Assemble(id).into())?;
+    let Msg::Storm(StormMsg::ContainerData { container, .. }) = reply else {
+        return Err(unexpected(&reply));
+    };
+    // Write to a temporary file beside OUT; it becomes OUT only when every chunk checked out.
+    let name = out
+        .file_name()
+        .ok_or_else(|| format!("{} is not a file name", out.display()))?;
+    let tmp = out.with_file_name(format!(
+        ".{}.partial-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        let mut size = 0u64;
+        let chunks = container.chunks.clone();
+        let reads = chunks.iter().map(|cid| {
+            Msg::from(StormMsg::RetrieveChunk {
+                table: "chunks".into(),
+                id: *cid,
+            })
+        });
+        s.pipeline(&stored_id(), reads, WINDOW, |i, reply| {
+            let Msg::Storm(StormMsg::Value(data)) = reply else {
+                return Err(unexpected(&reply));
+            };
+            if chunk_id(&data) != chunks[i] {
+                return Err(format!(
+                    "chunk #{i} {} does not hash to its id",
+                    hex(&chunks[i])
+                ));
+            }
+            size += data.len() as u64;
+            f.write_all(&data)
+                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))
+        })?;
+        if size != container.header.size {
+            return Err(format!(
+                "the chunks hold {size} bytes, the header says {}",
+                container.header.size
+            ));
+        }
+        f.sync_all()
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, out).map_err(|e| format!("cannot write {}: {e}", out.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    if args.json {
+        emit!(
+            "{}",
+            serde_json::json!({
+                "container_id": hex(&id), "out": out, "size": container.header.size,
+                "chunks": container.chunks.len(),
+            })
+        );
+    } else {
+        emit!(
+            "{} bytes written to {}",
+            container.header.size,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+fn containers(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Storm(StormMsg::ContainerList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        let v: Vec<_> = list.iter().map(container_json).collect();
+        emit!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    if list.is_empty() {
+        emit!("no containers");
+    }
+    for c in list {
+        emit!(
+            "{} {} {} bytes, {} chunks, {}",
+            container_id_bech32(&c.id),
+            c.header.mime,
+            c.header.size,
+            c.chunks,
+            c.header.info
+        );
+    }
+    Ok(())
+}
+
+fn apps(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Storm(StormMsg::AppList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|a| serde_json::json!({"app": a.app, "name": a.name}))
+            .collect();
+        emit!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    if list.is_empty() {
+        emit!("no apps");
+    }
+    for a in list {
+        emit!("{:#06x} {}", a.app, a.name);
+    }
+    Ok(())
+}

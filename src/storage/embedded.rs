@@ -1,0 +1,320 @@
+//! [`RedbStorage`]: the embedded backend, one redb file. Each table of the interface is a redb
+//! table of `[u8; 32] -> bytes`. Reads use their own read transaction (MVCC: they never wait
+//! for a writer). Writes go through [`RedbStorage::apply`], which commits a whole batch in one
+//! durable transaction: `stored` uses it for group commit, the single-write methods of
+//! [`Storage`] are batches of one.
+
+use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
+use crate::wire::storm::{chunk_id, Id32};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
+    TableHandle,
+};
+use std::path::{Path, PathBuf};
+
+fn def(name: &str) -> TableDefinition<'_, [u8; 32], &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+fn failed(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Failed(format!("database: {e}"))
+}
+
+/// One write of a batch (validated by [`Write::check`] before it is queued).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Store `value` under `key`.
+    Put {
+        /// Table.
+        table: String,
+        /// Key.
+        key: Id32,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Remove `key`.
+    Delete {
+        /// Table.
+        table: String,
+        /// Key.
+        key: Id32,
+    },
+    /// Add ids to a set.
+    Insert {
+        /// Table.
+        table: String,
+        /// Ids.
+        ids: Vec<Id32>,
+    },
+}
+
+impl Write {
+    /// A chunk write: the chunk under its id.
+    pub fn chunk(table: &str, data: Vec<u8>) -> Result<(Id32, Write), StoreError> {
+        check_chunk(&data)?;
+        let key = chunk_id(&data);
+        let w = Write::Put {
+            table: table.to_string(),
+            key,
+            value: data,
+        };
+        w.check()?;
+        Ok((key, w))
+    }
+
+    /// Checks the table name and the sizes.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self {
+            Write::Put { table, value, .. } => {
+                check_table(table)?;
+                check_value(value)
+            }
+            Write::Delete { table, .. } => check_table(table),
+            Write::Insert { table, ids } => {
+                check_table(table)?;
+                check_ids(ids.len())
+            }
+        }
+    }
+}
+
+/// What a committed write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteDone {
+    /// Stored.
+    Stored,
+    /// Removed (`true`) or there was nothing to remove (`false`).
+    Deleted(bool),
+}
+
+/// The embedded backend.
+pub struct RedbStorage {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RedbStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RedbStorage({})", self.path.display())
+    }
+}
+
+impl RedbStorage {
+    /// Opens (or creates) the database at `path`. After a crash redb checks and repairs the
+    /// file here; an error means it cannot be opened at all.
+    pub fn open(path: &Path) -> Result<RedbStorage, StoreError> {
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Failed(format!("cannot open {}: {e}", path.display())))?;
+        Ok(RedbStorage {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits `writes` in one durable transaction; returns what each did once the commit is
+    /// on disk. On error nothing of the batch is applied.
+    pub fn apply(&self, writes: &[Write]) -> Result<Vec<WriteDone>, StoreError> {
+        let tx = self.db.begin_write().map_err(failed)?;
+        let mut done = Vec::with_capacity(writes.len());
+        for w in writes {
+            w.check()?;
+            match w {
+                Write::Put { table, key, value } => {
+                    let mut t = tx.open_table(def(table)).map_err(failed)?;
+                    t.insert(key, value.as_slice()).map_err(failed)?;
+                    done.push(WriteDone::Stored);
+                }
+                Write::Delete { table, key } => {
+                    let mut t = tx.open_table(def(table)).map_err(failed)?;
+                    let existed = t.remove(key).map_err(failed)?.is_some();
+                    done.push(WriteDone::Deleted(existed));
+                }
+                Write::Insert { table, ids } => {
+                    let mut t = tx.open_table(def(table)).map_err(failed)?;
+                    for id in ids {
+                        if t.get(id).map_err(failed)?.is_none() {
+                            t.insert(id, &[][..]).map_err(failed)?;
+                        }
+                    }
+                    done.push(WriteDone::Stored);
+                }
+            }
+        }
+        tx.commit().map_err(failed)?;
+        Ok(done)
+    }
+
+    /// Runs `f` on `table` in a read transaction; a table never written reads as `None`.
+    fn read<T>(
+        &self,
+        table: &str,
+        f: impl FnOnce(&redb::ReadOnlyTable<[u8; 32], &'static [u8]>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        check_table(table)?;
+        let tx = self.db.begin_read().map_err(failed)?;
+        match tx.open_table(def(table)) {
+            Ok(t) => f(&t).map(Some),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+impl Storage for RedbStorage {
+    fn tables(&self) -> Result<Vec<TableInfo>, StoreError> {
+        let tx = self.db.begin_read().map_err(failed)?;
+        let mut out = Vec::new();
+        for handle in tx.list_tables().map_err(failed)? {
+            let name = handle.name().to_string();
+            let t = tx.open_table(def(&name)).map_err(failed)?;
+            out.push(TableInfo {
+                count: t.len().map_err(failed)?,
+                name,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn count(&self, table: &str) -> Result<u64, StoreError> {
+        Ok(self.read(table, |t| t.len().map_err(failed))?.unwrap_or(0))
+    }
+
+    fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .read(table, |t| {
+                Ok(t.get(key).map_err(failed)?.map(|v| v.value().to_vec()))
+            })?
+            .flatten())
+    }
+
+    fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError> {
+        self.apply(&[Write::Put {
+            table: table.into(),
+            key: *key,
+            value: value.to_vec(),
+        }])
+        .map(|_| ())
+    }
+
+    fn delete(&self, table: &str, key: &Id32) -> Result<bool, StoreError> {
+        let done = self.apply(&[Write::Delete {
+            table: table.into(),
+            key: *key,
+        }])?;
+        Ok(done.first() == Some(&WriteDone::Deleted(true)))
+    }
+
+    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError> {
+        let (id, w) = Write::chunk(table, data.to_vec())?;
+        self.apply(&[w])?;
+        Ok(id)
+    }
+
+    fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError> {
+        self.apply(&[Write::Insert {
+            table: table.into(),
+            ids: ids.to_vec(),
+        }])
+        .map(|_| ())
+    }
+
+    fn list_ids(
+        &self,
+        table: &str,
+        after: Option<Id32>,
+        limit: usize,
+    ) -> Result<(Vec<Id32>, bool), StoreError> {
+        check_ids(limit)?;
+        if limit == 0 {
+            return Err(StoreError::Invalid("a page holds at least 1 id".into()));
+        }
+        Ok(self
+            .read(table, |t| {
+                let range = match after {
+                    Some(a) => t.range::<[u8; 32]>((
+                        std::ops::Bound::Excluded(a),
+                        std::ops::Bound::Unbounded,
+                    )),
+                    None => t.range::<[u8; 32]>(..),
+                }
+                .map_err(failed)?;
+                let mut ids = Vec::new();
+                let mut more = false;
+                for item in range {
+                    let (k, _) = item.map_err(failed)?;
+                    if ids.len() == limit {
+                        more = true;
+                        break;
+                    }
+                    ids.push(k.value());
+                }
+                Ok((ids, more))
+            })?
+            .unwrap_or_default())
+    }
+
+    fn check_unknown(&self, table: &str, ids: &[Id32]) -> Result<Vec<Id32>, StoreError> {
+        check_ids(ids.len())?;
+        Ok(self
+            .read(table, |t| {
+                let mut unknown = Vec::new();
+                for id in ids {
+                    if t.get(id).map_err(failed)?.is_none() {
+                        unknown.push(*id);
+                    }
+                }
+                Ok(unknown)
+            })?
+            .unwrap_or_else(|| ids.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_values_chunks_and_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStorage::open(&dir.path().join("s.redb")).unwrap();
+        assert_eq!(s.tables().unwrap(), vec![]);
+        assert_eq!(s.get("kv", &[1; 32]).unwrap(), None);
+        s.put("kv", &[1; 32], b"one").unwrap();
+        assert_eq!(s.get("kv", &[1; 32]).unwrap().unwrap(), b"one");
+        assert!(s.delete("kv", &[1; 32]).unwrap());
+        assert!(!s.delete("kv", &[1; 32]).unwrap());
+        let id = s.store_chunk("chunks", b"hello").unwrap();
+        assert_eq!(id, chunk_id(b"hello"));
+        assert_eq!(s.retrieve_chunk("chunks", &id).unwrap().unwrap(), b"hello");
+        s.insert("set", &[[3; 32], [1; 32], [2; 32]]).unwrap();
+        let (page, more) = s.list_ids("set", None, 2).unwrap();
+        assert_eq!((page, more), (vec![[1; 32], [2; 32]], true));
+        let (page, more) = s.list_ids("set", Some([2; 32]), 2).unwrap();
+        assert_eq!((page, more), (vec![[3; 32]], false));
+        assert_eq!(
+            s.check_unknown("set", &[[2; 32], [9; 32]]).unwrap(),
+            vec![[9; 32]]
+        );
+        assert_eq!(
+            s.check_unknown("nothing", &[[2; 32]]).unwrap(),
+            vec![[2; 32]]
+        );
+        let names: Vec<_> = s.tables().unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["chunks", "kv", "set"]);
+        assert_eq!(s.count("set").unwrap(), 3);
+        assert!(matches!(s.count("Bad"), Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            s.put("kv", &[0; 32], &vec![0; crate::wire::limits::MAX_VALUE + 1]),
+            Err(StoreError::TooLarge(_))
+        ));
+        drop(s);
+        let s = RedbStorage::open(&dir.path().join("s.redb")).unwrap();
+        assert_eq!(s.count("set").unwrap(), 3);
+    }
+}

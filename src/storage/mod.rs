@@ -1,0 +1,165 @@
+//! The storage module: one small interface ([`Storage`]) for tables of 32-byte keys to values,
+//! content-addressed chunks and sets of ids, with two implementations:
+//!
+//! - [`RedbStorage`], embedded: a redb database file, every write committed durably before it
+//!   returns. `stored` (the Storm node's STORE service) serves one over the STORE bus, and any
+//!   service may embed its own.
+//! - [`RemoteStorage`], the same interface over the STORE RPC of a Storm node (`-S ENDPOINT`).
+//!
+//! A third backend (PostgreSQL, for a store shared by many machines) would be one more
+//! implementation of [`Storage`]; docs/ARCHITECTURE.md says where it plugs in.
+//!
+//! Layering: `actors -> storage -> bus -> wire`.
+
+mod embedded;
+mod remote;
+
+pub use embedded::{RedbStorage, Write, WriteDone};
+pub use remote::{stored_id, RemoteStorage};
+
+use crate::wire::limits::{MAX_CHUNK, MAX_IDS, MAX_TABLE_NAME, MAX_VALUE};
+use crate::wire::msg::code;
+use crate::wire::storm::Id32;
+pub use crate::wire::storm_api::TableInfo;
+
+/// Why a storage call failed; [`StoreError::code`] is its failure code on the bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// A table name, a limit or a page size is not allowed.
+    Invalid(String),
+    /// A value or chunk is above its limit.
+    TooLarge(String),
+    /// The write queue is full; retry.
+    Busy(String),
+    /// The database failed (I/O, corruption): the operation did not happen.
+    Failed(String),
+    /// A remote STORE answered with a failure, or could not be reached.
+    Remote {
+        /// Failure code.
+        code: u16,
+        /// Its message.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// The failure code a bus client gets for this error (docs/API.md, "Storm requests").
+    pub fn code(&self) -> u16 {
+        match self {
+            StoreError::Invalid(_) => code::INVALID_ARGUMENT,
+            StoreError::TooLarge(_) => code::TOO_LARGE,
+            StoreError::Busy(_) => code::BUSY,
+            StoreError::Failed(_) => code::SERVICE_FAILED,
+            StoreError::Remote { code, .. } => *code,
+        }
+    }
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Invalid(m)
+            | StoreError::TooLarge(m)
+            | StoreError::Busy(m)
+            | StoreError::Failed(m) => f.write_str(m),
+            StoreError::Remote { code, message } => write!(f, "failure {code:#06x}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Checks a table name: 1 to 64 bytes of `a-z`, `0-9`, `_`, `-`, `.` (docs/API.md).
+pub fn check_table(name: &str) -> Result<(), StoreError> {
+    let ok_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b);
+    if name.is_empty() || name.len() > MAX_TABLE_NAME || !name.bytes().all(ok_char) {
+        let shown: String = name
+            .chars()
+            .take(MAX_TABLE_NAME)
+            .flat_map(char::escape_default)
+            .collect();
+        return Err(StoreError::Invalid(format!(
+            "bad table name `{shown}`: 1 to {MAX_TABLE_NAME} bytes of a-z 0-9 _ - ."
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a value's size against [`MAX_VALUE`].
+pub fn check_value(value: &[u8]) -> Result<(), StoreError> {
+    if value.len() > MAX_VALUE {
+        return Err(StoreError::TooLarge(format!(
+            "value of {} bytes is above the limit of {MAX_VALUE}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a chunk's size against [`MAX_CHUNK`].
+pub fn check_chunk(data: &[u8]) -> Result<(), StoreError> {
+    if data.len() > MAX_CHUNK {
+        return Err(StoreError::TooLarge(format!(
+            "chunk of {} bytes is above the limit of {MAX_CHUNK}",
+            data.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a number of ids (or a page size) against [`MAX_IDS`].
+pub fn check_ids(n: usize) -> Result<(), StoreError> {
+    if n > MAX_IDS {
+        return Err(StoreError::TooLarge(format!(
+            "{n} ids are above the limit of {MAX_IDS}"
+        )));
+    }
+    Ok(())
+}
+
+/// Tables of 32-byte keys to values, chunks and sets. Every write returns only after it is
+/// committed durably. A table that was never written reads as empty.
+pub trait Storage: Send + Sync {
+    /// Every table with its number of keys, by name.
+    fn tables(&self) -> Result<Vec<TableInfo>, StoreError>;
+    /// Number of keys in `table`.
+    fn count(&self, table: &str) -> Result<u64, StoreError>;
+    /// The value under `key`.
+    fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` under `key`, replacing any.
+    fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`; whether it was there.
+    fn delete(&self, table: &str, key: &Id32) -> Result<bool, StoreError>;
+    /// Stores a chunk under its chunk id (`wire::storm::chunk_id`) and returns the id.
+    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError>;
+    /// The chunk with id `id` (as stored: the caller checks its hash when it matters).
+    fn retrieve_chunk(&self, table: &str, id: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(table, id)
+    }
+    /// Adds ids to a set (a table with empty values); ids already present keep their value.
+    fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError>;
+    /// Up to `limit` keys after `after`, ascending, and whether more follow.
+    fn list_ids(
+        &self,
+        table: &str,
+        after: Option<Id32>,
+        limit: usize,
+    ) -> Result<(Vec<Id32>, bool), StoreError>;
+    /// The ids of `ids` that are not keys of `table`, in the order given.
+    fn check_unknown(&self, table: &str, ids: &[Id32]) -> Result<Vec<Id32>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        for good in ["chunks", "a", "rgb.stash-2_x", &"a".repeat(64)] {
+            assert!(check_table(good).is_ok(), "{good}");
+        }
+        for bad in ["", "A", "a b", "é", "a/b", &"a".repeat(65), "tab\0"] {
+            assert_eq!(check_table(bad).unwrap_err().code(), code::INVALID_ARGUMENT);
+        }
+    }
+}

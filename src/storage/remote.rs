@@ -1,0 +1,211 @@
+//! [`RemoteStorage`]: the [`Storage`] interface over the STORE RPC of a Storm node. Each call is
+//! one request to `stored` with a deadline; a node that is not running fails the call at once
+//! (IPC) or at the deadline (TCP), never hangs.
+
+use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
+use crate::bus::client::{Client, ClientError};
+use crate::bus::Endpoint;
+use crate::wire::msg::{code, Msg, ServiceId};
+use crate::wire::storm::Id32;
+use crate::wire::storm_api::StormMsg;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The service id of `stored` on the STORE (and API) bus.
+pub fn stored_id() -> ServiceId {
+    ServiceId::Other("stored".into())
+}
+
+/// A STORE client.
+pub struct RemoteStorage {
+    zmq: zmq::Context,
+    endpoint: Endpoint,
+    timeout: Duration,
+    client: Mutex<Option<Client>>,
+}
+
+impl std::fmt::Debug for RemoteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteStorage({})", self.endpoint.zmq())
+    }
+}
+
+impl RemoteStorage {
+    /// A client of the STORE at `endpoint`; it connects on first use, and again after an error.
+    pub fn new(zmq: zmq::Context, endpoint: Endpoint, timeout: Duration) -> RemoteStorage {
+        RemoteStorage {
+            zmq,
+            endpoint,
+            timeout,
+            client: Mutex::new(None),
+        }
+    }
+
+    fn call(&self, msg: StormMsg) -> Result<Msg, StoreError> {
+        let mut slot = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(Client::connect(&self.zmq, &self.endpoint).map_err(remote)?);
+        }
+        let client = slot
+            .as_mut()
+            .ok_or_else(|| StoreError::Failed("no client".into()))?;
+        match client.request(&stored_id(), msg.into(), self.timeout, |_| ()) {
+            Ok(reply) => Ok(reply),
+            Err(e) => {
+                if !matches!(e, ClientError::Failure { .. }) {
+                    // The socket may hold a late reply: start afresh next time.
+                    *slot = None;
+                }
+                Err(remote(e))
+            }
+        }
+    }
+}
+
+fn remote(e: ClientError) -> StoreError {
+    match e {
+        ClientError::Failure { code, message } => StoreError::Remote { code, message },
+        ClientError::Timeout(_) => StoreError::Remote {
+            code: code::TIMEOUT,
+            message: e.to_string(),
+        },
+        other => StoreError::Remote {
+            code: code::NO_ROUTE,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn unexpected(m: Msg) -> StoreError {
+    StoreError::Failed(format!(
+        "unexpected reply {:#06x} from the STORE",
+        m.type_id()
+    ))
+}
+
+fn absent(e: StoreError) -> Result<Option<Vec<u8>>, StoreError> {
+    match e {
+        StoreError::Remote {
+            code: code::NOT_FOUND,
+            ..
+        } => Ok(None),
+        e => Err(e),
+    }
+}
+
+impl Storage for RemoteStorage {
+    fn tables(&self) -> Result<Vec<TableInfo>, StoreError> {
+        match self.call(StormMsg::Tables)? {
+            Msg::Storm(StormMsg::TableList(list)) => Ok(list),
+            m => Err(unexpected(m)),
+        }
+    }
+
+    fn count(&self, table: &str) -> Result<u64, StoreError> {
+        check_table(table)?;
+        match self.call(StormMsg::Count {
+            table: table.into(),
+        })? {
+            Msg::Storm(StormMsg::Counted(n)) => Ok(n),
+            m => Err(unexpected(m)),
+        }
+    }
+
+    fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+        check_table(table)?;
+        match self.call(StormMsg::Get {
+            table: table.into(),
+            key: *key,
+        }) {
+            Ok(Msg::Storm(StormMsg::Value(v))) => Ok(Some(v)),
+            Ok(m) => Err(unexpected(m)),
+            Err(e) => absent(e),
+        }
+    }
+
+    fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError> {
+        check_table(table)?;
+        check_value(value)?;
+        self.call(StormMsg::Put {
+            table: table.into(),
+            key: *key,
+            value: value.to_vec(),
+        })
+        .map(|_| ())
+    }
+
+    fn delete(&self, table: &str, key: &Id32) -> Result<bool, StoreError> {
+        check_table(table)?;
+        match self.call(StormMsg::Delete {
+            table: table.into(),
+            key: *key,
+        }) {
+            Ok(_) => Ok(true),
+            Err(e) => absent(e).map(|_| false),
+        }
+    }
+
+    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError> {
+        check_table(table)?;
+        check_chunk(data)?;
+        match self.call(StormMsg::StoreChunk {
+            table: table.into(),
+            data: data.to_vec(),
+        })? {
+            Msg::Storm(StormMsg::ChunkStored(id)) => Ok(id),
+            m => Err(unexpected(m)),
+        }
+    }
+
+    fn retrieve_chunk(&self, table: &str, id: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+        check_table(table)?;
+        match self.call(StormMsg::RetrieveChunk {
+            table: table.into(),
+            id: *id,
+        }) {
+            Ok(Msg::Storm(StormMsg::Value(v))) => Ok(Some(v)),
+            Ok(m) => Err(unexpected(m)),
+            Err(e) => absent(e),
+        }
+    }
+
+    fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError> {
+        check_table(table)?;
+        check_ids(ids.len())?;
+        self.call(StormMsg::Insert {
+            table: table.into(),
+            ids: ids.to_vec(),
+        })
+        .map(|_| ())
+    }
+
+    fn list_ids(
+        &self,
+        table: &str,
+        after: Option<Id32>,
+        limit: usize,
+    ) -> Result<(Vec<Id32>, bool), StoreError> {
+        check_table(table)?;
+        check_ids(limit)?;
+        match self.call(StormMsg::ListIds {
+            table: table.into(),
+            after,
+            limit: limit as u16,
+        })? {
+            Msg::Storm(StormMsg::IdList { ids, more }) => Ok((ids, more)),
+            m => Err(unexpected(m)),
+        }
+    }
+
+    fn check_unknown(&self, table: &str, ids: &[Id32]) -> Result<Vec<Id32>, StoreError> {
+        check_table(table)?;
+        check_ids(ids.len())?;
+        match self.call(StormMsg::CheckUnknown {
+            table: table.into(),
+            ids: ids.to_vec(),
+        })? {
+            Msg::Storm(StormMsg::IdList { ids, .. }) => Ok(ids),
+            m => Err(unexpected(m)),
+        }
+    }
+}

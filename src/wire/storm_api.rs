@@ -1,0 +1,595 @@
+//! The Storm Node's messages: the set [`StormMsg`] (type ids 0x05xx; docs/API.md, "Storm requests").
+//!
+//! - STORE requests (0x0500..0x050F), served by `stored` on the STORE bus (and on the API bus):
+//!   tables of 32-byte keys to values, content-addressed chunks, sets of ids.
+//! - Container requests (0x0520..), served by `stormd` on every bus of the node.
+//! - App messages (0x0530..), for extension apps on the STORM bus.
+//!
+//! Values and chunks use a u32 length checked against [`MAX_VALUE`] and the bytes left before
+//! anything is allocated.
+
+use super::limits::{
+    MAX_APP_PAYLOAD, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_LIST, MAX_SERVICE_NAME, MAX_TABLE_NAME,
+    MAX_VALUE,
+};
+use super::msg::{message_set, BodyError};
+use super::storm::{Container, ContainerHeader, Id32};
+use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+
+message_set! {
+    /// The Storm Node's messages (0x05xx; docs/API.md, "Storm requests").
+    pub enum StormMsg: 0x05 {
+        /// Request: every table with its number of keys.
+        Tables = 0x0500 as Request,
+        /// Final reply to `Tables`.
+        TableList(Vec<TableInfo>) = 0x0501 as Final,
+        /// Request: the number of keys in a table (0 for a table that does not exist).
+        Count {
+            /// Table name.
+            table: String,
+        } = 0x0502 as Request,
+        /// Final reply to `Count`.
+        Counted(u64) = 0x0503 as Final,
+        /// Request: store a value under a key (replacing any); answered after the commit.
+        Put {
+            /// Table name.
+            table: String,
+            /// Key.
+            key: Id32,
+            /// Value (at most `MAX_VALUE` bytes).
+            value: Vec<u8>,
+        } = 0x0504 as Request,
+        /// Request: the value under a key (`NOT_FOUND` if absent).
+        Get {
+            /// Table name.
+            table: String,
+            /// Key.
+            key: Id32,
+        } = 0x0505 as Request,
+        /// Final reply to `Get` and `RetrieveChunk`.
+        Value(Vec<u8>) = 0x0506 as Final,
+        /// Request: remove a key (`NOT_FOUND` if absent); answered after the commit.
+        Delete {
+            /// Table name.
+            table: String,
+            /// Key.
+            key: Id32,
+        } = 0x0507 as Request,
+        /// Request: store a chunk under its chunk id; answered after the commit.
+        StoreChunk {
+            /// Table name.
+            table: String,
+            /// Chunk data (at most `MAX_CHUNK` bytes).
+            data: Vec<u8>,
+        } = 0x0508 as Request,
+        /// Final reply to `StoreChunk`: the chunk id.
+        ChunkStored(Id32) = 0x0509 as Final,
+        /// Request: the chunk with this id (`NOT_FOUND` if absent); the reply is `Value`.
+        RetrieveChunk {
+            /// Table name.
+            table: String,
+            /// Chunk id.
+            id: Id32,
+        } = 0x050A as Request,
+        /// Request: add ids to a set (a table whose values are empty); after the commit.
+        Insert {
+            /// Table name.
+            table: String,
+            /// Ids to add (at most `MAX_IDS`).
+            ids: Vec<Id32>,
+        } = 0x050B as Request,
+        /// Request: the keys of a table in ascending order, one page at a time.
+        ListIds {
+            /// Table name.
+            table: String,
+            /// Start after this key (none: from the first).
+            after: Option<Id32>,
+            /// Most keys to return (1 to `MAX_IDS`).
+            limit: u16,
+        } = 0x050C as Request,
+        /// Final reply to `ListIds` and `CheckUnknown`.
+        IdList {
+            /// The ids.
+            ids: Vec<Id32>,
+            /// Whether `ListIds` has more keys after the last one.
+            more: bool,
+        } = 0x050D as Final,
+        /// Request: which of these ids are not keys of the table.
+        CheckUnknown {
+            /// Table name.
+            table: String,
+            /// Ids to check (at most `MAX_IDS`).
+            ids: Vec<Id32>,
+        } = 0x050E as Request,
+        /// Request (to `stormd`): make a container of chunks already stored in table
+        /// `chunks`, in this order; the sizes must add up to `header.size`.
+        Containerize {
+            /// The header.
+            header: ContainerHeader,
+            /// Chunk ids in content order.
+            chunks: Vec<Id32>,
+        } = 0x0520 as Request,
+        /// Final reply to `Containerize`.
+        ContainerCreated(ContainerInfo) = 0x0521 as Final,
+        /// Request (to `stormd`): list the containers.
+        Containers = 0x0522 as Request,
+        /// Final reply to `Containers`.
+        ContainerList(Vec<ContainerInfo>) = 0x0523 as Final,
+        /// Request (to `stormd`): a container as stored.
+        GetContainer(Id32) = 0x0524 as Request,
+        /// Final reply to `GetContainer` and `Assemble`.
+        ContainerData {
+            /// Its id.
+            id: Id32,
+            /// The container.
+            container: Container,
+        } = 0x0525 as Final,
+        /// Request (to `stormd`): check every chunk of a container (present, hash, total size)
+        /// and answer with the container; a bad chunk is named in an `INVALID_DATA` failure.
+        Assemble(Id32) = 0x0526 as Request,
+        /// Request (to `stormd` on the STORM bus): register the sender as app `app`.
+        RegisterApp {
+            /// App id.
+            app: u16,
+            /// App name.
+            name: String,
+        } = 0x0530 as Request,
+        /// Request (to `stormd`): deliver a message to app `app`.
+        AppSend {
+            /// Destination app id.
+            app: u16,
+            /// Payload (at most `MAX_APP_PAYLOAD` bytes).
+            payload: Vec<u8>,
+        } = 0x0531 as Request,
+        /// Notification to a registered app (request id of its `RegisterApp`).
+        AppMessage {
+            /// The app id.
+            app: u16,
+            /// Who sent it: a local service id or a peer, as text.
+            from: String,
+            /// Payload.
+            payload: Vec<u8>,
+        } = 0x0532 as OneWay,
+        /// Request (to `stormd`): the registered apps.
+        Apps = 0x0533 as Request,
+        /// Final reply to `Apps`.
+        AppList(Vec<AppInfo>) = 0x0534 as Final,
+    }
+}
+
+/// A table and its number of keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    /// Name.
+    pub name: String,
+    /// Keys.
+    pub count: u64,
+}
+
+/// A container as listed: id, header, number of chunks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Container id.
+    pub id: Id32,
+    /// Header.
+    pub header: ContainerHeader,
+    /// Number of chunks.
+    pub chunks: u32,
+}
+
+/// A registered app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppInfo {
+    /// App id.
+    pub app: u16,
+    /// Name.
+    pub name: String,
+}
+
+impl StormMsg {
+    /// Encodes the body (after the type id and request id).
+    pub fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        let table = |t: &str, out: &mut Vec<u8>| encode_string(t, MAX_TABLE_NAME, out);
+        match self {
+            StormMsg::Tables | StormMsg::Containers | StormMsg::Apps => Ok(()),
+            StormMsg::TableList(list) => {
+                encode_len(list.len(), MAX_LIST, out)?;
+                for t in list {
+                    table(&t.name, out)?;
+                    t.count.strict_encode(out)?;
+                }
+                Ok(())
+            }
+            StormMsg::Count { table: t } => table(t, out),
+            StormMsg::Counted(n) => n.strict_encode(out),
+            StormMsg::Put {
+                table: t,
+                key,
+                value,
+            } => {
+                table(t, out)?;
+                key.strict_encode(out)?;
+                encode_value(value, MAX_VALUE, out)
+            }
+            StormMsg::Get { table: t, key } | StormMsg::Delete { table: t, key } => {
+                table(t, out)?;
+                key.strict_encode(out)
+            }
+            StormMsg::Value(v) => encode_value(v, MAX_VALUE, out),
+            StormMsg::StoreChunk { table: t, data } => {
+                table(t, out)?;
+                encode_value(data, MAX_VALUE, out)
+            }
+            StormMsg::ChunkStored(id) | StormMsg::GetContainer(id) | StormMsg::Assemble(id) => {
+                id.strict_encode(out)
+            }
+            StormMsg::RetrieveChunk { table: t, id } => {
+                table(t, out)?;
+                id.strict_encode(out)
+            }
+            StormMsg::Insert { table: t, ids } | StormMsg::CheckUnknown { table: t, ids } => {
+                table(t, out)?;
+                encode_ids(ids, MAX_IDS, out)
+            }
+            StormMsg::ListIds {
+                table: t,
+                after,
+                limit,
+            } => {
+                table(t, out)?;
+                match after {
+                    None => out.push(0),
+                    Some(id) => {
+                        out.push(1);
+                        id.strict_encode(out)?;
+                    }
+                }
+                limit.strict_encode(out)
+            }
+            StormMsg::IdList { ids, more } => {
+                encode_ids(ids, MAX_IDS, out)?;
+                more.strict_encode(out)
+            }
+            StormMsg::Containerize { header, chunks } => {
+                header.strict_encode(out)?;
+                encode_ids(chunks, MAX_CONTAINER_CHUNKS, out)
+            }
+            StormMsg::ContainerCreated(c) => c.strict_encode(out),
+            StormMsg::ContainerList(list) => {
+                encode_len(list.len(), MAX_LIST, out)?;
+                list.iter().try_for_each(|c| c.strict_encode(out))
+            }
+            StormMsg::ContainerData { id, container } => {
+                id.strict_encode(out)?;
+                container.strict_encode(out)
+            }
+            StormMsg::RegisterApp { app, name } => {
+                app.strict_encode(out)?;
+                encode_string(name, MAX_SERVICE_NAME, out)
+            }
+            StormMsg::AppSend { app, payload } => {
+                app.strict_encode(out)?;
+                encode_value(payload, MAX_APP_PAYLOAD, out)
+            }
+            StormMsg::AppMessage { app, from, payload } => {
+                app.strict_encode(out)?;
+                encode_string(from, MAX_SERVICE_NAME * 2, out)?;
+                encode_value(payload, MAX_APP_PAYLOAD, out)
+            }
+            StormMsg::AppList(apps) => {
+                encode_len(apps.len(), MAX_LIST, out)?;
+                for a in apps {
+                    a.app.strict_encode(out)?;
+                    encode_string(&a.name, MAX_SERVICE_NAME, out)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Decodes the body of type `type_id` (one of [`StormMsg::TYPE_IDS`]).
+    pub fn decode_body(type_id: u16, r: &mut Reader<'_>) -> Result<StormMsg, BodyError> {
+        let table = |r: &mut Reader<'_>| decode_string(r, MAX_TABLE_NAME);
+        Ok(match type_id {
+            0x0500 => StormMsg::Tables,
+            0x0501 => {
+                let n = r.len_prefix(MAX_LIST, 2 + 8)?;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(TableInfo {
+                        name: table(r)?,
+                        count: u64::strict_decode(r)?,
+                    });
+                }
+                StormMsg::TableList(list)
+            }
+            0x0502 => StormMsg::Count { table: table(r)? },
+            0x0503 => StormMsg::Counted(u64::strict_decode(r)?),
+            0x0504 => StormMsg::Put {
+                table: table(r)?,
+                key: r.array()?,
+                value: decode_value(r, MAX_VALUE)?,
+            },
+            0x0505 => StormMsg::Get {
+                table: table(r)?,
+                key: r.array()?,
+            },
+            0x0506 => StormMsg::Value(decode_value(r, MAX_VALUE)?),
+            0x0507 => StormMsg::Delete {
+                table: table(r)?,
+                key: r.array()?,
+            },
+            0x0508 => StormMsg::StoreChunk {
+                table: table(r)?,
+                data: decode_value(r, MAX_VALUE)?,
+            },
+            0x0509 => StormMsg::ChunkStored(r.array()?),
+            0x050A => StormMsg::RetrieveChunk {
+                table: table(r)?,
+                id: r.array()?,
+            },
+            0x050B => StormMsg::Insert {
+                table: table(r)?,
+                ids: decode_ids(r, MAX_IDS)?,
+            },
+            0x050C => StormMsg::ListIds {
+                table: table(r)?,
+                after: match u8::strict_decode(r)? {
+                    0 => None,
+                    1 => Some(r.array()?),
+                    t => return Err(StrictError::WrongOptionalEncoding(t).into()),
+                },
+                limit: u16::strict_decode(r)?,
+            },
+            0x050D => StormMsg::IdList {
+                ids: decode_ids(r, MAX_IDS)?,
+                more: bool::strict_decode(r)?,
+            },
+            0x050E => StormMsg::CheckUnknown {
+                table: table(r)?,
+                ids: decode_ids(r, MAX_IDS)?,
+            },
+            0x0520 => StormMsg::Containerize {
+                header: ContainerHeader::strict_decode(r)?,
+                chunks: decode_ids(r, MAX_CONTAINER_CHUNKS)?,
+            },
+            0x0521 => StormMsg::ContainerCreated(ContainerInfo::strict_decode(r)?),
+            0x0522 => StormMsg::Containers,
+            0x0523 => {
+                let n = r.len_prefix(MAX_LIST, ContainerInfo::MIN_SIZE)?;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(ContainerInfo::strict_decode(r)?);
+                }
+                StormMsg::ContainerList(list)
+            }
+            0x0524 => StormMsg::GetContainer(r.array()?),
+            0x0525 => StormMsg::ContainerData {
+                id: r.array()?,
+                container: Container::strict_decode(r)?,
+            },
+            0x0526 => StormMsg::Assemble(r.array()?),
+            0x0530 => StormMsg::RegisterApp {
+                app: u16::strict_decode(r)?,
+                name: decode_string(r, MAX_SERVICE_NAME)?,
+            },
+            0x0531 => StormMsg::AppSend {
+                app: u16::strict_decode(r)?,
+                payload: decode_value(r, MAX_APP_PAYLOAD)?,
+            },
+            0x0532 => StormMsg::AppMessage {
+                app: u16::strict_decode(r)?,
+                from: decode_string(r, MAX_SERVICE_NAME * 2)?,
+                payload: decode_value(r, MAX_APP_PAYLOAD)?,
+            },
+            0x0533 => StormMsg::Apps,
+            0x0534 => {
+                let n = r.len_prefix(MAX_LIST, 4)?;
+                let mut apps = Vec::with_capacity(n);
+                for _ in 0..n {
+                    apps.push(AppInfo {
+                        app: u16::strict_decode(r)?,
+                        name: decode_string(r, MAX_SERVICE_NAME)?,
+                    });
+                }
+                StormMsg::AppList(apps)
+            }
+            other => return Err(BodyError::UnknownType(other)),
+        })
+    }
+}
+
+impl Strict for ContainerInfo {
+    const MIN_SIZE: usize = 32 + ContainerHeader::MIN_SIZE + 4;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.id.strict_encode(out)?;
+        self.header.strict_encode(out)?;
+        self.chunks.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(ContainerInfo {
+            id: r.array()?,
+            header: ContainerHeader::strict_decode(r)?,
+            chunks: u32::strict_decode(r)?,
+        })
+    }
+}
+
+/// Encodes bytes with a u32 LE length, at most `max`.
+fn encode_value(b: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    if b.len() > max {
+        return Err(StrictError::ExceedMaxItems { len: b.len(), max });
+    }
+    (b.len() as u32).strict_encode(out)?;
+    out.extend_from_slice(b);
+    Ok(())
+}
+
+/// Decodes bytes with a u32 LE length, checked against `max` and the bytes left first.
+fn decode_value(r: &mut Reader<'_>, max: usize) -> Result<Vec<u8>, StrictError> {
+    let len = u32::strict_decode(r)? as usize;
+    if len > max {
+        return Err(StrictError::ExceedMaxItems { len, max });
+    }
+    Ok(r.take(len)?.to_vec())
+}
+
+/// Encodes ids with a u16 count, at most `max`.
+fn encode_ids(ids: &[Id32], max: usize, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    encode_len(ids.len(), max, out)?;
+    for id in ids {
+        out.extend_from_slice(id);
+    }
+    Ok(())
+}
+
+/// Decodes ids with a u16 count, checked against `max` and the bytes left first.
+fn decode_ids(r: &mut Reader<'_>, max: usize) -> Result<Vec<Id32>, StrictError> {
+    let n = r.len_prefix(max, 32)?;
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(r.array()?);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::msg::testing::{covers, roundtrip};
+    use crate::wire::msg::Msg;
+
+    #[test]
+    fn every_storm_message_roundtrips() {
+        let header = ContainerHeader {
+            version: 0,
+            mime: "text/plain".into(),
+            info: "greeting".into(),
+            size: 5,
+        };
+        let info = ContainerInfo {
+            id: [9; 32],
+            header: header.clone(),
+            chunks: 1,
+        };
+        let t = || "chunks".to_string();
+        let samples = vec![
+            StormMsg::Tables,
+            StormMsg::TableList(vec![TableInfo {
+                name: t(),
+                count: 3,
+            }]),
+            StormMsg::Count { table: t() },
+            StormMsg::Counted(7),
+            StormMsg::Put {
+                table: t(),
+                key: [1; 32],
+                value: vec![0; MAX_VALUE],
+            },
+            StormMsg::Get {
+                table: t(),
+                key: [1; 32],
+            },
+            StormMsg::Value(vec![5; 70_000]),
+            StormMsg::Delete {
+                table: t(),
+                key: [1; 32],
+            },
+            StormMsg::StoreChunk {
+                table: t(),
+                data: b"hello".to_vec(),
+            },
+            StormMsg::ChunkStored([2; 32]),
+            StormMsg::RetrieveChunk {
+                table: t(),
+                id: [2; 32],
+            },
+            StormMsg::Insert {
+                table: t(),
+                ids: vec![[3; 32]; 3],
+            },
+            StormMsg::ListIds {
+                table: t(),
+                after: Some([4; 32]),
+                limit: 100,
+            },
+            StormMsg::ListIds {
+                table: t(),
+                after: None,
+                limit: 1,
+            },
+            StormMsg::IdList {
+                ids: vec![[5; 32]; MAX_IDS],
+                more: true,
+            },
+            StormMsg::CheckUnknown {
+                table: t(),
+                ids: vec![],
+            },
+            StormMsg::Containerize {
+                header: header.clone(),
+                chunks: vec![[6; 32]],
+            },
+            StormMsg::ContainerCreated(info.clone()),
+            StormMsg::Containers,
+            StormMsg::ContainerList(vec![info.clone(), info]),
+            StormMsg::GetContainer([7; 32]),
+            StormMsg::ContainerData {
+                id: [7; 32],
+                container: Container {
+                    header,
+                    chunks: vec![[8; 32]; MAX_CONTAINER_CHUNKS],
+                },
+            },
+            StormMsg::Assemble([7; 32]),
+            StormMsg::RegisterApp {
+                app: 0x8001,
+                name: "echo".into(),
+            },
+            StormMsg::AppSend {
+                app: 1,
+                payload: vec![1; MAX_APP_PAYLOAD],
+            },
+            StormMsg::AppMessage {
+                app: 1,
+                from: "client:0102030405060708".into(),
+                payload: vec![],
+            },
+            StormMsg::Apps,
+            StormMsg::AppList(vec![AppInfo {
+                app: 1,
+                name: "chat".into(),
+            }]),
+        ];
+        let all: Vec<Msg> = samples.into_iter().map(Msg::from).collect();
+        covers(&all, StormMsg::TYPE_IDS);
+        all.into_iter().for_each(roundtrip);
+    }
+
+    #[test]
+    fn oversized_values_are_refused_before_allocating() {
+        // A put whose value length says 4 GiB, with a few bytes behind it.
+        let mut body = Vec::new();
+        encode_string("t", MAX_TABLE_NAME, &mut body).unwrap();
+        body.extend_from_slice(&[0; 32]);
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        body.extend_from_slice(b"abc");
+        let e = StormMsg::decode_body(0x0504, &mut Reader::new(&body)).unwrap_err();
+        assert!(matches!(
+            e,
+            BodyError::Strict(StrictError::ExceedMaxItems { .. })
+        ));
+        // A value of MAX_VALUE + 1 cannot be encoded either.
+        let put = StormMsg::Put {
+            table: "t".into(),
+            key: [0; 32],
+            value: vec![0; MAX_VALUE + 1],
+        };
+        assert!(put.encode_body(&mut Vec::new()).is_err());
+        // A short key is a truncation.
+        let mut body = Vec::new();
+        encode_string("t", MAX_TABLE_NAME, &mut body).unwrap();
+        body.extend_from_slice(&[0; 31]);
+        assert!(StormMsg::decode_body(0x0505, &mut Reader::new(&body)).is_err());
+    }
+}

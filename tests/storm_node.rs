@@ -212,7 +212,7 @@ fn sixty_four_clients_get_one_reply_each_and_a_crash_fails_only_requests_in_flig
         );
         threads.push(std::thread::spawn(move || {
             let mut c = store_client(&dir);
-            let mut rng = Rng(seed() ^ (t + 1) * 0x9E37_79B9);
+            let mut rng = Rng(seed() ^ ((t + 1) * 0x9E37_79B9));
             let mut replies = 0usize;
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {

@@ -9,8 +9,8 @@ use std::time::Duration;
 /// a peer that sends more (`ZMQ_MAXMSGSIZE`), before the bytes reach us.
 pub const API_MAX_MSG: i64 = 5 << 20;
 
-/// Largest ZMQ message on the other buses (ESB/RPC between services): 16 MiB, the RPC figure of
-/// the RPC figure we chose and the Brontozaur maximum (u24 length).
+/// Largest ZMQ message on the other buses (ESB/RPC between services): 16 MiB, the Brontozaur
+/// maximum (u24 length).
 pub const ESB_MAX_MSG: i64 = 16 << 20;
 
 /// ZMTP handshake deadline: 5 s instead of libzmq's 30 s, so a half-sent greeting is closed fast.
@@ -55,4 +55,7 @@ const _: () = {
     let ids = 2 * (3 + MAX_SERVICE_NAME);
     assert!(API_MAX_MSG as usize >= MAX_BLOB + BLOCK_DATA_OVERHEAD + PAYLOAD_HEADER + ids);
     assert!(ESB_MAX_MSG >= API_MAX_MSG);
+    // A STORE value (the largest Storm body) fits in one API message, so `stored` answers there too.
+    use crate::wire::limits::MAX_VALUE;
+    assert!(API_MAX_MSG as usize >= MAX_VALUE + 4 + 2 + 64 + 32 + PAYLOAD_HEADER + ids);
 };

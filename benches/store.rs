@@ -125,7 +125,11 @@ fn nodectl(dir: &Path, args: &[&str]) -> String {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -139,7 +143,14 @@ fn main() {
     let tmp = tempfile::tempdir_in(&base).unwrap();
     let dir = tmp.path().join("storm");
     let mut node = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args(["start", "--node", "storm", "--log-level", "warn", "--data-dir"])
+        .args([
+            "start",
+            "--node",
+            "storm",
+            "--log-level",
+            "warn",
+            "--data-dir",
+        ])
         .arg(&dir)
         .stdout(Stdio::null())
         .spawn()
@@ -187,7 +198,10 @@ fn main() {
     println!("STORE get of a 1 KiB value over IPC ({samples} samples x {GETS} lock-step, reply {reply_len} B)");
     println!("  bare zmq DEALER/ROUTER echo : {bg:8.1} us median");
     println!("  STORE get                   : {og:8.1} us median");
-    println!("  ratio ours/bare             : {:8.2}x  (target <= 1.5x)", og / bg);
+    println!(
+        "  ratio ours/bare             : {:8.2}x  (target <= 1.5x)",
+        og / bg
+    );
 
     // 2. committed puts.
     let put_samples = samples.min(5);
@@ -203,9 +217,7 @@ fn main() {
         common::median(one),
         common::median(many),
     );
-    println!(
-        "committed 1 KiB puts ({put_samples} samples; {PUTS} puts per client per sample)"
-    );
+    println!("committed 1 KiB puts ({put_samples} samples; {PUTS} puts per client per sample)");
     println!("  bare redb, 1 write per commit : {bare:8.0} puts/s median");
     println!(
         "  STORE put, 1 client           : {one:8.0} puts/s median  ({:.2}x bare)",

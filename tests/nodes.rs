@@ -50,6 +50,7 @@ const EXPECTED: [(&str, &[&str]); 4] = [
             "store-router",
             "storm-router",
             "api-router",
+            "stored",
             "stormd",
             "store-bridge",
             "storm-bridge",

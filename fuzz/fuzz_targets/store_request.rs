@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = check_table(table);
             }
             StormMsg::StoreChunk { table, data } => {
-                let _ = Write::chunk(table, data.clone());
+                let _ = Write::chunk(table.clone(), data.clone());
             }
             _ => {}
         }

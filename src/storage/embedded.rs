@@ -49,17 +49,19 @@ pub enum Write {
 }
 
 impl Write {
-    /// A chunk write: the chunk under its id.
-    pub fn chunk(table: &str, data: Vec<u8>) -> Result<(Id32, Write), StoreError> {
+    /// A chunk write: the chunk (at most `MAX_CHUNK` bytes) under its id. Like every write,
+    /// it is checked by [`Write::check`] before it is applied.
+    pub fn chunk(table: String, data: Vec<u8>) -> Result<(Id32, Write), StoreError> {
         check_chunk(&data)?;
         let key = chunk_id(&data);
-        let w = Write::Put {
-            table: table.to_string(),
+        Ok((
             key,
-            value: data,
-        };
-        w.check()?;
-        Ok((key, w))
+            Write::Put {
+                table,
+                key,
+                value: data,
+            },
+        ))
     }
 
     /// Checks the table name and the sizes.
@@ -118,9 +120,12 @@ impl RedbStorage {
 
     /// Commits `writes` in one durable transaction; returns what each did once the commit is
     /// on disk. On error nothing of the batch is applied.
-    pub fn apply(&self, writes: &[Write]) -> Result<Vec<WriteDone>, StoreError> {
+    pub fn apply<'a>(
+        &self,
+        writes: impl IntoIterator<Item = &'a Write>,
+    ) -> Result<Vec<WriteDone>, StoreError> {
         let tx = self.db.begin_write().map_err(failed)?;
-        let mut done = Vec::with_capacity(writes.len());
+        let mut done = Vec::new();
         for w in writes {
             w.check()?;
             match w {
@@ -211,7 +216,7 @@ impl Storage for RedbStorage {
     }
 
     fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError> {
-        let (id, w) = Write::chunk(table, data.to_vec())?;
+        let (id, w) = Write::chunk(table.into(), data.to_vec())?;
         self.apply(&[w])?;
         Ok(id)
     }

@@ -87,21 +87,18 @@ pub fn check_table(name: &str) -> Result<(), StoreError> {
 
 /// Checks a value's size against [`MAX_VALUE`].
 pub fn check_value(value: &[u8]) -> Result<(), StoreError> {
-    if value.len() > MAX_VALUE {
-        return Err(StoreError::TooLarge(format!(
-            "value of {} bytes is above the limit of {MAX_VALUE}",
-            value.len()
-        )));
-    }
-    Ok(())
+    check_size("value", value.len(), MAX_VALUE)
 }
 
 /// Checks a chunk's size against [`MAX_CHUNK`].
 pub fn check_chunk(data: &[u8]) -> Result<(), StoreError> {
-    if data.len() > MAX_CHUNK {
+    check_size("chunk", data.len(), MAX_CHUNK)
+}
+
+fn check_size(what: &str, len: usize, max: usize) -> Result<(), StoreError> {
+    if len > max {
         return Err(StoreError::TooLarge(format!(
-            "chunk of {} bytes is above the limit of {MAX_CHUNK}",
-            data.len()
+            "{what} of {len} bytes is above the limit of {max}"
         )));
     }
     Ok(())

@@ -62,6 +62,17 @@ impl RemoteStorage {
     }
 }
 
+impl RemoteStorage {
+    /// A request answered by `value`, or `NOT_FOUND` for an absent key.
+    fn value(&self, msg: StormMsg) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.call(msg) {
+            Ok(Msg::Storm(StormMsg::Value(v))) => Ok(Some(v)),
+            Ok(m) => Err(unexpected(m)),
+            Err(e) => absent(e),
+        }
+    }
+}
+
 fn remote(e: ClientError) -> StoreError {
     match e {
         ClientError::Failure { code, message } => StoreError::Remote { code, message },
@@ -113,14 +124,10 @@ impl Storage for RemoteStorage {
 
     fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
         check_table(table)?;
-        match self.call(StormMsg::Get {
+        self.value(StormMsg::Get {
             table: table.into(),
             key: *key,
-        }) {
-            Ok(Msg::Storm(StormMsg::Value(v))) => Ok(Some(v)),
-            Ok(m) => Err(unexpected(m)),
-            Err(e) => absent(e),
-        }
+        })
     }
 
     fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError> {
@@ -159,14 +166,10 @@ impl Storage for RemoteStorage {
 
     fn retrieve_chunk(&self, table: &str, id: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
         check_table(table)?;
-        match self.call(StormMsg::RetrieveChunk {
+        self.value(StormMsg::RetrieveChunk {
             table: table.into(),
             id: *id,
-        }) {
-            Ok(Msg::Storm(StormMsg::Value(v))) => Ok(Some(v)),
-            Ok(m) => Err(unexpected(m)),
-            Err(e) => absent(e),
-        }
+        })
     }
 
     fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError> {

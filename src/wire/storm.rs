@@ -124,10 +124,12 @@ impl Strict for Container {
 impl Container {
     /// The container id: the tagged hash (`storm:container`) of its strict encoding.
     pub fn id(&self) -> Result<Id32, StrictError> {
-        Ok(tagged_hash(
-            "storm:container",
-            &super::strict::serialize(self)?,
-        ))
+        Ok(Container::id_of_encoding(&super::strict::serialize(self)?))
+    }
+
+    /// The container id of an already encoded container.
+    pub fn id_of_encoding(encoded: &[u8]) -> Id32 {
+        tagged_hash("storm:container", encoded)
     }
 }
 

@@ -15,7 +15,7 @@
 use crate::actors::limits::{STORE_MAX_BATCH, STORE_WRITE_QUEUE};
 use crate::actors::service::{Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
-use crate::storage::{check_ids, check_table, RedbStorage, Storage, StoreError, Write, WriteDone};
+use crate::storage::{RedbStorage, Storage, StoreError, Write, WriteDone};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::StormMsg;
@@ -29,11 +29,11 @@ pub fn id() -> ServiceId {
     crate::storage::stored_id()
 }
 
-/// A queued write and where its reply goes.
+/// A queued write and where its reply goes (`env` keeps the request's ids for the reply; its
+/// body was moved into `write`).
 struct Job {
     write: Write,
-    /// The reply on success (the chunk id for `store_chunk`).
-    on_done: fn(WriteDone, &Job) -> Msg,
+    /// The chunk id, for `store_chunk`.
     chunk: Option<Id32>,
     bus: Bus,
     env: Envelope,
@@ -98,18 +98,14 @@ impl Stored {
         })
     }
 
-    /// The write of a write request, validated, and how its success is answered.
+    /// The write of a write request, validated, and the chunk id for `store_chunk`.
     fn write_of(op: StormMsg) -> Result<(Write, Option<Id32>), StoreError> {
         let (write, chunk) = match op {
             StormMsg::Put { table, key, value } => (Write::Put { table, key, value }, None),
             StormMsg::Delete { table, key } => (Write::Delete { table, key }, None),
-            StormMsg::Insert { table, ids } => {
-                check_ids(ids.len())?;
-                (Write::Insert { table, ids }, None)
-            }
+            StormMsg::Insert { table, ids } => (Write::Insert { table, ids }, None),
             StormMsg::StoreChunk { table, data } => {
-                check_table(&table)?;
-                let (id, w) = Write::chunk(&table, data)?;
+                let (id, w) = Write::chunk(table, data)?;
                 (w, Some(id))
             }
             _ => return Err(StoreError::Invalid("not a write".into())),
@@ -123,22 +119,8 @@ impl Stored {
             Ok(w) => w,
             Err(e) => return bus.send(env.reply(Msg::failure(e.code(), e.to_string()))),
         };
-        let on_done: fn(WriteDone, &Job) -> Msg = |done, job| match (done, job.chunk) {
-            (_, Some(id)) => StormMsg::ChunkStored(id).into(),
-            (WriteDone::Deleted(false), _) => Msg::failure(
-                code::NOT_FOUND,
-                match &job.write {
-                    Write::Delete { table, key } => {
-                        format!("no key {} in table `{table}`", hex(key))
-                    }
-                    _ => "not found".into(),
-                },
-            ),
-            _ => Msg::Success(None),
-        };
         let job = Job {
             write,
-            on_done,
             chunk,
             bus,
             env,
@@ -162,6 +144,18 @@ impl Stored {
 impl Job {
     fn fail(&self, code: u16, why: &str) {
         self.bus.send(self.env.reply(Msg::failure(code, why)));
+    }
+
+    /// The reply once the write is committed.
+    fn committed(&self, done: WriteDone) -> Msg {
+        match (done, self.chunk, &self.write) {
+            (_, Some(id), _) => StormMsg::ChunkStored(id).into(),
+            (WriteDone::Deleted(false), _, Write::Delete { table, key }) => Msg::failure(
+                code::NOT_FOUND,
+                format!("no key {} in table `{table}`", hex(key)),
+            ),
+            _ => Msg::Success(None),
+        }
     }
 }
 
@@ -189,11 +183,10 @@ fn write_loop(storage: Arc<RedbStorage>, queue: Receiver<Job>, cancelled: Arc<At
             }
             continue;
         }
-        let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
-        match storage.apply(&writes) {
+        match storage.apply(jobs.iter().map(|j| &j.write)) {
             Ok(done) => {
                 for (job, done) in jobs.iter().zip(done) {
-                    job.bus.send(job.env.reply((job.on_done)(done, job)));
+                    job.bus.send(job.env.reply(job.committed(done)));
                 }
             }
             Err(e) => {
@@ -224,21 +217,19 @@ impl Service for Stored {
     }
 
     fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
-        let Deliver { env, bus } = d;
+        let Deliver { mut env, bus } = d;
         if env.msg.kind() != MsgKind::Request {
             return Ok(()); // e.g. NO_ROUTE for a client that left: nothing to do
         }
-        let op = match &env.msg {
-            Msg::Storm(op) => op.clone(),
-            other => {
-                let why = format!(
-                    "stored does not handle type {:#06x} (docs/API.md, Storm requests)",
-                    other.type_id()
-                );
-                bus.send(env.reply(Msg::failure(code::UNEXPECTED, why)));
-                return Ok(());
-            }
+        let type_id = env.msg.type_id();
+        let Msg::Storm(op) = &mut env.msg else {
+            let why =
+                format!("stored does not handle type {type_id:#06x} (docs/API.md, Storm requests)");
+            bus.send(env.reply(Msg::failure(code::UNEXPECTED, why)));
+            return Ok(());
         };
+        // The body moves out (a value is not copied); `env` keeps the ids for the reply.
+        let op = std::mem::replace(op, StormMsg::Tables);
         match op {
             StormMsg::Put { .. }
             | StormMsg::Delete { .. }

@@ -51,7 +51,11 @@ impl std::fmt::Debug for StormState {
 impl StormState {
     /// Number of registered apps.
     pub fn apps(&self) -> usize {
-        self.apps.lock().map(|a| a.len()).unwrap_or(0)
+        self.lock_apps().len()
+    }
+
+    fn lock_apps(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, App>> {
+        self.apps.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -68,7 +72,7 @@ impl Stormd {
     }
 
     fn apps(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, App>> {
-        self.state.apps.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock_apps()
     }
 
     /// Runs `work` on a thread of its own, which answers the request; `BUSY` if too many run.
@@ -161,38 +165,46 @@ pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, Refusal> {
     Ok(out)
 }
 
-/// `containerize`: every chunk present, sizes adding up to the header's; then the container.
-fn containerize(s: &RedbStorage, container: Container) -> Msg {
+/// Checks every chunk of `container` in the store: present, hashing to its id, and the sizes
+/// adding up to the header's (a mismatch is failure `size_code`).
+fn check_chunks(s: &RedbStorage, container: &Container, size_code: u16) -> Result<(), Refusal> {
     let mut size = 0u64;
     for (n, id) in container.chunks.iter().enumerate() {
         match s.get(CHUNKS, id) {
-            Ok(Some(data)) => {
-                if chunk_id(&data) != *id {
-                    return bad_chunk(n, id, "its data does not hash to its id");
-                }
-                size += data.len() as u64;
+            Ok(Some(data)) if chunk_id(&data) == *id => size += data.len() as u64,
+            Ok(Some(_)) => {
+                return Err(bad_chunk(
+                    n,
+                    id,
+                    "is altered: its data does not hash to its id",
+                ))
             }
-            Ok(None) => return bad_chunk(n, id, "is not in the store"),
-            Err(e) => return store_failure(e),
+            Ok(None) => return Err(bad_chunk(n, id, "is missing from the store")),
+            Err(e) => return Err(store_refusal(e)),
         }
     }
     if size != container.header.size {
-        return Msg::failure(
-            code::INVALID_ARGUMENT,
+        return Err((
+            size_code,
             format!(
                 "the chunks hold {size} bytes, the header says {}",
                 container.header.size
             ),
-        );
+        ));
     }
-    let id = match container.id() {
-        Ok(id) => id,
-        Err(e) => return Msg::failure(code::INVALID_ARGUMENT, e.to_string()),
-    };
+    Ok(())
+}
+
+/// `containerize`: the chunks checked (a size mismatch is the caller's), then the container.
+fn containerize(s: &RedbStorage, container: Container) -> Msg {
+    if let Err(r) = check_chunks(s, &container, code::INVALID_ARGUMENT) {
+        return refused(r);
+    }
     let bytes = match crate::wire::strict::serialize(&container) {
         Ok(b) => b,
         Err(e) => return Msg::failure(code::INVALID_ARGUMENT, e.to_string()),
     };
+    let id = Container::id_of_encoding(&bytes);
     if let Err(e) = s.put(CONTAINERS, &id, &bytes) {
         return store_failure(e);
     }
@@ -204,38 +216,21 @@ fn containerize(s: &RedbStorage, container: Container) -> Msg {
     .into()
 }
 
-/// `assemble`: the container and every chunk checked (present, hash, total size).
+/// `assemble`: the container and every chunk checked (a size mismatch is the store's).
 fn assemble(s: &RedbStorage, id: Id32) -> Msg {
     let container = match load_container(s, &id) {
         Ok(Some(c)) => c,
         Ok(None) => return no_container(&id),
         Err(r) => return refused(r),
     };
-    let mut size = 0u64;
-    for (n, cid) in container.chunks.iter().enumerate() {
-        match s.get(CHUNKS, cid) {
-            Ok(Some(data)) if chunk_id(&data) == *cid => size += data.len() as u64,
-            Ok(Some(_)) => {
-                return bad_chunk(n, cid, "is altered: its data does not hash to its id")
-            }
-            Ok(None) => return bad_chunk(n, cid, "is missing from the store"),
-            Err(e) => return store_failure(e),
-        }
+    match check_chunks(s, &container, code::INVALID_DATA) {
+        Ok(()) => StormMsg::ContainerData { id, container }.into(),
+        Err(r) => refused(r),
     }
-    if size != container.header.size {
-        return Msg::failure(
-            code::INVALID_DATA,
-            format!(
-                "the chunks hold {size} bytes, the header says {}",
-                container.header.size
-            ),
-        );
-    }
-    StormMsg::ContainerData { id, container }.into()
 }
 
-fn bad_chunk(n: usize, id: &Id32, what: &str) -> Msg {
-    Msg::failure(
+fn bad_chunk(n: usize, id: &Id32, what: &str) -> Refusal {
+    (
         code::INVALID_DATA,
         format!("chunk #{n} {} {what}", id.to_lower_hex_string()),
     )

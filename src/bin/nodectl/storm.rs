@@ -7,6 +7,7 @@ use crate::client::{self, hex_arg, text_arg, ClientArgs, Request, Session};
 use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, unexpected};
 use clap::{Args, Subcommand};
+use lnpbp_nodes::actors::storm::stormd::CHUNKS;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::storage::{check_table, stored_id};
@@ -289,18 +290,16 @@ fn containerize(args: &ClientArgs<StormCmd>, c: &ContainerizeArgs) -> Result<(),
         .map_err(|e| format!("cannot open {}: {e}", c.file.display()))?;
     let content = read_bounded(file, max, &c.file.display().to_string())?;
     let mut s = session(args)?;
-    let mut ids = Vec::new();
+    let ids: Vec<_> = split(&content, CONTAINER_CHUNK).map(chunk_id).collect();
+    // Each upload is built when the window has room: at most WINDOW chunks are copied at once.
     let uploads = split(&content, CONTAINER_CHUNK).map(|part| {
-        ids.push(chunk_id(part));
         Msg::from(StormMsg::StoreChunk {
-            table: "chunks".into(),
+            table: CHUNKS.into(),
             data: part.to_vec(),
         })
     });
-    let uploads: Vec<Msg> = uploads.collect();
-    let expected = ids.clone();
     s.pipeline(&stored_id(), uploads, WINDOW, |i, reply| match reply {
-        Msg::Storm(StormMsg::ChunkStored(id)) if id == expected[i] => Ok(()),
+        Msg::Storm(StormMsg::ChunkStored(id)) if id == ids[i] => Ok(()),
         other => Err(format!("chunk {i}: {}", unexpected(&other))),
     })?;
     let header = ContainerHeader {
@@ -350,10 +349,10 @@ fn assemble(args: &ClientArgs<StormCmd>, id: &str, out: &Path) -> Result<(), Str
         let mut f = std::fs::File::create(&tmp)
             .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut size = 0u64;
-        let chunks = container.chunks.clone();
+        let chunks = &container.chunks;
         let reads = chunks.iter().map(|cid| {
             Msg::from(StormMsg::RetrieveChunk {
-                table: "chunks".into(),
+                table: CHUNKS.into(),
                 id: *cid,
             })
         });

@@ -8,7 +8,7 @@ mod common;
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::wire::msg::{Msg, ServiceId};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ROUND_TRIPS: usize = 2_000;
@@ -106,27 +106,8 @@ fn main() {
     let samples = common::samples(11);
     let tmp = tempfile::tempdir_in("/tmp").unwrap();
     let dir = tmp.path().join("lnp");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args([
-            "start",
-            "--node",
-            "lnp",
-            "--log-level",
-            "warn",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut node = common::start_node("lnp", &dir, &["--listen", "127.0.0.1:0"]);
     let api = dir.join("api");
-    assert!(
-        lnpbp_nodes::bus::socket::wait_for_ipc(&api, Duration::from_secs(30)),
-        "node did not start"
-    );
-    std::thread::sleep(Duration::from_millis(200));
     let ctx = zmq::Context::new();
     let mut client = Client::connect(&ctx, &Endpoint::Ipc(api.clone())).unwrap();
     let info = client

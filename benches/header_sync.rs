@@ -82,26 +82,7 @@ fn tip_height(c: &mut Client) -> u64 {
 fn ours(source: &str, n: u64) -> f64 {
     let tmp = tempfile::tempdir_in("/tmp").unwrap();
     let dir = tmp.path().join("bp");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args([
-            "start",
-            "--node",
-            "bp",
-            "--network",
-            "regtest",
-            "--log-level",
-            "warn",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(lnpbp_nodes::bus::socket::wait_for_ipc(
-        &dir.join("api"),
-        Duration::from_secs(30)
-    ));
-    std::thread::sleep(Duration::from_millis(200));
+    let mut node = common::start_node("bp", &dir, &["--network", "regtest"]);
     let ctx = zmq::Context::new();
     let mut c = Client::connect(&ctx, &Endpoint::Ipc(dir.join("api"))).unwrap();
     let t = Instant::now();

@@ -13,25 +13,14 @@ use lnpbp_nodes::wire::lnp_api::LnpMsg;
 use lnpbp_nodes::wire::msg::Detail;
 use lnpbp_nodes::wire::msg::{Msg, ServiceId};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const PINGS: usize = 200;
 
 fn start(dir: &Path) -> (Child, Client) {
-    let child = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args(["start", "--node", "lnp", "--log-level", "warn"])
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = common::start_node("lnp", dir, &["--listen", "127.0.0.1:0"]);
     let api = dir.join("api");
-    assert!(
-        lnpbp_nodes::bus::socket::wait_for_ipc(&api, Duration::from_secs(30)),
-        "node did not start"
-    );
-    std::thread::sleep(Duration::from_millis(200));
     let ctx = zmq::Context::new();
     (child, Client::connect(&ctx, &Endpoint::Ipc(api)).unwrap())
 }

@@ -16,7 +16,7 @@ use lnpbp_nodes::storage::stored_id;
 use lnpbp_nodes::wire::msg::{payload_of, Msg, ServiceId};
 use lnpbp_nodes::wire::storm_api::StormMsg;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const GETS: usize = 2_000;
@@ -142,24 +142,7 @@ fn main() {
     let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
     let tmp = tempfile::tempdir_in(&base).unwrap();
     let dir = tmp.path().join("storm");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args([
-            "start",
-            "--node",
-            "storm",
-            "--log-level",
-            "warn",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        lnpbp_nodes::bus::socket::wait_for_ipc(&dir.join("store"), Duration::from_secs(30)),
-        "node did not start"
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let mut node = common::start_node("storm", &dir, &[]);
     let mut c = client(&dir);
     for i in 0..100 {
         let m = StormMsg::Put {

@@ -19,3 +19,25 @@ pub fn samples(default: usize) -> usize {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+/// Starts `nodectl start --node KIND --log-level warn --data-dir DIR EXTRA…` and waits until its
+/// API socket (bound last, after every other bus) accepts connections.
+pub fn start_node(kind: &str, dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    let node = std::process::Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        .args(["start", "--node", kind, "--log-level", "warn"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        lnpbp_nodes::bus::socket::wait_for_ipc(
+            &dir.join("api"),
+            std::time::Duration::from_secs(30)
+        ),
+        "node did not start"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    node
+}

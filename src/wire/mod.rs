@@ -15,6 +15,8 @@
 //! - [`network`]: the Bitcoin network as one typed value.
 //! - [`session`]: the trait a peer session implements for the connection driver.
 //! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
+//! - [`samples`]: one valid message of every API type id (tests, fuzz seeds, contract test).
+//! - [`storm`], [`storm_api`]: Storm chunks and containers, and the Storm Node's messages (0x05xx).
 
 pub mod bolt1;
 pub mod bolt8;
@@ -27,6 +29,7 @@ pub mod lnp_api;
 pub mod lnp_peer;
 pub mod msg;
 pub mod network;
+pub mod samples;
 pub mod session;
 pub mod storm;
 pub mod storm_api;

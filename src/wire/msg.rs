@@ -75,6 +75,14 @@ macro_rules! message_set {
 }
 pub(crate) use message_set;
 
+/// The version of the API this node speaks, shown by `info` as the detail `api_version`
+/// (docs/API.md section 12 lists what changed in each).
+///
+/// 1: the first release. 2: `listen` answers `listening` (the bound address) and `broadcast`
+/// answers `broadcasted` (txid and peer count) instead of text in `success`; notifications
+/// sent to a service are refused with `0x4000`; bad `listen` addresses and node ids are `0x1003`.
+pub const API_VERSION: u16 = 2;
+
 /// A node-specific value in `info` (`listening`, `peers`, `tip_height`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detail {
@@ -822,88 +830,22 @@ pub(crate) mod testing {
         let frames = env.encode_frames().unwrap();
         assert_eq!(Envelope::decode_frames(&frames).unwrap(), env);
     }
-
-    /// Asserts that `samples` has a message of every type id in `ids`, and nothing else.
-    pub fn covers(samples: &[Msg], ids: &[u16]) {
-        let mut seen: Vec<u16> = samples.iter().map(Msg::type_id).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        let mut want = ids.to_vec();
-        want.sort_unstable();
-        assert_eq!(seen, want, "one sample per type id");
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{covers, roundtrip};
+    use super::testing::roundtrip;
     use super::*;
 
     #[test]
-    fn every_generic_message_roundtrips() {
-        let samples = vec![
-            Msg::Success(None),
-            Msg::Success(Some("ok".into())),
-            Msg::failure(code::NO_ROUTE, "nobody"),
-            Msg::Progress("half way".into()),
-            Msg::Subscribe,
-            Msg::Unsubscribe,
-            Msg::GetInfo,
-            Msg::DebugCrash {
-                service: "lnpd".into(),
-            },
-            Msg::ServiceEvent(ServiceEvent {
-                service: "api-router".into(),
-                state: ServiceState::Restarting,
-                restarts: 2,
-                cause: Some("panic: boom".into()),
-            }),
-            Msg::NodeInfo(NodeInfo {
-                node: "lnp".into(),
-                version: "0.1.0".into(),
-                network: "signet".into(),
-                node_id: [2; 33],
-                uptime_s: 7,
-                endpoints: vec![EndpointInfo {
-                    bus: "api".into(),
-                    endpoint: "ipc:///tmp/api".into(),
-                }],
-                services: vec![ServiceInfo {
-                    name: "lnpd".into(),
-                    state: ServiceState::Running,
-                    restarts: 1,
-                    last_failure: None,
-                }],
-                details: vec![
-                    ("peers".into(), Detail::U64(3)),
-                    ("tip_hash".into(), Detail::Text("00ab".into())),
-                    (
-                        "listening".into(),
-                        Detail::List(vec!["0.0.0.0:9735".into()]),
-                    ),
-                ],
-            }),
-        ];
-        for m in &samples {
-            // No wildcard: a new variant fails to compile until it is sampled here (node sets
-            // have their own tests in their modules).
-            match m {
-                Msg::Success(_)
-                | Msg::Failure { .. }
-                | Msg::Progress(_)
-                | Msg::Subscribe
-                | Msg::Unsubscribe
-                | Msg::ServiceEvent(_)
-                | Msg::GetInfo
-                | Msg::NodeInfo(_)
-                | Msg::DebugCrash { .. } => {}
-                Msg::Lnp(_) | Msg::Bp(_) | Msg::Storm(_) => {
-                    unreachable!("sampled in their own modules")
-                }
-            }
-            roundtrip(m.clone());
-        }
-        covers(&samples, type_id::GENERIC);
+    fn success_without_text_roundtrips() {
+        // Every type id has a sample in wire/samples.rs (round-tripped there); these are the
+        // other shapes of a body.
+        roundtrip(Msg::Success(None));
+        roundtrip(Msg::Failure {
+            code: code::TIMEOUT,
+            message: String::new(),
+        });
     }
 
     #[test]

@@ -456,63 +456,26 @@ fn decode_ids(r: &mut Reader<'_>, max: usize) -> Result<Vec<Id32>, StrictError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::msg::testing::{covers, roundtrip};
+    use crate::wire::msg::testing::roundtrip;
     use crate::wire::msg::Msg;
 
     #[test]
-    fn every_storm_message_roundtrips() {
+    fn messages_at_their_limits_roundtrip() {
+        // Every type id has a sample in wire/samples.rs; these are at the limits.
         let header = ContainerHeader {
             version: 0,
             mime: "text/plain".into(),
             info: "greeting".into(),
             size: 5,
         };
-        let info = ContainerInfo {
-            id: [9; 32],
-            header: header.clone(),
-            chunks: 1,
-        };
         let t = || "chunks".to_string();
         let samples = vec![
-            StormMsg::Tables,
-            StormMsg::TableList(vec![TableInfo {
-                name: t(),
-                count: 3,
-            }]),
-            StormMsg::Count { table: t() },
-            StormMsg::Counted(7),
             StormMsg::Put {
                 table: t(),
                 key: [1; 32],
                 value: vec![0; MAX_VALUE],
             },
-            StormMsg::Get {
-                table: t(),
-                key: [1; 32],
-            },
             StormMsg::Value(vec![5; 70_000]),
-            StormMsg::Delete {
-                table: t(),
-                key: [1; 32],
-            },
-            StormMsg::StoreChunk {
-                table: t(),
-                data: b"hello".to_vec(),
-            },
-            StormMsg::ChunkStored([2; 32]),
-            StormMsg::RetrieveChunk {
-                table: t(),
-                id: [2; 32],
-            },
-            StormMsg::Insert {
-                table: t(),
-                ids: vec![[3; 32]; 3],
-            },
-            StormMsg::ListIds {
-                table: t(),
-                after: Some([4; 32]),
-                limit: 100,
-            },
             StormMsg::ListIds {
                 table: t(),
                 after: None,
@@ -526,14 +489,6 @@ mod tests {
                 table: t(),
                 ids: vec![],
             },
-            StormMsg::Containerize {
-                header: header.clone(),
-                chunks: vec![[6; 32]],
-            },
-            StormMsg::ContainerCreated(info.clone()),
-            StormMsg::Containers,
-            StormMsg::ContainerList(vec![info.clone(), info]),
-            StormMsg::GetContainer([7; 32]),
             StormMsg::ContainerData {
                 id: [7; 32],
                 container: Container {
@@ -541,29 +496,12 @@ mod tests {
                     chunks: vec![[8; 32]; MAX_CONTAINER_CHUNKS],
                 },
             },
-            StormMsg::Assemble([7; 32]),
-            StormMsg::RegisterApp {
-                app: 0x8001,
-                name: "echo".into(),
-            },
             StormMsg::AppSend {
                 app: 1,
                 payload: vec![1; MAX_APP_PAYLOAD],
             },
-            StormMsg::AppMessage {
-                app: 1,
-                from: "client:0102030405060708".into(),
-                payload: vec![],
-            },
-            StormMsg::Apps,
-            StormMsg::AppList(vec![AppInfo {
-                app: 1,
-                name: "chat".into(),
-            }]),
         ];
-        let all: Vec<Msg> = samples.into_iter().map(Msg::from).collect();
-        covers(&all, StormMsg::TYPE_IDS);
-        all.into_iter().for_each(roundtrip);
+        samples.into_iter().map(Msg::from).for_each(roundtrip);
     }
 
     #[test]

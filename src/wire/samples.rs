@@ -1,0 +1,392 @@
+//! One valid message of every type id of the API, generic and per node: the round-trip tests
+//! of each message set, the fuzz seeds and the API contract test (`tests/api_contract.rs`, which
+//! sends each of them to every node's manager) use them.
+//!
+//! Each set's list is checked twice: a `match` without a wildcard fails to compile when a
+//! variant is added without a sample here, and [`covers`] checks one sample per declared type
+//! id. The values are small and harmless on a live node: addresses are loopback ports that
+//! refuse (`127.0.0.1:1`), node ids are not connected peers.
+
+use super::bp_api::{BlockQuery, BlockRef, BpMsg, BtcPeerInfo};
+use super::lnp_api::{Direction, LnpMsg, PeerInfo, PeerMessage};
+use super::msg::{
+    type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
+};
+use super::storm::{Container, ContainerHeader};
+use super::storm_api::{AppInfo, ContainerInfo, StormMsg, TableInfo};
+
+/// The generic messages (0x00xx, 0x01xx).
+pub fn generic() -> Vec<Msg> {
+    let list = vec![
+        Msg::Success(Some("ok".into())),
+        Msg::failure(super::msg::code::NO_ROUTE, "nobody"),
+        Msg::Progress("half way".into()),
+        Msg::Subscribe,
+        Msg::Unsubscribe,
+        Msg::ServiceEvent(ServiceEvent {
+            service: "api-router".into(),
+            state: ServiceState::Restarting,
+            restarts: 2,
+            cause: Some("panic: boom".into()),
+        }),
+        Msg::GetInfo,
+        Msg::NodeInfo(NodeInfo {
+            node: "lnp".into(),
+            version: "0.1.0".into(),
+            network: "signet".into(),
+            node_id: [2; 33],
+            uptime_s: 7,
+            endpoints: vec![EndpointInfo {
+                bus: "api".into(),
+                endpoint: "ipc:///tmp/api".into(),
+            }],
+            services: vec![ServiceInfo {
+                name: "lnpd".into(),
+                state: ServiceState::Running,
+                restarts: 1,
+                last_failure: None,
+            }],
+            details: vec![
+                ("api_version".into(), Detail::U64(2)),
+                ("tip_hash".into(), Detail::Text("00ab".into())),
+                (
+                    "listening".into(),
+                    Detail::List(vec!["0.0.0.0:9735".into()]),
+                ),
+            ],
+        }),
+        Msg::DebugCrash {
+            service: "lnpd".into(),
+        },
+    ];
+    for m in &list {
+        match m {
+            Msg::Success(_)
+            | Msg::Failure { .. }
+            | Msg::Progress(_)
+            | Msg::Subscribe
+            | Msg::Unsubscribe
+            | Msg::ServiceEvent(_)
+            | Msg::GetInfo
+            | Msg::NodeInfo(_)
+            | Msg::DebugCrash { .. }
+            | Msg::Lnp(_)
+            | Msg::Bp(_)
+            | Msg::Storm(_) => {}
+        }
+    }
+    list
+}
+
+/// The LNP Node's messages (0x02xx).
+pub fn lnp() -> Vec<Msg> {
+    // A valid public key (the generator point), so that `connect` gets as far as dialling.
+    let mut id = [0u8; 33];
+    id[0] = 0x02;
+    id[1..].copy_from_slice(&[
+        0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87, 0x0b,
+        0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b, 0x16, 0xf8,
+        0x17, 0x98,
+    ]);
+    let m = PeerMessage {
+        node_id: id,
+        type_id: 32_769,
+        payload: vec![1, 2],
+    };
+    let list = vec![
+        LnpMsg::Listen {
+            addr: "127.0.0.1:0".into(),
+        },
+        LnpMsg::Connect {
+            node_id: id,
+            addr: "127.0.0.1:1".into(),
+        },
+        LnpMsg::Disconnect { node_id: id },
+        LnpMsg::ListPeers,
+        LnpMsg::PeerList(vec![PeerInfo {
+            node_id: id,
+            addr: "127.0.0.1:1".into(),
+            direction: Direction::Outbound,
+            features: vec![0x02, 0x00],
+            connected_since: 1_700_000_000,
+            bytes_in: 10,
+            bytes_out: 20,
+            ping_rtt_us: Some(150),
+            service: "peerd-0279be667ef9dcbb".into(),
+        }]),
+        LnpMsg::PingPeer {
+            node_id: id,
+            num_pong_bytes: 4,
+        },
+        LnpMsg::PeerPong { rtt_us: 99 },
+        LnpMsg::Listening {
+            addr: "127.0.0.1:9735".into(),
+        },
+        LnpMsg::SubscribePeerMessages {
+            types: vec![32_769, 32_768],
+        },
+        LnpMsg::PeerMessageIn(m.clone()),
+        LnpMsg::SendPeerMessage(m),
+    ];
+    for s in &list {
+        match s {
+            LnpMsg::Listen { .. }
+            | LnpMsg::Connect { .. }
+            | LnpMsg::Disconnect { .. }
+            | LnpMsg::ListPeers
+            | LnpMsg::PeerList(_)
+            | LnpMsg::PingPeer { .. }
+            | LnpMsg::PeerPong { .. }
+            | LnpMsg::Listening { .. }
+            | LnpMsg::SubscribePeerMessages { .. }
+            | LnpMsg::PeerMessageIn(_)
+            | LnpMsg::SendPeerMessage(_) => {}
+        }
+    }
+    list.into_iter().map(Msg::from).collect()
+}
+
+/// The BP Node's messages (0x03xx).
+pub fn bp() -> Vec<Msg> {
+    let b = BlockRef {
+        height: 5,
+        hash: [1; 32],
+        header: [2; 80],
+    };
+    let list = vec![
+        BpMsg::BtcPeers,
+        BpMsg::BtcPeerList(vec![BtcPeerInfo {
+            addr: "127.0.0.1:18444".into(),
+            outbound: true,
+            user_agent: "/bcoin:1.0.2/".into(),
+            version: 70015,
+            start_height: 300,
+            ping_rtt_us: None,
+        }]),
+        BpMsg::BtcConnect {
+            addr: "127.0.0.1:1".into(),
+        },
+        BpMsg::GetHeader(BlockQuery::Height(5)),
+        BpMsg::HeaderInfo(b),
+        BpMsg::GetBlock(BlockQuery::Hash([1; 32])),
+        BpMsg::BlockData {
+            height: 5,
+            hash: [1; 32],
+            raw: vec![0; 81],
+        },
+        BpMsg::Broadcast { tx: vec![1, 2] },
+        BpMsg::Broadcasted {
+            txid: [4; 32],
+            peers: 3,
+        },
+        BpMsg::SubscribeBlocks,
+        BpMsg::BlockConnected(b),
+        BpMsg::BlockDisconnected(b),
+    ];
+    for s in &list {
+        match s {
+            BpMsg::BtcPeers
+            | BpMsg::BtcPeerList(_)
+            | BpMsg::BtcConnect { .. }
+            | BpMsg::GetHeader(_)
+            | BpMsg::HeaderInfo(_)
+            | BpMsg::GetBlock(_)
+            | BpMsg::BlockData { .. }
+            | BpMsg::Broadcast { .. }
+            | BpMsg::Broadcasted { .. }
+            | BpMsg::SubscribeBlocks
+            | BpMsg::BlockConnected(_)
+            | BpMsg::BlockDisconnected(_) => {}
+        }
+    }
+    list.into_iter().map(Msg::from).collect()
+}
+
+/// The Storm Node's messages (0x05xx).
+pub fn storm() -> Vec<Msg> {
+    let header = ContainerHeader {
+        version: 0,
+        mime: "text/plain".into(),
+        info: "greeting".into(),
+        size: 5,
+    };
+    let info = ContainerInfo {
+        id: [9; 32],
+        header: header.clone(),
+        chunks: 1,
+    };
+    let t = || "chunks".to_string();
+    let list = vec![
+        StormMsg::Tables,
+        StormMsg::TableList(vec![TableInfo {
+            name: t(),
+            count: 3,
+        }]),
+        StormMsg::Count { table: t() },
+        StormMsg::Counted(7),
+        StormMsg::Put {
+            table: "contract-test".into(),
+            key: [1; 32],
+            value: b"value".to_vec(),
+        },
+        StormMsg::Get {
+            table: t(),
+            key: [1; 32],
+        },
+        StormMsg::Value(vec![5; 100]),
+        StormMsg::Delete {
+            table: "contract-test".into(),
+            key: [1; 32],
+        },
+        StormMsg::StoreChunk {
+            table: t(),
+            data: b"hello".to_vec(),
+        },
+        StormMsg::ChunkStored([2; 32]),
+        StormMsg::RetrieveChunk {
+            table: t(),
+            id: [2; 32],
+        },
+        StormMsg::Insert {
+            table: "contract-test".into(),
+            ids: vec![[3; 32]; 3],
+        },
+        StormMsg::ListIds {
+            table: t(),
+            after: Some([4; 32]),
+            limit: 100,
+        },
+        StormMsg::IdList {
+            ids: vec![[5; 32]; 2],
+            more: true,
+        },
+        StormMsg::CheckUnknown {
+            table: t(),
+            ids: vec![[6; 32]],
+        },
+        StormMsg::Containerize {
+            header: header.clone(),
+            chunks: vec![[6; 32]],
+        },
+        StormMsg::ContainerCreated(info.clone()),
+        StormMsg::Containers,
+        StormMsg::ContainerList(vec![info]),
+        StormMsg::GetContainer([7; 32]),
+        StormMsg::ContainerData {
+            id: [7; 32],
+            container: Container {
+                header,
+                chunks: vec![[8; 32]],
+            },
+        },
+        StormMsg::Assemble([7; 32]),
+        StormMsg::RegisterApp {
+            app: 0x8001,
+            name: "echo".into(),
+        },
+        StormMsg::AppSend {
+            app: 0x8002,
+            payload: vec![1; 10],
+        },
+        StormMsg::AppMessage {
+            app: 1,
+            from: "client:0102030405060708".into(),
+            payload: vec![],
+        },
+        StormMsg::Apps,
+        StormMsg::AppList(vec![AppInfo {
+            app: 1,
+            name: "chat".into(),
+        }]),
+    ];
+    for s in &list {
+        match s {
+            StormMsg::Tables
+            | StormMsg::TableList(_)
+            | StormMsg::Count { .. }
+            | StormMsg::Counted(_)
+            | StormMsg::Put { .. }
+            | StormMsg::Get { .. }
+            | StormMsg::Value(_)
+            | StormMsg::Delete { .. }
+            | StormMsg::StoreChunk { .. }
+            | StormMsg::ChunkStored(_)
+            | StormMsg::RetrieveChunk { .. }
+            | StormMsg::Insert { .. }
+            | StormMsg::ListIds { .. }
+            | StormMsg::IdList { .. }
+            | StormMsg::CheckUnknown { .. }
+            | StormMsg::Containerize { .. }
+            | StormMsg::ContainerCreated(_)
+            | StormMsg::Containers
+            | StormMsg::ContainerList(_)
+            | StormMsg::GetContainer(_)
+            | StormMsg::ContainerData { .. }
+            | StormMsg::Assemble(_)
+            | StormMsg::RegisterApp { .. }
+            | StormMsg::AppSend { .. }
+            | StormMsg::AppMessage { .. }
+            | StormMsg::Apps
+            | StormMsg::AppList(_) => {}
+        }
+    }
+    list.into_iter().map(Msg::from).collect()
+}
+
+/// Every type id of the API: the generic ones, then each node's set.
+pub fn all_type_ids() -> Vec<u16> {
+    [
+        type_id::GENERIC,
+        LnpMsg::TYPE_IDS,
+        BpMsg::TYPE_IDS,
+        StormMsg::TYPE_IDS,
+    ]
+    .concat()
+}
+
+/// One sample of every type id of the API.
+pub fn all() -> Vec<Msg> {
+    [generic(), lnp(), bp(), storm()].concat()
+}
+
+/// Whether `samples` has exactly one message of every type id in `ids`, and nothing else:
+/// `Err` names what is missing or extra.
+pub fn covers(samples: &[Msg], ids: &[u16]) -> Result<(), String> {
+    let seen: Vec<u16> = samples.iter().map(Msg::type_id).collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !seen.contains(id))
+        .map(|id| format!("{id:#06x}"))
+        .collect();
+    let extra: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(i, id)| !ids.contains(id) || seen[..*i].contains(id))
+        .map(|(_, id)| format!("{id:#06x}"))
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "samples missing {missing:?}, extra or repeated {extra:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::msg::testing::roundtrip;
+
+    #[test]
+    fn one_sample_of_every_type_id_and_each_round_trips() {
+        covers(&generic(), type_id::GENERIC).unwrap();
+        covers(&lnp(), LnpMsg::TYPE_IDS).unwrap();
+        covers(&bp(), BpMsg::TYPE_IDS).unwrap();
+        covers(&storm(), StormMsg::TYPE_IDS).unwrap();
+        let all = all();
+        covers(&all, &all_type_ids()).unwrap();
+        all.into_iter().for_each(roundtrip);
+        assert!(covers(&lnp(), BpMsg::TYPE_IDS).is_err());
+    }
+}

@@ -4,7 +4,7 @@
 //! (`actors/<node>/mod.rs`), asked in order.
 
 use super::limits::MAX_SUBSCRIBERS;
-use super::service::{Control, Service, ServiceActor};
+use super::service::{not_taken, Control, Service, ServiceActor};
 use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
@@ -151,15 +151,10 @@ impl Service for Manager {
                 }
                 return Ok(());
             }
-            other if other.kind() == MsgKind::Request => Msg::failure(
-                code::UNEXPECTED,
-                format!(
-                    "{} does not handle message type {:#06x}",
-                    self.name,
-                    other.type_id()
-                ),
-            ),
-            _ => return Ok(()),
+            _ => {
+                not_taken(self.name, &Deliver { env, bus });
+                return Ok(());
+            }
         };
         bus.send(env.reply(reply));
         Ok(())

@@ -29,6 +29,7 @@ pub mod storm;
 pub mod supervisor;
 pub mod tcp;
 
+use crate::bus::router::Reserved;
 use crate::bus::{Bus, BusKind, Endpoint};
 use crate::wire::msg::ServiceId;
 use crate::wire::network::Network;
@@ -113,6 +114,9 @@ pub struct NodeSeed {
     pub buses: &'static [BusKind],
     /// TCP ports the seed gives (bound only when asked, on loopback, until encryption lands).
     pub tcp_ports: &'static [(BusKind, u16)],
+    /// Name prefixes of the services it starts per connection (`peerd-`): kept by the node
+    /// like the names of its other services (docs/API.md section 3).
+    pub connection_names: &'static [&'static str],
 }
 
 /// What a node module declares (`actors/<node>/mod.rs`, as `NODE`).
@@ -263,6 +267,16 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
                 status.clone(),
             )
         }));
+    }
+    // The ids the node keeps for itself on every bus (docs/API.md section 3): its manager's
+    // tag, the names of all its services, and the name families of per-connection services.
+    let reserved = Arc::new(Reserved::new(
+        std::iter::once(seed.manager_id.clone())
+            .chain(children.iter().map(|c| ServiceId::Other(c.name.clone()))),
+        seed.connection_names,
+    ));
+    for (_, bus) in &buses {
+        bus.reserve(reserved.clone());
     }
     let all: Vec<Bus> = buses.iter().map(|(_, b)| b.clone()).collect();
     let root = Root::new(children, config.policy, status.clone(), all).start();

@@ -20,12 +20,7 @@ pub trait Service: Sized + Unpin + 'static {
     /// Handles a message delivered by a bus.
     fn handle(&mut self, d: Deliver, ctx: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
         let _ = ctx;
-        if d.env.msg.kind() == MsgKind::Request {
-            d.bus.send(d.env.reply(Msg::failure(
-                code::UNEXPECTED,
-                format!("{} does not handle this request", d.env.dst),
-            )));
-        }
+        not_taken(&d.env.dst.to_string(), &d);
         Ok(())
     }
 
@@ -37,6 +32,25 @@ pub trait Service: Sized + Unpin + 'static {
 
     /// Releases what the service holds (sockets, threads); runs before a restart and at stop.
     fn stop(&mut self) {}
+}
+
+/// Answers a message that service `name` does not take (docs/API.md section 6): a request, or a
+/// notification sent to it, gets failure `UNEXPECTED` naming the type; a reply is ignored (the
+/// only replies a service gets unasked are the router's failures, e.g. `NO_ROUTE` for a
+/// subscriber that left).
+pub fn not_taken(name: &str, d: &Deliver) {
+    let ty = d.env.msg.type_id();
+    match d.env.msg.kind() {
+        MsgKind::Request => d.bus.send(d.env.reply(Msg::failure(
+            code::UNEXPECTED,
+            format!("{name} does not handle request type {ty:#06x}"),
+        ))),
+        MsgKind::OneWay => d.bus.send_untracked(d.env.reply(Msg::failure(
+            code::UNEXPECTED,
+            format!("{name} takes no notification; type {ty:#06x} is one"),
+        ))),
+        MsgKind::Final | MsgKind::Progress => {}
+    }
 }
 
 /// Lifecycle reports from a service to the root.

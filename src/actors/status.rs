@@ -3,7 +3,7 @@
 
 use super::service::Control;
 use super::NodeKind;
-use crate::wire::msg::Detail;
+use crate::wire::msg::{Detail, API_VERSION};
 use crate::wire::msg::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
 use actix::Recipient;
 use std::collections::HashMap;
@@ -108,10 +108,18 @@ impl NodeStatus {
             uptime_s: self.started.elapsed().as_secs(),
             endpoints: read(&self.endpoints).clone(),
             services: read(&self.services).clone(),
-            details: read(&self.details)
-                .as_ref()
-                .map(|f| f())
-                .unwrap_or_default(),
+            // Every node's first detail is the API version (docs/API.md section 12).
+            details: std::iter::once((
+                "api_version".to_string(),
+                Detail::U64(u64::from(API_VERSION)),
+            ))
+            .chain(
+                read(&self.details)
+                    .as_ref()
+                    .map(|f| f())
+                    .unwrap_or_default(),
+            )
+            .collect(),
         }
     }
 }

@@ -14,7 +14,7 @@
 use super::limits;
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -96,9 +96,37 @@ impl std::hash::Hasher for Fnv {
 
 type LocalMap = HashMap<ServiceId, Recipient<Deliver>, std::hash::BuildHasherDefault<Fnv>>;
 
+/// The ids a node keeps for itself (docs/API.md section 3): a message from the bus socket with
+/// one of them as `src` is refused with `SPOOFED_SOURCE`, whether or not that service is on
+/// this bus or running at the moment.
+#[derive(Clone, Debug, Default)]
+pub struct Reserved {
+    ids: HashSet<ServiceId>,
+    prefixes: Vec<String>,
+}
+
+impl Reserved {
+    /// `ids`, and every named id (`ff`) that starts with one of `prefixes` (the names of
+    /// per-connection services such as `peerd-…`).
+    pub fn new(ids: impl IntoIterator<Item = ServiceId>, prefixes: &[&str]) -> Reserved {
+        Reserved {
+            ids: ids.into_iter().collect(),
+            prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// Whether `id` is kept by the node.
+    pub fn holds(&self, id: &ServiceId) -> bool {
+        self.ids.contains(id)
+            || matches!(id, ServiceId::Other(name)
+                if self.prefixes.iter().any(|p| name.starts_with(p.as_str())))
+    }
+}
+
 #[derive(Default)]
 struct Table {
     local: LocalMap,
+    reserved: Arc<Reserved>,
     remote: HashMap<ServiceId, Remote>,
     pending: HashMap<PendingKey, Instant>,
     outlet: Option<Outlet>,
@@ -167,6 +195,11 @@ impl Bus {
         t.local.insert(id, mailbox);
     }
 
+    /// Sets the ids the node keeps for itself (besides the services registered here).
+    pub fn reserve(&self, reserved: Arc<Reserved>) {
+        self.table().reserved = reserved;
+    }
+
     /// Removes a local service.
     pub fn unregister(&self, id: &ServiceId) {
         self.table().local.remove(id);
@@ -185,11 +218,21 @@ impl Bus {
         self.route(&mut t, env, Origin::Local);
     }
 
+    /// Sends the answer to a message that opened no request (a failure for a notification sent
+    /// to a service that takes none): delivered without the request bookkeeping, which would
+    /// drop it as a reply to no request.
+    pub fn send_untracked(&self, env: Envelope) {
+        let mut t = self.table();
+        self.deliver_direct(&mut t, env);
+    }
+
     /// Routes a message that arrived on the bus socket from `routing_id`.
     pub fn inbound(&self, routing_id: Vec<u8>, env: Envelope) {
         let mut t = self.table();
-        if t.local.contains_key(&env.src) {
+        if t.local.contains_key(&env.src) || t.reserved.holds(&env.src) {
             // Only the node's own services may use their ids; answer on the socket directly.
+            tracing::warn!(bus = self.inner.name, src = %env.src, ty = %format_args!("{:#06x}", env.msg.type_id()),
+                id = env.request_id, "refused: the source id is kept by the node (0x2002)");
             let reply = env.reply(Msg::failure(
                 code::SPOOFED_SOURCE,
                 format!("source {} is a service of this node", env.src),
@@ -306,12 +349,20 @@ impl Bus {
                 };
                 if !open {
                     // Late (the requester already got a failure), duplicate, or never asked.
+                    // Never answered: a failure could be taken for the answer to a request of
+                    // the same id, and two parties could bounce replies forever.
                     self.inner
                         .stats
                         .late_replies
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(bus = self.inner.name, src = %env.src, dst = %env.dst,
-                        id = env.request_id, "reply to no request in flight dropped");
+                    match origin {
+                        Origin::Remote => tracing::warn!(bus = self.inner.name, src = %env.src,
+                            dst = %env.dst, ty = %format_args!("{:#06x}", env.msg.type_id()), id = env.request_id,
+                            "dropped: a reply type that answers no request in flight"),
+                        Origin::Local => tracing::debug!(bus = self.inner.name, src = %env.src,
+                            dst = %env.dst, id = env.request_id,
+                            "reply to no request in flight dropped"),
+                    }
                     return;
                 }
                 None

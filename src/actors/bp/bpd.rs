@@ -66,8 +66,11 @@ impl Extension for Bpd {
                             Ok(wtxid) => {
                                 let w = wtxid.to_byte_array();
                                 let n = self.state.to_ready_peers(|| WiredCmd::AnnounceTx(txid, w));
-                                let shown = bitcoin::Txid::from_byte_array(txid);
-                                Msg::Success(Some(format!("{shown} announced to {n} peer(s)")))
+                                BpMsg::Broadcasted {
+                                    txid,
+                                    peers: u32::try_from(n).unwrap_or(u32::MAX),
+                                }
+                                .into()
                             }
                             Err(e) => Msg::failure(code::BUSY, e),
                         }

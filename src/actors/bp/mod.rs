@@ -32,6 +32,7 @@ pub static NODE: NodeDef = NodeDef {
         manager_id: ServiceId::Bpd,
         buses: &[BusKind::Blocks, BusKind::Api, BusKind::Sign],
         tcp_ports: &[(BusKind::Api, 61961)],
+        connection_names: &["wired-"],
     },
     defaults: include_str!("../../../config/bp.toml"),
     sections: &["wire"],

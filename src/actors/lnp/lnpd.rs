@@ -61,9 +61,19 @@ impl Extension for Lnpd {
             )),
         };
         let reply = match &env.msg {
-            Msg::Lnp(LnpMsg::Listen { addr }) => match self.registry.bind(addr) {
-                Ok(local) => Msg::Success(Some(format!("listening on {local}"))),
-                Err(e) => Msg::failure(code::REFUSED, e),
+            Msg::Lnp(LnpMsg::Listen { addr }) => match addr.parse::<std::net::SocketAddr>() {
+                // An IP address, never a host name: resolving one would block the manager.
+                Err(_) => Msg::failure(
+                    code::INVALID_ARGUMENT,
+                    format!("`{addr}` is not an IP address and port (e.g. 0.0.0.0:9735)"),
+                ),
+                Ok(sa) => match self.registry.bind(&sa.to_string()) {
+                    Ok(local) => LnpMsg::Listening {
+                        addr: local.to_string(),
+                    }
+                    .into(),
+                    Err(e) => Msg::failure(code::REFUSED, e),
+                },
             },
             Msg::Lnp(LnpMsg::Connect { node_id, addr }) => match PublicKey::from_slice(node_id) {
                 Ok(remote) => {
@@ -72,7 +82,7 @@ impl Extension for Lnpd {
                         .connect(remote, addr, (bus.clone(), env.clone()));
                     return None; // peerd answers
                 }
-                Err(_) => Msg::failure(code::MALFORMED, "the node id is not a public key"),
+                Err(_) => Msg::failure(code::INVALID_ARGUMENT, "the node id is not a public key"),
             },
             Msg::Lnp(LnpMsg::Disconnect { node_id }) => match self.registry.find(node_id) {
                 Some(actor) => {

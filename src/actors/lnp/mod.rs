@@ -33,6 +33,7 @@ pub static NODE: NodeDef = NodeDef {
         manager_id: ServiceId::Lnpd,
         buses: &[BusKind::Msg, BusKind::Ctl, BusKind::Chnl, BusKind::Api],
         tcp_ports: &[(BusKind::Api, 62962)],
+        connection_names: &["peerd-"],
     },
     defaults: include_str!("../../../config/lnp.toml"),
     sections: &["peers"],

@@ -13,6 +13,7 @@ pub static NODE: NodeDef = NodeDef {
         manager_id: ServiceId::Rgbd,
         buses: &[BusKind::Ctl, BusKind::Api],
         tcp_ports: &[(BusKind::Api, 63963)],
+        connection_names: &[],
     },
     defaults: include_str!("../../../config/rgb.toml"),
     sections: &[],

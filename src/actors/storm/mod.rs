@@ -26,6 +26,7 @@ pub static NODE: NodeDef = NodeDef {
         manager_id: ServiceId::Stormd,
         buses: &[BusKind::Store, BusKind::Storm, BusKind::Api],
         tcp_ports: &[(BusKind::Store, 60960), (BusKind::Api, 64964)],
+        connection_names: &[],
     },
     defaults: include_str!("../../../config/storm.toml"),
     sections: &[],

@@ -13,7 +13,7 @@
 //!   same database. Every request gets exactly one reply (the bus drops a second one).
 
 use crate::actors::limits::{STORE_MAX_BATCH, STORE_WRITE_QUEUE};
-use crate::actors::service::{Service, ServiceActor};
+use crate::actors::service::{not_taken, Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
 use crate::storage::{RedbStorage, Storage, StoreError, Write, WriteDone};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
@@ -94,7 +94,13 @@ impl Stored {
                 more: false,
             }
             .into(),
-            _ => Msg::failure(code::UNEXPECTED, "stored does not handle this request"),
+            other => Msg::failure(
+                code::UNEXPECTED,
+                format!(
+                    "stored does not handle request type {:#06x}",
+                    other.type_id()
+                ),
+            ),
         })
     }
 
@@ -217,16 +223,15 @@ impl Service for Stored {
     }
 
     fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
-        let Deliver { mut env, bus } = d;
-        if env.msg.kind() != MsgKind::Request {
-            return Ok(()); // e.g. NO_ROUTE for a client that left: nothing to do
-        }
-        let type_id = env.msg.type_id();
-        let Msg::Storm(op) = &mut env.msg else {
-            let why =
-                format!("stored does not handle type {type_id:#06x} (docs/API.md, Storm requests)");
-            bus.send(env.reply(Msg::failure(code::UNEXPECTED, why)));
+        if d.env.msg.kind() != MsgKind::Request || !matches!(d.env.msg, Msg::Storm(_)) {
+            // Notifications and other nodes' requests: failure 0x4000; a reply (NO_ROUTE for
+            // a client that left) is ignored.
+            not_taken("stored", &d);
             return Ok(());
+        }
+        let Deliver { mut env, bus } = d;
+        let Msg::Storm(op) = &mut env.msg else {
+            return Ok(()); // checked above
         };
         // The body moves out (a value is not copied); `env` keeps the ids for the reply.
         let op = std::mem::replace(op, StormMsg::Tables);

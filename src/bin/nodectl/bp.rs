@@ -65,10 +65,26 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
             BpMsg::Broadcast {
                 tx: hex_arg("the transaction", tx)?,
             },
-            Box::new(render::success),
+            Box::new(broadcasted),
         ),
     };
     client::run(kind, &args, req)
+}
+
+fn broadcasted(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::Broadcasted { txid, peers }) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    let txid = bitcoin::Txid::from_byte_array(txid);
+    if json {
+        emit!(
+            "{}",
+            serde_json::json!({ "txid": txid.to_string(), "peers": peers })
+        );
+    } else {
+        emit!("{txid} announced to {peers} peer(s)");
+    }
+    Ok(())
 }
 
 /// A height (u32) or a block hash as explorers show it.

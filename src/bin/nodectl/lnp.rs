@@ -49,7 +49,7 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
             LnpMsg::Listen {
                 addr: addr_arg(addr)?,
             },
-            Box::new(render::success),
+            Box::new(listening),
         ),
         LnpCmd::Connect { target } => {
             let (id, addr) = target.split_once('@').ok_or_else(|| {
@@ -77,6 +77,18 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
         }
     };
     client::run(kind, &args, req)
+}
+
+fn listening(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::Listening { addr }) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        emit!("{}", serde_json::json!({ "listening": addr }));
+    } else {
+        emit!("listening on {addr}");
+    }
+    Ok(())
 }
 
 fn pong(reply: Msg, json: bool) -> Result<(), String> {

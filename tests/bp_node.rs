@@ -386,6 +386,12 @@ fn broadcast_announces_a_transaction_and_serves_it_to_peers() {
         "by txid: this peer did not send wtxidrelay"
     );
     assert!(peer.wait().unwrap().success());
+    // The typed reply (API version 2): the txid and the peer count, as values.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(node.cli(&["broadcast", tx, "--json"]))).unwrap();
+    let txid = said.split_whitespace().next().unwrap();
+    assert_eq!(again["txid"], txid, "{again}");
+    assert!(again["peers"].is_u64(), "{again}");
     let bad = node.cli(&["broadcast", "00"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a transaction"));
 }

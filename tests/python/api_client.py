@@ -3,6 +3,8 @@
 
 Usage: api_client.py ENDPOINT NODE info        -> prints the node_info reply as JSON
        api_client.py ENDPOINT NODE crash SVC   -> prints the reply to `debug crash` as JSON
+       api_client.py ENDPOINT lnp listen ADDR  -> prints {"listening": "host:port"}, the
+                                                  address the node bound (API version 2)
 """
 import json
 import os
@@ -86,6 +88,9 @@ def main():
     elif command == "crash":
         name = sys.argv[4].encode()
         payload = struct.pack("<HQH", 0x01F0, request_id, len(name)) + name
+    elif command == "listen":
+        addr = sys.argv[4].encode()
+        payload = struct.pack("<HQH", 0x0200, request_id, len(addr)) + addr
     else:
         sys.exit(f"unknown command {command}")
     sock.send_multipart([me, dst, payload])
@@ -99,6 +104,8 @@ def main():
         r = Reader(reply[10:])
         if type_id == 0x0101:
             out = decode_info(r)
+        elif type_id == 0x0207:  # listening: addr (string)
+            out = {"listening": r.string()}
         elif type_id == 0x0001:
             out = {"ok": True, "message": r.opt_string()}
         elif type_id == 0x0002:

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! Arrows only go downward: `bin -> actors -> storage -> bus -> wire`.
+//! Arrows only go downward: `bin -> actors -> storage -> bus -> wire`, and `actors -> signer`.
 //!
 //! - [`wire`]: sans-I/O codecs (strict encoding, bus/API messages, BOLT-8 transport, BOLT-1
 //!   messages). No actix, no zmq, no clock.
@@ -12,6 +12,8 @@
 //!   RPC of a Storm node.
 //! - [`actors`]: the root supervisor, the service wrapper that turns errors and panics into
 //!   supervised restarts, the router/bridge/manager services, and one module per node.
+//! - [`signer`]: the BP node's keys (BIP39, BIP32, BIP84/BIP86 accounts) and PSBT signing; no
+//!   I/O but its key file.
 //! - [`guard`]: the panic policy shared by the layers above.
 //!
 //! # Errors
@@ -25,5 +27,6 @@
 pub mod actors;
 pub mod bus;
 pub mod guard;
+pub mod signer;
 pub mod storage;
 pub mod wire;

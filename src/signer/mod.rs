@@ -1,0 +1,315 @@
+//! The BP node's signer: a BIP32 master key from a BIP39 mnemonic, its BIP84 (P2WPKH) and BIP86
+//! (P2TR key path) accounts, and PSBT signing (BIP174, BIP371) that signs only what is its own.
+//!
+//! No I/O but the key file ([`keyfile`]); no actix. `actors::bp::signd` serves it on the bus.
+//!
+//! Secrets stay here: [`Keychain`] has no `Debug` that shows them, no error message carries a
+//! key or a word of the mnemonic, and nothing here logs.
+
+pub mod descriptor;
+pub mod keyfile;
+pub mod sign;
+
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv, Xpub};
+use bitcoin::secp256k1::{All, Secp256k1};
+use bitcoin::{Address, CompressedPublicKey, Network, ScriptBuf};
+use std::fmt;
+
+pub use sign::{sign_psbt, Policy, SignError, Signed};
+
+/// The two account kinds of the signer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountKind {
+    /// BIP84: P2WPKH, `m/84'/coin'/0'`.
+    Wpkh = 0,
+    /// BIP86: P2TR key path, `m/86'/coin'/0'`.
+    Tr = 1,
+}
+
+impl AccountKind {
+    /// Both kinds.
+    pub const ALL: [AccountKind; 2] = [AccountKind::Wpkh, AccountKind::Tr];
+
+    /// The BIP purpose (84 or 86).
+    pub fn purpose(self) -> u32 {
+        match self {
+            AccountKind::Wpkh => 84,
+            AccountKind::Tr => 86,
+        }
+    }
+
+    /// `p2wpkh` or `p2tr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AccountKind::Wpkh => "p2wpkh",
+            AccountKind::Tr => "p2tr",
+        }
+    }
+
+    /// The kind of a wire tag (0 or 1).
+    pub fn from_tag(tag: u8) -> Option<AccountKind> {
+        match tag {
+            0 => Some(AccountKind::Wpkh),
+            1 => Some(AccountKind::Tr),
+            _ => None,
+        }
+    }
+}
+
+/// One account: its path, xpub and output descriptors (receive `/0/*`, change `/1/*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// P2WPKH or P2TR.
+    pub kind: AccountKind,
+    /// `m/84'/1'/0'`.
+    pub path: DerivationPath,
+    /// The account's extended public key.
+    pub xpub: Xpub,
+    /// `wpkh([fingerprint/84h/1h/0h]tpub…/0/*)#checksum`.
+    pub receive: String,
+    /// The same with `/1/*`.
+    pub change: String,
+}
+
+/// An address of an account: chain 0 (receive), at `index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressInfo {
+    /// The address, for the keychain's network.
+    pub address: Address,
+    /// Its kind.
+    pub kind: AccountKind,
+    /// Its index on the receive chain.
+    pub index: u32,
+    /// Full path from the master key.
+    pub path: DerivationPath,
+    /// The public key (compressed; for P2TR the internal key is its x coordinate).
+    pub pubkey: CompressedPublicKey,
+}
+
+impl AddressInfo {
+    /// The output script.
+    pub fn script(&self) -> ScriptBuf {
+        self.address.script_pubkey()
+    }
+}
+
+/// Why a mnemonic or key file was not accepted (never quoting it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyError(pub String);
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// The master key and what is derived from it, for one network.
+pub struct Keychain {
+    master: Xpriv,
+    fingerprint: Fingerprint,
+    network: Network,
+    secp: Secp256k1<All>,
+}
+
+impl fmt::Debug for Keychain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key: only what is public.
+        f.debug_struct("Keychain")
+            .field("fingerprint", &self.fingerprint)
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keychain {
+    /// The keychain of a BIP39 mnemonic (English words, no passphrase), for `network`.
+    pub fn from_mnemonic(words: &str, network: Network) -> Result<Keychain, KeyError> {
+        let mnemonic = bip39::Mnemonic::parse_in_normalized(bip39::Language::English, words)
+            .map_err(|e| KeyError(format!("not a BIP39 mnemonic: {}", mnemonic_error(&e))))?;
+        Keychain::from_seed(&mnemonic.to_seed_normalized(""), network)
+    }
+
+    /// The keychain of a BIP32 seed.
+    pub fn from_seed(seed: &[u8], network: Network) -> Result<Keychain, KeyError> {
+        let master = Xpriv::new_master(network, seed)
+            .map_err(|_| KeyError("the seed gives no valid master key".into()))?;
+        Ok(Keychain::from_master(master, network))
+    }
+
+    /// The keychain of a master key (tests and the BIP174 vectors start from one).
+    pub fn from_master(master: Xpriv, network: Network) -> Keychain {
+        let secp = Secp256k1::new();
+        let fingerprint = master.fingerprint(&secp);
+        Keychain {
+            master,
+            fingerprint,
+            network,
+            secp,
+        }
+    }
+
+    /// A new random 24-word mnemonic (256 bits from the OS's generator).
+    pub fn generate_mnemonic() -> String {
+        let entropy: [u8; 32] = bitcoin::secp256k1::rand::random();
+        bip39::Mnemonic::from_entropy(&entropy)
+            .expect("32 bytes are a valid BIP39 entropy length")
+            .to_string()
+    }
+
+    /// The master key's fingerprint (what PSBT key origins name).
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The BIP44 coin type: 0 on mainnet, 1 on every test network.
+    pub fn coin_type(&self) -> u32 {
+        if self.network == Network::Bitcoin {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// `m/purpose'/coin'/0'`.
+    pub fn account_path(&self, kind: AccountKind) -> DerivationPath {
+        let hardened = |i| ChildNumber::from_hardened_idx(i).expect("below 2^31");
+        DerivationPath::from(vec![
+            hardened(kind.purpose()),
+            hardened(self.coin_type()),
+            hardened(0),
+        ])
+    }
+
+    /// Both accounts.
+    pub fn accounts(&self) -> Vec<Account> {
+        AccountKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let path = self.account_path(kind);
+                let xpub = Xpub::from_priv(&self.secp, &self.derive(&path));
+                let descriptor =
+                    |chain: u32| descriptor::account(kind, self.fingerprint, &path, &xpub, chain);
+                Account {
+                    kind,
+                    receive: descriptor(0),
+                    change: descriptor(1),
+                    path,
+                    xpub,
+                }
+            })
+            .collect()
+    }
+
+    /// The receive address of `kind` at `index` (below 2^31).
+    pub fn address(&self, kind: AccountKind, index: u32) -> Result<AddressInfo, KeyError> {
+        let child = ChildNumber::from_normal_idx(index)
+            .map_err(|_| KeyError(format!("index {index} is not below 2^31")))?;
+        let path = self
+            .account_path(kind)
+            .extend([ChildNumber::from_normal_idx(0).expect("0"), child]);
+        let xpub = Xpub::from_priv(&self.secp, &self.derive(&path));
+        let pubkey = xpub.to_pub();
+        let address = match kind {
+            AccountKind::Wpkh => Address::p2wpkh(&pubkey, self.network),
+            AccountKind::Tr => Address::p2tr(&self.secp, xpub.to_x_only_pub(), None, self.network),
+        };
+        Ok(AddressInfo {
+            address,
+            kind,
+            index,
+            path,
+            pubkey,
+        })
+    }
+
+    /// The private key at `path` from the master (derivation of a valid key cannot fail but
+    /// with probability 2^-127; such a child is skipped by BIP32 and we treat it as absent).
+    fn derive(&self, path: &DerivationPath) -> Xpriv {
+        self.master
+            .derive_priv(&self.secp, path)
+            .unwrap_or(self.master)
+    }
+
+    /// The private key at `path` if it derives, for the signer.
+    pub(crate) fn derive_checked(&self, path: &DerivationPath) -> Option<Xpriv> {
+        self.master.derive_priv(&self.secp, path).ok()
+    }
+}
+
+/// A mnemonic error without the words.
+fn mnemonic_error(e: &bip39::Error) -> String {
+    match e {
+        bip39::Error::BadWordCount(n) => format!("{n} words (12, 15, 18, 21 or 24 expected)"),
+        bip39::Error::UnknownWord(i) => format!("word {} is not in the English list", i + 1),
+        bip39::Error::BadEntropyBitCount(_) => "bad entropy length".into(),
+        bip39::Error::InvalidChecksum => "the checksum does not match".into(),
+        bip39::Error::AmbiguousLanguages(_) => "ambiguous language".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BIP84 and BIP86 test vectors (mnemonic "abandon … about").
+    const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
+                           abandon abandon abandon about";
+
+    #[test]
+    fn bip84_and_bip86_vectors() {
+        let k = Keychain::from_mnemonic(ABANDON, Network::Bitcoin).unwrap();
+        let accounts = k.accounts();
+        // BIP84 gives the account key as a zpub: the same key with other version bytes.
+        let mut zpub = bitcoin::base58::decode_check("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs").unwrap();
+        zpub[..4].copy_from_slice(&[0x04, 0x88, 0xb2, 0x1e]);
+        assert_eq!(accounts[0].xpub, Xpub::decode(&zpub).unwrap());
+        assert_eq!(
+            k.address(AccountKind::Wpkh, 0).unwrap().address.to_string(),
+            "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
+        );
+        assert_eq!(
+            k.address(AccountKind::Wpkh, 1).unwrap().address.to_string(),
+            "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"
+        );
+        assert_eq!(accounts[1].xpub.to_string(), "xpub6BgBgsespWvERF3LHQu6CnqdvfEvtMcQjYrcRzx53QJjSxarj2afYWcLteoGVky7D3UKDP9QyrLprQ3VCECoY49yfdDEHGCtMMj92pReUsQ");
+        assert_eq!(
+            k.address(AccountKind::Tr, 0).unwrap().address.to_string(),
+            "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr"
+        );
+        assert_eq!(
+            k.address(AccountKind::Tr, 1).unwrap().address.to_string(),
+            "bc1p4qhjn9zdvkux4e44uhx8tc55attvtyu358kutcqkudyccelu0was9fqzwh"
+        );
+        assert_eq!(k.fingerprint().to_string(), "73c5da0a");
+        assert!(format!("{k:?}").contains("73c5da0a"));
+        assert!(!format!("{k:?}").contains("xprv"));
+    }
+
+    #[test]
+    fn test_networks_use_coin_type_1_and_bad_mnemonics_are_named_without_words() {
+        let k = Keychain::from_mnemonic(ABANDON, Network::Regtest).unwrap();
+        assert_eq!(k.account_path(AccountKind::Wpkh).to_string(), "84'/1'/0'");
+        assert!(k
+            .address(AccountKind::Wpkh, 0)
+            .unwrap()
+            .address
+            .to_string()
+            .starts_with("bcrt1q"));
+        assert!(k.address(AccountKind::Wpkh, 1 << 31).is_err());
+        let e = Keychain::from_mnemonic("abandon zebra", Network::Regtest).unwrap_err();
+        assert!(!e.0.contains("abandon") && !e.0.contains("zebra"), "{e}");
+        let bad = ABANDON.replace("about", "abandon");
+        let e = Keychain::from_mnemonic(&bad, Network::Regtest).unwrap_err();
+        assert!(e.0.contains("checksum"), "{e}");
+        let words = Keychain::generate_mnemonic();
+        assert_eq!(words.split(' ').count(), 24);
+        assert!(Keychain::from_mnemonic(&words, Network::Regtest).is_ok());
+    }
+}

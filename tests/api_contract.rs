@@ -298,7 +298,7 @@ fn kept_ids(kind: &str, info: &serde_json::Value) -> Vec<Vec<u8>> {
     }
     match kind {
         "lnp" => names.extend(["peerd-0011223344556677".into(), "peerd-#1".into()]),
-        "bp" => names.push("wired-1".into()),
+        "bp" => names.extend(["signd".into(), "wired-1".into()]),
         "storm" => names.push("stored".into()),
         _ => {}
     }

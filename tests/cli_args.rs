@@ -259,6 +259,22 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
             &bp_dir,
             &[args(&["block"]), vec![t.clone()]].concat(),
         ));
+        // The signer: a PSBT that is text, a file that is not there, an index that is not one.
+        runs.push(on(
+            "bp",
+            &bp_dir,
+            &[args(&["sign"]), vec![t.clone()]].concat(),
+        ));
+        runs.push(on(
+            "bp",
+            &bp_dir,
+            &[args(&["sign", "--finalize"]), vec![t.clone()]].concat(),
+        ));
+        runs.push(on(
+            "bp",
+            &bp_dir,
+            &[args(&["address", "--index"]), vec![t.clone()]].concat(),
+        ));
         runs.push(
             args(&[
                 "start",
@@ -389,6 +405,16 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
         &args(&["store", "put", "kv", &key, "/nonexistent"]),
     ));
     runs.push(on("storm", &storm_dir, &args(&["assemble", &key, &small])));
+    // An index of 2^31 or more; a PSBT file of garbage; an import with nothing on stdin, and
+    // one into a data dir whose node has a key.
+    runs.push(on(
+        "bp",
+        &bp_dir,
+        &args(&["address", "--index", "2147483648"]),
+    ));
+    runs.push(on("bp", &bp_dir, &args(&["sign", &small])));
+    runs.push(on("bp", &none_dir, &args(&["signer", "import"])));
+    runs.push(on("bp", &bp_dir, &args(&["signer", "import"])));
     runs.push(args(&["frobnicate"]));
 
     for run in &runs {

@@ -28,6 +28,7 @@ const EXPECTED: [(&str, &[&str]); 4] = [
             "blocks-router",
             "api-router",
             "sign-router",
+            "signd",
             "bpd",
             "blocks-bridge",
             "api-bridge",

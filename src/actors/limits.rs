@@ -72,6 +72,12 @@ pub const MAX_CONTAINER_JOBS: usize = 4;
 /// Apps registered on the STORM bus at once; beyond it `register_app` gets `BUSY`.
 pub const MAX_APPS: usize = 256;
 
+// ---- BP signer ----
+
+/// PSBTs `signd` signs at once, each on its own thread; beyond it `sign_psbt` gets `BUSY`.
+/// Our own choice: the machine has 2 cores, and a PSBT is at most one 4 MB blob.
+pub const MAX_SIGN_JOBS: usize = 2;
+
 const _: () = {
     // A maximal BOLT-8 packet fits in one read (the comment above promises it).
     assert!(READ_CHUNK >= BOLT8_MAX_PACKET);

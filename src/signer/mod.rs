@@ -7,6 +7,7 @@
 //! key or a word of the mnemonic, and nothing here logs.
 
 pub mod descriptor;
+mod example;
 pub mod keyfile;
 pub mod sign;
 
@@ -15,6 +16,7 @@ use bitcoin::secp256k1::{All, Secp256k1};
 use bitcoin::{Address, CompressedPublicKey, Network, ScriptBuf};
 use std::fmt;
 
+pub use example::example_psbt;
 pub use sign::{sign_psbt, Policy, SignError, Signed};
 
 /// The two account kinds of the signer.
@@ -111,6 +113,16 @@ pub struct Keychain {
     fingerprint: Fingerprint,
     network: Network,
     secp: Secp256k1<All>,
+    /// The receive and change chains of both accounts, derived once (see [`Keychain::key_at`]).
+    chains: Vec<Chain>,
+}
+
+/// One chain of an account (`m/84'/1'/0'/0`): its key and public key, kept so that the key of an
+/// address on it costs one HMAC and one scalar addition, no curve multiplication.
+struct Chain {
+    path: DerivationPath,
+    xpriv: Xpriv,
+    public: bitcoin::secp256k1::PublicKey,
 }
 
 impl fmt::Debug for Keychain {
@@ -142,12 +154,29 @@ impl Keychain {
     pub fn from_master(master: Xpriv, network: Network) -> Keychain {
         let secp = Secp256k1::new();
         let fingerprint = master.fingerprint(&secp);
-        Keychain {
+        let mut k = Keychain {
             master,
             fingerprint,
             network,
             secp,
+            chains: Vec::new(),
+        };
+        for kind in AccountKind::ALL {
+            for chain in 0..2 {
+                let path = k
+                    .account_path(kind)
+                    .child(ChildNumber::from_normal_idx(chain).expect("0 and 1"));
+                if let Ok(xpriv) = k.master.derive_priv(&k.secp, &path) {
+                    let public = xpriv.private_key.public_key(&k.secp);
+                    k.chains.push(Chain {
+                        path,
+                        xpriv,
+                        public,
+                    });
+                }
+            }
         }
+        k
     }
 
     /// A new random 24-word mnemonic (256 bits from the OS's generator).
@@ -241,6 +270,30 @@ impl Keychain {
     pub(crate) fn derive_checked(&self, path: &DerivationPath) -> Option<Xpriv> {
         self.master.derive_priv(&self.secp, path).ok()
     }
+
+    /// The private key at `path` (from the master). An address of an account's chain is derived
+    /// from the cached chain key: BIP32's CKDpriv for a normal child is HMAC-SHA512(chain code,
+    /// parent public key ‖ index), whose left half is added to the parent key; with the
+    /// parent's public key at hand that needs no curve multiplication (bitcoin's
+    /// `derive_priv` recomputes every parent's public key, one multiplication per level).
+    pub(crate) fn key_at(&self, path: &DerivationPath) -> Option<bitcoin::secp256k1::SecretKey> {
+        use bitcoin::hashes::{hmac, sha512, Hash, HashEngine};
+        let steps: &[ChildNumber] = path.as_ref();
+        if let Some((ChildNumber::Normal { index }, parent)) = steps.split_last() {
+            if let Some(c) = self.chains.iter().find(|c| c.path.as_ref() == parent) {
+                let mut engine =
+                    hmac::HmacEngine::<sha512::Hash>::new(c.xpriv.chain_code.as_bytes());
+                engine.input(&c.public.serialize());
+                engine.input(&index.to_be_bytes());
+                let i = hmac::Hmac::<sha512::Hash>::from_engine(engine).to_byte_array();
+                let mut left = [0u8; 32];
+                left.copy_from_slice(&i[..32]);
+                let tweak = bitcoin::secp256k1::Scalar::from_be_bytes(left).ok()?;
+                return c.xpriv.private_key.add_tweak(&tweak).ok();
+            }
+        }
+        Some(self.derive_checked(path)?.private_key)
+    }
 }
 
 /// A mnemonic error without the words.
@@ -289,6 +342,21 @@ mod tests {
         );
         assert_eq!(k.fingerprint().to_string(), "73c5da0a");
         assert!(format!("{k:?}").contains("73c5da0a"));
+        // The cached-chain derivation gives BIP32's keys.
+        for path in [
+            "m/84'/0'/0'/0/7",
+            "m/86'/0'/0'/1/3",
+            "m/84'/0'/0'",
+            "m/0/1",
+            "m/84'/0'/0'/0/5'",
+        ] {
+            let path: DerivationPath = path.parse().unwrap();
+            assert_eq!(
+                k.key_at(&path).unwrap(),
+                k.derive_checked(&path).unwrap().private_key,
+                "{path}"
+            );
+        }
         assert!(!format!("{k:?}").contains("xprv"));
     }
 

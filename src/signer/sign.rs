@@ -14,7 +14,8 @@ use bitcoin::psbt::{GetKey, Input, KeyRequest, Psbt, PsbtSighashType};
 use bitcoin::secp256k1::{Secp256k1, Signing};
 use bitcoin::sighash::{EcdsaSighashType, TapSighashType};
 use bitcoin::{CompressedPublicKey, PrivateKey, Script, ScriptBuf, Transaction, TxOut, Witness};
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 /// What the signer agrees to sign.
@@ -86,7 +87,27 @@ impl Keys for OurKeys<'_> {
         if !under_root {
             return None;
         }
-        Some(self.keychain.derive_checked(path)?.to_priv())
+        Some(PrivateKey::new(
+            self.keychain.key_at(path)?,
+            self.keychain.network(),
+        ))
+    }
+}
+
+/// [`Keys`] that derive each key once.
+struct Memo<'a, K: Keys> {
+    keys: &'a K,
+    cache: RefCell<HashMap<KeySource, Option<PrivateKey>>>,
+}
+
+impl<K: Keys> Keys for Memo<'_, K> {
+    fn key_for(&self, origin: &KeySource) -> Option<PrivateKey> {
+        if let Some(k) = self.cache.borrow().get(origin) {
+            return *k;
+        }
+        let k = self.keys.key_for(origin);
+        self.cache.borrow_mut().insert(origin.clone(), k);
+        k
     }
 }
 
@@ -166,17 +187,19 @@ pub fn sign_with(
     finalize: bool,
 ) -> Result<Signed, SignError> {
     let secp = Secp256k1::new();
+    // Each key is derived once per PSBT, however often it is asked for.
+    let keys = &Memo {
+        keys,
+        cache: RefCell::new(HashMap::new()),
+    };
     let mut ours = BTreeSet::new();
     for i in 0..psbt.inputs.len() {
         let input = &psbt.inputs[i];
         let mut mine = false;
-        for (pk, origin) in &input.bip32_derivation {
-            if let Some(sk) = keys.key_for(origin) {
-                if sk.public_key(&secp).inner != *pk {
-                    return Err(lie(i, origin));
-                }
-                mine = true;
-            }
+        for origin in input.bip32_derivation.values() {
+            // Whether its public key is ours is checked on the signature (below): the
+            // multiplication is done once, by the signing.
+            mine |= keys.key_for(origin).is_some();
         }
         for (xonly, (_, origin)) in &input.tap_key_origins {
             if let Some(sk) = keys.key_for(origin) {
@@ -218,6 +241,26 @@ pub fn sign_with(
             used
         }
     };
+    // An ECDSA signature is filed under the public key of the key that made it: one that is
+    // not the derivation's key means the derivation lied about our key.
+    for (i, used) in &signed {
+        if let bitcoin::psbt::SigningKeys::Ecdsa(pks) = used {
+            let input = &psbt.inputs[*i];
+            if let Some(pk) = pks
+                .iter()
+                .find(|pk| !input.bip32_derivation.contains_key(&pk.inner))
+            {
+                let origin = input.bip32_derivation.values().find(|o| {
+                    keys.key_for(o)
+                        .is_some_and(|sk| sk.public_key(&secp) == *pk)
+                });
+                return Err(match origin {
+                    Some(o) => lie(*i, o),
+                    None => SignError::Invalid(format!("input {i}: a key origin of ours lies")),
+                });
+            }
+        }
+    }
     let signed: Vec<u32> = signed
         .iter()
         .filter(|(_, keys)| match keys {

@@ -48,6 +48,33 @@ message_set! {
             /// Ready peers it was announced to.
             peers: u32,
         } = 0x0308 as Final,
+        /// Request (to `signd`): the signer's master fingerprint and accounts.
+        SignerInfo = 0x0320 as Request,
+        /// Final reply to `SignerInfo`.
+        SignerAccounts {
+            /// The master key's fingerprint (what PSBT key origins name).
+            fingerprint: [u8; 4],
+            /// P2WPKH (BIP84) and P2TR (BIP86).
+            accounts: Vec<AccountInfo>,
+        } = 0x0321 as Final,
+        /// Request (to `signd`): a receive address (the next unused one, or the one at `index`).
+        GetAddress {
+            /// BIP86 (P2TR) instead of BIP84 (P2WPKH).
+            taproot: bool,
+            /// A given index (below 2^31) instead of the next unused one.
+            index: Option<u32>,
+        } = 0x0322 as Request,
+        /// Final reply to `GetAddress`.
+        AddressInfo(AddressInfo) = 0x0323 as Final,
+        /// Request (to `signd`): sign a PSBT (BIP174), and finalize it if asked.
+        SignPsbt {
+            /// The PSBT, binary.
+            psbt: Vec<u8>,
+            /// Finalize the inputs and return the transaction if every input is final.
+            finalize: bool,
+        } = 0x0324 as Request,
+        /// Final reply to `SignPsbt`.
+        PsbtSigned(PsbtSigned) = 0x0325 as Final,
         /// Request: subscribe the sender to block notifications.
         SubscribeBlocks = 0x0310 as Request,
         /// Notification: a block joined the best chain.
@@ -61,7 +88,25 @@ impl BpMsg {
     /// Encodes the body (after the type id and request id).
     pub fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
         match self {
-            BpMsg::BtcPeers | BpMsg::SubscribeBlocks => Ok(()),
+            BpMsg::BtcPeers | BpMsg::SubscribeBlocks | BpMsg::SignerInfo => Ok(()),
+            BpMsg::SignerAccounts {
+                fingerprint,
+                accounts,
+            } => {
+                fingerprint.strict_encode(out)?;
+                encode_len(accounts.len(), MAX_LIST, out)?;
+                accounts.iter().try_for_each(|a| a.strict_encode(out))
+            }
+            BpMsg::GetAddress { taproot, index } => {
+                taproot.strict_encode(out)?;
+                index.strict_encode(out)
+            }
+            BpMsg::AddressInfo(a) => a.strict_encode(out),
+            BpMsg::SignPsbt { psbt, finalize } => {
+                encode_blob(psbt, out)?;
+                finalize.strict_encode(out)
+            }
+            BpMsg::PsbtSigned(s) => s.strict_encode(out),
             BpMsg::BtcPeerList(peers) => {
                 encode_len(peers.len(), MAX_LIST, out)?;
                 peers.iter().try_for_each(|p| p.strict_encode(out))
@@ -114,6 +159,28 @@ impl BpMsg {
                 txid: r.array()?,
                 peers: u32::strict_decode(r)?,
             },
+            0x0320 => BpMsg::SignerInfo,
+            0x0321 => BpMsg::SignerAccounts {
+                fingerprint: r.array()?,
+                accounts: {
+                    let n = r.len_prefix(MAX_LIST, AccountInfo::MIN_SIZE)?;
+                    let mut v = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        v.push(AccountInfo::strict_decode(r)?);
+                    }
+                    v
+                },
+            },
+            0x0322 => BpMsg::GetAddress {
+                taproot: bool::strict_decode(r)?,
+                index: Option::<u32>::strict_decode(r)?,
+            },
+            0x0323 => BpMsg::AddressInfo(AddressInfo::strict_decode(r)?),
+            0x0324 => BpMsg::SignPsbt {
+                psbt: decode_blob(r)?,
+                finalize: bool::strict_decode(r)?,
+            },
+            0x0325 => BpMsg::PsbtSigned(PsbtSigned::strict_decode(r)?),
             0x0310 => BpMsg::SubscribeBlocks,
             0x0311 => BpMsg::BlockConnected(BlockRef::strict_decode(r)?),
             0x0312 => BpMsg::BlockDisconnected(BlockRef::strict_decode(r)?),
@@ -241,6 +308,136 @@ impl Strict for BtcPeerInfo {
             version: u32::strict_decode(r)?,
             start_height: u32::strict_decode(r)?,
             ping_rtt_us: Option::<u64>::strict_decode(r)?,
+        })
+    }
+}
+
+/// One account of the signer, as `signer_accounts` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// 0: P2WPKH (BIP84); 1: P2TR (BIP86).
+    pub kind: u8,
+    /// `m/84'/1'/0'`.
+    pub path: String,
+    /// The account's extended public key (xpub or tpub).
+    pub xpub: String,
+    /// Output descriptor of the receive chain, with checksum.
+    pub receive: String,
+    /// Output descriptor of the change chain, with checksum.
+    pub change: String,
+}
+
+impl Strict for AccountInfo {
+    const MIN_SIZE: usize = 1 + 2 * 4;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.kind.strict_encode(out)?;
+        for s in [&self.path, &self.xpub, &self.receive, &self.change] {
+            encode_string(s, MAX_TEXT, out)?;
+        }
+        Ok(())
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(AccountInfo {
+            kind: u8::strict_decode(r)?,
+            path: decode_string(r, MAX_TEXT)?,
+            xpub: decode_string(r, MAX_TEXT)?,
+            receive: decode_string(r, MAX_TEXT)?,
+            change: decode_string(r, MAX_TEXT)?,
+        })
+    }
+}
+
+/// An address of the signer (`address_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressInfo {
+    /// The address, for the node's network.
+    pub address: String,
+    /// 0: P2WPKH; 1: P2TR.
+    pub kind: u8,
+    /// Index on the receive chain.
+    pub index: u32,
+    /// Full derivation path (`m/84'/1'/0'/0/7`).
+    pub path: String,
+    /// The output script.
+    pub script: Vec<u8>,
+    /// The compressed public key at that path (for P2TR, the internal key is its x).
+    pub pubkey: [u8; 33],
+}
+
+impl Strict for AddressInfo {
+    const MIN_SIZE: usize = 2 + 1 + 4 + 2 + 2 + 33;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        encode_string(&self.address, MAX_TEXT, out)?;
+        self.kind.strict_encode(out)?;
+        self.index.strict_encode(out)?;
+        encode_string(&self.path, MAX_TEXT, out)?;
+        encode_len(self.script.len(), MAX_TEXT, out)?;
+        out.extend_from_slice(&self.script);
+        self.pubkey.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        let address = decode_string(r, MAX_TEXT)?;
+        let kind = u8::strict_decode(r)?;
+        let index = u32::strict_decode(r)?;
+        let path = decode_string(r, MAX_TEXT)?;
+        let n = r.len_prefix(MAX_TEXT, 1)?;
+        let script = r.take(n)?.to_vec();
+        Ok(AddressInfo {
+            address,
+            kind,
+            index,
+            path,
+            script,
+            pubkey: r.array()?,
+        })
+    }
+}
+
+/// What `sign_psbt` did (`psbt_signed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PsbtSigned {
+    /// Input indexes the signer signed.
+    pub signed: Vec<u32>,
+    /// Inputs minus outputs, in satoshis.
+    pub fee: u64,
+    /// Whether `data` is the final transaction (else the PSBT).
+    pub finalized: bool,
+    /// The signed PSBT (binary), or the raw transaction if `finalized`.
+    pub data: Vec<u8>,
+    /// When finalizing was asked: the inputs that are not final.
+    pub not_final: Vec<u32>,
+}
+
+fn encode_indexes(v: &[u32], out: &mut Vec<u8>) -> Result<(), StrictError> {
+    encode_len(v.len(), u16::MAX as usize, out)?;
+    v.iter().try_for_each(|i| i.strict_encode(out))
+}
+
+fn decode_indexes(r: &mut Reader<'_>) -> Result<Vec<u32>, StrictError> {
+    let n = r.len_prefix(u16::MAX as usize, 4)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(u32::strict_decode(r)?);
+    }
+    Ok(v)
+}
+
+impl Strict for PsbtSigned {
+    const MIN_SIZE: usize = 2 + 8 + 1 + 4 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        encode_indexes(&self.signed, out)?;
+        self.fee.strict_encode(out)?;
+        self.finalized.strict_encode(out)?;
+        encode_blob(&self.data, out)?;
+        encode_indexes(&self.not_final, out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(PsbtSigned {
+            signed: decode_indexes(r)?,
+            fee: u64::strict_decode(r)?,
+            finalized: bool::strict_decode(r)?,
+            data: decode_blob(r)?,
+            not_final: decode_indexes(r)?,
         })
     }
 }

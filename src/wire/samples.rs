@@ -7,7 +7,9 @@
 //! id. The values are small and harmless on a live node: addresses are loopback ports that
 //! refuse (`127.0.0.1:1`), node ids are not connected peers.
 
-use super::bp_api::{BlockQuery, BlockRef, BpMsg, BtcPeerInfo};
+use super::bp_api::{
+    AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
+};
 use super::lnp_api::{Direction, LnpMsg, PeerInfo, PeerMessage};
 use super::msg::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
@@ -179,6 +181,40 @@ pub fn bp() -> Vec<Msg> {
             txid: [4; 32],
             peers: 3,
         },
+        BpMsg::SignerInfo,
+        BpMsg::SignerAccounts {
+            fingerprint: [0x73, 0xc5, 0xda, 0x0a],
+            accounts: vec![AccountInfo {
+                kind: 0,
+                path: "m/84'/1'/0'".into(),
+                xpub: "tpubDC8msFGeGuwnKG9Upg7DM2b4DaRqg3CUZa5g8v2SRQ6K4NSkxUgd7HsL2XVWbVm39yBA4LAxysQAm397zwQSQoQgewGiYZqrA9DsP4zbQ1M".into(),
+                receive: "wpkh([73c5da0a/84h/1h/0h]tpub…/0/*)#checksum".into(),
+                change: "wpkh([73c5da0a/84h/1h/0h]tpub…/1/*)#checksum".into(),
+            }],
+        },
+        BpMsg::GetAddress {
+            taproot: false,
+            index: None,
+        },
+        BpMsg::AddressInfo(AddressInfo {
+            address: "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pqcpvkl".into(),
+            kind: 0,
+            index: 0,
+            path: "m/84'/1'/0'/0/0".into(),
+            script: vec![0; 22],
+            pubkey: [2; 33],
+        }),
+        BpMsg::SignPsbt {
+            psbt: b"psbt\xff".to_vec(),
+            finalize: true,
+        },
+        BpMsg::PsbtSigned(PsbtSigned {
+            signed: vec![0, 2],
+            fee: 1_000,
+            finalized: false,
+            data: vec![1, 2, 3],
+            not_final: vec![1],
+        }),
         BpMsg::SubscribeBlocks,
         BpMsg::BlockConnected(b),
         BpMsg::BlockDisconnected(b),
@@ -194,6 +230,12 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::BlockData { .. }
             | BpMsg::Broadcast { .. }
             | BpMsg::Broadcasted { .. }
+            | BpMsg::SignerInfo
+            | BpMsg::SignerAccounts { .. }
+            | BpMsg::GetAddress { .. }
+            | BpMsg::AddressInfo(_)
+            | BpMsg::SignPsbt { .. }
+            | BpMsg::PsbtSigned(_)
             | BpMsg::SubscribeBlocks
             | BpMsg::BlockConnected(_)
             | BpMsg::BlockDisconnected(_) => {}

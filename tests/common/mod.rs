@@ -2,6 +2,8 @@
 //! written from docs/API.md (it builds and parses frames by hand, not with the crate's codec).
 #![allow(dead_code)]
 
+pub mod bcoin;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -8,6 +8,10 @@
 //   block HASH            -> {"hex"}                      the raw block (witness serialization)
 //   peers                 -> {"peers": N}
 //   connect HOST:PORT     -> {"ok": true}                 adds an outbound peer (a second node)
+//   mineto N SCRIPT       -> {"height","hash"}            mines N blocks paying their coinbase to
+//                                                         the output script SCRIPT (hex)
+//   mempool TXID          -> {"in": bool}                 whether bcoin's mempool holds TXID
+//   verdict HEX           -> {"ok": true} | {"reason"}    bcoin's mempool verdict on a raw tx
 // Hashes are in the usual display order (as block explorers show them).
 'use strict';
 process.env.NODE_BACKEND = 'js';
@@ -22,13 +26,15 @@ async function main() {
     httpHost: '127.0.0.1', httpPort: port + 1, workers: false, discover: false,
     seeds: [], nodes: [], maxOutbound: 1, logLevel: 'none', checkpoints: false,
   });
+  // Why bcoin refuses a transaction or a block goes to stderr (the test's output).
+  node.on('error', (e) => console.error(`bcoin: ${e && e.message}`));
   await node.open();
   await node.connect();
   node.startSync();
   const tip = () => ({ height: node.chain.height, hash: node.chain.tip.rhash() });
-  const mine = async (n) => {
+  const mine = async (n, address) => {
     for (let i = 0; i < n; i++) {
-      const block = await node.miner.mineBlock(node.chain.tip);
+      const block = await node.miner.mineBlock(node.chain.tip, address);
       await node.chain.add(block);
     }
   };
@@ -39,9 +45,20 @@ async function main() {
   out(Object.assign({ port }, tip()));
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
-    const [cmd, arg] = line.trim().split(/\s+/);
+    const [cmd, arg, arg2] = line.trim().split(/\s+/);
     try {
       if (cmd === 'mine') { await mine(Number(arg)); out(tip()); }
+      else if (cmd === 'mineto') {
+        const script = bcoin.Script.fromRaw(Buffer.from(arg2, 'hex'));
+        await mine(Number(arg), bcoin.Address.fromScript(script));
+        out(tip());
+      } else if (cmd === 'mempool') out({ in: node.mempool.hasEntry(rev(arg)) });
+      else if (cmd === 'verdict') {
+        try {
+          await node.mempool.addTX(bcoin.TX.fromRaw(Buffer.from(arg, 'hex')));
+          out({ ok: true });
+        } catch (e) { out({ reason: String(e && e.message || e) }); }
+      }
       else if (cmd === 'tip') out(tip());
       else if (cmd === 'reorg') {
         const depth = Number(arg);

@@ -1,5 +1,6 @@
-//! BP Node (Bitcoin P2P): manager `bpd` on the BLOCKS, API and SIGN buses, and one `wired` per
-//! Bitcoin peer (v1 transport on the network's port). `signd` arrives with its issue.
+//! BP Node (Bitcoin P2P): manager `bpd` on the BLOCKS, API and SIGN buses, the signer `signd`
+//! on the SIGN and API buses, and one `wired` per Bitcoin peer (v1 transport on the network's
+//! port).
 //!
 //! [`NODE`] is the node's whole plan: its seed row, its `[wire]` section with `--listen` and
 //! `--connect`, and (through [`BpSettings::plan`]) the chain store and peers behind `bpd`'s
@@ -8,13 +9,15 @@
 //! - [`state`]: the header chain and its store, peers, BLOCKS subscribers, block requests.
 //! - [`wired`]: the Bitcoin protocol of one connection, on the connection driver.
 //! - [`bpd`]: the BP requests of the manager.
+//! - [`signd`]: the signer (keys in `DATA_DIR/signer.key`, PSBT signing; `[signer]`).
 
 pub mod bpd;
+pub mod signd;
 pub mod state;
 pub mod wired;
 
 use super::settings::Section;
-use super::{NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
+use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::wire::btc_peer::Timers;
 use crate::wire::msg::ServiceId;
@@ -35,7 +38,7 @@ pub static NODE: NodeDef = NodeDef {
         connection_names: &["wired-"],
     },
     defaults: include_str!("../../../config/bp.toml"),
-    sections: &["wire"],
+    sections: &["wire", "signer"],
     list_flags: &[("listen", "wire.listen"), ("connect", "wire.connect")],
     settings: |s| Ok(Arc::new(BpSettings::read(s)?)),
 };
@@ -52,9 +55,19 @@ struct RawWire {
     max_peers: usize,
 }
 
-/// Settings of the Bitcoin peer layer (`[wire]` of config/bp.toml, `--connect`, `--listen`).
+/// `[signer]` as written in the config.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawSigner {
+    allowed_sighash: Vec<String>,
+}
+
+/// Settings of the Bitcoin peer layer (`[wire]` of config/bp.toml, `--connect`, `--listen`)
+/// and of the signer (`[signer]`).
 #[derive(Clone, Debug)]
 pub struct BpSettings {
+    /// Sighash types the signer may use besides ALL/DEFAULT.
+    pub extra_sighash: Vec<bitcoin::psbt::PsbtSighashType>,
     /// Peers to connect to at start (`host:port`).
     pub connect: Vec<String>,
     /// Addresses to listen on (none unless asked).
@@ -87,7 +100,22 @@ impl BpSettings {
             }
         }
         let inactivity = w.inactivity_timeout_secs;
+        let signer: RawSigner = s.table("signer")?;
+        let mut extra_sighash = Vec::new();
+        for name in &signer.allowed_sighash {
+            let t = crate::signer::sign::parse_sighash(name).ok_or_else(|| {
+                s.bad(
+                    "signer.allowed_sighash",
+                    format!(
+                        "`{}` is not ALL, NONE or SINGLE (each may add |ANYONECANPAY)",
+                        name.escape_default()
+                    ),
+                )
+            })?;
+            extra_sighash.push(t);
+        }
         Ok(BpSettings {
+            extra_sighash,
             connect: w.connect,
             listen: w.listen,
             timers: Timers {
@@ -103,13 +131,49 @@ impl BpSettings {
 impl NodeSettings for BpSettings {
     fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
         let state = start_wire(self, env.config.network, &env.config.data_dir)?;
+        let signer = Arc::new(open_signer(self, env, state.clone())?);
+        let buses: Vec<_> = env
+            .buses
+            .iter()
+            .filter(|(k, _)| matches!(k, BusKind::Sign | BusKind::Api))
+            .map(|(_, b)| b.clone())
+            .collect();
         let (ext, details) = (state.clone(), state);
         Ok(NodePlan {
-            services: Vec::new(),
+            services: vec![service_spec("signd".into(), move || {
+                signd::Signd::new(signer.clone(), buses.clone())
+            })],
             extensions: vec![Box::new(move || Box::new(bpd::Bpd::new(ext.clone())))],
             details: Some(Box::new(move || details.details())),
         })
     }
+}
+
+/// Loads the signer's key (creating one on first start) and its policy. A key file that
+/// cannot be read or is readable by others stops the node here, with the reason.
+fn open_signer(
+    settings: &BpSettings,
+    env: &NodeEnv<'_>,
+    state: Arc<BpState>,
+) -> Result<signd::Signer, String> {
+    use crate::signer::{keyfile, Policy};
+    let path = env.config.data_dir.join(keyfile::FILE);
+    let network = env.config.network.bitcoin();
+    let (keychain, created) = keyfile::load_or_create(&path, network).map_err(|e| e.0)?;
+    if created {
+        tracing::warn!(key = %path.display(), fingerprint = %keychain.fingerprint(),
+            "created a new signer key: back up this file, it is the only copy of its mnemonic");
+    } else {
+        tracing::info!(key = %path.display(), fingerprint = %keychain.fingerprint(),
+            "signer key loaded");
+    }
+    let mut policy = Policy::accounts(&keychain);
+    policy.extra_sighash = settings.extra_sighash.clone();
+    Ok(signd::Signer {
+        keychain,
+        policy,
+        state,
+    })
 }
 
 /// What the BP services need.

@@ -25,6 +25,8 @@ use std::time::Instant;
 
 /// The best chain by height (height 0, genesis, is not stored).
 const BEST: TableDefinition<u32, &[u8]> = TableDefinition::new("best_chain");
+/// The signer's next unused receive index per account kind (0 P2WPKH, 1 P2TR).
+const NEXT_ADDRESS: TableDefinition<u8, u32> = TableDefinition::new("signer_next_address");
 
 struct Peer {
     actor: Addr<Wired>,
@@ -159,6 +161,24 @@ impl BpState {
             self.publish(&accepted.change);
         }
         accepted
+    }
+
+    /// Hands out the next unused receive index of account `kind` (0 P2WPKH, 1 P2TR) and
+    /// stores the one after it (committed before it is returned: an index is never handed
+    /// out twice, even across a crash).
+    pub fn take_address_index(&self, kind: u8) -> Result<u32, String> {
+        let run = || -> Result<u32, redb::Error> {
+            let tx = self.db.begin_write()?;
+            let index = {
+                let mut t = tx.open_table(NEXT_ADDRESS)?;
+                let index = t.get(kind)?.map(|v| v.value()).unwrap_or(0);
+                t.insert(kind, index.saturating_add(1))?;
+                index
+            };
+            tx.commit()?;
+            Ok(index)
+        };
+        run().map_err(|e| format!("the address index cannot be stored: {e}"))
     }
 
     fn store(&self, change: &Change) -> Result<(), redb::Error> {

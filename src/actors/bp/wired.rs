@@ -142,7 +142,11 @@ impl Wire {
                         }
                     };
                     match self.state.tx(&hash) {
-                        Some(tx) => s.send(NetworkMessage::Tx(tx)),
+                        Some(tx) => {
+                            tracing::debug!(peer = %self.name(), txid = %tx.compute_txid(),
+                                "transaction sent on getdata");
+                            s.send(NetworkMessage::Tx(tx))
+                        }
                         None => missing.push(i),
                     }
                 }
@@ -248,6 +252,7 @@ impl Protocol for Wire {
                 } else {
                     Inventory::Transaction(bitcoin::Txid::from_byte_array(txid))
                 };
+                tracing::debug!(peer = %self.name(), ?inv, "transaction announced");
                 s.send(NetworkMessage::Inv(vec![inv]))
             }
             WiredCmd::Crash(by) => panic!("debug crash of {} requested by {by}", self.name()),

@@ -5,10 +5,14 @@ use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, rtt_text, unexpected};
 use bitcoin::hashes::Hash;
 use clap::Subcommand;
+use lnpbp_nodes::actors::bp::signd;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
+use lnpbp_nodes::signer::{keyfile, AccountKind, Keychain};
+use lnpbp_nodes::wire::bp_api::MAX_BLOB;
 use lnpbp_nodes::wire::bp_api::{BlockQuery, BlockRef, BpMsg};
 use lnpbp_nodes::wire::msg::Msg;
+use std::os::unix::fs::DirBuilderExt;
 
 /// The BP commands.
 #[derive(Subcommand)]
@@ -39,6 +43,39 @@ pub enum BpCmd {
     },
     /// Print each block event (connected, disconnected) as it arrives, until interrupted.
     Watch,
+    /// The signer: its accounts (`xpub`), or a mnemonic to restore (`import`).
+    Signer {
+        #[command(subcommand)]
+        cmd: SignerCmd,
+    },
+    /// A receive address of the signer: the next unused one, or the one at --index.
+    Address {
+        /// A P2TR (BIP86) address instead of P2WPKH (BIP84).
+        #[arg(long)]
+        taproot: bool,
+        /// The address at this index (below 2^31); the next unused index is not changed.
+        #[arg(long)]
+        index: Option<u32>,
+    },
+    /// Sign the inputs of a PSBT that are the signer's own; print the signed PSBT (base64), or
+    /// with --finalize the raw transaction (hex) once every input is final.
+    Sign {
+        /// The PSBT: base64, or a FILE holding it (binary or base64).
+        psbt: String,
+        /// Finalize the inputs and print the transaction if every input is final.
+        #[arg(long)]
+        finalize: bool,
+    },
+}
+
+/// The signer's commands.
+#[derive(Subcommand)]
+pub enum SignerCmd {
+    /// The master fingerprint, and each account's path, xpub and output descriptors.
+    Xpub,
+    /// Restore a key from its BIP39 mnemonic, read from stdin, into DATA_DIR/signer.key
+    /// (offline: the node must be stopped, and no key file may be there).
+    Import,
 }
 
 /// Runs a BP command.
@@ -47,6 +84,39 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
     let req = match &args.cmd {
         BpCmd::Common(cmd) => return common::run(kind, &args, cmd),
         BpCmd::Watch => return watch(&args),
+        BpCmd::Signer {
+            cmd: SignerCmd::Import,
+        } => return import(&args),
+        BpCmd::Signer {
+            cmd: SignerCmd::Xpub,
+        } => {
+            return to_signd(
+                &args,
+                BpMsg::SignerInfo,
+                Box::new(accounts),
+                client::TIMEOUT,
+            )
+        }
+        BpCmd::Address { taproot, index } => {
+            if index.is_some_and(|i| i >= 1 << 31) {
+                return Err(format!(
+                    "--index {}: must be below 2147483648 (2^31)",
+                    index.unwrap_or_default()
+                ));
+            }
+            let msg = BpMsg::GetAddress {
+                taproot: *taproot,
+                index: *index,
+            };
+            return to_signd(&args, msg, Box::new(address), client::TIMEOUT);
+        }
+        BpCmd::Sign { psbt, finalize } => {
+            let msg = BpMsg::SignPsbt {
+                psbt: psbt_arg(psbt)?,
+                finalize: *finalize,
+            };
+            return to_signd(&args, msg, Box::new(signed), client::SLOW_TIMEOUT);
+        }
         BpCmd::Peers => Request::new(BpMsg::BtcPeers, Box::new(peers)),
         BpCmd::Connect { addr } => Request::new(
             BpMsg::BtcConnect {
@@ -69,6 +139,176 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
         ),
     };
     client::run(kind, &args, req)
+}
+
+/// Sends `msg` to `signd` on the API bus and renders its reply.
+fn to_signd(
+    args: &ClientArgs<BpCmd>,
+    msg: BpMsg,
+    render: client::Render,
+    timeout: f64,
+) -> Result<(), String> {
+    let mut s = Session::open(NodeKind::Bp, args, BusKind::Api, timeout)?;
+    let reply = s.request_to(&signd::id(), msg.into())?;
+    render(reply, args.json)
+}
+
+/// `signer import`: the mnemonic from stdin into DATA_DIR/signer.key, checked first. It never
+/// crosses a socket, and no message repeats it.
+fn import(args: &ClientArgs<BpCmd>) -> Result<(), String> {
+    let dir = client::data_dir(NodeKind::Bp, args.data_dir.clone())?;
+    let path = dir.join(keyfile::FILE);
+    if path.exists() {
+        return Err(format!(
+            "{} exists: stop the node and move it away first (back it up: it holds the only \
+             copy of its mnemonic)",
+            path.display()
+        ));
+    }
+    let text = client::read_bounded(std::io::stdin().lock(), 1024, "stdin")?;
+    let words = keyfile::normalize(&String::from_utf8_lossy(&text));
+    // Checked before anything is written (the network does not change the fingerprint).
+    let keychain = Keychain::from_mnemonic(&words, bitcoin::Network::Regtest).map_err(|e| e.0)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    keyfile::write_new(&path, &words).map_err(|e| e.0)?;
+    if args.json {
+        emit!(
+            "{}",
+            serde_json::json!({ "key": path.display().to_string(),
+                "fingerprint": keychain.fingerprint().to_string() })
+        );
+    } else {
+        emit!(
+            "imported into {} (fingerprint {}); start the node to use it",
+            path.display(),
+            keychain.fingerprint()
+        );
+    }
+    Ok(())
+}
+
+/// A PSBT argument: base64 text, or a file with a binary or base64 PSBT.
+fn psbt_arg(arg: &str) -> Result<Vec<u8>, String> {
+    use bitcoin::base64::Engine;
+    let path = std::path::Path::new(arg);
+    let text = if path.is_file() {
+        let f = std::fs::File::open(path).map_err(|e| format!("cannot open {arg}: {e}"))?;
+        let bytes = client::read_bounded(f, MAX_BLOB, arg)?;
+        if bytes.starts_with(b"psbt\xff") {
+            return Ok(bytes);
+        }
+        String::from_utf8_lossy(&bytes).trim().to_string()
+    } else {
+        arg.trim().to_string()
+    };
+    bitcoin::base64::prelude::BASE64_STANDARD
+        .decode(text.as_bytes())
+        .map_err(|_| {
+            format!(
+                "`{}` is neither a file nor a base64 PSBT",
+                client::shown(&text)
+            )
+        })
+}
+
+fn accounts(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::SignerAccounts {
+        fingerprint,
+        accounts,
+    }) = reply
+    else {
+        return Err(unexpected(&reply));
+    };
+    let kind = |k: u8| {
+        AccountKind::from_tag(k)
+            .map(|k| k.name())
+            .unwrap_or("unknown")
+    };
+    if json {
+        let list: Vec<_> = accounts
+            .iter()
+            .map(|a| {
+                serde_json::json!({ "kind": kind(a.kind), "path": a.path, "xpub": a.xpub,
+                    "receive": a.receive, "change": a.change })
+            })
+            .collect();
+        emit!(
+            "{}",
+            serde_json::json!({ "fingerprint": hex(&fingerprint), "accounts": list })
+        );
+    } else {
+        emit!("fingerprint {}", hex(&fingerprint));
+        for a in &accounts {
+            emit!("{} {} {}", kind(a.kind), a.path, a.xpub);
+            emit!("  receive {}", a.receive);
+            emit!("  change  {}", a.change);
+        }
+    }
+    Ok(())
+}
+
+fn address(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::AddressInfo(a)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        let kind = AccountKind::from_tag(a.kind)
+            .map(|k| k.name())
+            .unwrap_or("unknown");
+        emit!(
+            "{}",
+            serde_json::json!({ "address": a.address, "kind": kind, "index": a.index,
+                "path": a.path, "script": hex(&a.script), "pubkey": hex(&a.pubkey) })
+        );
+    } else {
+        emit!("{}", a.address);
+    }
+    Ok(())
+}
+
+fn signed(reply: Msg, json: bool) -> Result<(), String> {
+    use bitcoin::base64::Engine;
+    let Msg::Bp(BpMsg::PsbtSigned(s)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    let psbt = (!s.finalized).then(|| bitcoin::base64::prelude::BASE64_STANDARD.encode(&s.data));
+    if json {
+        let mut v = serde_json::json!({ "signed": s.signed, "fee": s.fee,
+            "finalized": s.finalized, "not_final": s.not_final });
+        match &psbt {
+            Some(p) => v["psbt"] = serde_json::json!(p),
+            None => {
+                let tx: bitcoin::Transaction =
+                    bitcoin::consensus::deserialize(&s.data).map_err(|e| {
+                        format!("the node sent a transaction that does not decode: {e}")
+                    })?;
+                v["tx"] = serde_json::json!(hex(&s.data));
+                v["txid"] = serde_json::json!(tx.compute_txid().to_string());
+            }
+        }
+        emit!("{v}");
+    } else {
+        let which: Vec<String> = s.signed.iter().map(u32::to_string).collect();
+        eprintln!(
+            "signed input(s) [{}]; fee {} sat{}",
+            which.join(", "),
+            s.fee,
+            if s.not_final.is_empty() {
+                String::new()
+            } else {
+                format!("; not final: {:?}", s.not_final)
+            }
+        );
+        match psbt {
+            Some(p) => emit!("{p}"),
+            None => emit!("{}", hex(&s.data)),
+        }
+    }
+    Ok(())
 }
 
 fn broadcasted(reply: Msg, json: bool) -> Result<(), String> {

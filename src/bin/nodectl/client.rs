@@ -323,3 +323,17 @@ pub fn shown(text: &str) -> String {
     }
     out
 }
+
+/// Reads at most `max` bytes of `r` (a file, stdin); more is an error naming `what`.
+pub fn read_bounded(mut r: impl std::io::Read, max: usize, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    r.by_ref()
+        .take(max as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
+    if buf.len() > max {
+        return Err(format!("{what} is larger than the limit of {max} bytes"));
+    }
+    Ok(buf)
+}

@@ -3,7 +3,7 @@
 //! Every command talks to the node's API endpoint: STORE requests go to `stored`, container
 //! and app requests to `stormd` (docs/API.md, "Storm requests").
 
-use crate::client::{self, hex_arg, text_arg, ClientArgs, Request, Session};
+use crate::client::{self, hex_arg, read_bounded, text_arg, ClientArgs, Request, Session};
 use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, unexpected};
 use clap::{Args, Subcommand};
@@ -19,7 +19,7 @@ use lnpbp_nodes::wire::storm::{
     chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, Id32,
 };
 use lnpbp_nodes::wire::storm_api::{ContainerInfo, StormMsg};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Requests in flight while chunks go up or come down (lets `stored` group-commit them).
@@ -137,18 +137,6 @@ fn key_arg(k: &str) -> Result<Id32, String> {
 }
 
 /// Reads at most `max` bytes from `r`; more is an error, not a truncation.
-fn read_bounded(mut r: impl Read, max: usize, what: &str) -> Result<Vec<u8>, String> {
-    let mut buf = Vec::new();
-    r.by_ref()
-        .take(max as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("cannot read {what}: {e}"))?;
-    if buf.len() > max {
-        return Err(format!("{what} is larger than the limit of {max} bytes"));
-    }
-    Ok(buf)
-}
-
 fn store(args: &ClientArgs<StormCmd>, cmd: &StoreCmd) -> Result<(), String> {
     let json = args.json;
     // Validate every argument before connecting.

@@ -2,14 +2,14 @@
 //! rules on PSBTs built here.
 
 use super::*;
+use crate::signer::example_psbt;
 use crate::signer::{AccountKind, Keychain};
 use bitcoin::bip32::{Fingerprint, Xpriv};
-use bitcoin::hashes::Hash;
 use bitcoin::hex::FromHex;
 use bitcoin::secp256k1::{schnorr, Message, XOnlyPublicKey};
 use bitcoin::sighash::{Prevouts, SighashCache};
 use bitcoin::taproot::TapNodeHash;
-use bitcoin::{absolute, transaction, Amount, Network, OutPoint, Sequence, TxIn, Txid};
+use bitcoin::{Amount, Network};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -208,73 +208,6 @@ fn bip371_vectors_parse_or_fail_as_the_bip_says() {
 const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon \
                        abandon abandon abandon about";
 
-/// A PSBT spending `amounts` from our addresses of `kind` (index = position), plus
-/// `foreign` inputs of someone else's, to one output paying the total minus 1,000 sats.
-fn our_psbt(k: &Keychain, kind: AccountKind, amounts: &[u64], foreign: usize) -> Psbt {
-    let mut inputs = Vec::new();
-    let mut details = Vec::new();
-    for (n, amount) in amounts.iter().enumerate() {
-        let a = k.address(kind, n as u32).unwrap();
-        inputs.push(OutPoint::new(Txid::from_byte_array([n as u8 + 1; 32]), 0));
-        details.push((a.script(), *amount, Some(a)));
-    }
-    for n in 0..foreign {
-        let other = Keychain::from_seed(&[9u8; 32], Network::Regtest).unwrap();
-        let a = other.address(AccountKind::Wpkh, n as u32).unwrap();
-        inputs.push(OutPoint::new(
-            Txid::from_byte_array([0xf0 + n as u8; 32]),
-            1,
-        ));
-        details.push((a.script(), 10_000, None));
-    }
-    let total: u64 = details.iter().map(|d| d.1).sum();
-    let tx = Transaction {
-        version: transaction::Version::TWO,
-        lock_time: absolute::LockTime::ZERO,
-        input: inputs
-            .into_iter()
-            .map(|o| TxIn {
-                previous_output: o,
-                sequence: Sequence::MAX,
-                ..Default::default()
-            })
-            .collect(),
-        output: vec![TxOut {
-            value: Amount::from_sat(total - 1_000),
-            script_pubkey: k.address(AccountKind::Wpkh, 99).unwrap().script(),
-        }],
-    };
-    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
-    for (input, (spk, amount, ours)) in psbt.inputs.iter_mut().zip(details) {
-        input.witness_utxo = Some(TxOut {
-            value: Amount::from_sat(amount),
-            script_pubkey: spk,
-        });
-        let Some(a) = ours else {
-            // Someone else's key origin.
-            let other = Keychain::from_seed(&[9u8; 32], Network::Regtest).unwrap();
-            let pk = other.address(AccountKind::Wpkh, 0).unwrap().pubkey;
-            input.bip32_derivation.insert(
-                pk.0,
-                (other.fingerprint(), other.account_path(AccountKind::Wpkh)),
-            );
-            continue;
-        };
-        let origin = (k.fingerprint(), a.path.clone());
-        match kind {
-            AccountKind::Wpkh => {
-                input.bip32_derivation.insert(a.pubkey.0, origin);
-            }
-            AccountKind::Tr => {
-                let (x, _) = a.pubkey.0.x_only_public_key();
-                input.tap_internal_key = Some(x);
-                input.tap_key_origins.insert(x, (vec![], origin));
-            }
-        }
-    }
-    psbt
-}
-
 #[test]
 fn signs_only_ours_reports_the_fee_and_finalizes_single_key_inputs() {
     let k = Keychain::from_mnemonic(ABANDON, Network::Regtest).unwrap();
@@ -282,7 +215,7 @@ fn signs_only_ours_reports_the_fee_and_finalizes_single_key_inputs() {
     let secp = Secp256k1::new();
 
     // Ours and a foreign input: only ours is signed; the PSBT cannot be final.
-    let mixed = our_psbt(&k, AccountKind::Wpkh, &[50_000], 1);
+    let mixed = example_psbt(&k, AccountKind::Wpkh, &[50_000], 1);
     let out = sign_psbt(&k, &policy, &mixed.serialize(), true).unwrap();
     assert_eq!(out.signed, vec![0]);
     assert_eq!(out.fee, 1_000);
@@ -291,7 +224,7 @@ fn signs_only_ours_reports_the_fee_and_finalizes_single_key_inputs() {
     assert!(out.psbt.inputs[1].partial_sigs.is_empty());
 
     // Two of ours, P2WPKH: a transaction whose signatures verify.
-    let psbt = our_psbt(&k, AccountKind::Wpkh, &[50_000, 70_000], 0);
+    let psbt = example_psbt(&k, AccountKind::Wpkh, &[50_000, 70_000], 0);
     let out = sign_psbt(&k, &policy, &psbt.serialize(), true).unwrap();
     assert_eq!(out.signed, vec![0, 1]);
     let tx = out.tx.expect("every input final");
@@ -314,7 +247,7 @@ fn signs_only_ours_reports_the_fee_and_finalizes_single_key_inputs() {
     }
 
     // Taproot key path (BIP86): one 64-byte signature under the tweaked key.
-    let psbt = our_psbt(&k, AccountKind::Tr, &[80_000], 0);
+    let psbt = example_psbt(&k, AccountKind::Tr, &[80_000], 0);
     let out = sign_psbt(&k, &policy, &psbt.serialize(), true).unwrap();
     let tx = out.tx.expect("final");
     let w = tx.input[0].witness.to_vec();
@@ -340,7 +273,7 @@ fn signs_only_ours_reports_the_fee_and_finalizes_single_key_inputs() {
 fn refuses_what_a_signer_must_not_sign() {
     let k = Keychain::from_mnemonic(ABANDON, Network::Regtest).unwrap();
     let policy = Policy::accounts(&k);
-    let base = our_psbt(&k, AccountKind::Wpkh, &[50_000], 0);
+    let base = example_psbt(&k, AccountKind::Wpkh, &[50_000], 0);
 
     // No UTXO: the fee is unknown.
     let mut p = base.clone();

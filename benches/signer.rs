@@ -55,6 +55,14 @@ fn in_process(k: &Keychain, policy: &Policy, psbt: &[u8]) -> f64 {
     INPUTS as f64 / secs
 }
 
+/// Inputs per second of the signer in-process with a fresh keychain (cold: no public key or
+/// Taproot tweak remembered yet).
+fn in_process_cold(words: &str, psbt: &[u8]) -> f64 {
+    let k = Keychain::from_mnemonic(words, Network::Regtest).unwrap();
+    let policy = Policy::accounts(&k);
+    in_process(&k, &policy, psbt)
+}
+
 /// What bare signing needs, prepared outside the timing: the sighash of every input and its
 /// key (tweaked for Taproot).
 struct Bare {
@@ -154,15 +162,21 @@ fn main() {
     ] {
         // Warm-up, then alternating samples.
         ours(&mut c, bytes);
-        let (mut b, mut o, mut p) = (vec![], vec![], vec![]);
+        let (mut b, mut o, mut p, mut cold) = (vec![], vec![], vec![], vec![]);
         for _ in 0..samples {
             b.push(bare_fn(&secp, &bare));
             o.push(ours(&mut c, bytes));
             p.push(in_process(&k, &policy, bytes));
+            cold.push(in_process_cold(words.trim(), bytes));
         }
         let (b, o, p) = (common::median(b), common::median(o), common::median(p));
+        let cold = common::median(cold);
         println!("{name}: a {INPUTS}-input PSBT ({samples} samples, inputs signed per second)");
         println!("  bare secp256k1, sighashes and keys ready : {b:10.0} /s median");
+        println!(
+            "  signer in-process, keys first seen (cold): {cold:10.0} /s median  ({:.2}x)",
+            cold / b
+        );
         println!(
             "  signer in-process (sign_psbt)            : {p:10.0} /s median  ({:.2}x)",
             p / b

@@ -115,7 +115,27 @@ pub struct Keychain {
     secp: Secp256k1<All>,
     /// The receive and change chains of both accounts, derived once (see [`Keychain::key_at`]).
     chains: Vec<Chain>,
+    /// Public keys and Taproot key pairs of paths already used, up to [`MAX_CACHED_KEYS`].
+    cache: std::sync::Mutex<KeyCache>,
 }
+
+/// Keys derived and multiplied once (a wallet's keys are few and used again: addresses handed
+/// out, then their coins signed, often several times).
+#[derive(Default)]
+struct KeyCache {
+    public: std::collections::HashMap<DerivationPath, bitcoin::secp256k1::PublicKey>,
+    tweaked: std::collections::HashMap<
+        (DerivationPath, Option<bitcoin::taproot::TapNodeHash>),
+        (
+            bitcoin::secp256k1::Keypair,
+            bitcoin::secp256k1::XOnlyPublicKey,
+        ),
+    >,
+}
+
+/// Most public keys (and, apart, Taproot key pairs) the keychain remembers; beyond it they are
+/// computed each time. Our own choice: ~100 bytes each, ~10 MB at most.
+pub const MAX_CACHED_KEYS: usize = 100_000;
 
 /// One chain of an account (`m/84'/1'/0'/0`): its key and public key, kept so that the key of an
 /// address on it costs one HMAC and one scalar addition, no curve multiplication.
@@ -160,6 +180,7 @@ impl Keychain {
             network,
             secp,
             chains: Vec::new(),
+            cache: Default::default(),
         };
         for kind in AccountKind::ALL {
             for chain in 0..2 {
@@ -269,6 +290,52 @@ impl Keychain {
     /// The private key at `path` if it derives, for the signer.
     pub(crate) fn derive_checked(&self, path: &DerivationPath) -> Option<Xpriv> {
         self.master.derive_priv(&self.secp, path).ok()
+    }
+
+    /// The public key at `path`, computed by `compute` the first time.
+    pub(crate) fn cached_public(
+        &self,
+        path: &DerivationPath,
+        compute: impl FnOnce() -> bitcoin::secp256k1::PublicKey,
+    ) -> bitcoin::secp256k1::PublicKey {
+        if let Some(pk) = self.lock_cache().public.get(path) {
+            return *pk;
+        }
+        let pk = compute();
+        let mut c = self.lock_cache();
+        if c.public.len() < MAX_CACHED_KEYS {
+            c.public.insert(path.clone(), pk);
+        }
+        pk
+    }
+
+    /// The tweaked Taproot key pair at `path` (and its internal key), computed the first time.
+    pub(crate) fn cached_tweak(
+        &self,
+        path: &DerivationPath,
+        merkle_root: Option<bitcoin::taproot::TapNodeHash>,
+        compute: impl FnOnce() -> (
+            bitcoin::secp256k1::Keypair,
+            bitcoin::secp256k1::XOnlyPublicKey,
+        ),
+    ) -> (
+        bitcoin::secp256k1::Keypair,
+        bitcoin::secp256k1::XOnlyPublicKey,
+    ) {
+        let key = (path.clone(), merkle_root);
+        if let Some(v) = self.lock_cache().tweaked.get(&key) {
+            return *v;
+        }
+        let v = compute();
+        let mut c = self.lock_cache();
+        if c.tweaked.len() < MAX_CACHED_KEYS {
+            c.tweaked.insert(key, v);
+        }
+        v
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The private key at `path` (from the master). An address of an account's chain is derived

@@ -1,6 +1,12 @@
-//! PSBT signing (BIP174 signer, BIP371 Taproot fields) over bitcoin's `psbt`: the checks a
-//! signer owes before it signs, then signatures for our inputs only, then (if asked) finalizing
-//! what we can finalize and extracting the transaction.
+//! PSBT signing (BIP174 signer, BIP371 Taproot fields) with bitcoin's `psbt` types and
+//! sighashes: the checks a signer owes before it signs, then signatures for our inputs only
+//! (ECDSA for every script type bitcoin's `sighash_ecdsa` knows; Schnorr for Taproot key-path
+//! spends, the only kind a BIP86 account makes), then (if asked) finalizing what we can
+//! finalize and extracting the transaction.
+//!
+//! Signing is done here rather than by `Psbt::sign`, which computes each signing key's public
+//! key (and Taproot tweak) again after signing: the keychain remembers those, so a key it has
+//! seen costs one curve multiplication per signature (the nonce's), as bare signing does.
 //!
 //! What is ours: a BIP32 derivation (or Taproot key origin) whose master fingerprint is ours,
 //! whose path lies under one of the policy's roots (our two accounts), and whose public key is
@@ -10,12 +16,15 @@
 
 use super::Keychain;
 use bitcoin::bip32::{DerivationPath, KeySource};
-use bitcoin::psbt::{GetKey, Input, KeyRequest, Psbt, PsbtSighashType};
-use bitcoin::secp256k1::{Secp256k1, Signing};
-use bitcoin::sighash::{EcdsaSighashType, TapSighashType};
+use bitcoin::ecdsa;
+use bitcoin::key::TapTweak;
+use bitcoin::psbt::{Input, Psbt, PsbtSighashType};
+use bitcoin::secp256k1::{All, Keypair, Message, Secp256k1, XOnlyPublicKey};
+use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
+use bitcoin::taproot::{self, TapNodeHash};
 use bitcoin::{CompressedPublicKey, PrivateKey, Script, ScriptBuf, Transaction, TxOut, Witness};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 /// What the signer agrees to sign.
@@ -61,10 +70,46 @@ pub fn parse_sighash(name: &str) -> Option<PsbtSighashType> {
     Some(PsbtSighashType::from(t))
 }
 
-/// Where the signer's private keys come from: the key of an origin, if the origin is ours.
+/// Where the signer's private keys come from: the key of an origin, if the origin is ours,
+/// and (computed, or remembered) what derives from it.
 pub trait Keys {
     /// The private key of `origin`, if it is one of ours.
     fn key_for(&self, origin: &KeySource) -> Option<PrivateKey>;
+
+    /// The public key of `sk`, the key of `origin`.
+    fn public_for(
+        &self,
+        origin: &KeySource,
+        sk: &PrivateKey,
+        secp: &Secp256k1<All>,
+    ) -> bitcoin::secp256k1::PublicKey {
+        let _ = origin;
+        sk.inner.public_key(secp)
+    }
+
+    /// The Taproot key pair of `sk` tweaked with `merkle_root` (BIP341), and the untweaked
+    /// x-only key (the internal key).
+    fn tweaked_for(
+        &self,
+        origin: &KeySource,
+        sk: &PrivateKey,
+        merkle_root: Option<TapNodeHash>,
+        secp: &Secp256k1<All>,
+    ) -> (Keypair, XOnlyPublicKey) {
+        let _ = origin;
+        tweak(sk, merkle_root, secp)
+    }
+}
+
+/// The tweaked key pair of `sk` and its internal (untweaked) x-only key.
+pub(crate) fn tweak(
+    sk: &PrivateKey,
+    merkle_root: Option<TapNodeHash>,
+    secp: &Secp256k1<All>,
+) -> (Keypair, XOnlyPublicKey) {
+    let pair = Keypair::from_secret_key(secp, &sk.inner);
+    let internal = pair.x_only_public_key().0;
+    (pair.tap_tweak(secp, merkle_root).to_keypair(), internal)
 }
 
 /// A keychain under a policy: origins with our fingerprint under the policy's roots.
@@ -92,6 +137,27 @@ impl Keys for OurKeys<'_> {
             self.keychain.network(),
         ))
     }
+
+    fn public_for(
+        &self,
+        (_, path): &KeySource,
+        sk: &PrivateKey,
+        secp: &Secp256k1<All>,
+    ) -> bitcoin::secp256k1::PublicKey {
+        self.keychain
+            .cached_public(path, || sk.inner.public_key(secp))
+    }
+
+    fn tweaked_for(
+        &self,
+        (_, path): &KeySource,
+        sk: &PrivateKey,
+        merkle_root: Option<TapNodeHash>,
+        secp: &Secp256k1<All>,
+    ) -> (Keypair, XOnlyPublicKey) {
+        self.keychain
+            .cached_tweak(path, merkle_root, || tweak(sk, merkle_root, secp))
+    }
 }
 
 /// [`Keys`] that derive each key once.
@@ -109,23 +175,24 @@ impl<K: Keys> Keys for Memo<'_, K> {
         self.cache.borrow_mut().insert(origin.clone(), k);
         k
     }
-}
 
-/// bitcoin's `GetKey` over our [`Keys`]: only BIP32 origins are answered.
-struct Getter<'a, K: Keys>(&'a K);
-
-impl<K: Keys> GetKey for Getter<'_, K> {
-    type Error = std::convert::Infallible;
-
-    fn get_key<C: Signing>(
+    fn public_for(
         &self,
-        request: KeyRequest,
-        _: &Secp256k1<C>,
-    ) -> Result<Option<PrivateKey>, Self::Error> {
-        Ok(match request {
-            KeyRequest::Bip32(origin) => self.0.key_for(&origin),
-            _ => None,
-        })
+        origin: &KeySource,
+        sk: &PrivateKey,
+        secp: &Secp256k1<All>,
+    ) -> bitcoin::secp256k1::PublicKey {
+        self.keys.public_for(origin, sk, secp)
+    }
+
+    fn tweaked_for(
+        &self,
+        origin: &KeySource,
+        sk: &PrivateKey,
+        merkle_root: Option<TapNodeHash>,
+        secp: &Secp256k1<All>,
+    ) -> (Keypair, XOnlyPublicKey) {
+        self.keys.tweaked_for(origin, sk, merkle_root, secp)
     }
 }
 
@@ -192,83 +259,113 @@ pub fn sign_with(
         keys,
         cache: RefCell::new(HashMap::new()),
     };
-    let mut ours = BTreeSet::new();
+    // First every check, on every input; nothing is signed unless all pass.
+    let mut utxos = Vec::with_capacity(psbt.inputs.len());
+    let mut work: Vec<(usize, Vec<EcdsaJob>, Option<Keypair>)> = Vec::new();
     for i in 0..psbt.inputs.len() {
         let input = &psbt.inputs[i];
-        let mut mine = false;
-        for origin in input.bip32_derivation.values() {
-            // Whether its public key is ours is checked on the signature (below): the
-            // multiplication is done once, by the signing.
-            mine |= keys.key_for(origin).is_some();
-        }
-        for (xonly, (_, origin)) in &input.tap_key_origins {
+        let mut ecdsa = Vec::new();
+        for (pk, origin) in &input.bip32_derivation {
             if let Some(sk) = keys.key_for(origin) {
-                if sk.public_key(&secp).inner.x_only_public_key().0 != *xonly {
+                // A derivation that names our key must give our key's public key.
+                if keys.public_for(origin, &sk, &secp) != *pk {
                     return Err(lie(i, origin));
                 }
-                mine = true;
+                ecdsa.push((*pk, sk));
             }
         }
+        let mut schnorr = None;
+        for (xonly, (leaves, origin)) in &input.tap_key_origins {
+            let Some(sk) = keys.key_for(origin) else {
+                continue;
+            };
+            let (pair, internal) = keys.tweaked_for(origin, &sk, input.tap_merkle_root, &secp);
+            if internal != *xonly {
+                return Err(lie(i, origin));
+            }
+            // Key path only (BIP86 accounts have no scripts): our key as the internal key.
+            if leaves.is_empty() && input.tap_internal_key == Some(*xonly) {
+                schnorr = Some(pair);
+            }
+        }
+        let mine = !ecdsa.is_empty() || schnorr.is_some();
         // Every input needs its UTXO (the fee); ours must also pass the signer's checks.
         let utxo = check_input(&psbt, i, mine)?;
-        if !mine {
-            continue;
-        }
-        if let Some(t) = input.sighash_type {
-            if !policy.sighash_allowed(t) {
-                return Err(SignError::Refused(format!(
-                    "input {i}: sighash type {t} is not allowed (signer.allowed_sighash)"
+        if mine {
+            if let Some(t) = input.sighash_type {
+                if !policy.sighash_allowed(t) {
+                    return Err(SignError::Refused(format!(
+                        "input {i}: sighash type {t} is not allowed (signer.allowed_sighash)"
+                    )));
+                }
+            }
+            if utxo.script_pubkey.is_p2tr() && input.tap_internal_key.is_none() {
+                return Err(SignError::Invalid(format!(
+                    "input {i}: a Taproot input of ours without its internal key (BIP371)"
                 )));
             }
+            work.push((i, ecdsa, schnorr));
         }
-        if utxo.script_pubkey.is_p2tr() && input.tap_internal_key.is_none() {
-            return Err(SignError::Invalid(format!(
-                "input {i}: a Taproot input of ours without its internal key (BIP371)"
-            )));
-        }
-        ours.insert(i);
+        utxos.push(utxo);
     }
     let fee = psbt
         .fee()
         .map_err(|e| SignError::Invalid(format!("the fee cannot be computed: {e}")))?
         .to_sat();
-    let signed = match psbt.sign(&Getter(keys), &secp) {
-        Ok(used) => used,
-        Err((used, errors)) => {
-            if let Some((i, e)) = errors.iter().find(|(i, _)| ours.contains(*i)) {
-                return Err(SignError::Invalid(format!("input {i}: {e}")));
+    // Then the signatures, each sighash computed once.
+    let tx = psbt.unsigned_tx.clone();
+    let mut cache = SighashCache::new(&tx);
+    let mut signed = Vec::new();
+    for (i, ecdsa, schnorr) in work {
+        let mut any = false;
+        if utxos[i].script_pubkey.is_p2tr() {
+            if let Some(pair) = schnorr {
+                let ty = match psbt.inputs[i].sighash_type {
+                    None => TapSighashType::Default,
+                    Some(t) => t
+                        .taproot_hash_ty()
+                        .map_err(|e| SignError::Invalid(format!("input {i}: {e}")))?,
+                };
+                let acp = matches!(
+                    ty,
+                    TapSighashType::AllPlusAnyoneCanPay
+                        | TapSighashType::NonePlusAnyoneCanPay
+                        | TapSighashType::SinglePlusAnyoneCanPay
+                );
+                let prevouts = if acp {
+                    Prevouts::One(i, utxos[i].clone())
+                } else {
+                    Prevouts::All(&utxos)
+                };
+                let hash = cache
+                    .taproot_key_spend_signature_hash(i, &prevouts, ty)
+                    .map_err(|e| SignError::Invalid(format!("input {i}: {e}")))?;
+                let signature = secp.sign_schnorr(&Message::from(hash), &pair);
+                psbt.inputs[i].tap_key_sig = Some(taproot::Signature {
+                    signature,
+                    sighash_type: ty,
+                });
+                any = true;
             }
-            used
+        } else if !ecdsa.is_empty() {
+            let (msg, ty) = psbt
+                .sighash_ecdsa(i, &mut cache)
+                .map_err(|e| SignError::Invalid(format!("input {i}: {e}")))?;
+            for (pk, sk) in ecdsa {
+                let sig = ecdsa::Signature {
+                    signature: secp.sign_ecdsa(&msg, &sk.inner),
+                    sighash_type: ty,
+                };
+                psbt.inputs[i]
+                    .partial_sigs
+                    .insert(bitcoin::PublicKey::new(pk), sig);
+            }
+            any = true;
         }
-    };
-    // An ECDSA signature is filed under the public key of the key that made it: one that is
-    // not the derivation's key means the derivation lied about our key.
-    for (i, used) in &signed {
-        if let bitcoin::psbt::SigningKeys::Ecdsa(pks) = used {
-            let input = &psbt.inputs[*i];
-            if let Some(pk) = pks
-                .iter()
-                .find(|pk| !input.bip32_derivation.contains_key(&pk.inner))
-            {
-                let origin = input.bip32_derivation.values().find(|o| {
-                    keys.key_for(o)
-                        .is_some_and(|sk| sk.public_key(&secp) == *pk)
-                });
-                return Err(match origin {
-                    Some(o) => lie(*i, o),
-                    None => SignError::Invalid(format!("input {i}: a key origin of ours lies")),
-                });
-            }
+        if any {
+            signed.push(i as u32);
         }
     }
-    let signed: Vec<u32> = signed
-        .iter()
-        .filter(|(_, keys)| match keys {
-            bitcoin::psbt::SigningKeys::Ecdsa(v) => !v.is_empty(),
-            bitcoin::psbt::SigningKeys::Schnorr(v) => !v.is_empty(),
-        })
-        .map(|(i, _)| *i as u32)
-        .collect();
     let mut not_final = Vec::new();
     let mut tx = None;
     if finalize {
@@ -291,6 +388,9 @@ pub fn sign_with(
         not_final,
     })
 }
+
+/// One ECDSA signature to make: the derivation's public key and our key.
+type EcdsaJob = (bitcoin::secp256k1::PublicKey, PrivateKey);
 
 fn lie(i: usize, (fp, path): &KeySource) -> SignError {
     SignError::Invalid(format!(

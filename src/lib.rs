@@ -15,6 +15,8 @@
 //! - [`signer`]: the BP node's keys (BIP39, BIP32, BIP84/BIP86 accounts) and PSBT signing; no
 //!   I/O but its key file.
 //! - [`guard`]: the panic policy shared by the layers above.
+//! - [`lograte`]: rate-limited log lines for events strangers can repeat (every layer but
+//!   `wire`).
 //!
 //! # Errors
 //!
@@ -27,6 +29,7 @@
 pub mod actors;
 pub mod bus;
 pub mod guard;
+pub mod lograte;
 pub mod signer;
 pub mod storage;
 pub mod wire;

@@ -12,6 +12,7 @@
 //! per bus (external traffic comes in only once everything behind it runs). Shutdown runs the
 //! other way.
 
+pub mod admission;
 pub mod bp;
 pub mod bridge;
 pub mod clock;

@@ -30,6 +30,8 @@ impl Service for Router {
         let bus = self.bus.clone();
         ctx.run_interval(TICK, move |_, _| {
             bus.expire(Instant::now());
+            // Summaries of rate-limited log lines whose window is over (src/lograte.rs).
+            crate::lograte::flush_all();
         });
         let bus = self.bus.clone();
         ctx.run_interval(STATS_EVERY, move |_, _| {

@@ -146,11 +146,17 @@ pub struct Bus {
 }
 
 /// Where a message to route came from.
-enum Origin {
+enum Origin<'a> {
     /// A service of this process.
     Local,
-    /// A process on the bus socket.
-    Remote,
+    /// A process on the bus socket, by routing id.
+    Remote(&'a [u8]),
+}
+
+/// A connection of the bus socket, as the rate-limited log names sources: `bus:routing id`.
+fn source(bus: &str, routing_id: &[u8]) -> String {
+    use bitcoin::hex::DisplayHex;
+    format!("{bus}:{}", routing_id.to_lower_hex_string())
 }
 
 impl Bus {
@@ -231,8 +237,11 @@ impl Bus {
         let mut t = self.table();
         if t.local.contains_key(&env.src) || t.reserved.holds(&env.src) {
             // Only the node's own services may use their ids; answer on the socket directly.
-            tracing::warn!(bus = self.inner.name, src = %env.src, ty = %format_args!("{:#06x}", env.msg.type_id()),
+            let from = source(self.inner.name, &routing_id);
+            if crate::lograte::REFUSED_SOURCES.allow(&from) {
+                tracing::warn!(bus = self.inner.name, src = %env.src, ty = %format_args!("{:#06x}", env.msg.type_id()),
                 id = env.request_id, "refused: the source id is kept by the node (0x2002)");
+            }
             let reply = env.reply(Msg::failure(
                 code::SPOOFED_SOURCE,
                 format!("source {} is a service of this node", env.src),
@@ -241,8 +250,8 @@ impl Bus {
             self.inner.stats.bounced.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        self.remember(&mut t, env.src.clone(), routing_id);
-        self.route(&mut t, env, Origin::Remote);
+        self.remember(&mut t, env.src.clone(), routing_id.clone());
+        self.route(&mut t, env, Origin::Remote(&routing_id));
     }
 
     /// Answers a request whose handler failed while handling it (if still in flight).
@@ -356,9 +365,15 @@ impl Bus {
                         .late_replies
                         .fetch_add(1, Ordering::Relaxed);
                     match origin {
-                        Origin::Remote => tracing::warn!(bus = self.inner.name, src = %env.src,
-                            dst = %env.dst, ty = %format_args!("{:#06x}", env.msg.type_id()), id = env.request_id,
-                            "dropped: a reply type that answers no request in flight"),
+                        Origin::Remote(routing_id) => {
+                            let from = source(self.inner.name, routing_id);
+                            if crate::lograte::STRAY_REPLIES.allow(&from) {
+                                tracing::warn!(bus = self.inner.name, src = %env.src,
+                                    dst = %env.dst, ty = %format_args!("{:#06x}", env.msg.type_id()),
+                                    id = env.request_id,
+                                    "dropped: a reply type that answers no request in flight");
+                            }
+                        }
                         Origin::Local => tracing::debug!(bus = self.inner.name, src = %env.src,
                             dst = %env.dst, id = env.request_id,
                             "reply to no request in flight dropped"),
@@ -395,7 +410,7 @@ impl Bus {
                     self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(bus = self.inner.name, dst = %env.dst, "reply undeliverable: {why}");
                 } else {
-                    if let Origin::Remote = origin {
+                    if let Origin::Remote(_) = origin {
                         tracing::debug!(bus = self.inner.name, src = %env.src, "bounced: {why}");
                     }
                     self.bounce(t, &env, code, why);

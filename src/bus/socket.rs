@@ -291,16 +291,22 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize))
         Ok(env) => bus.inbound(routing_id, env),
         Err(FrameError::FrameCount(n)) => {
             bus.stats().dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(bus = bus.name(), peer = %routing_id.to_lower_hex_string(),
-                "dropped a message of {n} frames (expected 3: src, dst, payload)");
+            let peer = routing_id.to_lower_hex_string();
+            if crate::lograte::BAD_FRAMES.allow(&format!("{}:{peer}", bus.name())) {
+                tracing::warn!(bus = bus.name(), %peer,
+                    "dropped a message of {n} frames (expected 3: src, dst, payload)");
+            }
         }
         Err(FrameError::Payload {
             request_id,
             code,
             reason,
         }) => {
-            tracing::warn!(bus = bus.name(), peer = %routing_id.to_lower_hex_string(), request_id,
-                "bad message answered with failure {code:#06x}: {reason}");
+            let peer = routing_id.to_lower_hex_string();
+            if crate::lograte::BAD_FRAMES.allow(&format!("{}:{peer}", bus.name())) {
+                tracing::warn!(bus = bus.name(), %peer, request_id,
+                    "bad message answered with failure {code:#06x}: {reason}");
+            }
             let payload = crate::wire::msg::payload_of(request_id, &Msg::failure(code, reason));
             // The reply swaps the frames as given, so even a bad id frame gets an answer.
             let reply = [routing_id.as_slice(), &body[1], &body[0], &payload];

@@ -16,6 +16,7 @@ pub mod signd;
 pub mod state;
 pub mod wired;
 
+use super::admission::{AdmissionConfig, RawAdmission};
 use super::settings::Section;
 use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
@@ -52,7 +53,11 @@ struct RawWire {
     handshake_timeout_secs: u64,
     inactivity_timeout_secs: u64,
     ping_interval_secs: u64,
-    max_peers: usize,
+    max_peers: u64,
+    max_handshakes: u64,
+    max_handshakes_per_ip: u64,
+    max_peers_per_ip: u64,
+    trusted: Vec<String>,
 }
 
 /// `[signer]` as written in the config.
@@ -74,8 +79,8 @@ pub struct BpSettings {
     pub listen: Vec<String>,
     /// Timers.
     pub timers: Timers,
-    /// Most connections.
-    pub max_peers: usize,
+    /// The caps on inbound connections (src/actors/admission.rs).
+    pub admission: AdmissionConfig,
 }
 
 impl BpSettings {
@@ -123,7 +128,14 @@ impl BpSettings {
                 inactivity: s.secs("wire.inactivity_timeout_secs", inactivity, 86_400)?,
                 ping_interval: s.secs("wire.ping_interval_secs", w.ping_interval_secs, 3_600)?,
             },
-            max_peers: s.range("wire.max_peers", w.max_peers as u64, 1, 10_000)? as usize,
+            admission: RawAdmission {
+                max_peers: w.max_peers,
+                max_handshakes: w.max_handshakes,
+                max_handshakes_per_ip: w.max_handshakes_per_ip,
+                max_peers_per_ip: w.max_peers_per_ip,
+                trusted: w.trusted,
+            }
+            .read(s, "wire")?,
         })
     }
 }
@@ -185,8 +197,8 @@ pub struct BpConfig {
     pub magic: Magic,
     /// Timers.
     pub timers: Timers,
-    /// Most connections.
-    pub max_peers: usize,
+    /// The caps on inbound connections.
+    pub admission: AdmissionConfig,
 }
 
 /// Opens the chain store, binds the listeners and dials the peers of `settings`.
@@ -199,7 +211,7 @@ pub fn start_wire(
         network: network.bitcoin(),
         magic: Magic::from(network.bitcoin()),
         timers: settings.timers.clone(),
-        max_peers: settings.max_peers,
+        admission: settings.admission.clone(),
     };
     let state = BpState::open(config, data_dir)?;
     for addr in &settings.listen {

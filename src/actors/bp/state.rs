@@ -4,10 +4,12 @@
 
 use super::wired::{Wire, Wired, WiredCmd};
 use super::BpConfig;
+use crate::actors::admission::{self, Slot, Verdict};
 use crate::actors::clock::unix_now;
 use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::Bus;
+use crate::lograte;
 use crate::wire::bp_api::{BlockRef, BpMsg, BtcPeerInfo};
 use crate::wire::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
 use crate::wire::msg::{code, Detail, Envelope, Msg, ServiceId};
@@ -34,6 +36,10 @@ struct Peer {
     outbound: bool,
     ready: Option<(String, u32, u32)>,
     rtt_us: Option<u64>,
+    /// The remote IP (inbound), for the per-address caps.
+    ip: Option<IpAddr>,
+    opened: Instant,
+    counters: Arc<crate::actors::tcp::Counters>,
 }
 
 #[derive(Default)]
@@ -271,14 +277,16 @@ impl BpState {
 
     /// Starts a connection.
     pub fn spawn(self: &Arc<Self>, origin: Origin, reply: Option<(Bus, Envelope)>) {
-        let (addr, outbound) = match &origin {
-            Origin::Inbound(_, a) => (a.to_string(), false),
-            Origin::Outbound(addr) => (addr.clone(), true),
+        let (addr, outbound, ip) = match &origin {
+            Origin::Inbound(_, a) => (a.to_string(), false, Some(a.ip())),
+            Origin::Outbound(addr) => (addr.clone(), true, None),
         };
         let mut t = lock(&self.inner);
         let conn = t.next_conn;
         t.next_conn += 1;
-        let actor = Wired::new(Wire::new(conn, self.clone(), reply), origin).start();
+        let wired = Wired::new(Wire::new(conn, self.clone(), reply), origin);
+        let counters = wired.counters();
+        let actor = wired.start();
         t.peers.insert(
             conn,
             Peer {
@@ -287,6 +295,9 @@ impl BpState {
                 outbound,
                 ready: None,
                 rtt_us: None,
+                ip,
+                opened: Instant::now(),
+                counters,
             },
         );
     }
@@ -310,21 +321,62 @@ impl BpState {
 
     /// Accepts an inbound connection unless over the cap or discouraged.
     fn accepted(self: &Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
-        let refusal = {
+        let verdict = {
             let mut t = lock(&self.inner);
             t.discouraged
                 .retain(|_, since| since.elapsed() < DISCOURAGE_FOR);
             if t.discouraged.contains_key(&addr.ip()) {
-                Some("discouraged".to_string())
-            } else if t.peers.len() >= self.config.max_peers {
-                Some(format!("{} peers (max_peers)", t.peers.len()))
-            } else {
                 None
+            } else {
+                let slots = t.peers.iter().map(|(conn, p)| Slot {
+                    conn: *conn,
+                    ip: p.ip,
+                    inbound: !p.outbound,
+                    ready: p.ready.is_some(),
+                    opened: p.opened,
+                    bytes_in: p
+                        .counters
+                        .bytes_in
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                });
+                Some(admission::admit(
+                    &self.config.admission,
+                    addr.ip(),
+                    Instant::now(),
+                    slots,
+                ))
             }
         };
-        match refusal {
-            Some(why) => tracing::warn!(from = %addr, "refusing a connection: {why}"),
-            None => self.spawn(Origin::Inbound(stream, addr), None),
+        let ip = addr.ip().to_string();
+        match verdict {
+            None => {
+                if lograte::REFUSED_CONNECTIONS.allow(&ip) {
+                    tracing::warn!(from = %addr, "refusing a connection: discouraged");
+                }
+            }
+            Some(Verdict::Refuse(why)) => {
+                if lograte::REFUSED_CONNECTIONS.allow(&ip) {
+                    tracing::warn!(from = %addr, "refusing a connection: too many {}", why.as_str());
+                }
+            }
+            Some(Verdict::Evict(conn)) => {
+                let victim = lock(&self.inner)
+                    .peers
+                    .get(&conn)
+                    .map(|p| (p.actor.clone(), p.addr.clone(), p.ip));
+                if let Some((actor, from, vip)) = victim {
+                    let vip = vip.map(|ip| ip.to_string()).unwrap_or_default();
+                    if lograte::EVICTED_HANDSHAKES.allow(&vip) {
+                        tracing::warn!(%from, newcomer = %addr,
+                            "evicting the slowest pending handshake for a newcomer");
+                    }
+                    actor.do_send(Command(WiredCmd::Disconnect(
+                        "evicted: the slowest handshake, for a newcomer".into(),
+                    )));
+                }
+                self.spawn(Origin::Inbound(stream, addr), None);
+            }
+            Some(Verdict::Admit) => self.spawn(Origin::Inbound(stream, addr), None),
         }
     }
 

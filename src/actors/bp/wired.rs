@@ -30,6 +30,8 @@ pub enum WiredCmd {
     AnnounceTx([u8; 32], [u8; 32]),
     /// Panic (fault injection).
     Crash(String),
+    /// Close the connection with this reason (e.g. evicted for a newcomer).
+    Disconnect(String),
 }
 
 /// The Bitcoin protocol of one connection.
@@ -237,10 +239,11 @@ impl Protocol for Wire {
 
     fn command(&mut self, session: Option<&mut Session>, cmd: WiredCmd) -> Result<(), PeerError> {
         let Some(s) = session else {
-            if let WiredCmd::Crash(by) = cmd {
-                panic!("debug crash of {} requested by {by}", self.name());
+            match cmd {
+                WiredCmd::Crash(by) => panic!("debug crash of {} requested by {by}", self.name()),
+                WiredCmd::Disconnect(why) => return Err(PeerError::disconnect(why)),
+                _ => return Ok(()),
             }
-            return Ok(());
         };
         match cmd {
             WiredCmd::GetBlock(hash) => {
@@ -256,6 +259,7 @@ impl Protocol for Wire {
                 s.send(NetworkMessage::Inv(vec![inv]))
             }
             WiredCmd::Crash(by) => panic!("debug crash of {} requested by {by}", self.name()),
+            WiredCmd::Disconnect(why) => return Err(PeerError::disconnect(why)),
         }
         Ok(())
     }

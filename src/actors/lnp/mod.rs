@@ -13,6 +13,7 @@ pub mod lnpd;
 pub mod peerd;
 pub mod peers;
 
+use super::admission::{AdmissionConfig, RawAdmission};
 use super::settings::Section;
 use super::{NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
@@ -49,8 +50,11 @@ struct RawPeers {
     handshake_timeout_ms: u64,
     ping_interval_secs: u64,
     pong_timeout_secs: u64,
-    max_peers: usize,
-    max_handshakes: usize,
+    max_peers: u64,
+    max_handshakes: u64,
+    max_handshakes_per_ip: u64,
+    max_peers_per_ip: u64,
+    trusted: Vec<String>,
 }
 
 /// Peer settings of an LNP node (`[peers]` in config/lnp.toml, `--listen`).
@@ -64,10 +68,8 @@ pub struct LnpSettings {
     pub ping_interval: Duration,
     /// Time a ping may stay unanswered.
     pub pong_timeout: Duration,
-    /// Most connections.
-    pub max_peers: usize,
-    /// Most connections in the handshake at once.
-    pub max_handshakes: usize,
+    /// The caps on inbound connections (src/actors/admission.rs).
+    pub admission: AdmissionConfig,
 }
 
 impl LnpSettings {
@@ -86,9 +88,14 @@ impl LnpSettings {
             act_timeout: Duration::from_millis(ms),
             ping_interval: s.secs("peers.ping_interval_secs", p.ping_interval_secs, 3_600)?,
             pong_timeout: s.secs("peers.pong_timeout_secs", p.pong_timeout_secs, 600)?,
-            max_peers: s.range("peers.max_peers", p.max_peers as u64, 1, 10_000)? as usize,
-            max_handshakes: s.range("peers.max_handshakes", p.max_handshakes as u64, 1, 10_000)?
-                as usize,
+            admission: RawAdmission {
+                max_peers: p.max_peers,
+                max_handshakes: p.max_handshakes,
+                max_handshakes_per_ip: p.max_handshakes_per_ip,
+                max_peers_per_ip: p.max_peers_per_ip,
+                trusted: p.trusted,
+            }
+            .read(s, "peers")?,
         })
     }
 }
@@ -120,8 +127,7 @@ pub fn start_peers(
             ping_interval: settings.ping_interval,
             pong_timeout: settings.pong_timeout,
         },
-        max_peers: settings.max_peers,
-        max_handshakes: settings.max_handshakes,
+        admission: settings.admission.clone(),
     };
     let registry = Registry::new(config, secret);
     for addr in &settings.listen {

@@ -4,10 +4,12 @@
 //! neither peers nor listeners.
 
 use super::peerd::{self, Peer, PeerCmd, Peerd};
+use crate::actors::admission::{self, AdmissionConfig, Slot, Verdict};
 use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
 use crate::bus::Bus;
+use crate::lograte;
 use crate::wire::lnp_api::{Direction, LnpMsg, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
 use crate::wire::msg::{Detail, Envelope, Msg, ServiceId};
@@ -15,19 +17,18 @@ use actix::prelude::*;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Settings of the peer layer (`[peers]` of config/lnp.toml).
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
     /// Session timers and chain.
     pub session: SessionConfig,
-    /// Most connections at once (any state); connection N+1 is closed on accept.
-    pub max_peers: usize,
-    /// Most connections still in the handshake or waiting for `init`.
-    pub max_handshakes: usize,
+    /// The caps on connections and handshakes (a handshake lasts until `init` is accepted).
+    pub admission: AdmissionConfig,
 }
 
 struct Entry {
@@ -39,6 +40,9 @@ struct Entry {
     features: Vec<u8>,
     counters: Arc<Counters>,
     rtt_us: Option<u64>,
+    /// The remote IP (inbound), for the per-address caps.
+    ip: Option<IpAddr>,
+    opened: Instant,
 }
 
 struct Subscription {
@@ -99,22 +103,44 @@ impl Registry {
     }
 
     fn accepted(self: &Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
-        let refusal = {
+        let verdict = {
             let t = self.lock();
-            let handshaking = t.peers.values().filter(|e| e.ready_since.is_none()).count();
-            if t.peers.len() >= self.config.max_peers {
-                Some(format!("{} connections (max_peers)", t.peers.len()))
-            } else if handshaking >= self.config.max_handshakes {
-                Some(format!(
-                    "{handshaking} handshakes in progress (max_handshakes)"
-                ))
-            } else {
-                None
-            }
+            let slots = t.peers.iter().map(|(conn, e)| Slot {
+                conn: *conn,
+                ip: e.ip,
+                inbound: e.direction == Direction::Inbound,
+                ready: e.ready_since.is_some(),
+                opened: e.opened,
+                bytes_in: e.counters.bytes_in.load(Ordering::Relaxed),
+            });
+            admission::admit(&self.config.admission, addr.ip(), Instant::now(), slots)
         };
-        if let Some(why) = refusal {
-            tracing::warn!(from = %addr, "refusing a connection: {why}");
-            return;
+        match verdict {
+            Verdict::Admit => {}
+            Verdict::Evict(conn) => {
+                let victim = self
+                    .lock()
+                    .peers
+                    .get(&conn)
+                    .map(|e| (e.actor.clone(), e.addr.clone(), e.ip));
+                if let Some((actor, from, ip)) = victim {
+                    let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
+                    if lograte::EVICTED_HANDSHAKES.allow(&ip) {
+                        tracing::warn!(%from, newcomer = %addr,
+                            "evicting the slowest pending handshake for a newcomer");
+                    }
+                    actor.do_send(Command(PeerCmd::Disconnect {
+                        reply: None,
+                        reason: "evicted: the slowest handshake, for a newcomer".into(),
+                    }));
+                }
+            }
+            Verdict::Refuse(why) => {
+                if lograte::REFUSED_CONNECTIONS.allow(&addr.ip().to_string()) {
+                    tracing::warn!(from = %addr, "refusing a connection: too many {}", why.as_str());
+                }
+                return;
+            }
         }
         self.spawn(Origin::Inbound(stream, addr), None, None);
     }
@@ -125,9 +151,9 @@ impl Registry {
         remote: Option<PublicKey>,
         reply: Option<(Bus, Envelope)>,
     ) {
-        let (direction, addr) = match &origin {
-            Origin::Inbound(_, a) => (Direction::Inbound, a.to_string()),
-            Origin::Outbound(a) => (Direction::Outbound, a.clone()),
+        let (direction, addr, ip) = match &origin {
+            Origin::Inbound(_, a) => (Direction::Inbound, a.to_string(), Some(a.ip())),
+            Origin::Outbound(a) => (Direction::Outbound, a.clone(), None),
         };
         let node_id = remote.map(|k| k.serialize());
         let mut t = self.lock();
@@ -148,6 +174,8 @@ impl Registry {
                 features: Vec::new(),
                 counters,
                 rtt_us: None,
+                ip,
+                opened: Instant::now(),
             },
         );
     }

@@ -3,26 +3,16 @@
 
 mod common;
 
-use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
+use common::lnpeer::{closed_silently, target, RawPeer};
 use common::*;
 use lnpbp_nodes::wire::bolt1::{Features, Init, Message};
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// BOLT chain hash of regtest (genesis hash in internal byte order).
 const REGTEST: &str = "06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f";
-
-/// (node id hex, first listening address) of an LNP node.
-fn target(node: &Node) -> (String, String) {
-    let info = node.info_json();
-    let id = info["node_id"].as_str().unwrap().to_string();
-    let addr = info["listening"][0].as_str().unwrap().to_string();
-    (id, addr)
-}
 
 fn peers(node: &Node) -> Vec<serde_json::Value> {
     let out = node.cli(&["peers", "--json"]);
@@ -210,119 +200,6 @@ fn two_lnp_nodes_connect_and_see_each_other_in_peers() {
     });
     let missing = a.cli(&["ping", &b_id]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("not connected"));
-}
-
-/// A peer driven by hand with the crate's own BOLT-8 codec, to misbehave on purpose.
-struct RawPeer {
-    s: TcpStream,
-    t: Option<Transport>,
-    buf: Vec<u8>,
-}
-
-impl RawPeer {
-    fn tcp(addr: &str) -> TcpStream {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_nodelay(true).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s
-    }
-
-    /// Completes the handshake and reads the node's init; sends nothing more.
-    fn handshake(node_id: &str, addr: &str) -> RawPeer {
-        let mut s = RawPeer::tcp(addr);
-        let remote = PublicKey::from_str(node_id).unwrap();
-        let key = || SecretKey::new(&mut rand::thread_rng());
-        let (act1, next) = Initiator::new(key(), remote, key()).act_one(Framing::Brontide);
-        s.write_all(&act1).unwrap();
-        let mut act2 = [0u8; 50];
-        s.read_exact(&mut act2).unwrap();
-        let (act3, t) = next.act_two(&act2).unwrap();
-        s.write_all(&act3).unwrap();
-        let mut p = RawPeer {
-            s,
-            t: Some(t),
-            buf: Vec::new(),
-        };
-        let first = p.recv().expect("the node's init");
-        assert!(matches!(Message::decode(&first), Ok(Message::Init(_))));
-        p
-    }
-
-    /// Handshake and our init (on the node's chain).
-    fn ready(node: &Node) -> RawPeer {
-        let (id, addr) = target(node);
-        let mut p = RawPeer::handshake(&id, &addr);
-        p.send(
-            &Message::Init(Init {
-                global_features: Features::default(),
-                features: Features::default(),
-                networks: None,
-                remote_addr: None,
-                unknown_odd: vec![],
-            })
-            .encode(),
-        );
-        p
-    }
-
-    fn send(&mut self, msg: &[u8]) {
-        let bytes = self.t.as_mut().unwrap().encrypt(msg).unwrap();
-        self.s.write_all(&bytes).unwrap();
-    }
-
-    /// The next message, or `None` when the node closed the connection.
-    fn recv(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if let Some(m) = self.t.as_mut().unwrap().decrypt(&mut self.buf).unwrap() {
-                return Some(m);
-            }
-            let mut chunk = [0u8; 65_536];
-            match self.s.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read: {e} (the node neither answered nor closed)"),
-            }
-        }
-    }
-
-    /// Messages until the node closes (it must close within the read timeout).
-    fn until_closed(&mut self) -> Vec<Message> {
-        let mut got = Vec::new();
-        while let Some(m) = self.recv() {
-            got.push(Message::decode(&m).unwrap());
-        }
-        got
-    }
-
-    fn ping(&mut self, n: u16) -> usize {
-        self.send(
-            &Message::Ping {
-                num_pong_bytes: n,
-                ignored: vec![],
-            }
-            .encode(),
-        );
-        loop {
-            match Message::decode(&self.recv().expect("pong")).unwrap() {
-                Message::Pong { ignored } => return ignored.len(),
-                Message::Ping { num_pong_bytes, .. } => self.send(
-                    &Message::Pong {
-                        ignored: vec![0; num_pong_bytes as usize],
-                    }
-                    .encode(),
-                ),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-}
-
-/// Reads raw bytes until EOF; the node must close without sending anything.
-fn closed_silently(s: &mut TcpStream) -> bool {
-    let mut b = [0u8; 128];
-    matches!(s.read(&mut b), Ok(0))
-        || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
 }
 
 fn warning_text(msgs: &[Message]) -> String {

@@ -108,11 +108,17 @@ impl NodeStatus {
             uptime_s: self.started.elapsed().as_secs(),
             endpoints: read(&self.endpoints).clone(),
             services: read(&self.services).clone(),
-            // Every node's first detail is the API version (docs/API.md section 12).
+            // Every node's first details are the API version (docs/API.md section 12) and the
+            // counters of refused input (src/lograte.rs).
             details: std::iter::once((
                 "api_version".to_string(),
                 Detail::U64(u64::from(API_VERSION)),
             ))
+            .chain(
+                crate::lograte::ALL
+                    .iter()
+                    .map(|(key, l)| (key.to_string(), Detail::U64(l.total()))),
+            )
             .chain(
                 read(&self.details)
                     .as_ref()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bcoin;
+pub mod lnpeer;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,193 @@
+//! Hold the door (issue 15): admission under a handshake flood, per-address caps, and logs that
+//! a flood cannot grow. Attackers (tests/python/flood.py) connect from 127.0.0.2 and up;
+//! honest peers from 127.0.0.1.
+
+mod common;
+
+use common::lnpeer::{target, RawPeer};
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn flood(args: &[&str]) -> Command {
+    let mut c = Command::new(python());
+    c.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/flood.py"
+    ))
+    .args(args)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    c
+}
+
+fn json_of(child: Child) -> serde_json::Value {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "flood.py failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn host_port(addr: &str) -> (String, String) {
+    let (h, p) = addr.rsplit_once(':').unwrap();
+    (h.to_string(), p.to_string())
+}
+
+fn log_len(node: &Node) -> usize {
+    node.log_text().len()
+}
+
+#[test]
+fn honest_peers_get_in_during_a_slow_handshake_flood() {
+    let node = Node::start("lnp", &["--listen", "127.0.0.1:0"]);
+    let (id, addr) = target(&node);
+    let (host, port) = host_port(&addr);
+    // A peer connected before the flood.
+    let mut old = RawPeer::ready(&node);
+    assert_eq!(old.ping(4), 4);
+
+    // 300 slow handshakes from 30 addresses (10 each, the per-address cap), for 20 s.
+    let attack = flood(&["slowloris", &host, &port, "2", "30", "10", "20"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let (mut ok, mut tries) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(14);
+    while tries < 10 && Instant::now() < deadline {
+        tries += 1;
+        let fresh = std::panic::catch_unwind(|| {
+            let mut p = RawPeer::handshake(&id, &addr);
+            p.send(
+                &lnpbp_nodes::wire::bolt1::Message::Init(lnpbp_nodes::wire::bolt1::Init {
+                    global_features: Default::default(),
+                    features: Default::default(),
+                    networks: None,
+                    remote_addr: None,
+                    unknown_odd: vec![],
+                })
+                .encode(),
+            );
+            p.ping(2)
+        });
+        ok += usize::from(matches!(fresh, Ok(2)));
+        assert_eq!(old.ping(8), 8, "the connected peer keeps its pings");
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    let stats = json_of(attack);
+    assert!(tries == 10, "ran out of time after {tries} tries");
+    assert!(
+        ok >= 9,
+        "{ok} of 10 honest peers got in during the flood ({stats})"
+    );
+    assert!(
+        stats["opened"].as_u64().unwrap() >= 300,
+        "the flood was a flood: {stats}"
+    );
+    let info = node.info_json();
+    assert!(info["evicted_handshakes"].as_u64().unwrap() > 0, "{info}");
+    assert_eq!(old.ping(1), 1);
+}
+
+#[test]
+fn the_eleventh_pending_handshake_from_one_address_is_refused_while_others_get_in() {
+    let node = Node::start_env(
+        "lnp",
+        &["--listen", "127.0.0.1:0"],
+        // Silent connections must stay pending for the whole test.
+        &[("NODECTL_PEERS__HANDSHAKE_TIMEOUT_MS", "60000")],
+    );
+    let (_, addr) = target(&node);
+    let (host, port) = host_port(&addr);
+    let mut holder = flood(&["hold", &host, &port, "127.0.0.3", "11"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let closed: Vec<bool> = v["closed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_bool().unwrap())
+        .collect();
+    assert_eq!(closed[..10], [false; 10], "ten pending handshakes are kept");
+    assert!(closed[10], "the eleventh from the same address is refused");
+    // Another address still gets in, and so does an honest peer.
+    let other = flood(&["hold", &host, &port, "127.0.0.4", "1"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut other = other;
+    BufReader::new(other.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("[false]"), "127.0.0.4 is not refused: {line}");
+    let mut honest = RawPeer::ready(&node);
+    assert_eq!(honest.ping(3), 3);
+    assert!(node.info_json()["refused_connections"].as_u64().unwrap() >= 1);
+    for mut c in [holder, other] {
+        drop(c.stdin.take());
+        let _ = c.wait();
+    }
+    let _ = std::io::stdout().flush();
+}
+
+#[test]
+fn floods_of_refused_connections_and_bad_frames_barely_grow_the_log() {
+    let node = Node::start_env(
+        "lnp",
+        &["--listen", "127.0.0.1:0"],
+        &[("NODECTL_PEERS__HANDSHAKE_TIMEOUT_MS", "60000")],
+    );
+    let (_, addr) = target(&node);
+    let (host, port) = host_port(&addr);
+
+    // 10,000 connections from one address whose 10 pending handshakes are all taken.
+    let before = log_len(&node);
+    let v = json_of(
+        flood(&["refused", &host, &port, "127.0.0.5", "10", "10000"])
+            .spawn()
+            .unwrap(),
+    );
+    let connected = v["connected"].as_u64().unwrap();
+    assert!(connected >= 9_000, "{v}");
+    let info = node.wait_info("refusals counted", |i| {
+        i["refused_connections"].as_u64().unwrap() >= connected * 9 / 10
+    });
+    // A window closes after 10 s with its summary line.
+    std::thread::sleep(Duration::from_millis(10_500));
+    let grown = log_len(&node) - before;
+    let log = node.log_text()[before..].to_string();
+    let refusals = log.matches("refusing a connection").count();
+    assert!(
+        grown <= 8_192 && refusals <= 5,
+        "{grown} bytes of log, {refusals} refusal lines for {connected} refusals:\n{log}"
+    );
+    assert!(
+        log.contains("connections refused in the last 10 s"),
+        "a summary line: {log}"
+    );
+    assert!(info["refused_connections"].as_u64().unwrap() <= connected + 20);
+
+    // 100,000 garbage frames on the API socket.
+    let before = log_len(&node);
+    let api = node.api_endpoint();
+    let sent = json_of(flood(&["frames", &api, "100000", "20"]).spawn().unwrap());
+    assert_eq!(sent["sent"], 100_000);
+    // flood.py returns once the node answered an `info` sent after the garbage.
+    assert!(node.info_json()["bad_frames"].as_u64().unwrap() >= 100_000);
+    std::thread::sleep(Duration::from_millis(10_500));
+    let grown = log_len(&node) - before;
+    let log = node.log_text()[before..].to_string();
+    assert!(
+        grown <= 8_192,
+        "{grown} bytes of log for 100,000 bad frames:\n{log}"
+    );
+    assert!(log.contains("bad bus frames in the last 10 s"), "{log}");
+    // Still serving.
+    assert_eq!(node.info_json()["node"], "lnp");
+}

@@ -1,0 +1,132 @@
+//! A Lightning peer driven by hand with the crate's own BOLT-8 codec (tests/lnp_peers.rs,
+//! tests/admission.rs): honest when asked, misbehaving on purpose otherwise.
+
+use super::Node;
+use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
+use lnpbp_nodes::wire::bolt1::{Features, Init, Message};
+use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// (node id hex, first listening address) of an LNP node.
+pub fn target(node: &Node) -> (String, String) {
+    let info = node.info_json();
+    let id = info["node_id"].as_str().unwrap().to_string();
+    let addr = info["listening"][0].as_str().unwrap().to_string();
+    (id, addr)
+}
+
+/// A peer driven by hand with the crate's own BOLT-8 codec, to misbehave on purpose.
+pub struct RawPeer {
+    pub s: TcpStream,
+    pub t: Option<Transport>,
+    pub buf: Vec<u8>,
+}
+
+impl RawPeer {
+    pub fn tcp(addr: &str) -> TcpStream {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    /// Completes the handshake and reads the node's init; sends nothing more.
+    pub fn handshake(node_id: &str, addr: &str) -> RawPeer {
+        let mut s = RawPeer::tcp(addr);
+        let remote = PublicKey::from_str(node_id).unwrap();
+        let key = || SecretKey::new(&mut rand::thread_rng());
+        let (act1, next) = Initiator::new(key(), remote, key()).act_one(Framing::Brontide);
+        s.write_all(&act1).unwrap();
+        let mut act2 = [0u8; 50];
+        s.read_exact(&mut act2).unwrap();
+        let (act3, t) = next.act_two(&act2).unwrap();
+        s.write_all(&act3).unwrap();
+        let mut p = RawPeer {
+            s,
+            t: Some(t),
+            buf: Vec::new(),
+        };
+        let first = p.recv().expect("the node's init");
+        assert!(matches!(Message::decode(&first), Ok(Message::Init(_))));
+        p
+    }
+
+    /// Handshake and our init (on the node's chain).
+    pub fn ready(node: &Node) -> RawPeer {
+        let (id, addr) = target(node);
+        let mut p = RawPeer::handshake(&id, &addr);
+        p.send(
+            &Message::Init(Init {
+                global_features: Features::default(),
+                features: Features::default(),
+                networks: None,
+                remote_addr: None,
+                unknown_odd: vec![],
+            })
+            .encode(),
+        );
+        p
+    }
+
+    pub fn send(&mut self, msg: &[u8]) {
+        let bytes = self.t.as_mut().unwrap().encrypt(msg).unwrap();
+        self.s.write_all(&bytes).unwrap();
+    }
+
+    /// The next message, or `None` when the node closed the connection.
+    pub fn recv(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(m) = self.t.as_mut().unwrap().decrypt(&mut self.buf).unwrap() {
+                return Some(m);
+            }
+            let mut chunk = [0u8; 65_536];
+            match self.s.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e} (the node neither answered nor closed)"),
+            }
+        }
+    }
+
+    /// Messages until the node closes (it must close within the read timeout).
+    pub fn until_closed(&mut self) -> Vec<Message> {
+        let mut got = Vec::new();
+        while let Some(m) = self.recv() {
+            got.push(Message::decode(&m).unwrap());
+        }
+        got
+    }
+
+    pub fn ping(&mut self, n: u16) -> usize {
+        self.send(
+            &Message::Ping {
+                num_pong_bytes: n,
+                ignored: vec![],
+            }
+            .encode(),
+        );
+        loop {
+            match Message::decode(&self.recv().expect("pong")).unwrap() {
+                Message::Pong { ignored } => return ignored.len(),
+                Message::Ping { num_pong_bytes, .. } => self.send(
+                    &Message::Pong {
+                        ignored: vec![0; num_pong_bytes as usize],
+                    }
+                    .encode(),
+                ),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+/// Reads raw bytes until EOF; the node must close without sending anything.
+pub fn closed_silently(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 128];
+    matches!(s.read(&mut b), Ok(0))
+        || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}

@@ -4,7 +4,7 @@
 //! - dial with a deadline (outbound) or take an accepted socket (inbound);
 //! - the TCP bridge ([`TcpBridge`]) with back-pressure: at [`MAX_QUEUED_OUT`] unwritten bytes
 //!   the session is not fed and the socket not read, until the writer drains half;
-//! - the tick that runs the session's timers;
+//! - the session's timers: one sleep until its next deadline (not a periodic tick);
 //! - the guarded handlers: an error or a panic closes this connection only (requests in flight
 //!   answered by the protocol, its registry entry removed) and touches no other peer;
 //! - the close, done once: flush what the session queued (a last `warning`), then stop.
@@ -27,6 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+/// Input buffer capacity kept once a burst is consumed; above it the buffer is freed.
+const SHRINK_ABOVE: usize = 4096;
+
 /// The error type of a protocol's session.
 pub type ErrorOf<P> = <<P as Protocol>::Session as PeerSession>::Error;
 /// The event type of a protocol's session.
@@ -38,9 +41,6 @@ pub trait Protocol: Sized + Unpin + 'static {
     type Session: PeerSession + Unpin + 'static;
     /// Commands from the node's manager (ping, send, disconnect, crash, ...).
     type Cmd: Send + 'static;
-    /// How often the session's timers run.
-    const TICK: Duration;
-
     /// The connection's name for logs and `debug crash` (`peerd-…`, `wired-…`).
     fn name(&self) -> String;
 
@@ -110,6 +110,8 @@ pub struct Conn<P: Protocol> {
     closed: bool,
     /// Taken when the actor starts.
     origin: Option<Origin>,
+    /// The armed timer: when, and its handle (re-armed after every step, see [`Conn::arm`]).
+    timer: Option<(Instant, SpawnHandle)>,
 }
 
 impl<P: Protocol> Conn<P> {
@@ -122,6 +124,7 @@ impl<P: Protocol> Conn<P> {
             tcp: TcpBridge::new(),
             closed: false,
             origin: Some(origin),
+            timer: None,
         }
     }
 
@@ -166,6 +169,33 @@ impl<P: Protocol> Conn<P> {
         ctx.stop();
     }
 
+    /// Sleeps until the session's next deadline (one timer in tokio's timer wheel per peer,
+    /// moved only when the deadline moves; an idle peer wakes once per ping interval).
+    fn arm(&mut self, ctx: &mut Context<Self>) {
+        let next = self.session.as_ref().and_then(|s| s.next_deadline());
+        if self.timer.map(|(at, _)| Some(at)) == Some(next) {
+            return;
+        }
+        if let Some((_, handle)) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(at) = next {
+            // A deadline already due still waits a millisecond: a session that did not move
+            // it on would otherwise spin.
+            let wait = at
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            let handle = ctx.run_later(wait, |me, ctx| {
+                me.timer = None;
+                me.guarded(ctx, |me, _| match me.session.as_mut() {
+                    Some(s) => s.tick(Instant::now(), random_u64()),
+                    None => Ok(()),
+                });
+            });
+            self.timer = Some((at, handle));
+        }
+    }
+
     /// Runs `f` guarded: an error or a panic closes this connection only.
     fn guarded(
         &mut self,
@@ -176,7 +206,10 @@ impl<P: Protocol> Conn<P> {
             return;
         }
         match guard(|| Ok(f(self, ctx))) {
-            Ok(Ok(())) => self.flush(),
+            Ok(Ok(())) => {
+                self.flush();
+                self.arm(ctx);
+            }
             Ok(Err(e)) => self.close(&e, false, ctx),
             Err(panic) => {
                 let reason = format!("{} failed: {panic}", self.proto.name());
@@ -219,6 +252,10 @@ impl<P: Protocol> Conn<P> {
                 self.proto.event(session, ev)?;
             }
             result?;
+            if self.buf.is_empty() && self.buf.capacity() > SHRINK_ABOVE {
+                // An idle peer keeps no large buffer from a burst.
+                self.buf = Vec::new();
+            }
             if !again {
                 return Ok(());
             }
@@ -247,12 +284,6 @@ impl<P: Protocol> Actor for Conn<P> {
             }
             None => {}
         }
-        ctx.run_interval(P::TICK, |me, ctx| {
-            me.guarded(ctx, |me, _| match me.session.as_mut() {
-                Some(s) => s.tick(Instant::now(), random_u64()),
-                None => Ok(()),
-            })
-        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

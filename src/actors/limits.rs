@@ -25,14 +25,6 @@ pub const MAX_QUEUED_OUT: usize = 1 << 20;
 /// socket is dropped regardless. Our own choice.
 pub const FLUSH_GRACE: Duration = Duration::from_secs(1);
 
-/// How often a Lightning session's timers run: an act deadline or a pong timeout fires at most
-/// this late. Our own choice (lnd checks per read; LDK ticks every 10 s).
-pub const LN_TICK: Duration = Duration::from_millis(100);
-
-/// How often a Bitcoin session's timers run (handshake 60 s, inactivity 20 min, pings 2 min
-/// in Core's figures, so a quarter second is plenty). Our own choice.
-pub const BTC_TICK: Duration = Duration::from_millis(250);
-
 // ---- Subscriptions ----
 
 /// Subscribers of one kind of notification at once (service events; BLOCKS events); beyond

@@ -14,12 +14,18 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
 pub use super::limits::MAX_QUEUED_OUT;
 use super::limits::{FLUSH_GRACE, READ_CHUNK};
+
+thread_local! {
+    /// The read buffer of every connection on this thread: one [`READ_CHUNK`] per arbiter
+    /// instead of one per peer (a peer's read is copied out at its exact size).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_CHUNK]);
+}
 
 /// Byte counters of one connection.
 #[derive(Default, Debug)]
@@ -89,7 +95,7 @@ impl TcpBridge {
         A: Actor<Context = Context<A>> + Handler<Inbound> + Handler<SocketEnded> + Handler<Resume>,
     {
         let _ = stream.set_nodelay(true);
-        let (mut read, mut write) = stream.into_split();
+        let (read, mut write) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let (queued, drained, stalled, counters) = (
             self.queued.clone(),
@@ -121,24 +127,36 @@ impl TcpBridge {
             self.counters.clone(),
         );
         self.tasks.push(actix_rt::spawn(async move {
-            let mut chunk = vec![0u8; READ_CHUNK];
             loop {
                 while stalled.load(Ordering::Acquire) {
                     drained.notified().await;
                 }
-                let n = match read.read(&mut chunk).await {
-                    Ok(0) => {
+                // No buffer is held while the peer is idle: wait for readability, then read
+                // into the arbiter thread's scratch buffer and hand over an exact copy.
+                if let Err(e) = read.readable().await {
+                    me.do_send(SocketEnded(format!("read failed: {e}")));
+                    return;
+                }
+                let got = SCRATCH.with(|b| {
+                    let mut b = b.borrow_mut();
+                    read.try_read(&mut b).map(|n| b[..n].to_vec())
+                });
+                let bytes = match got {
+                    Ok(b) if b.is_empty() => {
                         me.do_send(SocketEnded("the peer closed the connection".into()));
                         return;
                     }
-                    Ok(n) => n,
+                    Ok(b) => b,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                     Err(e) => {
                         me.do_send(SocketEnded(format!("read failed: {e}")));
                         return;
                     }
                 };
-                counters.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                if me.send(Inbound(chunk[..n].to_vec())).await.is_err() {
+                counters
+                    .bytes_in
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                if me.send(Inbound(bytes)).await.is_err() {
                     return;
                 }
             }

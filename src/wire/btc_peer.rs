@@ -78,6 +78,9 @@ impl super::session::PeerSession for Session {
     fn tick(&mut self, now: Instant, nonce: u64) -> Result<(), PeerError> {
         Session::tick(self, now, nonce)
     }
+    fn next_deadline(&self) -> Option<Instant> {
+        Some(Session::next_deadline(self))
+    }
     fn take_output(&mut self) -> Vec<u8> {
         Session::take_output(self)
     }
@@ -335,6 +338,18 @@ impl Session {
         }
     }
 
+    /// When [`Session::tick`] acts next: the handshake deadline, the inactivity deadline, or
+    /// the next ping.
+    pub fn next_deadline(&self) -> Instant {
+        let mut next = self.last_heard + self.timers.inactivity;
+        if !self.is_ready() {
+            next = next.min(self.started + self.timers.handshake);
+        } else if self.ping.is_none() {
+            next = next.min(self.last_ping + self.timers.ping_interval);
+        }
+        next
+    }
+
     /// Runs the timers: handshake deadline, inactivity, periodic ping with `nonce`.
     pub fn tick(&mut self, now: Instant, nonce: u64) -> Result<(), PeerError> {
         if !self.is_ready() && now.saturating_duration_since(self.started) >= self.timers.handshake
@@ -390,6 +405,14 @@ mod tests {
             b.receive(&mut to_b, now, usize::MAX, &mut eb).unwrap();
             a.receive(&mut to_a, now, usize::MAX, &mut ea).unwrap();
         }
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_handshake_then_the_ping_or_the_silence() {
+        let t0 = Instant::now();
+        let s = session(true, 1, t0);
+        assert_eq!(s.next_deadline(), t0 + timers().handshake);
+        assert!(s.next_deadline() < t0 + timers().inactivity);
     }
 
     #[test]

@@ -91,6 +91,9 @@ impl super::session::PeerSession for Session {
     fn tick(&mut self, now: Instant, _: u64) -> Result<(), PeerError> {
         Session::tick(self, now)
     }
+    fn next_deadline(&self) -> Option<Instant> {
+        Session::next_deadline(self)
+    }
     fn take_output(&mut self) -> Vec<u8> {
         Session::take_output(self)
     }
@@ -486,6 +489,23 @@ impl Session {
             .map_err(transport)
     }
 
+    /// When [`Session::tick`] acts next: the act or `init` deadline, the pong deadline of the
+    /// oldest ping, or the next idle ping.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if matches!(self.phase, Phase::Closed) {
+            return None;
+        }
+        let timer = match self.pings.front() {
+            Some((_, sent, _)) => Some(*sent + self.config.pong_timeout),
+            None if self.is_ready() => Some(self.last_heard + self.config.ping_interval),
+            None => None,
+        };
+        match (self.deadline, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Runs the timers: a handshake act or `init` past its deadline, a ping past the pong
     /// timeout end the session; a peer quiet for the ping interval gets a ping.
     pub fn tick(&mut self, now: Instant) -> Result<(), PeerError> {
@@ -603,6 +623,30 @@ mod tests {
         assert_eq!(eb[0], Event::Authenticated { remote: initiator });
         assert!(matches!(eb[1], Event::Ready { .. }));
         (a, b)
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_next_thing_tick_does() {
+        let t0 = Instant::now();
+        let secp = Secp256k1::new();
+        let resp_pub = PublicKey::from_secret_key(&secp, &key(2));
+        let c = config(7);
+        let a = Session::outbound(c.clone(), key(1), resp_pub, key(3), t0);
+        assert_eq!(
+            a.next_deadline(),
+            Some(t0 + c.act_timeout),
+            "the act deadline"
+        );
+        let (mut a, _) = pair(t0);
+        // Ready and quiet: the idle ping; tick at that instant sends it, and the pong deadline
+        // follows.
+        let idle = t0 + c.ping_interval;
+        assert_eq!(a.next_deadline(), Some(idle));
+        a.tick(idle).unwrap();
+        assert!(a.pending_output() > 0, "the ping");
+        assert_eq!(a.next_deadline(), Some(idle + c.pong_timeout));
+        assert!(a.tick(idle + c.pong_timeout).is_err());
+        assert_eq!(a.next_deadline(), None, "closed");
     }
 
     #[test]

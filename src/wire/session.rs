@@ -40,6 +40,12 @@ pub trait PeerSession {
     /// what needs one (a Bitcoin ping nonce).
     fn tick(&mut self, now: Instant, entropy: u64) -> Result<(), Self::Error>;
 
+    /// When [`PeerSession::tick`] has something to do next (none: nothing until more input).
+    /// The driver sleeps until then instead of ticking on a period, so an idle peer costs no
+    /// wake-ups between its pings. Calling `tick` at this instant must move it on (send the
+    /// ping, fail the deadline), or the driver would wake again at once.
+    fn next_deadline(&self) -> Option<Instant>;
+
     /// The bytes to write, taken out of the session.
     fn take_output(&mut self) -> Vec<u8>;
 

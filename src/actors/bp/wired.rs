@@ -8,7 +8,7 @@
 use super::state::BpState;
 use crate::actors::clock::{random_u64, unix_now};
 use crate::actors::conn::{Conn, Protocol};
-use crate::actors::limits::{BTC_TICK, MAX_UNCONNECTING};
+use crate::actors::limits::MAX_UNCONNECTING;
 use crate::bus::Bus;
 use crate::wire::btc::MAX_HEADERS;
 use crate::wire::btc_peer::{Action, Event, PeerError, Session};
@@ -165,7 +165,6 @@ impl Wire {
 impl Protocol for Wire {
     type Session = Session;
     type Cmd = WiredCmd;
-    const TICK: Duration = BTC_TICK;
 
     fn name(&self) -> String {
         format!("wired-{}", self.conn)

@@ -13,7 +13,6 @@
 use super::peers::Registry;
 use crate::actors::clock::unix_now;
 use crate::actors::conn::{Conn, Protocol};
-use crate::actors::limits::LN_TICK;
 use crate::bus::Bus;
 use crate::wire::bolt1::{Message, PONG_BYTES_IGNORED_FROM};
 use crate::wire::lnp_api::{LnpMsg, PeerMessage};
@@ -116,7 +115,6 @@ impl Peer {
 impl Protocol for Peer {
     type Session = Session;
     type Cmd = PeerCmd;
-    const TICK: Duration = LN_TICK;
 
     fn name(&self) -> String {
         service_name(self.node_id.as_ref(), self.conn)

@@ -140,6 +140,8 @@ impl Limiter {
 pub static REFUSED_CONNECTIONS: Limiter = Limiter::new("connections refused");
 /// Pending handshakes evicted for a newcomer.
 pub static EVICTED_HANDSHAKES: Limiter = Limiter::new("slow handshakes evicted");
+/// Inbound connections closed before their handshake completed (failed, timed out, evicted).
+pub static FAILED_HANDSHAKES: Limiter = Limiter::new("inbound handshakes failed or timed out");
 /// Bus or API frames that did not decode.
 pub static BAD_FRAMES: Limiter = Limiter::new("bad bus frames");
 /// Reply-type messages from outside that answered no request.
@@ -148,9 +150,10 @@ pub static STRAY_REPLIES: Limiter = Limiter::new("stray replies dropped");
 pub static REFUSED_SOURCES: Limiter = Limiter::new("messages with a kept source id refused");
 
 /// Every limiter, with the key `info` shows its count under.
-pub static ALL: [(&str, &Limiter); 5] = [
+pub static ALL: [(&str, &Limiter); 6] = [
     ("refused_connections", &REFUSED_CONNECTIONS),
     ("evicted_handshakes", &EVICTED_HANDSHAKES),
+    ("failed_handshakes", &FAILED_HANDSHAKES),
     ("bad_frames", &BAD_FRAMES),
     ("stray_replies", &STRAY_REPLIES),
     ("refused_sources", &REFUSED_SOURCES),

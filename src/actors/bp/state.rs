@@ -380,6 +380,18 @@ impl BpState {
         }
     }
 
+    /// The remote IP of connection `conn` if it is inbound and not ready (its close is then a
+    /// bad-peer event for the rate-limited log).
+    pub fn pending_inbound_ip(&self, conn: u64) -> Option<IpAddr> {
+        let t = lock(&self.inner);
+        let p = t.peers.get(&conn)?;
+        if !p.outbound && p.ready.is_none() {
+            p.ip
+        } else {
+            None
+        }
+    }
+
     /// Binds `addr` and accepts Bitcoin peers on it.
     pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
         let me = self.clone();

@@ -266,10 +266,19 @@ impl Protocol for Wire {
     fn closed(&mut self, e: &PeerError, failure: bool) {
         let name = self.name();
         let addr = self.remote.map(|a| a.to_string()).unwrap_or_default();
+        // A stranger's handshake that went nowhere is logged at most a few times per address.
+        let logged = match self.state.pending_inbound_ip(self.conn) {
+            Some(ip) => crate::lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
+            None => true,
+        };
         if e.action == Action::Discourage {
             if let Some(a) = self.remote {
                 self.state.discourage(a.ip());
             }
+        }
+        if !logged {
+            // Counted; the summary line tells.
+        } else if e.action == Action::Discourage {
             tracing::warn!(peer = %name, %addr, "discouraged and disconnected: {}", e.reason);
         } else if failure {
             tracing::warn!(peer = %name, %addr, "connection dropped: {}", e.reason);

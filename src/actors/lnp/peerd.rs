@@ -262,9 +262,14 @@ impl Protocol for Peer {
     fn closed(&mut self, e: &PeerError, failure: bool) {
         let name = self.name();
         let reason = &e.reason;
-        if failure {
+        // A stranger's handshake that went nowhere is logged at most a few times per address.
+        let logged = match self.registry.pending_inbound_ip(self.conn) {
+            Some(ip) => crate::lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
+            None => true,
+        };
+        if logged && failure {
             tracing::warn!(peer = %name, "connection dropped: {reason}");
-        } else {
+        } else if logged {
             tracing::info!(peer = %name, "connection closed: {reason}");
         }
         if let Some((bus, env)) = self.connect_reply.take() {

@@ -87,6 +87,18 @@ impl Registry {
         self.secret
     }
 
+    /// The remote IP of connection `conn` if it is inbound and has not completed its handshake
+    /// (its close is then a bad-peer event for the rate-limited log).
+    pub fn pending_inbound_ip(&self, conn: u64) -> Option<IpAddr> {
+        let t = self.lock();
+        let e = t.peers.get(&conn)?;
+        if e.direction == Direction::Inbound && e.ready_since.is_none() {
+            e.ip
+        } else {
+            None
+        }
+    }
+
     /// Binds `addr` and accepts Lightning peers on it.
     pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
         let me = self.clone();

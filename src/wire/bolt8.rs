@@ -135,6 +135,14 @@ pub enum TransportError {
     BadMac,
     /// A message above the framing's maximum was given to encrypt.
     TooLarge(usize),
+    /// The peer announced a message longer than our receive limit (refused on the decrypted
+    /// length, before its body is read).
+    TooLong {
+        /// The length announced.
+        len: usize,
+        /// Our limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for TransportError {
@@ -142,6 +150,12 @@ impl fmt::Display for TransportError {
         match self {
             TransportError::BadMac => f.write_str("MAC check failed"),
             TransportError::TooLarge(n) => write!(f, "message of {n} bytes is too large"),
+            TransportError::TooLong { len, max } => {
+                write!(
+                    f,
+                    "the peer announced a message of {len} bytes (we take {max})"
+                )
+            }
         }
     }
 }
@@ -447,6 +461,8 @@ pub struct Transport {
     framing: Framing,
     /// Length of the body whose header was already decrypted (the header's nonce is spent).
     body_len: Option<usize>,
+    /// Longest message we accept (the framing's maximum unless lowered).
+    max_receive: usize,
 }
 
 impl Transport {
@@ -456,7 +472,15 @@ impl Transport {
             recv: CipherState { k: rk, n: 0, ck },
             framing,
             body_len: None,
+            max_receive: framing.max_message(),
         }
+    }
+
+    /// Lowers the longest message accepted: a longer one is refused on its decrypted length,
+    /// before its body is waited for (Brontozaur allows 16 MiB; a node need not buffer that
+    /// for a stranger).
+    pub fn set_max_receive(&mut self, max: usize) {
+        self.max_receive = max.min(self.framing.max_message());
     }
 
     /// The framing in use.
@@ -513,7 +537,14 @@ impl Transport {
             len[..lb].copy_from_slice(&buf[..lb]);
             self.recv.open(&mut len[..lb], &buf[lb..hl])?;
             buf.drain(..hl);
-            self.body_len = Some(self.framing.decode_len(&len[..lb]));
+            let n = self.framing.decode_len(&len[..lb]);
+            if n > self.max_receive {
+                return Err(TransportError::TooLong {
+                    len: n,
+                    max: self.max_receive,
+                });
+            }
+            self.body_len = Some(n);
         }
         let len = self.body_len.expect("set above");
         if buf.len() < len + MAC_LEN {

@@ -57,6 +57,10 @@ pub const BOLT8_MAX_PACKET: usize = 2 + BOLT8_MAC + BOLT8_MAX_MESSAGE + BOLT8_MA
 /// Largest Brontozaur message (the 3-byte length prefix, LNPBP-18): 16 MiB - 1. The framing
 /// allows it; what a node buffers for one peer is bounded further by the service that reads it.
 pub const BRONTOZAUR_MAX_MESSAGE: usize = 0xFF_FFFF;
+/// Largest Bifrost message we receive (our own limit, far below Brontozaur's 16 MiB): a `msg`
+/// with the largest payload its u16 length allows, 2 (type) + 2 (app) + 2 (length) + 65,535 =
+/// 65,541 bytes. A longer packet is refused on its decrypted length, before its body is read.
+pub const BIFROST_MAX_MESSAGE: usize = 2 + 2 + 2 + u16::MAX as usize;
 /// Largest payload of a Lightning message after its 2-byte type (BOLT-1), 65,533 bytes.
 pub const LN_MAX_PAYLOAD: usize = BOLT8_MAX_MESSAGE - 2;
 /// Outstanding pings per Lightning peer (ours and the user's). Pongs carry no id, so they are
@@ -99,6 +103,9 @@ pub const MAX_IDS: usize = 8192;
 pub const MAX_APP_PAYLOAD: usize = STORM_MAX_MESSAGE;
 
 const _: () = {
+    // A Bifrost message fits the Brontozaur framing, and a Storm message fits a Bifrost msg.
+    assert!(BIFROST_MAX_MESSAGE <= BRONTOZAUR_MAX_MESSAGE);
+    assert!(2 + 2 + 2 + STORM_MAX_MESSAGE <= BIFROST_MAX_MESSAGE);
     // A Bitcoin message (block) fits in one `block_data` body.
     assert!(MAX_BLOB + BLOCK_DATA_OVERHEAD + PAYLOAD_HEADER > BTC_MAX_MESSAGE);
     // A Lightning message carried on the MSG bus fits under the strict-encoding length prefix.

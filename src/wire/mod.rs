@@ -7,6 +7,8 @@
 //! - [`btc`]: the Bitcoin P2P message stream (push decoder over the `bitcoin` crate's types).
 //! - [`btc_peer`]: one Bitcoin peer connection (version/verack, pings, timers, framing rules).
 //! - [`headers`]: the Bitcoin header chain (PoW, retargets, time rules, best chain, reorgs).
+//! - [`bifrost`]: Bifrost (LNPBP-50) messages, carried over Brontozaur.
+//! - [`bifrost_peer`]: one Bifrost connection (Brontozaur handshake, init, pings, app messages).
 //! - [`bolt1`]: BOLT-1 messages, BigSize, TLV streams and feature bits.
 //! - [`bolt8`]: the BOLT-8 Noise_XK handshake and encrypted transport (and Brontozaur framing).
 //! - [`bp_api`]: the BP Node's messages (0x03xx) and their bodies.
@@ -17,7 +19,10 @@
 //! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
 //! - [`samples`]: one valid message of every API type id (tests, fuzz seeds, contract test).
 //! - [`storm`], [`storm_api`]: Storm chunks and containers, and the Storm Node's messages (0x05xx).
+//! - [`storm_p2p`]: Storm peer messages (storm-core 0.9), carried in Bifrost `msg` app 0x0001.
 
+pub mod bifrost;
+pub mod bifrost_peer;
 pub mod bolt1;
 pub mod bolt8;
 pub mod bp_api;
@@ -33,4 +38,5 @@ pub mod samples;
 pub mod session;
 pub mod storm;
 pub mod storm_api;
+pub mod storm_p2p;
 pub mod strict;

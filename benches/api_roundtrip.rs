@@ -106,7 +106,11 @@ fn main() {
     let samples = common::samples(11);
     let tmp = tempfile::tempdir_in("/tmp").unwrap();
     let dir = tmp.path().join("lnp");
-    let mut node = common::start_node("lnp", &dir, &["--listen", "127.0.0.1:0"]);
+    let mut node = common::start_node(
+        "lnp",
+        &dir,
+        &["--listen", "127.0.0.1:0", "--bifrost-listen", "127.0.0.1:0"],
+    );
     let api = dir.join("api");
     let ctx = zmq::Context::new();
     let mut client = Client::connect(&ctx, &Endpoint::Ipc(api.clone())).unwrap();

@@ -146,6 +146,8 @@ fn start(dir: &Path, config: &str) -> (Child, PublicKey, String) {
         "error",
         "--listen",
         "127.0.0.1:0",
+        "--bifrost-listen",
+        "127.0.0.1:0",
         "--data-dir",
     ])
     .arg(dir)

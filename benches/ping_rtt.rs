@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 const PINGS: usize = 200;
 
 fn start(dir: &Path) -> (Child, Client) {
-    let child = common::start_node("lnp", dir, &["--listen", "127.0.0.1:0"]);
+    let child = common::start_node(
+        "lnp",
+        dir,
+        &["--listen", "127.0.0.1:0", "--bifrost-listen", "127.0.0.1:0"],
+    );
     let api = dir.join("api");
     let ctx = zmq::Context::new();
     (child, Client::connect(&ctx, &Endpoint::Ipc(api)).unwrap())
@@ -40,6 +44,7 @@ fn ours(b: &mut Client, a_id: [u8; 33]) -> (f64, f64) {
             LnpMsg::PingPeer {
                 node_id: a_id,
                 num_pong_bytes: 0,
+                protocol: 0,
             }
             .into(),
         ) else {
@@ -94,6 +99,7 @@ fn main() {
         LnpMsg::Connect {
             node_id: info.node_id,
             addr,
+            protocol: 0,
         }
         .into(),
     );

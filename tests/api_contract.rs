@@ -306,7 +306,11 @@ fn kept_ids(kind: &str, info: &serde_json::Value) -> Vec<Vec<u8>> {
         names.push(format!("{bus}-bridge"));
     }
     match kind {
-        "lnp" => names.extend(["peerd-0011223344556677".into(), "peerd-#1".into()]),
+        "lnp" => names.extend([
+            "peerd-0011223344556677".into(),
+            "peerd-#1".into(),
+            "bifrost-0011223344556677".into(),
+        ]),
         "bp" => names.extend(["signd".into(), "wired-1".into()]),
         "storm" => names.push("stored".into()),
         _ => {}

@@ -17,13 +17,17 @@ message_set! {
         Connect {
             /// The peer's node id.
             node_id: [u8; 33],
-            /// Its address (`host:port`; the port defaults to 9735).
+            /// Its address (`host:port`; the port defaults to 9735, or 9999 for Bifrost).
             addr: String,
+            /// [`protocol::LIGHTNING`] or [`protocol::BIFROST`].
+            protocol: u8,
         } = 0x0201 as Request,
         /// Request: disconnect a peer.
         Disconnect {
             /// The peer's node id.
             node_id: [u8; 33],
+            /// Which connection to it.
+            protocol: u8,
         } = 0x0202 as Request,
         /// Request: list the connected peers.
         ListPeers = 0x0203 as Request,
@@ -35,6 +39,8 @@ message_set! {
             node_id: [u8; 33],
             /// Bytes of pong to ask for (below 65,532).
             num_pong_bytes: u16,
+            /// Which connection to it.
+            protocol: u8,
         } = 0x0205 as Request,
         /// Final reply to `PingPeer`: the round-trip time.
         PeerPong {
@@ -66,19 +72,29 @@ impl LnpMsg {
             LnpMsg::Listen { addr } | LnpMsg::Listening { addr } => {
                 encode_string(addr, MAX_TEXT, out)
             }
-            LnpMsg::Connect { node_id, addr } => {
+            LnpMsg::Connect {
+                node_id,
+                addr,
+                protocol,
+            } => {
                 node_id.strict_encode(out)?;
-                encode_string(addr, MAX_TEXT, out)
+                encode_string(addr, MAX_TEXT, out)?;
+                protocol.strict_encode(out)
             }
-            LnpMsg::Disconnect { node_id } => node_id.strict_encode(out),
+            LnpMsg::Disconnect { node_id, protocol } => {
+                node_id.strict_encode(out)?;
+                protocol.strict_encode(out)
+            }
             LnpMsg::ListPeers => Ok(()),
             LnpMsg::PeerList(peers) => encode_peers(peers, out),
             LnpMsg::PingPeer {
                 node_id,
                 num_pong_bytes,
+                protocol,
             } => {
                 node_id.strict_encode(out)?;
-                num_pong_bytes.strict_encode(out)
+                num_pong_bytes.strict_encode(out)?;
+                protocol.strict_encode(out)
             }
             LnpMsg::PeerPong { rtt_us } => rtt_us.strict_encode(out),
             LnpMsg::SubscribePeerMessages { types } => encode_types(types, out),
@@ -94,15 +110,18 @@ impl LnpMsg {
             0x0201 => LnpMsg::Connect {
                 node_id: r.array()?,
                 addr: text(r)?,
+                protocol: u8::strict_decode(r)?,
             },
             0x0202 => LnpMsg::Disconnect {
                 node_id: r.array()?,
+                protocol: u8::strict_decode(r)?,
             },
             0x0203 => LnpMsg::ListPeers,
             0x0204 => LnpMsg::PeerList(decode_peers(r)?),
             0x0205 => LnpMsg::PingPeer {
                 node_id: r.array()?,
                 num_pong_bytes: u16::strict_decode(r)?,
+                protocol: u8::strict_decode(r)?,
             },
             0x0206 => LnpMsg::PeerPong {
                 rtt_us: u64::strict_decode(r)?,
@@ -115,6 +134,24 @@ impl LnpMsg {
             0x0212 => LnpMsg::SendPeerMessage(PeerMessage::strict_decode(r)?),
             other => return Err(BodyError::UnknownType(other)),
         })
+    }
+}
+
+/// The peer protocols of the LNP node (the `protocol` field of `connect`, `ping`,
+/// `disconnect` and of each `peer`).
+pub mod protocol {
+    /// Lightning: BOLT-1 over BOLT-8 (`bolt://`, port 9735).
+    pub const LIGHTNING: u8 = 0;
+    /// Bifrost: LNPBP-50 over Brontozaur (`bifrost://`, port 9999).
+    pub const BIFROST: u8 = 1;
+
+    /// `lightning` or `bifrost`.
+    pub fn name(p: u8) -> &'static str {
+        match p {
+            LIGHTNING => "lightning",
+            BIFROST => "bifrost",
+            _ => "unknown",
+        }
     }
 }
 
@@ -158,11 +195,13 @@ pub struct PeerInfo {
     pub ping_rtt_us: Option<u64>,
     /// The name of its peerd (for `debug crash`).
     pub service: String,
+    /// [`protocol::LIGHTNING`] or [`protocol::BIFROST`].
+    pub protocol: u8,
 }
 
 impl Strict for PeerInfo {
-    // 33 + 2 + 1 + 2 + 8 * 3 + 1 + 2.
-    const MIN_SIZE: usize = 65;
+    // 33 + 2 + 1 + 2 + 8 * 3 + 1 + 2 + 1.
+    const MIN_SIZE: usize = 66;
     fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
         self.node_id.strict_encode(out)?;
         encode_string(&self.addr, MAX_TEXT, out)?;
@@ -173,7 +212,8 @@ impl Strict for PeerInfo {
         self.bytes_in.strict_encode(out)?;
         self.bytes_out.strict_encode(out)?;
         self.ping_rtt_us.strict_encode(out)?;
-        encode_string(&self.service, MAX_TEXT, out)
+        encode_string(&self.service, MAX_TEXT, out)?;
+        self.protocol.strict_encode(out)
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         let node_id = r.array()?;
@@ -200,6 +240,7 @@ impl Strict for PeerInfo {
             bytes_out: u64::strict_decode(r)?,
             ping_rtt_us: Option::<u64>::strict_decode(r)?,
             service: decode_string(r, MAX_TEXT)?,
+            protocol: u8::strict_decode(r)?,
         })
     }
 }
@@ -302,6 +343,7 @@ mod tests {
             bytes_out: 20,
             ping_rtt_us: Some(150),
             service: "peerd-02".into(),
+            protocol: protocol::BIFROST,
         };
         let mut out = Vec::new();
         encode_peers(std::slice::from_ref(&p), &mut out).unwrap();

@@ -102,8 +102,12 @@ pub fn lnp() -> Vec<Msg> {
         LnpMsg::Connect {
             node_id: id,
             addr: "127.0.0.1:1".into(),
+            protocol: 0,
         },
-        LnpMsg::Disconnect { node_id: id },
+        LnpMsg::Disconnect {
+            node_id: id,
+            protocol: 0,
+        },
         LnpMsg::ListPeers,
         LnpMsg::PeerList(vec![PeerInfo {
             node_id: id,
@@ -115,10 +119,12 @@ pub fn lnp() -> Vec<Msg> {
             bytes_out: 20,
             ping_rtt_us: Some(150),
             service: "peerd-0279be667ef9dcbb".into(),
+            protocol: 0,
         }]),
         LnpMsg::PingPeer {
             node_id: id,
             num_pong_bytes: 4,
+            protocol: 0,
         },
         LnpMsg::PeerPong { rtt_us: 99 },
         LnpMsg::Listening {

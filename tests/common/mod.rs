@@ -58,9 +58,13 @@ impl Node {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        // Tests run in parallel: an LNP node listens on a free loopback port, not on 9735.
+        // Tests run in parallel: an LNP node listens on free loopback ports, not on 9735 and
+        // 9999.
         if kind == "lnp" && !extra.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        if kind == "lnp" && !extra.contains(&"--bifrost-listen") {
+            cmd.args(["--bifrost-listen", "127.0.0.1:0"]);
         }
         Node {
             kind,

@@ -2,13 +2,14 @@
 //! `disconnect`, `peers`, `ping`, and on the MSG bus `subscribe_peer_messages` and
 //! `send_peer_message`. Long requests are answered by the `peerd` they concern.
 
+use super::bifrostd::BifrostCmd;
 use super::peerd::{PeerCmd, Peerd};
-use super::peers::Registry;
+use super::peers::{PeerActor, Registry};
 use crate::actors::conn::Command;
 use crate::actors::manager::Extension;
 use crate::bus::Deliver;
 use crate::wire::bolt1::msg_type;
-use crate::wire::lnp_api::LnpMsg;
+use crate::wire::lnp_api::{protocol, LnpMsg};
 use crate::wire::msg::{code, Msg, ServiceId};
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::PublicKey;
@@ -16,6 +17,8 @@ use std::sync::Arc;
 
 /// Port of `connect` addresses given without one (BOLT-1's default).
 pub const DEFAULT_PORT: u16 = 9735;
+/// Port of Bifrost `connect` addresses given without one (the seed's, lnp-core's).
+pub const BIFROST_PORT: u16 = 9999;
 
 /// The extension; all state is in the shared [`Registry`].
 pub struct Lnpd {
@@ -29,8 +32,8 @@ impl Lnpd {
     }
 }
 
-/// `host` → `host:9735`; `host:port` and `[v6]:port` unchanged.
-pub fn with_default_port(addr: &str) -> String {
+/// `host` → `host:port`; `host:port` and `[v6]:port` unchanged.
+pub fn with_port(addr: &str, port: u16) -> String {
     let has_port = match addr.rfind(']') {
         Some(close) => addr[close..].contains(':'),
         None => addr.contains(':'),
@@ -38,17 +41,33 @@ pub fn with_default_port(addr: &str) -> String {
     if has_port {
         addr.to_string()
     } else {
-        format!("{addr}:{DEFAULT_PORT}")
+        format!("{addr}:{port}")
     }
+}
+
+/// `host` → `host:9735` (BOLT-1's port).
+pub fn with_default_port(addr: &str) -> String {
+    with_port(addr, DEFAULT_PORT)
+}
+
+fn unknown_protocol(p: u8) -> Msg {
+    Msg::failure(
+        code::INVALID_ARGUMENT,
+        format!("protocol {p} is neither 0 (Lightning) nor 1 (Bifrost)"),
+    )
 }
 
 impl Extension for Lnpd {
     fn handle(&mut self, d: Deliver) -> Option<Deliver> {
         let Deliver { env, bus } = &d;
-        let not_found = |id: &[u8; 33]| {
+        let not_found = |id: &[u8; 33], p: u8| {
             Msg::failure(
                 code::NOT_FOUND,
-                format!("not connected to {}", id.to_lower_hex_string()),
+                format!(
+                    "not connected to {} over {}",
+                    id.to_lower_hex_string(),
+                    protocol::name(p)
+                ),
             )
         };
         // Hands a command to a peer, which answers the request itself (`None`, and `?` ends
@@ -75,31 +94,46 @@ impl Extension for Lnpd {
                     Err(e) => Msg::failure(code::REFUSED, e),
                 },
             },
-            Msg::Lnp(LnpMsg::Connect { node_id, addr }) => match PublicKey::from_slice(node_id) {
-                Ok(remote) => {
-                    let addr = with_default_port(addr);
-                    self.registry
-                        .connect(remote, addr, (bus.clone(), env.clone()));
-                    return None; // peerd answers
+            Msg::Lnp(LnpMsg::Connect {
+                node_id,
+                addr,
+                protocol,
+            }) => match (PublicKey::from_slice(node_id), *protocol) {
+                (Err(_), _) => {
+                    Msg::failure(code::INVALID_ARGUMENT, "the node id is not a public key")
                 }
-                Err(_) => Msg::failure(code::INVALID_ARGUMENT, "the node id is not a public key"),
-            },
-            Msg::Lnp(LnpMsg::Disconnect { node_id }) => match self.registry.find(node_id) {
-                Some(actor) => {
-                    let cmd = PeerCmd::Disconnect {
-                        reply: Some((bus.clone(), env.clone())),
-                        reason: format!("disconnect requested by {}", env.src),
+                (Ok(remote), p @ (protocol::LIGHTNING | protocol::BIFROST)) => {
+                    let port = if p == protocol::BIFROST {
+                        BIFROST_PORT
+                    } else {
+                        DEFAULT_PORT
                     };
-                    send(actor, cmd)?
+                    let addr = with_port(addr, port);
+                    self.registry
+                        .connect(p, remote, addr, (bus.clone(), env.clone()));
+                    return None; // the connection answers
                 }
-                None => not_found(node_id),
+                (Ok(_), p) => unknown_protocol(p),
             },
+            Msg::Lnp(LnpMsg::Disconnect { node_id, protocol }) => {
+                match self.registry.find(node_id, *protocol) {
+                    Some(actor) => {
+                        let reason = format!("disconnect requested by {}", env.src);
+                        if actor.disconnect(reason, Some((bus.clone(), env.clone()))) {
+                            return None; // the connection answers once it has left
+                        }
+                        Msg::failure(code::BUSY, "the peer's mailbox is full; retry")
+                    }
+                    None => not_found(node_id, *protocol),
+                }
+            }
             Msg::Lnp(LnpMsg::ListPeers) => LnpMsg::PeerList(self.registry.list()).into(),
             Msg::Lnp(LnpMsg::PingPeer {
                 node_id,
                 num_pong_bytes,
-            }) => match self.registry.find(node_id) {
-                Some(actor) => {
+                protocol,
+            }) => match self.registry.find(node_id, *protocol) {
+                Some(PeerActor::Lightning(actor)) => {
                     let cmd = PeerCmd::Ping {
                         bus: bus.clone(),
                         env: env.clone(),
@@ -107,7 +141,18 @@ impl Extension for Lnpd {
                     };
                     send(actor, cmd)?
                 }
-                None => not_found(node_id),
+                Some(PeerActor::Bifrost(actor)) => {
+                    let cmd = BifrostCmd::Ping {
+                        bus: bus.clone(),
+                        env: env.clone(),
+                        pong_size: *num_pong_bytes,
+                    };
+                    match actor.try_send(Command(cmd)) {
+                        Ok(()) => return None,
+                        Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
+                    }
+                }
+                None => not_found(node_id, *protocol),
             },
             Msg::Lnp(LnpMsg::SubscribePeerMessages { types }) => {
                 match self.registry.subscribe(bus.clone(), env, types.clone()) {
@@ -126,7 +171,7 @@ impl Extension for Lnpd {
                         format!("type {} is handled by peerd itself", m.type_id),
                     )
                 } else {
-                    match self.registry.find(&m.node_id) {
+                    match self.registry.find_lightning(&m.node_id) {
                         Some(actor) => {
                             let cmd = PeerCmd::Send {
                                 bus: bus.clone(),
@@ -135,7 +180,7 @@ impl Extension for Lnpd {
                             };
                             send(actor, cmd)?
                         }
-                        None => not_found(&m.node_id),
+                        None => not_found(&m.node_id, protocol::LIGHTNING),
                     }
                 }
             }
@@ -147,12 +192,10 @@ impl Extension for Lnpd {
 
     fn debug_crash(&mut self, service: &str, requested_by: &str) -> Option<Msg> {
         let actor = self.registry.find_service(service)?;
-        let cmd = PeerCmd::Crash {
-            requested_by: requested_by.to_string(),
-        };
-        Some(match actor.try_send(Command(cmd)) {
-            Ok(()) => Msg::Success(Some(format!("crash injected into {service}"))),
-            Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
+        Some(if actor.crash(requested_by.to_string()) {
+            Msg::Success(Some(format!("crash injected into {service}")))
+        } else {
+            Msg::failure(code::BUSY, "the peer's mailbox is full; retry")
         })
     }
 

@@ -9,6 +9,7 @@
 //! - [`peerd`]: the Lightning protocol of one connection, on the connection driver.
 //! - [`lnpd`]: the LNP requests of the manager.
 
+pub mod bifrostd;
 pub mod lnpd;
 pub mod peerd;
 pub mod peers;
@@ -34,11 +35,14 @@ pub static NODE: NodeDef = NodeDef {
         manager_id: ServiceId::Lnpd,
         buses: &[BusKind::Msg, BusKind::Ctl, BusKind::Chnl, BusKind::Api],
         tcp_ports: &[(BusKind::Api, 62962)],
-        connection_names: &["peerd-"],
+        connection_names: &["peerd-", "bifrost-"],
     },
     defaults: include_str!("../../../config/lnp.toml"),
-    sections: &["peers"],
-    list_flags: &[("listen", "peers.listen")],
+    sections: &["peers", "bifrost"],
+    list_flags: &[
+        ("listen", "peers.listen"),
+        ("bifrost-listen", "bifrost.listen"),
+    ],
     settings: |s| Ok(Arc::new(LnpSettings::read(s)?)),
 };
 
@@ -57,11 +61,20 @@ struct RawPeers {
     trusted: Vec<String>,
 }
 
+/// `[bifrost]` as written in the config.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawBifrost {
+    listen: Vec<String>,
+}
+
 /// Peer settings of an LNP node (`[peers]` in config/lnp.toml, `--listen`).
 #[derive(Clone, Debug)]
 pub struct LnpSettings {
     /// Addresses to listen on at start (`host:port`).
     pub listen: Vec<String>,
+    /// Addresses to listen on for Bifrost peers (`[bifrost] listen`, `--bifrost-listen`).
+    pub bifrost_listen: Vec<String>,
     /// Deadline of each handshake act and of the peer's `init`.
     pub act_timeout: Duration,
     /// Idle time before we ping a peer.
@@ -77,6 +90,8 @@ impl LnpSettings {
     pub fn read(s: &Section<'_>) -> Result<LnpSettings, String> {
         let p: RawPeers = s.table("peers")?;
         s.socket_addrs("peers.listen", &p.listen, "0.0.0.0:9735")?;
+        let b: RawBifrost = s.table("bifrost")?;
+        s.socket_addrs("bifrost.listen", &b.listen, "0.0.0.0:9999")?;
         let ms = s.range(
             "peers.handshake_timeout_ms",
             p.handshake_timeout_ms,
@@ -85,6 +100,7 @@ impl LnpSettings {
         )?;
         Ok(LnpSettings {
             listen: p.listen,
+            bifrost_listen: b.listen,
             act_timeout: Duration::from_millis(ms),
             ping_interval: s.secs("peers.ping_interval_secs", p.ping_interval_secs, 3_600)?,
             pong_timeout: s.secs("peers.pong_timeout_secs", p.pong_timeout_secs, 600)?,
@@ -132,6 +148,9 @@ pub fn start_peers(
     let registry = Registry::new(config, secret);
     for addr in &settings.listen {
         registry.bind(addr)?;
+    }
+    for addr in &settings.bifrost_listen {
+        registry.bind_bifrost(addr)?;
     }
     Ok(registry)
 }

@@ -3,6 +3,7 @@
 //! which Lightning messages. It lives outside the actors so that a restart of `lnpd` loses
 //! neither peers nor listeners.
 
+use super::bifrostd::{self, Bifrost, BifrostCmd, Bifrostd};
 use super::peerd::{self, Peer, PeerCmd, Peerd};
 use crate::actors::admission::{self, AdmissionConfig, Slot, Verdict};
 use crate::actors::conn::{Command, Origin};
@@ -10,7 +11,7 @@ use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
 use crate::bus::Bus;
 use crate::lograte;
-use crate::wire::lnp_api::{Direction, LnpMsg, PeerInfo, PeerMessage};
+use crate::wire::lnp_api::{protocol, Direction, LnpMsg, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
 use crate::wire::msg::{Detail, Envelope, Msg, ServiceId};
 use actix::prelude::*;
@@ -31,8 +32,57 @@ pub struct PeerConfig {
     pub admission: AdmissionConfig,
 }
 
+/// The actor of a connection: a Lightning `peerd` or a Bifrost connection.
+#[derive(Clone)]
+pub enum PeerActor {
+    /// BOLT-1 over BOLT-8.
+    Lightning(Addr<Peerd>),
+    /// LNPBP-50 over Brontozaur.
+    Bifrost(Addr<Bifrostd>),
+}
+
+impl PeerActor {
+    /// [`protocol::LIGHTNING`] or [`protocol::BIFROST`].
+    pub fn protocol(&self) -> u8 {
+        match self {
+            PeerActor::Lightning(_) => protocol::LIGHTNING,
+            PeerActor::Bifrost(_) => protocol::BIFROST,
+        }
+    }
+
+    /// Asks the connection to close (answering `reply` once it has); false if its mailbox is
+    /// full.
+    pub fn disconnect(&self, reason: String, reply: Option<(Bus, Envelope)>) -> bool {
+        match self {
+            PeerActor::Lightning(a) => a
+                .try_send(Command(PeerCmd::Disconnect { reply, reason }))
+                .is_ok(),
+            PeerActor::Bifrost(a) => a
+                .try_send(Command(BifrostCmd::Disconnect { reply, reason }))
+                .is_ok(),
+        }
+    }
+
+    /// Makes the connection's handler panic (fault injection); false if its mailbox is full.
+    pub fn crash(&self, requested_by: String) -> bool {
+        match self {
+            PeerActor::Lightning(a) => a.try_send(Command(PeerCmd::Crash { requested_by })).is_ok(),
+            PeerActor::Bifrost(a) => a
+                .try_send(Command(BifrostCmd::Crash { requested_by }))
+                .is_ok(),
+        }
+    }
+
+    fn service_name(&self, node_id: Option<&[u8; 33]>, conn: u64) -> String {
+        match self {
+            PeerActor::Lightning(_) => peerd::service_name(node_id, conn),
+            PeerActor::Bifrost(_) => bifrostd::service_name(node_id, conn),
+        }
+    }
+}
+
 struct Entry {
-    actor: Addr<Peerd>,
+    actor: PeerActor,
     direction: Direction,
     addr: String,
     node_id: Option<[u8; 33]>,
@@ -57,6 +107,7 @@ struct Inner {
     next_conn: u64,
     peers: BTreeMap<u64, Entry>,
     listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
+    bifrost_listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
     subscriptions: Vec<Subscription>,
 }
 
@@ -103,18 +154,37 @@ impl Registry {
     pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
         let me = self.clone();
         let (local, task) = tcp::listen(addr, "Lightning peers", move |stream, from| {
-            me.accepted(stream, from)
+            me.accepted(protocol::LIGHTNING, stream, from)
         })?;
         self.lock().listening.push((local, task));
         Ok(local)
     }
 
-    /// The addresses listened on.
+    /// Binds `addr` and accepts Bifrost peers on it.
+    pub fn bind_bifrost(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
+        let me = self.clone();
+        let (local, task) = tcp::listen(addr, "Bifrost peers", move |stream, from| {
+            me.accepted(protocol::BIFROST, stream, from)
+        })?;
+        self.lock().bifrost_listening.push((local, task));
+        Ok(local)
+    }
+
+    /// The addresses listened on for Lightning peers.
     pub fn listening(&self) -> Vec<SocketAddr> {
         self.lock().listening.iter().map(|(a, _)| *a).collect()
     }
 
-    fn accepted(self: &Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
+    /// The addresses listened on for Bifrost peers.
+    pub fn bifrost_listening(&self) -> Vec<SocketAddr> {
+        self.lock()
+            .bifrost_listening
+            .iter()
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    fn accepted(self: &Arc<Self>, kind: u8, stream: tokio::net::TcpStream, addr: SocketAddr) {
         let verdict = {
             let t = self.lock();
             let slots = t.peers.iter().map(|(conn, e)| Slot {
@@ -141,10 +211,10 @@ impl Registry {
                         tracing::warn!(%from, newcomer = %addr,
                             "evicting the slowest pending handshake for a newcomer");
                     }
-                    actor.do_send(Command(PeerCmd::Disconnect {
-                        reply: None,
-                        reason: "evicted: the slowest handshake, for a newcomer".into(),
-                    }));
+                    actor.disconnect(
+                        "evicted: the slowest handshake, for a newcomer".into(),
+                        None,
+                    );
                 }
             }
             Verdict::Refuse(why) => {
@@ -154,11 +224,12 @@ impl Registry {
                 return;
             }
         }
-        self.spawn(Origin::Inbound(stream, addr), None, None);
+        self.spawn(kind, Origin::Inbound(stream, addr), None, None);
     }
 
     fn spawn(
         self: &Arc<Self>,
+        kind: u8,
         origin: Origin,
         remote: Option<PublicKey>,
         reply: Option<(Bus, Envelope)>,
@@ -171,10 +242,16 @@ impl Registry {
         let mut t = self.lock();
         let conn = t.next_conn;
         t.next_conn += 1;
-        let peer = Peerd::new(Peer::new(conn, self.clone(), remote, reply), origin);
-        let counters = peer.counters();
         // Registered before it starts, so its first events find the entry.
-        let actor = Peerd::start(peer);
+        let (actor, counters) = if kind == protocol::BIFROST {
+            let peer = Bifrostd::new(Bifrost::new(conn, self.clone(), remote, reply), origin);
+            let counters = peer.counters();
+            (PeerActor::Bifrost(Bifrostd::start(peer)), counters)
+        } else {
+            let peer = Peerd::new(Peer::new(conn, self.clone(), remote, reply), origin);
+            let counters = peer.counters();
+            (PeerActor::Lightning(Peerd::start(peer)), counters)
+        };
         t.peers.insert(
             conn,
             Entry {
@@ -194,29 +271,46 @@ impl Registry {
 
     /// Connects to `remote` at `addr` and answers `reply` when ready or failed. A peer already
     /// connected (or connecting) is not connected twice.
-    pub fn connect(self: &Arc<Self>, remote: PublicKey, addr: String, reply: (Bus, Envelope)) {
+    pub fn connect(
+        self: &Arc<Self>,
+        kind: u8,
+        remote: PublicKey,
+        addr: String,
+        reply: (Bus, Envelope),
+    ) {
         let id = remote.serialize();
-        if let Some(e) = self.lock().peers.values().find(|e| e.node_id == Some(id)) {
-            let state = if e.ready_since.is_some() {
+        let found = self
+            .lock()
+            .peers
+            .values()
+            .find(|e| e.node_id == Some(id) && e.actor.protocol() == kind)
+            .map(|e| (e.ready_since.is_some(), e.addr.clone()));
+        if let Some((ready, at)) = found {
+            let state = if ready {
                 "already connected"
             } else {
                 "already connecting"
             };
-            let text = format!("{state} to {} at {}", id.to_lower_hex_string(), e.addr);
+            let text = format!("{state} to {} at {at}", id.to_lower_hex_string());
             reply.0.send(reply.1.reply(Msg::Success(Some(text))));
             return;
         }
-        self.spawn(Origin::Outbound(addr), Some(remote), Some(reply));
+        self.spawn(kind, Origin::Outbound(addr), Some(remote), Some(reply));
     }
 
-    /// A peer authenticated as `node_id`. An older connection to the same node is replaced
-    /// (the remote side reconnected; the old socket is likely dead).
+    /// A peer authenticated as `node_id`. An older connection to the same node with the same
+    /// protocol is replaced (the remote side reconnected; the old socket is likely dead).
     pub fn authenticated(&self, conn: u64, node_id: [u8; 33]) {
         let mut t = self.lock();
-        let old: Vec<Addr<Peerd>> = t
+        let Some(kind) = t.peers.get(&conn).map(|e| e.actor.protocol()) else {
+            return;
+        };
+        let old: Vec<PeerActor> = t
             .peers
             .iter()
-            .filter(|(c, e)| **c != conn && e.node_id == Some(node_id))
+            .filter(|(c, e)| {
+                **c != conn && e.node_id == Some(node_id) && e.actor.protocol() == kind
+            })
             .map(|(_, e)| e.actor.clone())
             .collect();
         if let Some(e) = t.peers.get_mut(&conn) {
@@ -224,10 +318,10 @@ impl Registry {
         }
         drop(t);
         for actor in old {
-            actor.do_send(Command(PeerCmd::Disconnect {
-                reply: None,
-                reason: "replaced by a new connection from the same node".into(),
-            }));
+            actor.disconnect(
+                "replaced by a new connection from the same node".into(),
+                None,
+            );
         }
     }
 
@@ -258,23 +352,31 @@ impl Registry {
         self.lock().peers.remove(&conn);
     }
 
-    /// The actor of a ready peer, by node id.
-    pub fn find(&self, node_id: &[u8; 33]) -> Option<Addr<Peerd>> {
+    /// The actor of a peer, by node id and protocol.
+    pub fn find(&self, node_id: &[u8; 33], kind: u8) -> Option<PeerActor> {
         let t = self.lock();
         let e = t
             .peers
             .values()
-            .find(|e| e.node_id.as_ref() == Some(node_id))?;
+            .find(|e| e.node_id.as_ref() == Some(node_id) && e.actor.protocol() == kind)?;
         Some(e.actor.clone())
     }
 
-    /// The actor of a peer, by service name (`peerd-...`).
-    pub fn find_service(&self, name: &str) -> Option<Addr<Peerd>> {
+    /// The actor of a Lightning peer, by node id.
+    pub fn find_lightning(&self, node_id: &[u8; 33]) -> Option<Addr<Peerd>> {
+        match self.find(node_id, protocol::LIGHTNING)? {
+            PeerActor::Lightning(a) => Some(a),
+            PeerActor::Bifrost(_) => None,
+        }
+    }
+
+    /// The actor of a peer, by service name (`peerd-...`, `bifrost-...`).
+    pub fn find_service(&self, name: &str) -> Option<PeerActor> {
         let t = self.lock();
         let (_, e) = t
             .peers
             .iter()
-            .find(|(c, e)| peerd::service_name(e.node_id.as_ref(), **c) == name)?;
+            .find(|(c, e)| e.actor.service_name(e.node_id.as_ref(), **c) == name)?;
         Some(e.actor.clone())
     }
 
@@ -294,7 +396,8 @@ impl Registry {
                     bytes_in: e.counters.bytes_in.load(Ordering::Relaxed),
                     bytes_out: e.counters.bytes_out.load(Ordering::Relaxed),
                     ping_rtt_us: e.rtt_us,
-                    service: peerd::service_name(Some(&node_id), *conn),
+                    service: e.actor.service_name(Some(&node_id), *conn),
+                    protocol: e.actor.protocol(),
                 })
             })
             .collect()
@@ -304,9 +407,15 @@ impl Registry {
     pub fn details(&self) -> Vec<(String, Detail)> {
         let t = self.lock();
         let listening = t.listening.iter().map(|(a, _)| a.to_string()).collect();
+        let bifrost = t
+            .bifrost_listening
+            .iter()
+            .map(|(a, _)| a.to_string())
+            .collect();
         let ready = t.peers.values().filter(|e| e.ready_since.is_some()).count();
         vec![
             ("listening".into(), Detail::List(listening)),
+            ("bifrost_listening".into(), Detail::List(bifrost)),
             ("peers".into(), Detail::U64(ready as u64)),
         ]
     }

@@ -5,7 +5,7 @@ use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, rtt_text, unexpected};
 use clap::Subcommand;
 use lnpbp_nodes::actors::NodeKind;
-use lnpbp_nodes::wire::lnp_api::{LnpMsg, PeerInfo};
+use lnpbp_nodes::wire::lnp_api::{protocol, LnpMsg, PeerInfo};
 use lnpbp_nodes::wire::msg::Msg;
 
 /// The LNP commands.
@@ -18,7 +18,8 @@ pub enum LnpCmd {
         /// The address.
         addr: String,
     },
-    /// Connect to a Lightning peer: NODE_ID@HOST[:PORT] (port 9735 by default).
+    /// Connect to a peer: [bolt://]NODE_ID@HOST[:PORT] for Lightning (port 9735 by default),
+    /// bifrost://NODE_ID@HOST[:PORT] for Bifrost (port 9999 by default).
     Connect {
         /// The peer.
         target: String,
@@ -27,6 +28,9 @@ pub enum LnpCmd {
     Disconnect {
         /// Its node id (hex).
         node_id: String,
+        /// Its Bifrost connection rather than its Lightning one.
+        #[arg(long)]
+        bifrost: bool,
     },
     /// The connected peers: id, address, direction, features, since, bytes, ping RTT.
     Peers,
@@ -37,6 +41,9 @@ pub enum LnpCmd {
         /// Bytes of pong to ask for (0 to 65531).
         #[arg(long, default_value_t = 0)]
         bytes: u16,
+        /// Ping its Bifrost connection rather than its Lightning one.
+        #[arg(long)]
+        bifrost: bool,
     },
 }
 
@@ -52,31 +59,57 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
             Box::new(listening),
         ),
         LnpCmd::Connect { target } => {
-            let (id, addr) = target.split_once('@').ok_or_else(|| {
-                format!("`{}`: expected NODE_ID@HOST[:PORT]", client::shown(target))
+            let (kind, rest) = if let Some(r) = target.strip_prefix("bifrost://") {
+                (protocol::BIFROST, r)
+            } else {
+                (
+                    protocol::LIGHTNING,
+                    target.strip_prefix("bolt://").unwrap_or(target),
+                )
+            };
+            let (id, addr) = rest.split_once('@').ok_or_else(|| {
+                format!(
+                    "`{}`: expected [bolt://|bifrost://]NODE_ID@HOST[:PORT]",
+                    client::shown(target)
+                )
             })?;
             let msg = LnpMsg::Connect {
                 node_id: node_id_arg(id)?,
                 addr: addr_arg(addr)?,
+                protocol: kind,
             };
             Request::new(msg, Box::new(render::success)).slow()
         }
-        LnpCmd::Disconnect { node_id } => Request::new(
+        LnpCmd::Disconnect { node_id, bifrost } => Request::new(
             LnpMsg::Disconnect {
                 node_id: node_id_arg(node_id)?,
+                protocol: kind_of(*bifrost),
             },
             Box::new(render::success),
         ),
         LnpCmd::Peers => Request::new(LnpMsg::ListPeers, Box::new(peers)),
-        LnpCmd::Ping { node_id, bytes } => {
+        LnpCmd::Ping {
+            node_id,
+            bytes,
+            bifrost,
+        } => {
             let msg = LnpMsg::PingPeer {
                 node_id: node_id_arg(node_id)?,
                 num_pong_bytes: *bytes,
+                protocol: kind_of(*bifrost),
             };
             Request::new(msg, Box::new(pong)).slow()
         }
     };
     client::run(kind, &args, req)
+}
+
+fn kind_of(bifrost: bool) -> u8 {
+    if bifrost {
+        protocol::BIFROST
+    } else {
+        protocol::LIGHTNING
+    }
 }
 
 fn listening(reply: Msg, json: bool) -> Result<(), String> {
@@ -121,7 +154,7 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
                     "direction": p.direction.as_str(), "features": hex(&p.features),
                     "connected_since": p.connected_since, "bytes_in": p.bytes_in,
                     "bytes_out": p.bytes_out, "ping_rtt_us": p.ping_rtt_us,
-                    "service": p.service,
+                    "service": p.service, "protocol": protocol::name(p.protocol),
                 })
             })
             .collect();
@@ -134,7 +167,8 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
     for p in peers {
         let rtt = rtt_text(p.ping_rtt_us);
         emit!(
-            "{} {} {} features {} since {} in {} B out {} B rtt {}",
+            "{} {} {} {} features {} since {} in {} B out {} B rtt {}",
+            protocol::name(p.protocol),
             hex(&p.node_id),
             p.addr,
             p.direction.as_str(),

@@ -94,6 +94,9 @@ pub struct StartArgs {
     /// Connect to a Bitcoin peer at HOST[:PORT] (BP; repeatable; replaces `wire.connect`).
     #[arg(long, value_name = "HOST[:PORT]")]
     connect: Vec<String>,
+    /// Listen for Bifrost peers on ADDR (LNP; repeatable; replaces `bifrost.listen`).
+    #[arg(long, value_name = "ADDR")]
+    bifrost_listen: Vec<String>,
 }
 
 fn init_logging(level: &str) {
@@ -137,6 +140,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         lists: vec![
             ("listen", args.listen.clone()),
             ("connect", args.connect.clone()),
+            ("bifrost-listen", args.bifrost_listen.clone()),
         ],
     };
     let settings = settings::load(kind, &dir, &overrides)?;

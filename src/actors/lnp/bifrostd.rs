@@ -1,0 +1,254 @@
+//! `bifrost`: one actor per Bifrost peer connection (LNPBP-50 over Brontozaur, port 9999), the
+//! connection driver ([`crate::actors::conn`]) over the protocol [`Bifrost`]. Like `peerd`, a
+//! failure drops this connection only; the registry ([`super::peers`]) holds both kinds.
+
+use super::peers::Registry;
+use crate::actors::clock::unix_now;
+use crate::actors::conn::{Conn, Protocol};
+use crate::bus::Bus;
+use crate::wire::bifrost_peer::{BifrostConfig, BifrostError, Event, Session};
+use crate::wire::lnp_api::LnpMsg;
+use crate::wire::msg::{code, Envelope, Msg};
+use crate::wire::session::SessionError;
+use bitcoin::hex::DisplayHex;
+use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Commands to a Bifrost peer (from `lnpd`).
+pub enum BifrostCmd {
+    /// Ping and answer `env` with the round-trip time.
+    Ping {
+        /// Bus of the request.
+        bus: Bus,
+        /// The request.
+        env: Envelope,
+        /// Pong bytes asked.
+        pong_size: u16,
+    },
+    /// Close the connection and answer `reply` (if given).
+    Disconnect {
+        /// Who asked.
+        reply: Option<(Bus, Envelope)>,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// Panic inside the handler (fault injection).
+    Crash {
+        /// Who asked.
+        requested_by: String,
+    },
+}
+
+/// The Bifrost protocol of one connection.
+pub struct Bifrost {
+    conn: u64,
+    registry: Arc<Registry>,
+    remote: Option<PublicKey>,
+    node_id: Option<[u8; 33]>,
+    connect_reply: Option<(Bus, Envelope)>,
+    ping_replies: VecDeque<(Bus, Envelope)>,
+    disconnect_reply: Option<(Bus, Envelope)>,
+}
+
+/// One Bifrost connection: the driver over [`Bifrost`].
+pub type Bifrostd = Conn<Bifrost>;
+
+/// The service name of a Bifrost connection: `bifrost-` and the first 8 bytes of the node id
+/// in hex (or the connection number before it is known).
+pub fn service_name(node_id: Option<&[u8; 33]>, conn: u64) -> String {
+    match node_id {
+        Some(id) => format!("bifrost-{}", id[..8].to_lower_hex_string()),
+        None => format!("bifrost-#{conn}"),
+    }
+}
+
+impl Bifrost {
+    /// The protocol of connection `conn`: inbound, or outbound to `remote` answering
+    /// `connect_reply`.
+    pub fn new(
+        conn: u64,
+        registry: Arc<Registry>,
+        remote: Option<PublicKey>,
+        connect_reply: Option<(Bus, Envelope)>,
+    ) -> Bifrost {
+        Bifrost {
+            conn,
+            registry,
+            node_id: remote.map(|k| k.serialize()),
+            remote,
+            connect_reply,
+            ping_replies: VecDeque::new(),
+            disconnect_reply: None,
+        }
+    }
+
+    fn config(&self) -> BifrostConfig {
+        let s = &self.registry.config.session;
+        BifrostConfig {
+            protocols: String::new(),
+            act_timeout: s.act_timeout,
+            ping_interval: s.ping_interval,
+            pong_timeout: s.pong_timeout,
+        }
+    }
+}
+
+impl Protocol for Bifrost {
+    type Session = Session;
+    type Cmd = BifrostCmd;
+
+    fn name(&self) -> String {
+        service_name(self.node_id.as_ref(), self.conn)
+    }
+
+    fn dial_timeout(&self) -> Duration {
+        self.registry.config.session.act_timeout
+    }
+
+    fn dialing(&mut self, addr: &str) {
+        if let Some((bus, env)) = &self.connect_reply {
+            bus.send(env.reply(Msg::Progress(format!("connecting to {addr} (Bifrost)"))));
+        }
+    }
+
+    fn connected(
+        &mut self,
+        peer: Option<SocketAddr>,
+        outbound: bool,
+    ) -> Result<Session, BifrostError> {
+        let ephemeral = SecretKey::new(&mut rand::thread_rng());
+        let now = Instant::now();
+        match self.remote {
+            Some(remote) if outbound => {
+                if let Some(a) = peer {
+                    self.registry.set_addr(self.conn, a.to_string());
+                }
+                if let Some((bus, env)) = &self.connect_reply {
+                    bus.send(
+                        env.reply(Msg::Progress("TCP connected, Brontozaur handshake".into())),
+                    );
+                }
+                Ok(Session::outbound(
+                    self.config(),
+                    self.registry.secret(),
+                    remote,
+                    ephemeral,
+                    now,
+                ))
+            }
+            _ => Ok(Session::inbound(
+                self.config(),
+                self.registry.secret(),
+                ephemeral,
+                now,
+            )),
+        }
+    }
+
+    fn context(&self) -> &() {
+        &()
+    }
+
+    fn event(&mut self, session: &mut Session, ev: Event) -> Result<(), BifrostError> {
+        match ev {
+            Event::Authenticated { remote } => {
+                let id = remote.serialize();
+                self.node_id = Some(id);
+                self.registry.authenticated(self.conn, id);
+            }
+            Event::Ready { protocols, .. } => {
+                tracing::info!(peer = %self.name(), %protocols, "Bifrost peer ready");
+                self.registry.ready(self.conn, Vec::new(), unix_now());
+                if let Some((bus, env)) = self.connect_reply.take() {
+                    let id = self
+                        .node_id
+                        .map(|k| k.to_lower_hex_string())
+                        .unwrap_or_default();
+                    let text = format!("connected to {id} (Bifrost)");
+                    bus.send(env.reply(Msg::Success(Some(text))));
+                }
+            }
+            Event::Pong { rtt, requested } => {
+                let us = rtt.as_micros() as u64;
+                self.registry.rtt(self.conn, us);
+                if requested {
+                    if let Some((bus, env)) = self.ping_replies.pop_front() {
+                        bus.send(env.reply(LnpMsg::PeerPong { rtt_us: us }.into()));
+                    }
+                }
+            }
+            Event::App { app, payload: _ } => {
+                // No service takes app messages yet: the peer is told (LNPBP-50 `error`).
+                session.send_error(2, format!("no service takes Bifrost app {app:#06x}"))?;
+            }
+            Event::PeerError { errno, message } => {
+                tracing::info!(peer = %self.name(), errno, message = ?message, "the peer sent an error")
+            }
+            Event::Note(text) => tracing::debug!(peer = %self.name(), "{text}"),
+        }
+        Ok(())
+    }
+
+    fn command(
+        &mut self,
+        session: Option<&mut Session>,
+        cmd: BifrostCmd,
+    ) -> Result<(), BifrostError> {
+        match cmd {
+            BifrostCmd::Ping {
+                bus,
+                env,
+                pong_size,
+            } => {
+                let result = match session {
+                    Some(s) if s.is_ready() => s.ping(pong_size, Instant::now()),
+                    _ => Err(BifrostError::disconnect("the peer is not ready yet".into())),
+                };
+                match result {
+                    Ok(()) => self.ping_replies.push_back((bus, env)),
+                    Err(e) => bus.send(env.reply(Msg::failure(code::PEER_FAILED, e.reason))),
+                }
+                Ok(())
+            }
+            BifrostCmd::Disconnect { reply, reason } => {
+                self.disconnect_reply = reply;
+                Err(BifrostError::disconnect(reason))
+            }
+            BifrostCmd::Crash { requested_by } => {
+                panic!("debug crash of {} requested by {requested_by}", self.name())
+            }
+        }
+    }
+
+    fn closed(&mut self, e: &BifrostError, failure: bool) {
+        let name = self.name();
+        let reason = &e.reason;
+        let logged = match self.registry.pending_inbound_ip(self.conn) {
+            Some(ip) => crate::lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
+            None => true,
+        };
+        if logged && failure {
+            tracing::warn!(peer = %name, "connection dropped: {reason}");
+        } else if logged {
+            tracing::info!(peer = %name, "connection closed: {reason}");
+        }
+        if let Some((bus, env)) = self.connect_reply.take() {
+            bus.send(env.reply(Msg::failure(code::PEER_FAILED, reason.clone())));
+        }
+        for (bus, env) in self.ping_replies.drain(..) {
+            let why = format!("connection closed before the pong: {reason}");
+            bus.send(env.reply(Msg::failure(code::PEER_FAILED, why)));
+        }
+        self.registry.remove(self.conn);
+        if let Some((bus, env)) = self.disconnect_reply.take() {
+            bus.send(env.reply(Msg::Success(Some(format!("disconnected {name}")))));
+        }
+    }
+
+    fn stopped(&mut self) {
+        self.registry.remove(self.conn);
+    }
+}

@@ -9,6 +9,8 @@ use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use common::*;
 use lnpbp_nodes::wire::bifrost::BifrostMsg;
 use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
+use lnpbp_nodes::wire::lnp_api::{AppMessage, LnpMsg};
+use lnpbp_nodes::wire::msg::{Envelope, ServiceId};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::str::FromStr;
@@ -152,6 +154,98 @@ fn two_nodes_over_bifrost_and_lightning_at_once() {
     let gone = a.cli(&["ping", &b_id, "--bifrost"]);
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("not connected"));
+}
+
+/// A service in another process on a node's MSG bus (frames built with the crate's codec).
+fn msg_bus_client(node: &Node, name: &str) -> (Raw, ServiceId) {
+    let me = ServiceId::Other(name.into());
+    let endpoint = format!("ipc://{}", node.dir.join("msg").display());
+    (Raw::connect(&endpoint, me.to_bytes()), me)
+}
+
+fn request(raw: &Raw, me: &ServiceId, id: u64, msg: LnpMsg) -> Reply {
+    let env = Envelope {
+        src: me.clone(),
+        dst: ServiceId::Lnpd,
+        request_id: id,
+        msg: msg.into(),
+    };
+    let [src, dst, payload] = env.encode_frames().unwrap();
+    raw.send_frames(&[&src, &dst, &payload]);
+    loop {
+        let r = raw.recv_msg();
+        if r.request_id == id && r.type_id != 0x0003 {
+            return r;
+        }
+    }
+}
+
+#[test]
+fn app_messages_cross_from_one_nodes_msg_bus_to_the_others() {
+    let (a, b) = (Node::start("lnp", &[]), Node::start("lnp", &[]));
+    let (a_id, _, _) = addresses(&a);
+    let (b_id, _, b_bifrost) = addresses(&b);
+    ok(a.cli(&["connect", &format!("bifrost://{b_id}@{b_bifrost}")]));
+    wait_until(Duration::from_secs(10), "B sees A", || {
+        peers(&b).iter().any(|p| p["protocol"] == "bifrost")
+    });
+    // On B, a service takes app 0x0001; on A, a service sends to B.
+    let (app_b, me_b) = msg_bus_client(&b, "storm-app");
+    let r = request(
+        &app_b,
+        &me_b,
+        7,
+        LnpMsg::SubscribeBifrostApps { apps: vec![1] },
+    );
+    assert_eq!(r.type_id, 0x0001, "subscribed");
+    let (app_a, me_a) = msg_bus_client(&a, "storm-app");
+    let node = |hex: &str| -> [u8; 33] {
+        let v: Vec<u8> = (0..33)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        v.try_into().unwrap()
+    };
+    let send = |app: u16, payload: &[u8], id: u64| {
+        request(
+            &app_a,
+            &me_a,
+            id,
+            LnpMsg::SendBifrostApp(AppMessage {
+                node_id: node(&b_id),
+                app,
+                payload: payload.to_vec(),
+            }),
+        )
+    };
+    assert_eq!(send(1, b"hello", 1).type_id, 0x0001);
+    let got = app_b.recv_msg();
+    assert_eq!(
+        (got.type_id, got.request_id),
+        (0x0214, 7),
+        "with the subscription's id"
+    );
+    let mut c = Cursor(&got.body);
+    assert_eq!(c.take(33), node(&a_id), "from A's node id");
+    assert_eq!(c.u16(), 1);
+    let n = c.u16() as usize;
+    assert_eq!(c.take(n), b"hello");
+    // An app nobody takes on B: B tells A with a Bifrost error, which A logs.
+    assert_eq!(send(2, b"?", 2).type_id, 0x0001);
+    wait_until(Duration::from_secs(10), "A logs B's error", || {
+        a.log_text().contains("no service takes Bifrost app 0x0002")
+    });
+    // Sending to a node A has no Bifrost connection with: 0x6001.
+    let r = request(
+        &app_a,
+        &me_a,
+        3,
+        LnpMsg::SendBifrostApp(AppMessage {
+            node_id: node(&a_id),
+            app: 1,
+            payload: vec![],
+        }),
+    );
+    assert_eq!(r.failure().0, 0x6001);
 }
 
 #[test]

@@ -62,6 +62,17 @@ message_set! {
         PeerMessageIn(PeerMessage) = 0x0211 as OneWay,
         /// Request (MSG bus): send a Lightning message to a peer.
         SendPeerMessage(PeerMessage) = 0x0212 as Request,
+        /// Request (MSG bus): forward the messages of these Bifrost apps from every Bifrost
+        /// peer to the sender as `BifrostAppIn`, with this request's id. Replaces an earlier
+        /// list; an empty list ends it.
+        SubscribeBifrostApps {
+            /// Bifrost app ids (Storm is 0x0001).
+            apps: Vec<u16>,
+        } = 0x0213 as Request,
+        /// Notification: a Bifrost app message from a peer.
+        BifrostAppIn(AppMessage) = 0x0214 as OneWay,
+        /// Request (MSG bus): send a Bifrost app message to a peer.
+        SendBifrostApp(AppMessage) = 0x0215 as Request,
     }
 }
 
@@ -99,6 +110,8 @@ impl LnpMsg {
             LnpMsg::PeerPong { rtt_us } => rtt_us.strict_encode(out),
             LnpMsg::SubscribePeerMessages { types } => encode_types(types, out),
             LnpMsg::PeerMessageIn(m) | LnpMsg::SendPeerMessage(m) => m.strict_encode(out),
+            LnpMsg::SubscribeBifrostApps { apps } => encode_types(apps, out),
+            LnpMsg::BifrostAppIn(m) | LnpMsg::SendBifrostApp(m) => m.strict_encode(out),
         }
     }
 
@@ -132,6 +145,11 @@ impl LnpMsg {
             },
             0x0211 => LnpMsg::PeerMessageIn(PeerMessage::strict_decode(r)?),
             0x0212 => LnpMsg::SendPeerMessage(PeerMessage::strict_decode(r)?),
+            0x0213 => LnpMsg::SubscribeBifrostApps {
+                apps: decode_types(r)?,
+            },
+            0x0214 => LnpMsg::BifrostAppIn(AppMessage::strict_decode(r)?),
+            0x0215 => LnpMsg::SendBifrostApp(AppMessage::strict_decode(r)?),
             other => return Err(BodyError::UnknownType(other)),
         })
     }
@@ -291,6 +309,38 @@ impl Strict for PeerMessage {
         Ok(PeerMessage {
             node_id,
             type_id,
+            payload: r.take(n)?.to_vec(),
+        })
+    }
+}
+
+/// A Bifrost app message to or from a peer, as carried on the MSG bus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppMessage {
+    /// The Bifrost peer.
+    pub node_id: [u8; 33],
+    /// The app (Storm is 0x0001).
+    pub app: u16,
+    /// The payload (at most 65,535 bytes: a Bifrost `msg`'s u16 length).
+    pub payload: Vec<u8>,
+}
+
+impl Strict for AppMessage {
+    const MIN_SIZE: usize = 33 + 2 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.node_id.strict_encode(out)?;
+        self.app.strict_encode(out)?;
+        encode_len(self.payload.len(), u16::MAX as usize, out)?;
+        out.extend_from_slice(&self.payload);
+        Ok(())
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        let node_id = r.array()?;
+        let app = u16::strict_decode(r)?;
+        let n = r.len_prefix(u16::MAX as usize, 1)?;
+        Ok(AppMessage {
+            node_id,
+            app,
             payload: r.take(n)?.to_vec(),
         })
     }

@@ -10,7 +10,7 @@
 use super::bp_api::{
     AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
 };
-use super::lnp_api::{Direction, LnpMsg, PeerInfo, PeerMessage};
+use super::lnp_api::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
 use super::msg::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
 };
@@ -95,6 +95,11 @@ pub fn lnp() -> Vec<Msg> {
         type_id: 32_769,
         payload: vec![1, 2],
     };
+    let a = AppMessage {
+        node_id: id,
+        app: 0x8001,
+        payload: b"hi".to_vec(),
+    };
     let list = vec![
         LnpMsg::Listen {
             addr: "127.0.0.1:0".into(),
@@ -135,6 +140,9 @@ pub fn lnp() -> Vec<Msg> {
         },
         LnpMsg::PeerMessageIn(m.clone()),
         LnpMsg::SendPeerMessage(m),
+        LnpMsg::SubscribeBifrostApps { apps: vec![1] },
+        LnpMsg::BifrostAppIn(a.clone()),
+        LnpMsg::SendBifrostApp(a),
     ];
     for s in &list {
         match s {
@@ -148,7 +156,10 @@ pub fn lnp() -> Vec<Msg> {
             | LnpMsg::Listening { .. }
             | LnpMsg::SubscribePeerMessages { .. }
             | LnpMsg::PeerMessageIn(_)
-            | LnpMsg::SendPeerMessage(_) => {}
+            | LnpMsg::SendPeerMessage(_)
+            | LnpMsg::SubscribeBifrostApps { .. }
+            | LnpMsg::BifrostAppIn(_)
+            | LnpMsg::SendBifrostApp(_) => {}
         }
     }
     list.into_iter().map(Msg::from).collect()

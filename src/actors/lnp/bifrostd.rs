@@ -7,7 +7,7 @@ use crate::actors::clock::unix_now;
 use crate::actors::conn::{Conn, Protocol};
 use crate::bus::Bus;
 use crate::wire::bifrost_peer::{BifrostConfig, BifrostError, Event, Session};
-use crate::wire::lnp_api::LnpMsg;
+use crate::wire::lnp_api::{AppMessage, LnpMsg};
 use crate::wire::msg::{code, Envelope, Msg};
 use crate::wire::session::SessionError;
 use bitcoin::hex::DisplayHex;
@@ -34,6 +34,17 @@ pub enum BifrostCmd {
         reply: Option<(Bus, Envelope)>,
         /// Why, for the log.
         reason: String,
+    },
+    /// Send an app message and answer `env`.
+    SendApp {
+        /// Bus of the request.
+        bus: Bus,
+        /// The request.
+        env: Envelope,
+        /// The app.
+        app: u16,
+        /// Its payload.
+        payload: Vec<u8>,
     },
     /// Panic inside the handler (fault injection).
     Crash {
@@ -180,9 +191,17 @@ impl Protocol for Bifrost {
                     }
                 }
             }
-            Event::App { app, payload: _ } => {
-                // No service takes app messages yet: the peer is told (LNPBP-50 `error`).
-                session.send_error(2, format!("no service takes Bifrost app {app:#06x}"))?;
+            Event::App { app, payload } => {
+                let node_id = self.node_id.expect("a ready peer has a node id");
+                let m = AppMessage {
+                    node_id,
+                    app,
+                    payload,
+                };
+                if !self.registry.forward_app(m) {
+                    // Nobody takes it: the peer is told (LNPBP-50 `error`).
+                    session.send_error(2, format!("no service takes Bifrost app {app:#06x}"))?;
+                }
             }
             Event::PeerError { errno, message } => {
                 tracing::info!(peer = %self.name(), errno, message = ?message, "the peer sent an error")
@@ -211,6 +230,20 @@ impl Protocol for Bifrost {
                     Ok(()) => self.ping_replies.push_back((bus, env)),
                     Err(e) => bus.send(env.reply(Msg::failure(code::PEER_FAILED, e.reason))),
                 }
+                Ok(())
+            }
+            BifrostCmd::SendApp {
+                bus,
+                env,
+                app,
+                payload,
+            } => {
+                let reply = match session.map(|s| s.send_app(app, payload)) {
+                    Some(Ok(())) => Msg::Success(None),
+                    Some(Err(e)) => Msg::failure(code::PEER_FAILED, e.reason),
+                    None => Msg::failure(code::PEER_FAILED, "not connected yet"),
+                };
+                bus.send(env.reply(reply));
                 Ok(())
             }
             BifrostCmd::Disconnect { reply, reason } => {

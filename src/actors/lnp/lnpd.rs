@@ -164,6 +164,33 @@ impl Extension for Lnpd {
                     Err(e) => Msg::failure(code::BUSY, e),
                 }
             }
+            Msg::Lnp(LnpMsg::SubscribeBifrostApps { apps }) => {
+                match self.registry.subscribe_apps(bus.clone(), env, apps.clone()) {
+                    Ok(()) => Msg::Success(Some(format!(
+                        "forwarding {} Bifrost app(s) to {}",
+                        apps.len(),
+                        env.src
+                    ))),
+                    Err(e) => Msg::failure(code::BUSY, e),
+                }
+            }
+            Msg::Lnp(LnpMsg::SendBifrostApp(m)) => {
+                match self.registry.find(&m.node_id, protocol::BIFROST) {
+                    Some(PeerActor::Bifrost(actor)) => {
+                        let cmd = BifrostCmd::SendApp {
+                            bus: bus.clone(),
+                            env: env.clone(),
+                            app: m.app,
+                            payload: m.payload.clone(),
+                        };
+                        match actor.try_send(Command(cmd)) {
+                            Ok(()) => return None, // the connection answers
+                            Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
+                        }
+                    }
+                    _ => not_found(&m.node_id, protocol::BIFROST),
+                }
+            }
             Msg::Lnp(LnpMsg::SendPeerMessage(m)) => {
                 if [msg_type::INIT, msg_type::PING, msg_type::PONG].contains(&m.type_id) {
                     Msg::failure(

@@ -11,7 +11,7 @@ use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
 use crate::bus::Bus;
 use crate::lograte;
-use crate::wire::lnp_api::{protocol, Direction, LnpMsg, PeerInfo, PeerMessage};
+use crate::wire::lnp_api::{protocol, AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
 use crate::wire::msg::{Detail, Envelope, Msg, ServiceId};
 use actix::prelude::*;
@@ -109,6 +109,8 @@ struct Inner {
     listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
     bifrost_listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
     subscriptions: Vec<Subscription>,
+    /// Services that take Bifrost app messages (the same shape: `types` are app ids).
+    app_subscriptions: Vec<Subscription>,
 }
 
 /// The registry.
@@ -466,8 +468,52 @@ impl Registry {
         }
     }
 
+    /// Records (or replaces) which Bifrost apps `service` takes; an empty list unsubscribes.
+    pub fn subscribe_apps(&self, bus: Bus, env: &Envelope, apps: Vec<u16>) -> Result<(), String> {
+        let mut t = self.lock();
+        t.app_subscriptions.retain(|s| s.service != env.src);
+        if apps.is_empty() {
+            return Ok(());
+        }
+        if t.app_subscriptions.len() >= MAX_PEER_SUBSCRIPTIONS {
+            return Err(format!(
+                "{MAX_PEER_SUBSCRIPTIONS} services take Bifrost apps already"
+            ));
+        }
+        t.app_subscriptions.push(Subscription {
+            bus,
+            service: env.src.clone(),
+            request_id: env.request_id,
+            types: apps,
+        });
+        Ok(())
+    }
+
+    /// Sends a Bifrost app message to every service that takes its app; false if none does
+    /// (the peer is then told so).
+    pub fn forward_app(&self, m: AppMessage) -> bool {
+        let t = self.lock();
+        let mut taken = false;
+        for s in t
+            .app_subscriptions
+            .iter()
+            .filter(|s| s.types.contains(&m.app))
+        {
+            taken = true;
+            s.bus.send(Envelope {
+                src: ServiceId::Lnpd,
+                dst: s.service.clone(),
+                request_id: s.request_id,
+                msg: Msg::Lnp(LnpMsg::BifrostAppIn(m.clone())),
+            });
+        }
+        taken
+    }
+
     /// A service is gone from its bus (a notification bounced with `NO_ROUTE`).
     pub fn unsubscribe(&self, service: &ServiceId) {
-        self.lock().subscriptions.retain(|s| &s.service != service);
+        let mut t = self.lock();
+        t.subscriptions.retain(|s| &s.service != service);
+        t.app_subscriptions.retain(|s| &s.service != service);
     }
 }

@@ -16,7 +16,13 @@
 //! Channel messages (0x0020-0x0028) are not supported: they are even, so they end it.
 
 use super::limits::BIFROST_MAX_MESSAGE;
-use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+use super::strict::{
+    decode_bytes, decode_string, encode_bytes, encode_len, encode_string, Reader, Strict,
+    StrictError,
+};
+
+/// Strict encoding 0.9's u16 length: the longest string, `bytes` or list.
+const B16: usize = u16::MAX as usize;
 
 /// A TLV stream: (type, value) pairs, ascending by type.
 pub type Tlvs = Vec<(u64, Vec<u8>)>;
@@ -120,17 +126,6 @@ impl std::fmt::Display for BifrostError {
 
 impl std::error::Error for BifrostError {}
 
-fn encode_bytes(b: &[u8], out: &mut Vec<u8>) -> Result<(), StrictError> {
-    encode_len(b.len(), u16::MAX as usize, out)?;
-    out.extend_from_slice(b);
-    Ok(())
-}
-
-fn decode_bytes(r: &mut Reader<'_>) -> Result<Vec<u8>, StrictError> {
-    let n = r.len_prefix(u16::MAX as usize, 1)?;
-    Ok(r.take(n)?.to_vec())
-}
-
 fn encode_tlvs(tlvs: &Tlvs, out: &mut Vec<u8>) -> Result<(), StrictError> {
     if tlvs.is_empty() {
         return Ok(());
@@ -141,7 +136,7 @@ fn encode_tlvs(tlvs: &Tlvs, out: &mut Vec<u8>) -> Result<(), StrictError> {
     encode_len(tlvs.len(), u16::MAX as usize, out)?;
     for (t, v) in tlvs {
         t.strict_encode(out)?;
-        encode_bytes(v, out)?;
+        encode_bytes(v, B16, out)?;
     }
     Ok(())
 }
@@ -158,7 +153,7 @@ fn decode_tlvs(r: &mut Reader<'_>) -> Result<Tlvs, StrictError> {
         if v.last().is_some_and(|(prev, _)| *prev >= t) {
             return Err(StrictError::InvalidValue("TLV types out of order"));
         }
-        v.push((t, decode_bytes(r)?));
+        v.push((t, decode_bytes(r, B16)?));
     }
     Ok(v)
 }
@@ -213,13 +208,13 @@ impl BifrostMsg {
                 encode_tlvs(tlvs, o)?;
             }
             BifrostMsg::Ping { ignored, pong_size } => {
-                encode_bytes(ignored, o)?;
+                encode_bytes(ignored, B16, o)?;
                 pong_size.strict_encode(o)?;
             }
-            BifrostMsg::Pong(b) => encode_bytes(b, o)?,
+            BifrostMsg::Pong(b) => encode_bytes(b, B16, o)?,
             BifrostMsg::Msg { app, payload } => {
                 app.strict_encode(o)?;
-                encode_bytes(payload, o)?;
+                encode_bytes(payload, B16, o)?;
             }
             BifrostMsg::Unknown { payload, .. } => o.extend_from_slice(payload),
         }
@@ -277,13 +272,13 @@ impl BifrostMsg {
                 }
             }
             msg_type::PING => BifrostMsg::Ping {
-                ignored: decode_bytes(r)?,
+                ignored: decode_bytes(r, B16)?,
                 pong_size: u16::strict_decode(r)?,
             },
-            msg_type::PONG => BifrostMsg::Pong(decode_bytes(r)?),
+            msg_type::PONG => BifrostMsg::Pong(decode_bytes(r, B16)?),
             msg_type::MSG => BifrostMsg::Msg {
                 app: u16::strict_decode(r)?,
-                payload: decode_bytes(r)?,
+                payload: decode_bytes(r, B16)?,
             },
             t if t % 2 == 1 => {
                 let payload = r.take(r.remaining())?.to_vec();

@@ -8,7 +8,10 @@
 
 use super::limits::{MAX_CONTAINER_CHUNKS, STORM_MAX_MESSAGE};
 use super::storm::{Container, ContainerHeader, Id32};
-use super::strict::{encode_len, Reader, Strict, StrictError};
+use super::strict::{decode_bytes, encode_bytes, encode_len, Reader, Strict, StrictError};
+
+/// Strict encoding 0.9's u16 length: the longest string, `bytes` or list.
+const B16: usize = u16::MAX as usize;
 
 /// A Storm app id (storm-core `StormApp`: 0 system, 1 chat, 2 file transfer, 0x10 RGB contracts,
 /// 0x11 RGB transfers; 0x8000 and above are vendors').
@@ -133,17 +136,6 @@ impl std::fmt::Display for StormP2pError {
 
 impl std::error::Error for StormP2pError {}
 
-fn encode_bytes(b: &[u8], out: &mut Vec<u8>) -> Result<(), StrictError> {
-    encode_len(b.len(), u16::MAX as usize, out)?;
-    out.extend_from_slice(b);
-    Ok(())
-}
-
-fn decode_bytes(r: &mut Reader<'_>) -> Result<Vec<u8>, StrictError> {
-    let n = r.len_prefix(u16::MAX as usize, 1)?;
-    Ok(r.take(n)?.to_vec())
-}
-
 fn encode_ids(ids: &[Id32], out: &mut Vec<u8>) -> Result<(), StrictError> {
     encode_len(ids.len(), u16::MAX as usize, out)?;
     ids.iter().try_for_each(|id| id.strict_encode(out))
@@ -251,13 +243,13 @@ impl StormP2p {
             }
             StormP2p::ProposeTopic(app, t) => {
                 app.strict_encode(o)?;
-                encode_bytes(&t.body, o)?;
+                encode_bytes(&t.body, B16, o)?;
                 encode_ids(&t.container_ids, o)?;
             }
             StormP2p::Post(app, m) => {
                 app.strict_encode(o)?;
                 m.parent_id.strict_encode(o)?;
-                encode_bytes(&m.body, o)?;
+                encode_bytes(&m.body, B16, o)?;
                 encode_ids(&m.container_ids, o)?;
             }
             StormP2p::Read(app, id) | StormP2p::Decline(app, id) | StormP2p::Accept(app, id) => {
@@ -340,7 +332,7 @@ impl StormP2p {
             0x0006 => StormP2p::ProposeTopic(
                 app(r)?,
                 Topic {
-                    body: decode_bytes(r)?,
+                    body: decode_bytes(r, B16)?,
                     container_ids: decode_ids(r)?,
                 },
             ),
@@ -348,7 +340,7 @@ impl StormP2p {
                 app(r)?,
                 Mesg {
                     parent_id: r.array()?,
-                    body: decode_bytes(r)?,
+                    body: decode_bytes(r, B16)?,
                     container_ids: decode_ids(r)?,
                 },
             ),

@@ -261,6 +261,19 @@ impl Strict for String {
     }
 }
 
+/// Encodes `bytes` with a u16 LE length (strict encoding 0.9's `Vec<u8>`), at most `max`.
+pub fn encode_bytes(b: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    encode_len(b.len(), max, out)?;
+    out.extend_from_slice(b);
+    Ok(())
+}
+
+/// Decodes `bytes` with a u16 LE length, at most `max`, checked before allocating.
+pub fn decode_bytes(r: &mut Reader<'_>, max: usize) -> Result<Vec<u8>, StrictError> {
+    let n = r.len_prefix(max, 1)?;
+    Ok(r.take(n)?.to_vec())
+}
+
 /// Decodes a string of at most `max` bytes (a protocol may be tighter than 65535).
 pub fn decode_string(r: &mut Reader<'_>, max: usize) -> Result<String, StrictError> {
     let len = r.len_prefix(max, 1)?;

@@ -2,7 +2,7 @@
 //! connection driver ([`crate::actors::conn`]) over the protocol [`Bifrost`]. Like `peerd`, a
 //! failure drops this connection only; the registry ([`super::peers`]) holds both kinds.
 
-use super::peers::Registry;
+use super::peers::{Registry, Waiting};
 use crate::actors::clock::unix_now;
 use crate::actors::conn::{Conn, Protocol};
 use crate::bus::Bus;
@@ -12,7 +12,6 @@ use crate::wire::msg::{code, Envelope, Msg};
 use crate::wire::session::SessionError;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,9 +58,7 @@ pub struct Bifrost {
     registry: Arc<Registry>,
     remote: Option<PublicKey>,
     node_id: Option<[u8; 33]>,
-    connect_reply: Option<(Bus, Envelope)>,
-    ping_replies: VecDeque<(Bus, Envelope)>,
-    disconnect_reply: Option<(Bus, Envelope)>,
+    waiting: Waiting,
 }
 
 /// One Bifrost connection: the driver over [`Bifrost`].
@@ -90,9 +87,10 @@ impl Bifrost {
             registry,
             node_id: remote.map(|k| k.serialize()),
             remote,
-            connect_reply,
-            ping_replies: VecDeque::new(),
-            disconnect_reply: None,
+            waiting: Waiting {
+                connect: connect_reply,
+                ..Waiting::default()
+            },
         }
     }
 
@@ -120,7 +118,7 @@ impl Protocol for Bifrost {
     }
 
     fn dialing(&mut self, addr: &str) {
-        if let Some((bus, env)) = &self.connect_reply {
+        if let Some((bus, env)) = &self.waiting.connect {
             bus.send(env.reply(Msg::Progress(format!("connecting to {addr} (Bifrost)"))));
         }
     }
@@ -137,7 +135,7 @@ impl Protocol for Bifrost {
                 if let Some(a) = peer {
                     self.registry.set_addr(self.conn, a.to_string());
                 }
-                if let Some((bus, env)) = &self.connect_reply {
+                if let Some((bus, env)) = &self.waiting.connect {
                     bus.send(
                         env.reply(Msg::Progress("TCP connected, Brontozaur handshake".into())),
                     );
@@ -173,7 +171,7 @@ impl Protocol for Bifrost {
             Event::Ready { protocols, .. } => {
                 tracing::info!(peer = %self.name(), %protocols, "Bifrost peer ready");
                 self.registry.ready(self.conn, Vec::new(), unix_now());
-                if let Some((bus, env)) = self.connect_reply.take() {
+                if let Some((bus, env)) = self.waiting.connect.take() {
                     let id = self
                         .node_id
                         .map(|k| k.to_lower_hex_string())
@@ -186,7 +184,7 @@ impl Protocol for Bifrost {
                 let us = rtt.as_micros() as u64;
                 self.registry.rtt(self.conn, us);
                 if requested {
-                    if let Some((bus, env)) = self.ping_replies.pop_front() {
+                    if let Some((bus, env)) = self.waiting.pings.pop_front() {
                         bus.send(env.reply(LnpMsg::PeerPong { rtt_us: us }.into()));
                     }
                 }
@@ -227,7 +225,7 @@ impl Protocol for Bifrost {
                     _ => Err(BifrostError::disconnect("the peer is not ready yet".into())),
                 };
                 match result {
-                    Ok(()) => self.ping_replies.push_back((bus, env)),
+                    Ok(()) => self.waiting.pings.push_back((bus, env)),
                     Err(e) => bus.send(env.reply(Msg::failure(code::PEER_FAILED, e.reason))),
                 }
                 Ok(())
@@ -247,7 +245,7 @@ impl Protocol for Bifrost {
                 Ok(())
             }
             BifrostCmd::Disconnect { reply, reason } => {
-                self.disconnect_reply = reply;
+                self.waiting.disconnect = reply;
                 Err(BifrostError::disconnect(reason))
             }
             BifrostCmd::Crash { requested_by } => {
@@ -258,27 +256,8 @@ impl Protocol for Bifrost {
 
     fn closed(&mut self, e: &BifrostError, failure: bool) {
         let name = self.name();
-        let reason = &e.reason;
-        let logged = match self.registry.pending_inbound_ip(self.conn) {
-            Some(ip) => crate::lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
-            None => true,
-        };
-        if logged && failure {
-            tracing::warn!(peer = %name, "connection dropped: {reason}");
-        } else if logged {
-            tracing::info!(peer = %name, "connection closed: {reason}");
-        }
-        if let Some((bus, env)) = self.connect_reply.take() {
-            bus.send(env.reply(Msg::failure(code::PEER_FAILED, reason.clone())));
-        }
-        for (bus, env) in self.ping_replies.drain(..) {
-            let why = format!("connection closed before the pong: {reason}");
-            bus.send(env.reply(Msg::failure(code::PEER_FAILED, why)));
-        }
-        self.registry.remove(self.conn);
-        if let Some((bus, env)) = self.disconnect_reply.take() {
-            bus.send(env.reply(Msg::Success(Some(format!("disconnected {name}")))));
-        }
+        self.registry
+            .closed(self.conn, &name, &e.reason, failure, &mut self.waiting);
     }
 
     fn stopped(&mut self) {

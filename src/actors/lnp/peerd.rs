@@ -10,7 +10,7 @@
 //!   touches no other peer; the key state of a BOLT-8 session cannot be rebuilt, so a restart
 //!   would be a new connection anyway, which the remote side or an operator's `connect` makes.
 
-use super::peers::Registry;
+use super::peers::{Registry, Waiting};
 use crate::actors::clock::unix_now;
 use crate::actors::conn::{Conn, Protocol};
 use crate::bus::Bus;
@@ -22,7 +22,6 @@ use crate::wire::session::SessionError;
 use actix::prelude::*;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -74,12 +73,8 @@ pub struct Peer {
     remote: Option<PublicKey>,
     /// The peer's node id once known (dialled, or learnt in act three).
     node_id: Option<[u8; 33]>,
-    /// The `connect` request to answer when the peer is ready (or fails).
-    connect_reply: Option<(Bus, Envelope)>,
-    /// `ping` requests waiting for their pong, in order.
-    ping_replies: VecDeque<(Bus, Envelope)>,
-    /// The `disconnect` request to answer once the connection has left the registry.
-    disconnect_reply: Option<(Bus, Envelope, String)>,
+    /// The requests waiting on this connection.
+    waiting: Waiting,
 }
 
 /// One peer connection: the driver over [`Peer`].
@@ -101,9 +96,10 @@ impl Peer {
             wanted: Box::new(move |t| r.wants(t)),
             remote,
             node_id: remote.map(|k| k.serialize()),
-            connect_reply,
-            ping_replies: VecDeque::new(),
-            disconnect_reply: None,
+            waiting: Waiting {
+                connect: connect_reply,
+                ..Waiting::default()
+            },
         }
     }
 
@@ -125,7 +121,7 @@ impl Protocol for Peer {
     }
 
     fn dialing(&mut self, addr: &str) {
-        if let Some((bus, env)) = &self.connect_reply {
+        if let Some((bus, env)) = &self.waiting.connect {
             bus.send(env.reply(Msg::Progress(format!("connecting to {addr}"))));
         }
     }
@@ -143,7 +139,7 @@ impl Protocol for Peer {
                 if let Some(a) = peer {
                     self.registry.set_addr(self.conn, a.to_string());
                 }
-                if let Some((bus, env)) = &self.connect_reply {
+                if let Some((bus, env)) = &self.waiting.connect {
                     bus.send(env.reply(Msg::Progress("TCP connected, BOLT-8 handshake".into())));
                 }
                 Ok(Session::outbound(
@@ -182,7 +178,7 @@ impl Protocol for Peer {
                 let features = init.global_features.or(&init.features);
                 tracing::info!(peer = %self.name(), features = ?features.bits(), "peer ready");
                 self.registry.ready(self.conn, features.0, unix_now());
-                if let Some((bus, env)) = self.connect_reply.take() {
+                if let Some((bus, env)) = self.waiting.connect.take() {
                     let id = self
                         .node_id
                         .map(|k| k.to_lower_hex_string())
@@ -194,7 +190,7 @@ impl Protocol for Peer {
                 let us = rtt.as_micros() as u64;
                 self.registry.rtt(self.conn, us);
                 if requested {
-                    if let Some((bus, env)) = self.ping_replies.pop_front() {
+                    if let Some((bus, env)) = self.waiting.pings.pop_front() {
                         bus.send(env.reply(LnpMsg::PeerPong { rtt_us: us }.into()));
                     }
                 }
@@ -224,7 +220,7 @@ impl Protocol for Peer {
                     _ => Err(PeerError::disconnect("the peer is not ready yet".into())),
                 };
                 match result {
-                    Ok(()) => self.ping_replies.push_back((bus, env)),
+                    Ok(()) => self.waiting.pings.push_back((bus, env)),
                     Err(e) => {
                         let c = if num_pong_bytes >= PONG_BYTES_IGNORED_FROM {
                             code::REFUSED
@@ -237,7 +233,7 @@ impl Protocol for Peer {
                 Ok(())
             }
             PeerCmd::Disconnect { reply, reason } => {
-                self.disconnect_reply = reply.map(|(bus, env)| (bus, env, self.name()));
+                self.waiting.disconnect = reply;
                 Err(PeerError::disconnect(reason))
             }
             PeerCmd::Send { bus, env, msg } => {
@@ -261,28 +257,8 @@ impl Protocol for Peer {
 
     fn closed(&mut self, e: &PeerError, failure: bool) {
         let name = self.name();
-        let reason = &e.reason;
-        // A stranger's handshake that went nowhere is logged at most a few times per address.
-        let logged = match self.registry.pending_inbound_ip(self.conn) {
-            Some(ip) => crate::lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
-            None => true,
-        };
-        if logged && failure {
-            tracing::warn!(peer = %name, "connection dropped: {reason}");
-        } else if logged {
-            tracing::info!(peer = %name, "connection closed: {reason}");
-        }
-        if let Some((bus, env)) = self.connect_reply.take() {
-            bus.send(env.reply(Msg::failure(code::PEER_FAILED, reason.clone())));
-        }
-        for (bus, env) in self.ping_replies.drain(..) {
-            let why = format!("connection closed before the pong: {reason}");
-            bus.send(env.reply(Msg::failure(code::PEER_FAILED, why)));
-        }
-        self.registry.remove(self.conn);
-        if let Some((bus, env, id)) = self.disconnect_reply.take() {
-            bus.send(env.reply(Msg::Success(Some(format!("disconnected {id}")))));
-        }
+        self.registry
+            .closed(self.conn, &name, &e.reason, failure, &mut self.waiting);
     }
 
     fn stopped(&mut self) {

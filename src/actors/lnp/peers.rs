@@ -13,7 +13,7 @@ use crate::bus::Bus;
 use crate::lograte;
 use crate::wire::lnp_api::{protocol, AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
 use crate::wire::lnp_peer::SessionConfig;
-use crate::wire::msg::{Detail, Envelope, Msg, ServiceId};
+use crate::wire::msg::{code, Detail, Envelope, Msg, ServiceId};
 use actix::prelude::*;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
@@ -79,6 +79,18 @@ impl PeerActor {
             PeerActor::Bifrost(_) => bifrostd::service_name(node_id, conn),
         }
     }
+}
+
+/// The requests waiting on one connection, of either protocol: the `connect` to answer once
+/// ready, the `ping`s in order, the `disconnect` to answer once it has left.
+#[derive(Default)]
+pub struct Waiting {
+    /// `connect` (answered when the peer is ready, or fails).
+    pub connect: Option<(Bus, Envelope)>,
+    /// `ping`s waiting for their pong, in order.
+    pub pings: std::collections::VecDeque<(Bus, Envelope)>,
+    /// `disconnect` (answered once the connection has left the registry).
+    pub disconnect: Option<(Bus, Envelope)>,
 }
 
 struct Entry {
@@ -352,6 +364,32 @@ impl Registry {
     /// A connection ended.
     pub fn remove(&self, conn: u64) {
         self.lock().peers.remove(&conn);
+    }
+
+    /// Connection `conn` (named `name`) ended with `reason` (`failure`: a handler failed): logs
+    /// it (a stranger's failed handshake at most a few times per address, src/lograte.rs),
+    /// answers what waits on it, and removes it.
+    pub fn closed(&self, conn: u64, name: &str, reason: &str, failure: bool, w: &mut Waiting) {
+        let logged = match self.pending_inbound_ip(conn) {
+            Some(ip) => lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
+            None => true,
+        };
+        if logged && failure {
+            tracing::warn!(peer = %name, "connection dropped: {reason}");
+        } else if logged {
+            tracing::info!(peer = %name, "connection closed: {reason}");
+        }
+        if let Some((bus, env)) = w.connect.take() {
+            bus.send(env.reply(Msg::failure(code::PEER_FAILED, reason)));
+        }
+        for (bus, env) in w.pings.drain(..) {
+            let why = format!("connection closed before the pong: {reason}");
+            bus.send(env.reply(Msg::failure(code::PEER_FAILED, why)));
+        }
+        self.remove(conn);
+        if let Some((bus, env)) = w.disconnect.take() {
+            bus.send(env.reply(Msg::Success(Some(format!("disconnected {name}")))));
+        }
     }
 
     /// The actor of a peer, by node id and protocol.

@@ -343,6 +343,8 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
         ));
         runs.push(on("storm", d, &args(&["assemble", &t, &small])));
         runs.push(on("storm", d, &args(&["assemble", &key, &t])));
+        runs.push(on("storm", d, &args(&["chat", "history", &t])));
+        runs.push(on("storm", d, &args(&["chat", "send", &t, "hi"])));
     }
     for h in hexes() {
         let d = &storm_dir;

@@ -15,7 +15,7 @@ use super::msg::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
 };
 use super::storm::{Container, ContainerHeader};
-use super::storm_api::{AppInfo, ContainerInfo, StormMsg, TableInfo};
+use super::storm_api::{AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo};
 
 /// The generic messages (0x00xx, 0x01xx).
 pub fn generic() -> Vec<Msg> {
@@ -275,6 +275,12 @@ pub fn storm() -> Vec<Msg> {
         chunks: 1,
     };
     let t = || "chunks".to_string();
+    let chat = ChatEntry {
+        peer: [2; 33],
+        outgoing: false,
+        time_ms: 1_700_000_000_000,
+        text: "hi".into(),
+    };
     let list = vec![
         StormMsg::Tables,
         StormMsg::TableList(vec![TableInfo {
@@ -357,6 +363,14 @@ pub fn storm() -> Vec<Msg> {
             app: 1,
             name: "chat".into(),
         }]),
+        StormMsg::ChatSend {
+            node_id: [2; 33],
+            text: "hi".into(),
+        },
+        StormMsg::ChatSubscribe,
+        StormMsg::ChatIn(chat.clone()),
+        StormMsg::ChatHistory { node_id: [2; 33] },
+        StormMsg::ChatList(vec![chat]),
     ];
     for s in &list {
         match s {
@@ -386,7 +400,12 @@ pub fn storm() -> Vec<Msg> {
             | StormMsg::AppSend { .. }
             | StormMsg::AppMessage { .. }
             | StormMsg::Apps
-            | StormMsg::AppList(_) => {}
+            | StormMsg::AppList(_)
+            | StormMsg::ChatSend { .. }
+            | StormMsg::ChatSubscribe
+            | StormMsg::ChatIn(_)
+            | StormMsg::ChatHistory { .. }
+            | StormMsg::ChatList(_) => {}
         }
     }
     list.into_iter().map(Msg::from).collect()

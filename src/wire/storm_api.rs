@@ -10,7 +10,7 @@
 
 use super::limits::{
     MAX_APP_PAYLOAD, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_LIST, MAX_SERVICE_NAME, MAX_TABLE_NAME,
-    MAX_VALUE,
+    MAX_TEXT, MAX_VALUE,
 };
 use super::msg::{message_set, BodyError};
 use super::storm::{Container, ContainerHeader, Id32};
@@ -154,6 +154,56 @@ message_set! {
         Apps = 0x0533 as Request,
         /// Final reply to `Apps`.
         AppList(Vec<AppInfo>) = 0x0534 as Final,
+        /// Request (to `stormd`): send a chat message to the Storm node of a peer (its LNP
+        /// node's id), over the LNP node this node joined.
+        ChatSend {
+            /// The peer's node id.
+            node_id: [u8; 33],
+            /// The text.
+            text: String,
+        } = 0x0540 as Request,
+        /// Request (to `stormd`): subscribe the sender to incoming chat messages.
+        ChatSubscribe = 0x0541 as Request,
+        /// Notification: a chat message arrived.
+        ChatIn(ChatEntry) = 0x0542 as OneWay,
+        /// Request (to `stormd`): the chat history with a peer, oldest first.
+        ChatHistory {
+            /// The peer's node id.
+            node_id: [u8; 33],
+        } = 0x0543 as Request,
+        /// Final reply to `ChatHistory`.
+        ChatList(Vec<ChatEntry>) = 0x0544 as Final,
+    }
+}
+
+/// One chat message (kept in the STORE table `chat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatEntry {
+    /// The peer (its LNP node's id).
+    pub peer: [u8; 33],
+    /// Sent by us (1) or by the peer (0).
+    pub outgoing: bool,
+    /// Unix time in milliseconds when it was sent or received.
+    pub time_ms: u64,
+    /// The text.
+    pub text: String,
+}
+
+impl Strict for ChatEntry {
+    const MIN_SIZE: usize = 33 + 1 + 8 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.peer.strict_encode(out)?;
+        self.outgoing.strict_encode(out)?;
+        self.time_ms.strict_encode(out)?;
+        encode_string(&self.text, MAX_TEXT, out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(ChatEntry {
+            peer: r.array()?,
+            outgoing: bool::strict_decode(r)?,
+            time_ms: u64::strict_decode(r)?,
+            text: decode_string(r, MAX_TEXT)?,
+        })
     }
 }
 
@@ -276,6 +326,17 @@ impl StormMsg {
                 encode_string(from, MAX_SERVICE_NAME * 2, out)?;
                 encode_value(payload, MAX_APP_PAYLOAD, out)
             }
+            StormMsg::ChatSend { node_id, text } => {
+                node_id.strict_encode(out)?;
+                encode_string(text, MAX_TEXT, out)
+            }
+            StormMsg::ChatSubscribe => Ok(()),
+            StormMsg::ChatIn(e) => e.strict_encode(out),
+            StormMsg::ChatHistory { node_id } => node_id.strict_encode(out),
+            StormMsg::ChatList(list) => {
+                encode_len(list.len(), MAX_LIST, out)?;
+                list.iter().try_for_each(|e| e.strict_encode(out))
+            }
             StormMsg::AppList(apps) => {
                 encode_len(apps.len(), MAX_LIST, out)?;
                 for a in apps {
@@ -393,6 +454,23 @@ impl StormMsg {
                     });
                 }
                 StormMsg::AppList(apps)
+            }
+            0x0540 => StormMsg::ChatSend {
+                node_id: r.array()?,
+                text: decode_string(r, MAX_TEXT)?,
+            },
+            0x0541 => StormMsg::ChatSubscribe,
+            0x0542 => StormMsg::ChatIn(ChatEntry::strict_decode(r)?),
+            0x0543 => StormMsg::ChatHistory {
+                node_id: r.array()?,
+            },
+            0x0544 => {
+                let n = r.len_prefix(MAX_LIST, ChatEntry::MIN_SIZE)?;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(ChatEntry::strict_decode(r)?);
+                }
+                StormMsg::ChatList(list)
             }
             other => return Err(BodyError::UnknownType(other)),
         })

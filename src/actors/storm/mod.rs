@@ -9,6 +9,8 @@
 //! - [`stored`]: STORE requests; reads in the handler, writes group-committed by a writer thread.
 //! - [`stormd`]: containers (`containerize`, `assemble`, `containers`) and STORM-bus apps.
 
+pub mod chat;
+pub mod link;
 pub mod stored;
 pub mod stormd;
 
@@ -29,23 +31,56 @@ pub static NODE: NodeDef = NodeDef {
         connection_names: &[],
     },
     defaults: include_str!("../../../config/storm.toml"),
-    sections: &[],
-    list_flags: &[],
-    settings: |_: &Section<'_>| Ok(Arc::new(StormSettings)),
+    sections: &["lnp"],
+    list_flags: &[("lnp", "lnp.join")],
+    settings: |s: &Section<'_>| Ok(Arc::new(StormSettings::read(s)?)),
 };
+
+/// `[lnp]` as written in the config.
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawLnp {
+    join: Vec<String>,
+}
 
 /// The database file in the data dir.
 pub const STORE_FILE: &str = "store.redb";
 
-/// The Storm node's settings (none of its own yet: the database lives in the data dir).
+/// The Storm node's settings: the LNP node it joins, if any (the database lives in the data
+/// dir).
 #[derive(Debug)]
-pub struct StormSettings;
+pub struct StormSettings {
+    /// The MSG bus endpoint of the LNP node to join (`[lnp] join`, `--lnp`/`-M`).
+    pub join: Option<String>,
+}
+
+impl StormSettings {
+    /// Reads `[lnp]`.
+    pub fn read(s: &Section<'_>) -> Result<StormSettings, String> {
+        let l: RawLnp = s.table("lnp")?;
+        if l.join.len() > 1 {
+            return Err(s.bad("lnp.join", "a Storm node joins one LNP node".into()));
+        }
+        Ok(StormSettings {
+            join: l.join.into_iter().next(),
+        })
+    }
+}
 
 impl NodeSettings for StormSettings {
     fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
         let path = env.config.data_dir.join(STORE_FILE);
         let storage = Arc::new(RedbStorage::open(&path).map_err(|e| e.to_string())?);
-        let state = Arc::new(stormd::StormState::default());
+        let chat = Arc::new(chat::Chat::new(storage.clone()));
+        let link = match &self.join {
+            Some(j) => {
+                let ep = crate::bus::Endpoint::parse(j, &env.config.data_dir)
+                    .map_err(|e| format!("--lnp {j}: {e}"))?;
+                Some(link::Link::start(ep, chat.clone())?)
+            }
+            None => None,
+        };
+        let state = Arc::new(stormd::StormState::new(chat, link));
         // `stored` answers on STORE (services, the seed's storage RPC) and on the API (remote
         // clients and `nodectl storm store …`).
         let buses: Vec<_> = env
@@ -90,5 +125,13 @@ fn details(s: &RedbStorage, state: &stormd::StormState, store: &str) -> Vec<(Str
         ("tables".into(), Detail::U64(tables.len() as u64)),
         ("containers".into(), Detail::U64(containers)),
         ("apps".into(), Detail::U64(state.apps() as u64)),
+        (
+            "lnp".into(),
+            Detail::Text(match &state.link {
+                None => "none".into(),
+                Some(l) if l.reachable() => format!("{} (reachable)", l.endpoint),
+                Some(l) => format!("{} (unreachable)", l.endpoint),
+            }),
+        ),
     ]
 }

@@ -8,6 +8,8 @@
 //!   the request id of its `register_app`) until it goes away. Local senders use `app_send`;
 //!   Bifrost peers will be one more sender (docs/ARCHITECTURE.md).
 
+use super::chat::Chat;
+use super::link::Link;
 use crate::actors::limits::{MAX_APPS, MAX_CONTAINER_JOBS};
 use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
@@ -36,10 +38,13 @@ struct App {
 }
 
 /// State shared by every incarnation of the extension.
-#[derive(Default)]
 pub struct StormState {
     apps: Mutex<BTreeMap<u16, App>>,
     jobs: AtomicUsize,
+    /// The chat (STORE table `chat`, listeners).
+    pub chat: Arc<Chat>,
+    /// The link to the LNP node this node joined, if any.
+    pub link: Option<Arc<Link>>,
 }
 
 impl std::fmt::Debug for StormState {
@@ -49,6 +54,16 @@ impl std::fmt::Debug for StormState {
 }
 
 impl StormState {
+    /// The state of a node with `chat`, joined to an LNP node through `link` (if any).
+    pub fn new(chat: Arc<Chat>, link: Option<Arc<Link>>) -> StormState {
+        StormState {
+            apps: Mutex::new(BTreeMap::new()),
+            jobs: AtomicUsize::new(0),
+            chat,
+            link,
+        }
+    }
+
     /// Number of registered apps.
     pub fn apps(&self) -> usize {
         self.lock_apps().len()
@@ -331,6 +346,30 @@ impl Extension for Stormd {
                     .collect(),
             )
             .into(),
+            StormMsg::ChatSend { node_id, text } => match &self.state.link {
+                None => Msg::failure(
+                    code::REFUSED,
+                    "this Storm node joined no LNP node (start it with --lnp ENDPOINT)",
+                ),
+                Some(link) => match link.chat(*node_id, text.clone(), (bus.clone(), env.clone())) {
+                    Ok(()) => return None, // the link answers
+                    Err(why) => Msg::failure(code::PEER_FAILED, why),
+                },
+            },
+            StormMsg::ChatSubscribe => {
+                match self
+                    .state
+                    .chat
+                    .listen(bus.clone(), env.src.clone(), env.request_id)
+                {
+                    Ok(()) => Msg::Success(Some("listening for chat messages".into())),
+                    Err(e) => Msg::failure(code::BUSY, e),
+                }
+            }
+            StormMsg::ChatHistory { node_id } => match self.state.chat.history(node_id) {
+                Ok(list) => StormMsg::ChatList(list).into(),
+                Err(e) => Msg::failure(code::SERVICE_FAILED, e),
+            },
             _ => return Some(d),
         };
         bus.send(env.reply(reply));
@@ -342,6 +381,7 @@ impl Extension for Stormd {
     }
 
     fn gone(&mut self, service: &ServiceId) {
+        self.state.chat.forget(service);
         self.apps().retain(|app, a| {
             let keep = &a.service != service;
             if !keep {

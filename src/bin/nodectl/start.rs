@@ -63,8 +63,14 @@ pub struct StartArgs {
     /// Allow the `debug crash <service>` API request.
     #[arg(long)]
     fault_injection: bool,
-    /// MSG bus endpoint (LNP).
-    #[arg(short = 'M', long = "msg", value_name = "ENDPOINT")]
+    /// MSG bus endpoint (LNP: its own). Storm: the MSG bus of the LNP node to join (also
+    /// `--lnp`; replaces `lnp.join`).
+    #[arg(
+        short = 'M',
+        long = "msg",
+        visible_alias = "lnp",
+        value_name = "ENDPOINT"
+    )]
     msg: Option<String>,
     /// CTL bus endpoint (LNP, RGB).
     #[arg(short = 'X', long = "ctl", value_name = "ENDPOINT")]
@@ -118,8 +124,11 @@ fn init_logging(level: &str) {
 pub fn start(args: StartArgs) -> Result<ExitCode, String> {
     let kind = args.node.kind();
     let dir = data_dir(kind, args.data_dir.clone())?;
+    // A Storm node has no MSG bus: its -M/--lnp names the LNP node's, which it joins.
+    let joins_lnp = kind == NodeKind::Storm;
+    let own_msg = if joins_lnp { &None } else { &args.msg };
     let flags = [
-        (BusKind::Msg, &args.msg),
+        (BusKind::Msg, own_msg),
         (BusKind::Ctl, &args.ctl),
         (BusKind::Chnl, &args.chnl),
         (BusKind::Api, &args.api),
@@ -141,6 +150,14 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
             ("listen", args.listen.clone()),
             ("connect", args.connect.clone()),
             ("bifrost-listen", args.bifrost_listen.clone()),
+            (
+                "lnp",
+                if joins_lnp {
+                    args.msg.clone().into_iter().collect()
+                } else {
+                    Vec::new()
+                },
+            ),
         ],
     };
     let settings = settings::load(kind, &dir, &overrides)?;

@@ -3,7 +3,9 @@
 //! Every command talks to the node's API endpoint: STORE requests go to `stored`, container
 //! and app requests to `stormd` (docs/API.md, "Storm requests").
 
-use crate::client::{self, hex_arg, read_bounded, text_arg, ClientArgs, Request, Session};
+use crate::client::{
+    self, hex_arg, node_id_arg, read_bounded, text_arg, ClientArgs, Request, Session,
+};
 use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, unexpected};
 use clap::{Args, Subcommand};
@@ -12,13 +14,13 @@ use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::storage::{check_table, stored_id};
 use lnpbp_nodes::wire::limits::{
-    CONTAINER_CHUNK, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_INFO, MAX_MIME, MAX_VALUE,
+    CONTAINER_CHUNK, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_INFO, MAX_MIME, MAX_TEXT, MAX_VALUE,
 };
 use lnpbp_nodes::wire::msg::{Msg, ServiceId};
 use lnpbp_nodes::wire::storm::{
     chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, Id32,
 };
-use lnpbp_nodes::wire::storm_api::{ContainerInfo, StormMsg};
+use lnpbp_nodes::wire::storm_api::{ChatEntry, ContainerInfo, StormMsg};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +50,30 @@ pub enum StormCmd {
     Containers,
     /// List the apps registered on the STORM bus.
     Apps,
+    /// Chat with the Storm nodes of Bifrost peers (needs a node started with --lnp).
+    Chat {
+        #[command(subcommand)]
+        cmd: ChatCmd,
+    },
+}
+
+/// Chat commands.
+#[derive(Subcommand)]
+pub enum ChatCmd {
+    /// Send TEXT to the Storm node of a peer (its LNP node's id).
+    Send {
+        /// The peer's node id (66 hex digits).
+        node_id: String,
+        /// The text.
+        text: String,
+    },
+    /// Print chat messages as they arrive, until interrupted.
+    Listen,
+    /// The messages exchanged with a peer, oldest first.
+    History {
+        /// The peer's node id.
+        node_id: String,
+    },
 }
 
 /// `containerize` arguments.
@@ -116,8 +142,91 @@ pub fn run(args: ClientArgs<StormCmd>) -> Result<(), String> {
         StormCmd::Assemble { id, out } => return assemble(&args, id, out),
         StormCmd::Containers => Request::new(StormMsg::Containers, Box::new(containers)),
         StormCmd::Apps => Request::new(StormMsg::Apps, Box::new(apps)),
+        StormCmd::Chat {
+            cmd: ChatCmd::Listen,
+        } => return chat_listen(&args),
+        StormCmd::Chat {
+            cmd: ChatCmd::Send { node_id, text },
+        } => Request::new(
+            StormMsg::ChatSend {
+                node_id: node_id_arg(node_id)?,
+                text: chat_text_arg(text)?,
+            },
+            Box::new(render::success),
+        )
+        .slow(),
+        StormCmd::Chat {
+            cmd: ChatCmd::History { node_id },
+        } => Request::new(
+            StormMsg::ChatHistory {
+                node_id: node_id_arg(node_id)?,
+            },
+            Box::new(chat_history),
+        ),
     };
     client::run(kind, &args, req)
+}
+
+/// A chat text: any UTF-8 without control characters, at most MAX_TEXT bytes.
+fn chat_text_arg(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_TEXT {
+        return Err(format!("the text must have 1 to {MAX_TEXT} bytes"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("the text must not contain control characters".into());
+    }
+    Ok(text.to_string())
+}
+
+fn chat_json(e: &ChatEntry) -> serde_json::Value {
+    serde_json::json!({
+        "from": if e.outgoing { "me".to_string() } else { hex(&e.peer) },
+        "peer": hex(&e.peer), "outgoing": e.outgoing, "time_ms": e.time_ms, "text": e.text,
+    })
+}
+
+fn chat_line(e: &ChatEntry) -> String {
+    let who = if e.outgoing {
+        format!("me -> {}", hex(&e.peer))
+    } else {
+        hex(&e.peer)
+    };
+    format!("{} {who}: {}", e.time_ms, e.text)
+}
+
+fn chat_listen(args: &ClientArgs<StormCmd>) -> Result<(), String> {
+    let mut s = session(args)?;
+    let json = args.json;
+    s.follow(StormMsg::ChatSubscribe.into(), json, |env| {
+        let Msg::Storm(StormMsg::ChatIn(e)) = &env.msg else {
+            return false;
+        };
+        if json {
+            emit!("{}", chat_json(e));
+        } else {
+            emit!("{}", chat_line(e));
+        }
+        true
+    })
+}
+
+fn chat_history(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Storm(StormMsg::ChatList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        emit!(
+            "{}",
+            serde_json::Value::Array(list.iter().map(chat_json).collect())
+        );
+    } else if list.is_empty() {
+        emit!("no messages");
+    } else {
+        for e in &list {
+            emit!("{}", chat_line(e));
+        }
+    }
+    Ok(())
 }
 
 fn session(args: &ClientArgs<StormCmd>) -> Result<Session, String> {

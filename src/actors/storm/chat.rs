@@ -1,0 +1,133 @@
+//! Storm chat (app `0x0001`): messages kept in the STORE table `chat`, and the services that
+//! listen for new ones. Shared by `stormd` (requests) and the LNP link (messages from peers).
+//!
+//! A key is `SHA256(peer)[..8]` ‖ Unix time in ms (u64 BE) ‖ a counter (u64 BE) ‖ 8 zero bytes,
+//! so the keys of one peer are contiguous and in time order: the history is one `list_ids`
+//! walk. A value is the strict [`ChatEntry`].
+
+use crate::bus::Bus;
+use crate::storage::{RedbStorage, Storage};
+use crate::wire::msg::{Envelope, Msg, ServiceId};
+use crate::wire::storm::Id32;
+use crate::wire::storm_api::{ChatEntry, StormMsg};
+use crate::wire::strict::{self, Reader, Strict};
+use bitcoin::hashes::{sha256, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The STORE table of chat messages.
+pub const TABLE: &str = "chat";
+
+/// Most messages `chat_history` returns (the newest ones).
+pub const MAX_HISTORY: usize = 1_000;
+
+/// Most services listening for chat messages at once.
+pub const MAX_LISTENERS: usize = 64;
+
+/// The chat of a Storm node.
+pub struct Chat {
+    storage: Arc<RedbStorage>,
+    listeners: Mutex<Vec<(Bus, ServiceId, u64)>>,
+    counter: AtomicU64,
+}
+
+fn prefix(peer: &[u8; 33]) -> [u8; 8] {
+    let h = sha256::Hash::hash(peer).to_byte_array();
+    h[..8].try_into().expect("8 bytes")
+}
+
+impl Chat {
+    /// The chat kept in `storage`.
+    pub fn new(storage: Arc<RedbStorage>) -> Chat {
+        Chat {
+            storage,
+            listeners: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn listeners(&self) -> MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `entry` (committed before this returns).
+    pub fn record(&self, entry: &ChatEntry) -> Result<(), String> {
+        let mut key: Id32 = [0; 32];
+        key[..8].copy_from_slice(&prefix(&entry.peer));
+        key[8..16].copy_from_slice(&entry.time_ms.to_be_bytes());
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        key[16..24].copy_from_slice(&n.to_be_bytes());
+        let value = strict::serialize(entry).map_err(|e| e.to_string())?;
+        self.storage
+            .put(TABLE, &key, &value)
+            .map_err(|e| format!("the chat cannot be stored: {e}"))
+    }
+
+    /// A message from a peer: kept, then sent to every listener.
+    pub fn received(&self, entry: ChatEntry) {
+        if let Err(e) = self.record(&entry) {
+            tracing::warn!("{e}");
+        }
+        // A listener that went away bounces (NO_ROUTE) to stormd, which forgets it.
+        for (bus, id, request_id) in self.listeners().iter() {
+            bus.send(Envelope {
+                src: ServiceId::Stormd,
+                dst: id.clone(),
+                request_id: *request_id,
+                msg: Msg::Storm(StormMsg::ChatIn(entry.clone())),
+            });
+        }
+    }
+
+    /// `id` on `bus` listens from now on (notifications carry `request_id`).
+    pub fn listen(&self, bus: Bus, id: ServiceId, request_id: u64) -> Result<(), String> {
+        let mut l = self.listeners();
+        l.retain(|(_, s, _)| *s != id);
+        if l.len() >= MAX_LISTENERS {
+            return Err(format!("{MAX_LISTENERS} chat listeners already"));
+        }
+        l.push((bus, id, request_id));
+        Ok(())
+    }
+
+    /// A listener is gone from its bus.
+    pub fn forget(&self, id: &ServiceId) {
+        self.listeners().retain(|(_, s, _)| s != id);
+    }
+
+    /// The messages with `peer`, oldest first (the newest [`MAX_HISTORY`]).
+    pub fn history(&self, peer: &[u8; 33]) -> Result<Vec<ChatEntry>, String> {
+        let p = prefix(peer);
+        let mut after: Option<Id32> = {
+            let mut start = [0u8; 32];
+            start[..8].copy_from_slice(&p);
+            // Every key of this peer is above `start` (time and counter are not both 0).
+            Some(start)
+        };
+        let mut out = Vec::new();
+        loop {
+            let (ids, more) = self
+                .storage
+                .list_ids(TABLE, after, 1024)
+                .map_err(|e| e.to_string())?;
+            let mine: Vec<&Id32> = ids.iter().take_while(|k| k[..8] == p).collect();
+            for k in &mine {
+                let Some(v) = self.storage.get(TABLE, k).map_err(|e| e.to_string())? else {
+                    continue;
+                };
+                let mut r = Reader::new(&v);
+                if let Ok(e) = ChatEntry::strict_decode(&mut r) {
+                    if e.peer == *peer {
+                        out.push(e);
+                    }
+                }
+            }
+            if !more || mine.len() < ids.len() {
+                break;
+            }
+            after = ids.last().copied();
+        }
+        let skip = out.len().saturating_sub(MAX_HISTORY);
+        Ok(out.split_off(skip))
+    }
+}

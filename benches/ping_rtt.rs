@@ -1,6 +1,8 @@
 //! Lightning ping round trip on loopback: between two of our LNP nodes (real processes, BOLT-8
 //! and BOLT-1, the RTT measured by the pinging peerd), against the same between two pyln-proto
-//! endpoints (Core Lightning's Python implementation), in the same run.
+//! endpoints (Core Lightning's Python implementation), in the same run. Also the Bifrost ping
+//! round trip (LNPBP-50 over Brontozaur) between the same two nodes, against their Lightning
+//! one.
 //!
 //! Run: `cargo bench --bench ping_rtt` (release; needs .venv with pyln-proto, see .ci/run).
 //! Prints medians and the ratio.
@@ -34,8 +36,9 @@ fn request(c: &mut Client, msg: Msg) -> Msg {
         .expect("request")
 }
 
-/// (node-measured RTT median, client-seen `ping` request median), microseconds.
-fn ours(b: &mut Client, a_id: [u8; 33]) -> (f64, f64) {
+/// (node-measured RTT median, client-seen `ping` request median), microseconds, over the
+/// connection of `protocol` (0 Lightning, 1 Bifrost).
+fn ours(b: &mut Client, a_id: [u8; 33], protocol: u8) -> (f64, f64) {
     let (mut rtts, mut totals) = (Vec::new(), Vec::new());
     for _ in 0..PINGS {
         let t = Instant::now();
@@ -44,7 +47,7 @@ fn ours(b: &mut Client, a_id: [u8; 33]) -> (f64, f64) {
             LnpMsg::PingPeer {
                 node_id: a_id,
                 num_pong_bytes: 0,
-                protocol: 0,
+                protocol,
             }
             .into(),
         ) else {
@@ -86,31 +89,38 @@ fn main() {
     let Msg::NodeInfo(info) = request(&mut ca, Msg::GetInfo) else {
         panic!("info")
     };
-    let addr = info
-        .details
-        .iter()
-        .find_map(|(k, v)| match (k.as_str(), v) {
-            ("listening", Detail::List(l)) => l.first().cloned(),
-            _ => None,
-        })
-        .expect("listening");
-    request(
-        &mut cb,
-        LnpMsg::Connect {
-            node_id: info.node_id,
-            addr,
-            protocol: 0,
-        }
-        .into(),
-    );
-    ours(&mut cb, info.node_id); // warm-up
-    let (mut node_rtt, mut client_rtt, mut py) = (Vec::new(), Vec::new(), Vec::new());
+    let first = |key: &str| {
+        info.details
+            .iter()
+            .find_map(|(k, v)| match (k.as_str(), v) {
+                (k, Detail::List(l)) if k == key => l.first().cloned(),
+                _ => None,
+            })
+            .expect("an address")
+    };
+    for (protocol, addr) in [(0, first("listening")), (1, first("bifrost_listening"))] {
+        request(
+            &mut cb,
+            LnpMsg::Connect {
+                node_id: info.node_id,
+                addr,
+                protocol,
+            }
+            .into(),
+        );
+    }
+    ours(&mut cb, info.node_id, 0); // warm-up
+    ours(&mut cb, info.node_id, 1);
+    let (mut node_rtt, mut client_rtt, mut py, mut bif) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..samples {
-        let (n, c) = ours(&mut cb, info.node_id);
+        let (n, c) = ours(&mut cb, info.node_id, 0);
         node_rtt.push(n);
         client_rtt.push(c);
         py.push(pyln());
+        bif.push(ours(&mut cb, info.node_id, 1).0);
     }
+    let bif = common::median(bif);
     let (n, c, p) = (
         common::median(node_rtt),
         common::median(client_rtt),
@@ -123,6 +133,10 @@ fn main() {
         n / p
     );
     println!("  `ping` API request, client to node: {c:8.1} us   (ZMQ API + the peer RTT)");
+    println!(
+        "  Bifrost ping, same two nodes      : {bif:8.1} us   ratio {:.2}x of their Lightning ping",
+        bif / n
+    );
     for child in [&mut a, &mut b] {
         let _ = Command::new("kill").arg(child.id().to_string()).status();
         let _ = child.wait();

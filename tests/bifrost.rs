@@ -16,15 +16,6 @@ use std::net::TcpStream;
 use std::str::FromStr;
 use std::time::Duration;
 
-fn ok(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn peers(node: &Node) -> Vec<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(&ok(node.cli(&["peers", "--json"])))
         .unwrap()

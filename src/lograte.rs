@@ -149,14 +149,19 @@ pub static STRAY_REPLIES: Limiter = Limiter::new("stray replies dropped");
 /// Messages from outside with a source id the node keeps.
 pub static REFUSED_SOURCES: Limiter = Limiter::new("messages with a kept source id refused");
 
+/// Storm messages from Bifrost peers refused or dropped (not shared, not asked for, bad data,
+/// offers beyond their bounds).
+pub static STORM_REFUSED: Limiter = Limiter::new("Storm peer messages refused");
+
 /// Every limiter, with the key `info` shows its count under.
-pub static ALL: [(&str, &Limiter); 6] = [
+pub static ALL: [(&str, &Limiter); 7] = [
     ("refused_connections", &REFUSED_CONNECTIONS),
     ("evicted_handshakes", &EVICTED_HANDSHAKES),
     ("failed_handshakes", &FAILED_HANDSHAKES),
     ("bad_frames", &BAD_FRAMES),
     ("stray_replies", &STRAY_REPLIES),
     ("refused_sources", &REFUSED_SOURCES),
+    ("storm_refused", &STORM_REFUSED),
 ];
 
 /// Closes every window that is over.

@@ -101,6 +101,9 @@ pub const MAX_VALUE: usize = 1 << 20;
 pub const MAX_IDS: usize = 8192;
 /// Largest app message payload on the STORM bus: one Storm message (derived).
 pub const MAX_APP_PAYLOAD: usize = STORM_MAX_MESSAGE;
+/// Largest body of a Storm `Post` (an app message to a peer): a Storm message (at most
+/// [`STORM_MAX_MESSAGE`]) less the type, app, parent id, body length and empty container list.
+pub const MAX_POST_BODY: usize = STORM_MAX_MESSAGE - 2 - 2 - 32 - 2 - 2;
 
 const _: () = {
     // A Bifrost message fits the Brontozaur framing, and a Storm message fits a Bifrost msg.

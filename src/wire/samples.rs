@@ -15,7 +15,7 @@ use super::msg::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
 };
 use super::storm::{Container, ContainerHeader};
-use super::storm_api::{AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo};
+use super::storm_api::{AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo, TransferInfo};
 
 /// The generic messages (0x00xx, 0x01xx).
 pub fn generic() -> Vec<Msg> {
@@ -281,6 +281,19 @@ pub fn storm() -> Vec<Msg> {
         time_ms: 1_700_000_000_000,
         text: "hi".into(),
     };
+    let transfer = TransferInfo {
+        container_id: [9; 32],
+        peer: [2; 33],
+        app: 0x0002,
+        state: 2,
+        size: 5,
+        chunks: 1,
+        have: 0,
+        had: 0,
+        fetched: 0,
+        served: 0,
+        note: String::new(),
+    };
     let list = vec![
         StormMsg::Tables,
         StormMsg::TableList(vec![TableInfo {
@@ -371,6 +384,22 @@ pub fn storm() -> Vec<Msg> {
         StormMsg::ChatIn(chat.clone()),
         StormMsg::ChatHistory { node_id: [2; 33] },
         StormMsg::ChatList(vec![chat]),
+        StormMsg::AppSendTo {
+            node_id: [2; 33],
+            app: 0x8001,
+            payload: b"ping".to_vec(),
+        },
+        StormMsg::SendContainer {
+            node_id: [2; 33],
+            container_id: [9; 32],
+            app: 0x0002,
+        },
+        StormMsg::AcceptContainer([9; 32]),
+        StormMsg::Transfers,
+        StormMsg::TransferList(vec![transfer.clone()]),
+        StormMsg::TransferSubscribe(Some([9; 32])),
+        StormMsg::TransferProgress(transfer.clone()),
+        StormMsg::ContainerReceived(transfer),
     ];
     for s in &list {
         match s {
@@ -405,7 +434,15 @@ pub fn storm() -> Vec<Msg> {
             | StormMsg::ChatSubscribe
             | StormMsg::ChatIn(_)
             | StormMsg::ChatHistory { .. }
-            | StormMsg::ChatList(_) => {}
+            | StormMsg::ChatList(_)
+            | StormMsg::AppSendTo { .. }
+            | StormMsg::SendContainer { .. }
+            | StormMsg::AcceptContainer(_)
+            | StormMsg::Transfers
+            | StormMsg::TransferList(_)
+            | StormMsg::TransferSubscribe(_)
+            | StormMsg::TransferProgress(_)
+            | StormMsg::ContainerReceived(_) => {}
         }
     }
     list.into_iter().map(Msg::from).collect()

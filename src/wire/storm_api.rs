@@ -3,14 +3,15 @@
 //! - STORE requests (0x0500..0x050F), served by `stored` on the STORE bus (and on the API bus):
 //!   tables of 32-byte keys to values, content-addressed chunks, sets of ids.
 //! - Container requests (0x0520..), served by `stormd` on every bus of the node.
-//! - App messages (0x0530..), for extension apps on the STORM bus.
+//! - App messages (0x0530..), for extension apps on the STORM bus; chat (0x0540..);
+//!   container transfers with peers (0x0550..).
 //!
 //! Values and chunks use a u32 length checked against [`MAX_VALUE`] and the bytes left before
 //! anything is allocated.
 
 use super::limits::{
-    MAX_APP_PAYLOAD, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_LIST, MAX_SERVICE_NAME, MAX_TABLE_NAME,
-    MAX_TEXT, MAX_VALUE,
+    MAX_APP_PAYLOAD, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_LIST, MAX_POST_BODY, MAX_SERVICE_NAME,
+    MAX_TABLE_NAME, MAX_TEXT, MAX_VALUE,
 };
 use super::msg::{message_set, BodyError};
 use super::storm::{Container, ContainerHeader, Id32};
@@ -154,6 +155,16 @@ message_set! {
         Apps = 0x0533 as Request,
         /// Final reply to `Apps`.
         AppList(Vec<AppInfo>) = 0x0534 as Final,
+        /// Request (to `stormd`): send a message to app `app` of a peer's Storm node (its LNP
+        /// node's id), as a Storm `Post`; it arrives there as `app_message` from the node id.
+        AppSendTo {
+            /// The peer's node id.
+            node_id: [u8; 33],
+            /// Destination app id.
+            app: u16,
+            /// Payload (at most `MAX_POST_BODY` bytes).
+            payload: Vec<u8>,
+        } = 0x0535 as Request,
         /// Request (to `stormd`): send a chat message to the Storm node of a peer (its LNP
         /// node's id), over the LNP node this node joined.
         ChatSend {
@@ -173,6 +184,31 @@ message_set! {
         } = 0x0543 as Request,
         /// Final reply to `ChatHistory`.
         ChatList(Vec<ChatEntry>) = 0x0544 as Final,
+        /// Request (to `stormd`): offer a stored container to a peer's Storm node for app
+        /// `app` (a Storm `AnnounceContainer`); the peer may then pull it.
+        SendContainer {
+            /// The peer's node id.
+            node_id: [u8; 33],
+            /// The container.
+            container_id: Id32,
+            /// The Storm app it is meant for.
+            app: u16,
+        } = 0x0550 as Request,
+        /// Request (to `stormd`): accept an offered container and download it.
+        AcceptContainer(Id32) = 0x0551 as Request,
+        /// Request (to `stormd`): the offers, downloads and shared containers.
+        Transfers = 0x0552 as Request,
+        /// Final reply to `Transfers`.
+        TransferList(Vec<TransferInfo>) = 0x0553 as Final,
+        /// Request (to `stormd`): subscribe the sender to `transfer_progress` and
+        /// `container_received`. It gets a `transfer_progress` for every transfer at once, and
+        /// a `container_received` at once if `container` is given and already stored.
+        TransferSubscribe(Option<Id32>) = 0x0554 as Request,
+        /// Notification: the state of a transfer changed.
+        TransferProgress(TransferInfo) = 0x0555 as OneWay,
+        /// Notification: a container was downloaded, checked and stored (to the API's
+        /// subscribers, and to the app it was meant for on the STORM bus).
+        ContainerReceived(TransferInfo) = 0x0556 as OneWay,
     }
 }
 
@@ -203,6 +239,85 @@ impl Strict for ChatEntry {
             outgoing: bool::strict_decode(r)?,
             time_ms: u64::strict_decode(r)?,
             text: decode_string(r, MAX_TEXT)?,
+        })
+    }
+}
+
+/// What a transfer is doing ([`TransferInfo::state`]).
+pub mod transfer_state {
+    /// Offered by the peer, not accepted.
+    pub const OFFERED: u8 = 0;
+    /// Accepted: asking for the header and chunk list.
+    pub const HEADER: u8 = 1;
+    /// Fetching chunks.
+    pub const CHUNKS: u8 = 2;
+    /// Waiting for the peer (unreachable, or it stopped answering); retried by itself.
+    pub const WAITING: u8 = 3;
+    /// Received, checked and stored.
+    pub const RECEIVED: u8 = 4;
+    /// Given up (the peer refused, or sent a container that does not check out).
+    pub const FAILED: u8 = 5;
+    /// Ours, offered to the peer, which may pull it.
+    pub const SHARED: u8 = 6;
+    /// The names, by state.
+    pub const NAMES: [&str; 7] = [
+        "offered", "header", "chunks", "waiting", "received", "failed", "shared",
+    ];
+}
+
+/// A transfer: an offer, a download or a container shared with a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferInfo {
+    /// The container.
+    pub container_id: Id32,
+    /// The peer (its LNP node's id).
+    pub peer: [u8; 33],
+    /// The Storm app it is meant for.
+    pub app: u16,
+    /// One of [`transfer_state`].
+    pub state: u8,
+    /// Content size from the header.
+    pub size: u64,
+    /// Distinct chunks (0 until the chunk list is known).
+    pub chunks: u32,
+    /// Chunks stored.
+    pub have: u32,
+    /// Chunks that were already stored when this run of the node started the download.
+    pub had: u32,
+    /// Chunks received from the peer in this run of the node.
+    pub fetched: u32,
+    /// Chunks sent to the peer (a shared container) since the node started.
+    pub served: u32,
+    /// Why it waits or failed (empty otherwise).
+    pub note: String,
+}
+
+impl Strict for TransferInfo {
+    const MIN_SIZE: usize = 32 + 33 + 2 + 1 + 8 + 4 * 5 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.container_id.strict_encode(out)?;
+        self.peer.strict_encode(out)?;
+        self.app.strict_encode(out)?;
+        self.state.strict_encode(out)?;
+        self.size.strict_encode(out)?;
+        for n in [self.chunks, self.have, self.had, self.fetched, self.served] {
+            n.strict_encode(out)?;
+        }
+        encode_string(&self.note, MAX_TEXT, out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(TransferInfo {
+            container_id: r.array()?,
+            peer: r.array()?,
+            app: u16::strict_decode(r)?,
+            state: u8::strict_decode(r)?,
+            size: u64::strict_decode(r)?,
+            chunks: u32::strict_decode(r)?,
+            have: u32::strict_decode(r)?,
+            had: u32::strict_decode(r)?,
+            fetched: u32::strict_decode(r)?,
+            served: u32::strict_decode(r)?,
+            note: decode_string(r, MAX_TEXT)?,
         })
     }
 }
@@ -337,6 +452,38 @@ impl StormMsg {
                 encode_len(list.len(), MAX_LIST, out)?;
                 list.iter().try_for_each(|e| e.strict_encode(out))
             }
+            StormMsg::AppSendTo {
+                node_id,
+                app,
+                payload,
+            } => {
+                node_id.strict_encode(out)?;
+                app.strict_encode(out)?;
+                encode_value(payload, MAX_POST_BODY, out)
+            }
+            StormMsg::SendContainer {
+                node_id,
+                container_id,
+                app,
+            } => {
+                node_id.strict_encode(out)?;
+                container_id.strict_encode(out)?;
+                app.strict_encode(out)
+            }
+            StormMsg::AcceptContainer(id) => id.strict_encode(out),
+            StormMsg::Transfers => Ok(()),
+            StormMsg::TransferList(list) => {
+                encode_len(list.len(), MAX_LIST, out)?;
+                list.iter().try_for_each(|t| t.strict_encode(out))
+            }
+            StormMsg::TransferSubscribe(id) => match id {
+                None => 0u8.strict_encode(out),
+                Some(id) => {
+                    1u8.strict_encode(out)?;
+                    id.strict_encode(out)
+                }
+            },
+            StormMsg::TransferProgress(t) | StormMsg::ContainerReceived(t) => t.strict_encode(out),
             StormMsg::AppList(apps) => {
                 encode_len(apps.len(), MAX_LIST, out)?;
                 for a in apps {
@@ -472,6 +619,33 @@ impl StormMsg {
                 }
                 StormMsg::ChatList(list)
             }
+            0x0535 => StormMsg::AppSendTo {
+                node_id: r.array()?,
+                app: u16::strict_decode(r)?,
+                payload: decode_value(r, MAX_POST_BODY)?,
+            },
+            0x0550 => StormMsg::SendContainer {
+                node_id: r.array()?,
+                container_id: r.array()?,
+                app: u16::strict_decode(r)?,
+            },
+            0x0551 => StormMsg::AcceptContainer(r.array()?),
+            0x0552 => StormMsg::Transfers,
+            0x0553 => {
+                let n = r.len_prefix(MAX_LIST, TransferInfo::MIN_SIZE)?;
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(TransferInfo::strict_decode(r)?);
+                }
+                StormMsg::TransferList(list)
+            }
+            0x0554 => StormMsg::TransferSubscribe(match u8::strict_decode(r)? {
+                0 => None,
+                1 => Some(r.array()?),
+                t => return Err(StrictError::WrongOptionalEncoding(t).into()),
+            }),
+            0x0555 => StormMsg::TransferProgress(TransferInfo::strict_decode(r)?),
+            0x0556 => StormMsg::ContainerReceived(TransferInfo::strict_decode(r)?),
             other => return Err(BodyError::UnknownType(other)),
         })
     }

@@ -2,7 +2,12 @@
 //! a DEALER on the LNP node's MSG bus, as `50` (stormd's id; an LNP node does not keep it).
 //!
 //! - It subscribes to the Storm Bifrost app (`0x0001`) and hands every Storm message from a
-//!   Bifrost peer to the chat ([`super::chat`]); other Storm messages are logged for now.
+//!   Bifrost peer on: chat posts to the chat ([`super::chat`]), other posts to the app of the
+//!   STORM bus they are for (`app_message` from the peer's node id), container messages to
+//!   the transfers ([`super::transfer`]). A message that does not decode is counted and logged
+//!   (rate-limited) and dropped.
+//! - After each burst of messages it commits the chunks received (one durable transaction)
+//!   and runs the transfers' timers; it wakes at least every [`POLL`].
 //! - It sends `info` to `lnpd` every [`HEARTBEAT`]: no answer for [`DEAD_AFTER`] marks the LNP
 //!   node unreachable (requests that need it fail at once, `info` says so); the first answer
 //!   after that subscribes again (a restarted LNP node has forgotten us). ZMQ reconnects the
@@ -11,12 +16,16 @@
 //!   request that asked for them.
 
 use super::chat::Chat;
+use super::stormd::Apps;
+use super::transfer::{Outgoing, Transfers};
 use crate::actors::clock::unix_now_ms;
 use crate::bus::{Bus, Endpoint};
+use crate::lograte::STORM_REFUSED;
 use crate::wire::bifrost::APP_STORM;
 use crate::wire::lnp_api::{AppMessage, LnpMsg};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
-use crate::wire::storm_api::ChatEntry;
+use crate::wire::storm::Id32;
+use crate::wire::storm_api::{ChatEntry, StormMsg};
 use crate::wire::storm_p2p::{Mesg, StormP2p};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +37,11 @@ use std::time::{Duration, Instant};
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Silence after which the LNP node counts as unreachable.
 pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// Longest wait for the LNP node's messages before the timers run.
+pub const POLL: Duration = Duration::from_millis(50);
+/// Most messages taken in one burst before the chunks are committed.
+const BURST: usize = 256;
 
 /// The Storm app id of chat inside Storm messages (storm-core `StormApp::Chat`).
 pub const STORM_APP_CHAT: u16 = 0x0001;
@@ -43,6 +57,26 @@ enum LinkCmd {
     },
 }
 
+/// What a request to `lnpd` was for.
+enum Pending {
+    /// A Storm request: its final reply answers it (a chat entry is kept on success).
+    Reply(Box<(Option<ChatEntry>, Bus, Envelope)>),
+    /// A request of a download: a failure makes it wait.
+    Fetch(Id32),
+    /// Something we serve; the peer asks again if it is lost.
+    Serve,
+}
+
+/// What the link thread works with.
+pub struct LinkParts {
+    /// The chat.
+    pub chat: Arc<Chat>,
+    /// The apps of the STORM bus.
+    pub apps: Arc<Apps>,
+    /// The transfers.
+    pub transfers: Arc<Mutex<Transfers>>,
+}
+
 /// The link, shared by `stormd` and `info`.
 pub struct Link {
     /// The LNP node's MSG endpoint, as given.
@@ -53,7 +87,7 @@ pub struct Link {
 
 impl Link {
     /// Starts the link thread to `endpoint`.
-    pub fn start(endpoint: Endpoint, chat: Arc<Chat>) -> Result<Arc<Link>, String> {
+    pub fn start(endpoint: Endpoint, parts: LinkParts) -> Result<Arc<Link>, String> {
         let (tx, rx) = channel();
         let link = Arc::new(Link {
             endpoint: endpoint.zmq(),
@@ -63,7 +97,7 @@ impl Link {
         let me = link.clone();
         std::thread::Builder::new()
             .name("storm-lnp-link".into())
-            .spawn(move || run(&me, &endpoint, &chat, rx))
+            .spawn(move || run(&me, &endpoint, &parts, rx))
             .map_err(|e| format!("cannot start the LNP link: {e}"))?;
         Ok(link)
     }
@@ -73,15 +107,14 @@ impl Link {
         self.reachable.load(Ordering::Acquire)
     }
 
+    /// The error of a request that needs the LNP node while it is unreachable.
+    pub fn unreachable(&self) -> String {
+        format!("the LNP node at {} is not reachable", self.endpoint)
+    }
+
     /// Sends a chat message to `peer`; the link answers `reply`. Fails at once if the LNP node
     /// is unreachable.
     pub fn chat(&self, peer: [u8; 33], text: String, reply: (Bus, Envelope)) -> Result<(), String> {
-        if !self.reachable() {
-            return Err(format!(
-                "the LNP node at {} is not reachable",
-                self.endpoint
-            ));
-        }
         let post = StormP2p::Post(
             STORM_APP_CHAT,
             Mesg {
@@ -90,17 +123,32 @@ impl Link {
                 container_ids: vec![],
             },
         );
-        let payload = post.encode().map_err(|e| format!("too long: {e}"))?;
         let keep = ChatEntry {
             peer,
             outgoing: true,
             time_ms: unix_now_ms(),
             text,
         };
+        self.send(peer, post, Some(keep), reply)
+    }
+
+    /// Sends `msg` to `peer`; the link answers `reply` with `lnpd`'s outcome (and keeps
+    /// `keep` on success). Fails at once if the LNP node is unreachable.
+    pub fn send(
+        &self,
+        peer: [u8; 33],
+        msg: StormP2p,
+        keep: Option<ChatEntry>,
+        reply: (Bus, Envelope),
+    ) -> Result<(), String> {
+        if !self.reachable() {
+            return Err(self.unreachable());
+        }
+        let payload = msg.encode().map_err(|e| format!("too long: {e}"))?;
         let cmd = LinkCmd::Send {
             peer,
             payload,
-            keep: Some(keep),
+            keep,
             reply,
         };
         self.tx
@@ -111,39 +159,60 @@ impl Link {
     }
 }
 
+/// The DEALER on the LNP node's MSG bus, as stormd.
+struct Socket {
+    sock: zmq::Socket,
+    next_id: u64,
+}
+
+impl Socket {
+    /// Sends a request to `lnpd`; its id, or `None` if it could not be queued.
+    fn send(&mut self, msg: LnpMsg) -> Option<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let env = Envelope {
+            src: ServiceId::Stormd,
+            dst: ServiceId::Lnpd,
+            request_id: id,
+            msg: msg.into(),
+        };
+        let frames = env.encode_frames().ok()?;
+        self.sock.send_multipart(frames, zmq::DONTWAIT).ok()?;
+        Some(id)
+    }
+
+    fn send_storm(&mut self, peer: [u8; 33], payload: Vec<u8>) -> Option<u64> {
+        self.send(LnpMsg::SendBifrostApp(AppMessage {
+            node_id: peer,
+            app: APP_STORM,
+            payload,
+        }))
+    }
+}
+
+fn lock(t: &Mutex<Transfers>) -> std::sync::MutexGuard<'_, Transfers> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The link thread: runs until the process ends.
-fn run(link: &Link, endpoint: &Endpoint, chat: &Chat, rx: Receiver<LinkCmd>) {
+fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, rx: Receiver<LinkCmd>) {
     let ctx = zmq::Context::new();
     let Ok(sock) = ctx.socket(zmq::DEALER) else {
         tracing::error!("the LNP link has no socket");
         return;
     };
-    let me = ServiceId::Stormd;
     let _ = sock.set_linger(0);
-    let _ = sock.set_identity(&me.to_bytes());
+    let _ = sock.set_identity(&ServiceId::Stormd.to_bytes());
     if let Err(e) = sock.connect(&endpoint.zmq()) {
         tracing::error!(endpoint = %endpoint.zmq(), "the LNP link cannot connect: {e}");
         return;
     }
-    let mut next_id = 1u64;
-    let mut send = |msg: LnpMsg| -> u64 {
-        let id = next_id;
-        next_id += 1;
-        let env = Envelope {
-            src: me.clone(),
-            dst: ServiceId::Lnpd,
-            request_id: id,
-            msg: msg.into(),
-        };
-        if let Ok(frames) = env.encode_frames() {
-            let _ = sock.send_multipart(frames, zmq::DONTWAIT);
-        }
-        id
-    };
+    let mut sock = Socket { sock, next_id: 1 };
     let mut last_heard: Option<Instant> = None;
     let mut next_beat = Instant::now();
     let mut subscription: Option<u64> = None;
-    let mut pending: HashMap<u64, (Option<ChatEntry>, (Bus, Envelope))> = HashMap::new();
+    let mut pending: HashMap<u64, Pending> = HashMap::new();
+    let mut out: Vec<Outgoing> = Vec::new();
     loop {
         // Commands from stormd.
         loop {
@@ -153,14 +222,18 @@ fn run(link: &Link, endpoint: &Endpoint, chat: &Chat, rx: Receiver<LinkCmd>) {
                     payload,
                     keep,
                     reply,
-                }) => {
-                    let id = send(LnpMsg::SendBifrostApp(AppMessage {
-                        node_id: peer,
-                        app: APP_STORM,
-                        payload,
-                    }));
-                    pending.insert(id, (keep, reply));
-                }
+                }) => match sock.send_storm(peer, payload) {
+                    Some(id) => {
+                        pending.insert(id, Pending::Reply(Box::new((keep, reply.0, reply.1))));
+                    }
+                    None => {
+                        let (bus, env) = reply;
+                        bus.send(env.reply(Msg::failure(
+                            code::BUSY,
+                            "the link to the LNP node is full; retry",
+                        )));
+                    }
+                },
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => return,
             }
@@ -168,75 +241,142 @@ fn run(link: &Link, endpoint: &Endpoint, chat: &Chat, rx: Receiver<LinkCmd>) {
         let now = Instant::now();
         if now >= next_beat {
             next_beat = now + HEARTBEAT;
-            let _ = send(LnpMsg::ListPeers);
+            let _ = sock.send(LnpMsg::ListPeers);
         }
         let alive = last_heard.is_some_and(|t| now.saturating_duration_since(t) < DEAD_AFTER);
         if link.reachable() && !alive {
             tracing::warn!(endpoint = %endpoint.zmq(), "the LNP node is not reachable");
             link.reachable.store(false, Ordering::Release);
             subscription = None;
-            for (_, (_, (bus, env))) in pending.drain() {
-                bus.send(env.reply(Msg::failure(
-                    code::PEER_FAILED,
-                    "the LNP node stopped answering",
-                )));
-            }
-        }
-        if sock.poll(zmq::POLLIN, 100).unwrap_or(0) == 0 {
-            continue;
-        }
-        let Ok(frames) = sock.recv_multipart(0) else {
-            continue;
-        };
-        let Ok(env) = Envelope::decode_frames(&frames) else {
-            continue;
-        };
-        last_heard = Some(Instant::now());
-        if !link.reachable() {
-            tracing::info!(endpoint = %endpoint.zmq(), "the LNP node is reachable");
-            link.reachable.store(true, Ordering::Release);
-        }
-        if subscription.is_none() {
-            subscription = Some(send(LnpMsg::SubscribeBifrostApps {
-                apps: vec![APP_STORM],
-            }));
-        }
-        match (&env.msg, env.msg.kind()) {
-            (Msg::Lnp(LnpMsg::BifrostAppIn(m)), MsgKind::OneWay) => received(chat, m),
-            (msg, MsgKind::Final) => {
-                if let Some((keep, (bus, req))) = pending.remove(&env.request_id) {
-                    let answer = match msg {
-                        Msg::Failure { code, message } => Msg::failure(*code, message.clone()),
-                        _ => {
-                            if let Some(e) = keep {
-                                if let Err(why) = chat.record(&e) {
-                                    tracing::warn!("{why}");
-                                }
-                            }
-                            Msg::Success(None)
-                        }
-                    };
-                    bus.send(req.reply(answer));
+            for (_, p) in pending.drain() {
+                if let Pending::Reply(r) = p {
+                    let (_, bus, env) = *r;
+                    bus.send(env.reply(Msg::failure(
+                        code::PEER_FAILED,
+                        "the LNP node stopped answering",
+                    )));
                 }
             }
-            _ => {}
+            lock(&parts.transfers).link_down(now);
+        }
+        let wait = POLL.as_millis() as i64;
+        if sock.sock.poll(zmq::POLLIN, wait).unwrap_or(0) > 0 {
+            let mut t = lock(&parts.transfers);
+            for _ in 0..BURST {
+                let Ok(frames) = sock.sock.recv_multipart(zmq::DONTWAIT) else {
+                    break;
+                };
+                let Ok(env) = Envelope::decode_frames(&frames) else {
+                    continue;
+                };
+                last_heard = Some(Instant::now());
+                if !link.reachable() {
+                    tracing::info!(endpoint = %endpoint.zmq(), "the LNP node is reachable");
+                    link.reachable.store(true, Ordering::Release);
+                }
+                if subscription.is_none() {
+                    subscription = sock.send(LnpMsg::SubscribeBifrostApps {
+                        apps: vec![APP_STORM],
+                    });
+                }
+                match (&env.msg, env.msg.kind()) {
+                    (Msg::Lnp(LnpMsg::BifrostAppIn(m)), MsgKind::OneWay) => {
+                        received(parts, &mut t, m, &mut out)
+                    }
+                    (msg, MsgKind::Final) => match pending.remove(&env.request_id) {
+                        Some(Pending::Reply(r)) => {
+                            let (keep, bus, req) = *r;
+                            let answer = match msg {
+                                Msg::Failure { code, message } => {
+                                    Msg::failure(*code, message.clone())
+                                }
+                                _ => {
+                                    if let Some(e) = keep {
+                                        if let Err(why) = parts.chat.record(&e) {
+                                            tracing::warn!("{why}");
+                                        }
+                                    }
+                                    Msg::Success(None)
+                                }
+                            };
+                            bus.send(req.reply(answer));
+                        }
+                        Some(Pending::Fetch(c)) => {
+                            if let Msg::Failure { message, .. } = msg {
+                                t.send_failed(&c, message, Instant::now());
+                            }
+                        }
+                        Some(Pending::Serve) => {
+                            if let Msg::Failure { message, .. } = msg {
+                                tracing::debug!("a Storm message not sent: {message}");
+                            }
+                        }
+                        None => {}
+                    },
+                    _ => {}
+                }
+            }
+            t.commit();
+        }
+        let mut t = lock(&parts.transfers);
+        t.tick(Instant::now(), link.reachable(), &mut out);
+        for o in out.drain(..) {
+            let payload = match o.msg.encode() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("a Storm message not sent: {e}");
+                    continue;
+                }
+            };
+            match (sock.send_storm(o.peer, payload), o.download) {
+                (Some(id), Some(c)) => {
+                    pending.insert(id, Pending::Fetch(c));
+                }
+                (Some(id), None) => {
+                    pending.insert(id, Pending::Serve);
+                }
+                (None, Some(c)) => {
+                    t.send_failed(&c, "the link to the LNP node is full", Instant::now())
+                }
+                (None, None) => tracing::debug!("a Storm message not sent: the link is full"),
+            }
         }
     }
 }
 
 /// A Storm message from a Bifrost peer.
-fn received(chat: &Chat, m: &AppMessage) {
+fn received(parts: &LinkParts, t: &mut Transfers, m: &AppMessage, out: &mut Vec<Outgoing>) {
+    use bitcoin::hex::DisplayHex;
+    let from = m.node_id.to_lower_hex_string();
     match StormP2p::decode(&m.payload) {
         Ok(StormP2p::Post(STORM_APP_CHAT, post)) => match String::from_utf8(post.body) {
-            Ok(text) => chat.received(ChatEntry {
+            Ok(text) => parts.chat.received(ChatEntry {
                 peer: m.node_id,
                 outgoing: false,
                 time_ms: unix_now_ms(),
                 text,
             }),
-            Err(_) => tracing::debug!("a chat message that is not UTF-8 dropped"),
+            Err(_) => {
+                if STORM_REFUSED.allow(&from) {
+                    tracing::warn!(peer = %from, "storm: a chat message that is not UTF-8 dropped");
+                }
+            }
         },
-        Ok(other) => tracing::debug!(ty = other.type_id(), "a Storm message not handled yet"),
-        Err(e) => tracing::debug!("a bad Storm message from a peer: {e}"),
+        Ok(StormP2p::Post(app, post)) => {
+            let msg = StormMsg::AppMessage {
+                app,
+                from: from.clone(),
+                payload: post.body,
+            };
+            if !parts.apps.deliver(app, msg) && STORM_REFUSED.allow(&from) {
+                tracing::warn!(peer = %from, "storm: a message for app {app:#06x}, which is not registered, dropped");
+            }
+        }
+        Ok(other) => t.on_message(m.node_id, other, Instant::now(), out),
+        Err(e) => {
+            if STORM_REFUSED.allow(&from) {
+                tracing::warn!(peer = %from, "storm: a Storm message that does not decode dropped: {e}");
+            }
+        }
     }
 }

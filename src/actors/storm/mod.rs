@@ -13,13 +13,15 @@ pub mod chat;
 pub mod link;
 pub mod stored;
 pub mod stormd;
+pub mod transfer;
 
 use super::settings::Section;
 use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::storage::{RedbStorage, Storage};
 use crate::wire::msg::{Detail, ServiceId};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The Storm node's declaration.
 pub static NODE: NodeDef = NodeDef {
@@ -31,8 +33,8 @@ pub static NODE: NodeDef = NodeDef {
         connection_names: &[],
     },
     defaults: include_str!("../../../config/storm.toml"),
-    sections: &["lnp"],
-    list_flags: &[("lnp", "lnp.join")],
+    sections: &["lnp", "storm"],
+    list_flags: &[("lnp", "lnp.join"), ("auto-accept", "storm.auto_accept")],
     settings: |s: &Section<'_>| Ok(Arc::new(StormSettings::read(s)?)),
 };
 
@@ -41,6 +43,19 @@ pub static NODE: NodeDef = NodeDef {
 #[serde(deny_unknown_fields)]
 struct RawLnp {
     join: Vec<String>,
+}
+
+/// `[storm]` as written in the config.
+#[derive(serde::Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawStorm {
+    auto_accept: Vec<String>,
+    window: u64,
+    chunk_timeout_ms: u64,
+    chunk_retries: u64,
+    max_download_rate: u64,
+    max_offers_per_peer: u64,
+    max_offer_bytes_per_peer: u64,
 }
 
 /// The database file in the data dir.
@@ -52,6 +67,8 @@ pub const STORE_FILE: &str = "store.redb";
 pub struct StormSettings {
     /// The MSG bus endpoint of the LNP node to join (`[lnp] join`, `--lnp`/`-M`).
     pub join: Option<String>,
+    /// Container transfers (`[storm]`).
+    pub transfers: transfer::TransferSettings,
 }
 
 impl StormSettings {
@@ -61,8 +78,48 @@ impl StormSettings {
         if l.join.len() > 1 {
             return Err(s.bad("lnp.join", "a Storm node joins one LNP node".into()));
         }
+        let t: RawStorm = s.table("storm")?;
+        let mut auto_accept = Vec::new();
+        for id in &t.auto_accept {
+            let bytes = bitcoin::hex::FromHex::from_hex(id)
+                .ok()
+                .and_then(|b: Vec<u8>| <[u8; 33]>::try_from(b).ok())
+                .filter(|b| bitcoin::secp256k1::PublicKey::from_slice(b).is_ok());
+            match bytes {
+                Some(b) => auto_accept.push(b),
+                None => {
+                    return Err(s.bad(
+                        "storm.auto_accept",
+                        format!(
+                            "`{}` is not a node id (66 hex digits of a public key)",
+                            id.escape_debug()
+                        ),
+                    ))
+                }
+            }
+        }
+        let transfers = transfer::TransferSettings {
+            auto_accept,
+            window: s.range("storm.window", t.window, 1, 256)? as usize,
+            chunk_timeout: Duration::from_millis(s.range(
+                "storm.chunk_timeout_ms",
+                t.chunk_timeout_ms,
+                100,
+                600_000,
+            )?),
+            chunk_retries: s.range("storm.chunk_retries", t.chunk_retries, 0, 100)? as u32,
+            max_rate: t.max_download_rate,
+            max_offers_per_peer: s.range(
+                "storm.max_offers_per_peer",
+                t.max_offers_per_peer,
+                0,
+                1024,
+            )? as usize,
+            max_offer_bytes_per_peer: t.max_offer_bytes_per_peer,
+        };
         Ok(StormSettings {
             join: l.join.into_iter().next(),
+            transfers,
         })
     }
 }
@@ -72,15 +129,26 @@ impl NodeSettings for StormSettings {
         let path = env.config.data_dir.join(STORE_FILE);
         let storage = Arc::new(RedbStorage::open(&path).map_err(|e| e.to_string())?);
         let chat = Arc::new(chat::Chat::new(storage.clone()));
+        let apps = Arc::new(stormd::Apps::default());
+        let transfers = Arc::new(Mutex::new(transfer::Transfers::load(
+            storage.clone(),
+            self.transfers.clone(),
+            apps.clone(),
+        )?));
         let link = match &self.join {
             Some(j) => {
                 let ep = crate::bus::Endpoint::parse(j, &env.config.data_dir)
                     .map_err(|e| format!("--lnp {j}: {e}"))?;
-                Some(link::Link::start(ep, chat.clone())?)
+                let parts = link::LinkParts {
+                    chat: chat.clone(),
+                    apps: apps.clone(),
+                    transfers: transfers.clone(),
+                };
+                Some(link::Link::start(ep, parts)?)
             }
             None => None,
         };
-        let state = Arc::new(stormd::StormState::new(chat, link));
+        let state = Arc::new(stormd::StormState::new(apps, chat, transfers, link));
         // `stored` answers on STORE (services, the seed's storage RPC) and on the API (remote
         // clients and `nodectl storm store …`).
         let buses: Vec<_> = env

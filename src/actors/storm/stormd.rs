@@ -10,6 +10,7 @@
 
 use super::chat::Chat;
 use super::link::Link;
+use super::transfer::Transfers;
 use crate::actors::limits::{MAX_APPS, MAX_CONTAINER_JOBS};
 use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
@@ -18,6 +19,7 @@ use crate::wire::limits::{MAX_CONTAINER_CHUNKS, MAX_LIST};
 use crate::wire::msg::{code, Envelope, Msg, ServiceId};
 use crate::wire::storm::{chunk_id, Container, Id32};
 use crate::wire::storm_api::{AppInfo, ContainerInfo, StormMsg};
+use crate::wire::storm_p2p::{Mesg, StormP2p};
 use bitcoin::hex::DisplayHex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,14 +39,45 @@ struct App {
     request_id: u64,
 }
 
+/// The apps registered on the STORM bus (shared with the LNP link, which delivers the app
+/// messages and containers of peers).
+#[derive(Default)]
+pub struct Apps {
+    map: Mutex<BTreeMap<u16, App>>,
+}
+
+impl Apps {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, App>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `msg` to the service registered as `app`, with the request id of its
+    /// `register_app`; false if none is.
+    pub fn deliver(&self, app: u16, msg: StormMsg) -> bool {
+        let apps = self.lock();
+        let Some(a) = apps.get(&app) else {
+            return false;
+        };
+        a.bus.send(Envelope {
+            src: ServiceId::Stormd,
+            dst: a.service.clone(),
+            request_id: a.request_id,
+            msg: msg.into(),
+        });
+        true
+    }
+}
+
 /// State shared by every incarnation of the extension.
 pub struct StormState {
-    apps: Mutex<BTreeMap<u16, App>>,
+    apps: Arc<Apps>,
     jobs: AtomicUsize,
     /// The chat (STORE table `chat`, listeners).
     pub chat: Arc<Chat>,
     /// The link to the LNP node this node joined, if any.
     pub link: Option<Arc<Link>>,
+    /// Offers, downloads and shared containers.
+    pub transfers: Arc<Mutex<Transfers>>,
 }
 
 impl std::fmt::Debug for StormState {
@@ -54,14 +87,26 @@ impl std::fmt::Debug for StormState {
 }
 
 impl StormState {
-    /// The state of a node with `chat`, joined to an LNP node through `link` (if any).
-    pub fn new(chat: Arc<Chat>, link: Option<Arc<Link>>) -> StormState {
+    /// The state of a node with `apps`, `chat` and `transfers`, joined to an LNP node
+    /// through `link` (if any).
+    pub fn new(
+        apps: Arc<Apps>,
+        chat: Arc<Chat>,
+        transfers: Arc<Mutex<Transfers>>,
+        link: Option<Arc<Link>>,
+    ) -> StormState {
         StormState {
-            apps: Mutex::new(BTreeMap::new()),
+            apps,
             jobs: AtomicUsize::new(0),
             chat,
             link,
+            transfers,
         }
+    }
+
+    /// The transfers, locked.
+    pub fn transfers(&self) -> std::sync::MutexGuard<'_, Transfers> {
+        self.transfers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Number of registered apps.
@@ -70,7 +115,7 @@ impl StormState {
     }
 
     fn lock_apps(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, App>> {
-        self.apps.lock().unwrap_or_else(|e| e.into_inner())
+        self.apps.lock()
     }
 }
 
@@ -182,7 +227,7 @@ pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, Refusal> {
 
 /// Checks every chunk of `container` in the store: present, hashing to its id, and the sizes
 /// adding up to the header's (a mismatch is failure `size_code`).
-fn check_chunks(s: &RedbStorage, container: &Container, size_code: u16) -> Result<(), Refusal> {
+pub fn check_chunks(s: &RedbStorage, container: &Container, size_code: u16) -> Result<(), Refusal> {
     let mut size = 0u64;
     for (n, id) in container.chunks.iter().enumerate() {
         match s.get(CHUNKS, id) {
@@ -251,11 +296,31 @@ fn bad_chunk(n: usize, id: &Id32, what: &str) -> Refusal {
     )
 }
 
+fn no_link() -> Msg {
+    Msg::failure(
+        code::REFUSED,
+        "this Storm node joined no LNP node (start it with --lnp ENDPOINT)",
+    )
+}
+
 fn no_container(id: &Id32) -> Msg {
     Msg::failure(
         code::NOT_FOUND,
         format!("no container {}", id.to_lower_hex_string()),
     )
+}
+
+impl Stormd {
+    /// Sends a Storm message to a peer through the link, which answers the request (`None`),
+    /// or the failure to answer with.
+    fn link_send(&self, peer: [u8; 33], msg: StormP2p, bus: &Bus, env: &Envelope) -> Option<Msg> {
+        let Some(link) = &self.state.link else {
+            return Some(no_link());
+        };
+        link.send(peer, msg, None, (bus.clone(), env.clone()))
+            .err()
+            .map(|why| Msg::failure(code::PEER_FAILED, why))
+    }
 }
 
 impl Extension for Stormd {
@@ -347,10 +412,7 @@ impl Extension for Stormd {
             )
             .into(),
             StormMsg::ChatSend { node_id, text } => match &self.state.link {
-                None => Msg::failure(
-                    code::REFUSED,
-                    "this Storm node joined no LNP node (start it with --lnp ENDPOINT)",
-                ),
+                None => no_link(),
                 Some(link) => match link.chat(*node_id, text.clone(), (bus.clone(), env.clone())) {
                     Ok(()) => return None, // the link answers
                     Err(why) => Msg::failure(code::PEER_FAILED, why),
@@ -370,6 +432,72 @@ impl Extension for Stormd {
                 Ok(list) => StormMsg::ChatList(list).into(),
                 Err(e) => Msg::failure(code::SERVICE_FAILED, e),
             },
+            StormMsg::AppSendTo {
+                node_id,
+                app,
+                payload,
+            } => {
+                let post = StormP2p::Post(
+                    *app,
+                    Mesg {
+                        parent_id: [0; 32],
+                        body: payload.clone(),
+                        container_ids: vec![],
+                    },
+                );
+                // `None`: the link answers.
+                self.link_send(*node_id, post, bus, env)?
+            }
+            StormMsg::SendContainer {
+                node_id,
+                container_id,
+                app,
+            } => {
+                let shared = match &self.state.link {
+                    Some(l) if !l.reachable() => Err((code::PEER_FAILED, l.unreachable())),
+                    _ => self.state.transfers().share(*node_id, *container_id, *app),
+                };
+                match shared {
+                    Err(r) => refused(r),
+                    // `None`: the link answers.
+                    Ok(announce) => self.link_send(*node_id, announce, bus, env)?,
+                }
+            }
+            StormMsg::AcceptContainer(id) => {
+                if self.state.link.is_none() {
+                    no_link()
+                } else {
+                    match self.state.transfers().accept(*id) {
+                        Ok(text) => Msg::Success(Some(text)),
+                        Err(r) => refused(r),
+                    }
+                }
+            }
+            StormMsg::Transfers => StormMsg::TransferList(self.state.transfers().list()).into(),
+            StormMsg::TransferSubscribe(container) => {
+                let subscribed = self.state.transfers().subscribe(
+                    bus.clone(),
+                    env.src.clone(),
+                    env.request_id,
+                    *container,
+                );
+                match subscribed {
+                    Ok(now) => {
+                        // The reply first: the client takes what follows as notifications.
+                        bus.send(env.reply(Msg::Success(Some("listening for transfers".into()))));
+                        for m in now {
+                            bus.send(Envelope {
+                                src: ServiceId::Stormd,
+                                dst: env.src.clone(),
+                                request_id: env.request_id,
+                                msg: m.into(),
+                            });
+                        }
+                        return None;
+                    }
+                    Err(e) => Msg::failure(code::BUSY, e),
+                }
+            }
             _ => return Some(d),
         };
         bus.send(env.reply(reply));
@@ -382,6 +510,7 @@ impl Extension for Stormd {
 
     fn gone(&mut self, service: &ServiceId) {
         self.state.chat.forget(service);
+        self.state.transfers().forget(service);
         self.apps().retain(|app, a| {
             let keep = &a.service != service;
             if !keep {

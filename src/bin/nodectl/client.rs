@@ -192,9 +192,8 @@ impl Session {
         }
     }
 
-    /// Subscribes with `subscribe` and hands every other message to `on_event` until
-    /// interrupted. After a quiet spell it subscribes again: that proves the node is alive (the
-    /// command never waits on a dead node) and renews a subscription a reconnect lost.
+    /// Subscribes with `subscribe` (printing its reply) and hands every other message to
+    /// `on_event` (true: it was one of the events) until interrupted.
     pub fn follow(
         &mut self,
         subscribe: Msg,
@@ -203,6 +202,37 @@ impl Session {
     ) -> Result<(), String> {
         let reply = self.request(subscribe.clone())?;
         crate::render::success(reply, json)?;
+        self.follow_after(subscribe, |env| {
+            if on_event(env) {
+                Step::Event
+            } else {
+                Step::Other
+            }
+        })
+    }
+
+    /// Subscribes with `subscribe` (its reply must be a success; it is not printed) and
+    /// hands every other message to `on_event` until it says [`Step::Done`].
+    pub fn follow_until(
+        &mut self,
+        subscribe: Msg,
+        on_event: impl FnMut(&Envelope) -> Step,
+    ) -> Result<(), String> {
+        match self.request(subscribe.clone())? {
+            Msg::Success(_) => {}
+            other => return Err(crate::render::unexpected(&other)),
+        }
+        self.follow_after(subscribe, on_event)
+    }
+
+    /// The events after a subscription. After a quiet spell it subscribes again: that proves
+    /// the node is alive (the command never waits on a dead node) and renews a subscription
+    /// a reconnect lost.
+    fn follow_after(
+        &mut self,
+        subscribe: Msg,
+        mut on_event: impl FnMut(&Envelope) -> Step,
+    ) -> Result<(), String> {
         let quiet = Duration::from_secs(5);
         let mut probe: Option<(u64, Instant)> = None;
         loop {
@@ -211,11 +241,15 @@ impl Session {
                 None => quiet,
             };
             match self.client.recv(wait) {
-                Ok(env) => {
-                    if !on_event(&env) && probe.is_some_and(|(id, _)| id == env.request_id) {
-                        probe = None;
+                Ok(env) => match on_event(&env) {
+                    Step::Done => return Ok(()),
+                    Step::Event => {}
+                    Step::Other => {
+                        if probe.is_some_and(|(id, _)| id == env.request_id) {
+                            probe = None;
+                        }
                     }
-                }
+                },
                 Err(ClientError::Timeout(_)) if probe.is_some() => {
                     return Err(format!(
                         "node stopped answering (no reply within {:.1} s)",
@@ -233,6 +267,16 @@ impl Session {
             }
         }
     }
+}
+
+/// What an event meant to [`Session::follow_until`].
+pub enum Step {
+    /// One of the events followed.
+    Event,
+    /// Something else (e.g. the reply to a renewed subscription).
+    Other,
+    /// The end: stop following.
+    Done,
 }
 
 /// Runs one declared request against the node's API.

@@ -103,6 +103,10 @@ pub struct StartArgs {
     /// Listen for Bifrost peers on ADDR (LNP; repeatable; replaces `bifrost.listen`).
     #[arg(long, value_name = "ADDR")]
     bifrost_listen: Vec<String>,
+    /// Download the containers this peer offers without `storm accept` (Storm; a node id;
+    /// repeatable; replaces `storm.auto_accept`).
+    #[arg(long, value_name = "NODE_ID")]
+    auto_accept: Vec<String>,
 }
 
 fn init_logging(level: &str) {
@@ -150,6 +154,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
             ("listen", args.listen.clone()),
             ("connect", args.connect.clone()),
             ("bifrost-listen", args.bifrost_listen.clone()),
+            ("auto-accept", args.auto_accept.clone()),
             (
                 "lnp",
                 if joins_lnp {

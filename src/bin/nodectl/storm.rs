@@ -4,7 +4,7 @@
 //! and app requests to `stormd` (docs/API.md, "Storm requests").
 
 use crate::client::{
-    self, hex_arg, node_id_arg, read_bounded, text_arg, ClientArgs, Request, Session,
+    self, hex_arg, node_id_arg, read_bounded, text_arg, ClientArgs, Request, Session, Step,
 };
 use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, unexpected};
@@ -20,7 +20,9 @@ use lnpbp_nodes::wire::msg::{Msg, ServiceId};
 use lnpbp_nodes::wire::storm::{
     chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, Id32,
 };
-use lnpbp_nodes::wire::storm_api::{ChatEntry, ContainerInfo, StormMsg};
+use lnpbp_nodes::wire::storm_api::{
+    transfer_state, ChatEntry, ContainerInfo, StormMsg, TransferInfo,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +56,33 @@ pub enum StormCmd {
     Chat {
         #[command(subcommand)]
         cmd: ChatCmd,
+    },
+    /// Offer a stored container to the Storm node of a peer (its LNP node's id); the peer
+    /// downloads it once it accepts.
+    Send {
+        /// The peer's node id (66 hex digits).
+        node_id: String,
+        /// Container id: 64 hex digits or storm1…
+        id: String,
+        /// The Storm app it is meant for (decimal or 0x hex; 2 is file transfer).
+        #[arg(long, default_value = "2", value_parser = app_arg)]
+        app: u16,
+    },
+    /// Accept a container a peer offered: it downloads in the background.
+    Accept {
+        /// Container id: 64 hex digits or storm1…
+        id: String,
+    },
+    /// The containers offered to us, the downloads, and the containers we shared.
+    Transfers,
+    /// The state of a download; with --wait, follow it to its end (a progress bar on a
+    /// terminal; with --json, one object per change).
+    Download {
+        /// Container id: 64 hex digits or storm1…
+        id: String,
+        /// Wait until the container is received (or the download fails).
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -163,6 +192,28 @@ pub fn run(args: ClientArgs<StormCmd>) -> Result<(), String> {
             },
             Box::new(chat_history),
         ),
+        StormCmd::Send { node_id, id, app } => Request::new(
+            StormMsg::SendContainer {
+                node_id: node_id_arg(node_id)?,
+                container_id: container_arg(id)?,
+                app: *app,
+            },
+            Box::new(render::success),
+        )
+        .slow(),
+        StormCmd::Accept { id } => Request::new(
+            StormMsg::AcceptContainer(container_arg(id)?),
+            Box::new(render::success),
+        ),
+        StormCmd::Transfers => Request::new(StormMsg::Transfers, Box::new(transfers)),
+        StormCmd::Download { id, wait } => {
+            let id = container_arg(id)?;
+            return if *wait {
+                download_wait(&args, id)
+            } else {
+                download(&args, id)
+            };
+        }
     };
     client::run(kind, &args, req)
 }
@@ -543,4 +594,183 @@ fn apps(reply: Msg, json: bool) -> Result<(), String> {
         emit!("{:#06x} {}", a.app, a.name);
     }
     Ok(())
+}
+
+/// A Storm app id: decimal or 0x hex.
+fn app_arg(text: &str) -> Result<u16, String> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(h) => u16::from_str_radix(h, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| format!("`{}` is not an app id (0 to 65535)", client::shown(text)))
+}
+
+fn container_arg(id: &str) -> Result<Id32, String> {
+    parse_container_id(id).map_err(|e| format!("`{}`: {e}", client::shown(id)))
+}
+
+fn transfer_json(t: &TransferInfo, event: &str) -> serde_json::Value {
+    serde_json::json!({
+        "event": event,
+        "container_id": hex(&t.container_id),
+        "id": container_id_bech32(&t.container_id),
+        "peer": hex(&t.peer),
+        "app": t.app,
+        "state": state_name(t.state),
+        "size": t.size,
+        "chunks": t.chunks,
+        "have": t.have,
+        "had": t.had,
+        "fetched": t.fetched,
+        "served": t.served,
+        "note": t.note,
+    })
+}
+
+fn state_name(s: u8) -> &'static str {
+    transfer_state::NAMES
+        .get(usize::from(s))
+        .copied()
+        .unwrap_or("unknown")
+}
+
+fn transfer_line(t: &TransferInfo) -> String {
+    let mut line = format!(
+        "{} {} peer {} app {:#06x}: {} bytes",
+        container_id_bech32(&t.container_id),
+        state_name(t.state),
+        hex(&t.peer),
+        t.app,
+        t.size
+    );
+    if t.state == transfer_state::SHARED {
+        line += &format!(", {} chunks served", t.served);
+    } else if t.chunks > 0 {
+        line += &format!(", {}/{} chunks", t.have, t.chunks);
+    }
+    if !t.note.is_empty() {
+        line += &format!(" ({})", t.note);
+    }
+    line
+}
+
+fn transfers(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Storm(StormMsg::TransferList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        let v: Vec<_> = list.iter().map(|t| transfer_json(t, "transfer")).collect();
+        emit!("{}", serde_json::Value::Array(v));
+    } else if list.is_empty() {
+        emit!("no transfers");
+    } else {
+        for t in &list {
+            emit!("{}", transfer_line(t));
+        }
+    }
+    Ok(())
+}
+
+fn download(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
+    let mut s = session(args)?;
+    let reply = s.request_to(&ServiceId::Stormd, StormMsg::Transfers.into())?;
+    let Msg::Storm(StormMsg::TransferList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    let found = list
+        .iter()
+        .find(|t| t.container_id == id && t.state != transfer_state::SHARED);
+    match found {
+        Some(t) if args.json => emit!("{}", transfer_json(t, "transfer")),
+        Some(t) => emit!("{}", transfer_line(t)),
+        None => {
+            let reply = s.request_to(&ServiceId::Stormd, StormMsg::GetContainer(id).into())?;
+            let Msg::Storm(StormMsg::ContainerData { container, .. }) = reply else {
+                return Err(format!(
+                    "no download or offer of container {}",
+                    container_id_bech32(&id)
+                ));
+            };
+            if args.json {
+                emit!(
+                    "{}",
+                    serde_json::json!({"event": "stored", "container_id": hex(&id),
+                        "id": container_id_bech32(&id), "state": "received",
+                        "size": container.header.size})
+                );
+            } else {
+                emit!("{} received", container_id_bech32(&id));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn download_wait(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let mut s = session(args)?;
+    let json = args.json;
+    let bar = !json && std::io::stderr().is_terminal();
+    let mut result = Ok(());
+    let mut last_state = None;
+    s.follow_until(StormMsg::TransferSubscribe(Some(id)).into(), |env| {
+        let (t, done) = match &env.msg {
+            Msg::Storm(StormMsg::TransferProgress(t)) => (t, false),
+            Msg::Storm(StormMsg::ContainerReceived(t)) => (t, true),
+            _ => return Step::Other,
+        };
+        if t.container_id != id || t.state == transfer_state::SHARED {
+            return Step::Event;
+        }
+        let failed = t.state == transfer_state::FAILED;
+        if json {
+            let event = if done {
+                "container_received"
+            } else {
+                "transfer_progress"
+            };
+            emit!("{}", transfer_json(t, event));
+        } else if bar {
+            let share = if t.chunks == 0 {
+                0.0
+            } else {
+                f64::from(t.have) / f64::from(t.chunks)
+            };
+            let filled = (share * 30.0).round() as usize;
+            eprint!(
+                "\r[{}{}] {:>3.0}% {}/{} chunks {:<8}",
+                "#".repeat(filled),
+                " ".repeat(30 - filled.min(30)),
+                share * 100.0,
+                t.have,
+                t.chunks,
+                state_name(t.state)
+            );
+            if done || failed {
+                eprintln!();
+            }
+        } else if last_state != Some(t.state) {
+            emit!("{}", transfer_line(t));
+        }
+        last_state = Some(t.state);
+        if done && !json {
+            emit!(
+                "{} received: {} bytes, {} chunks ({} fetched, {} already stored)",
+                container_id_bech32(&id),
+                t.size,
+                t.chunks,
+                t.fetched,
+                t.had
+            );
+        }
+        if failed {
+            result = Err(format!("the download failed: {}", t.note));
+        }
+        if done || failed {
+            Step::Done
+        } else {
+            Step::Event
+        }
+    })?;
+    result
 }

@@ -1,0 +1,1088 @@
+//! Container transfers between Storm nodes (Storm app messages over Bifrost, docs/API.md
+//! "Container transfers"): what we share, what we are offered, what we download.
+//!
+//! The state lives behind one mutex shared by `stormd` (requests) and the LNP link thread
+//! (peer messages, timers, sends). Nothing here does I/O but the store: the methods return the
+//! Storm messages to send ([`Outgoing`]) and the link sends them.
+//!
+//! - **Sharing.** `send` records the container as shared with that peer (STORE table
+//!   [`SHARES`], so it survives a restart) and announces it. Only a peer a container was
+//!   announced to may pull it (`PullContainer`, `PullChunk`); anyone else gets `Reject`.
+//! - **Offers.** An announcement is kept as an offer (in memory; bounded per peer in count and
+//!   in announced bytes, and in all) until `accept`, or accepted at once for a node id of
+//!   `[storm] auto_accept`. Beyond a bound it is dropped and logged (rate-limited).
+//! - **Downloads** (STORE table [`DOWNLOADS`], so they survive a restart): `PullContainer`,
+//!   then the `PushContainer` is checked (its id, the announced header) and kept; STORE says
+//!   which chunks are missing, and those are asked for with at most `window` in flight (and
+//!   at most `max_download_rate` bytes per second). A chunk must come from the peer it was
+//!   asked of and hash to its id; it is stored in a group commit with the other chunks of the
+//!   same burst. A chunk not received within `chunk_timeout` is asked for again, up to
+//!   `chunk_retries` times; then the download waits [`STALL_WAIT`] and starts over with what
+//!   is still missing (also after a send failed: the peer is not connected). A restart plans
+//!   from the store again, so a chunk stored is never fetched twice.
+//! - **The end.** Every chunk present and the sizes adding up to the header's: the container
+//!   is stored, the download record removed, and `container_received` goes to the API's
+//!   subscribers and to the app it was meant for on the STORM bus.
+
+use super::stormd::{check_chunks, load_container, Apps, CHUNKS, CONTAINERS};
+use crate::bus::Bus;
+use crate::lograte::STORM_REFUSED;
+use crate::storage::{RedbStorage, Storage, Write};
+use crate::wire::limits::MAX_CONTAINER_CHUNKS;
+use crate::wire::msg::{code, Envelope, Msg, ServiceId};
+use crate::wire::storm::{chunk_id, Container, ContainerHeader, Id32};
+use crate::wire::storm_api::{transfer_state as st, StormMsg, TransferInfo};
+use crate::wire::storm_p2p::{FullId, StormP2p};
+use crate::wire::strict::{self, Reader, Strict, StrictError};
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::hex::DisplayHex;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// STORE table of downloads: container id -> [`Record`].
+pub const DOWNLOADS: &str = "downloads";
+/// STORE table of containers shared with peers: SHA256(peer ‖ container id) -> peer ‖
+/// container id ‖ app.
+pub const SHARES: &str = "shares";
+/// A stalled download (chunks not sent after every retry) starts over after this.
+pub const STALL_WAIT: Duration = Duration::from_secs(5);
+/// A download whose request could not be sent (the peer is not connected) retries after this.
+pub const PEER_WAIT: Duration = Duration::from_secs(2);
+/// Most chunk ids served for one `PullChunk` (more are ignored).
+pub const MAX_PULL_CHUNKS: usize = 64;
+/// Most offers kept from all peers together.
+pub const MAX_OFFERS: usize = 1024;
+/// Progress notifications of one download, at most one per this (state changes always).
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// Most subscribers to transfer events.
+pub const MAX_LISTENERS: usize = 64;
+/// Containers whose chunk lists are kept in memory for serving.
+const SERVE_CACHE: usize = 64;
+
+/// `[storm]` transfer settings.
+#[derive(Clone, Debug)]
+pub struct TransferSettings {
+    /// Node ids whose announcements are accepted at once.
+    pub auto_accept: Vec<[u8; 33]>,
+    /// Chunk requests in flight per download.
+    pub window: usize,
+    /// Time a requested chunk may take.
+    pub chunk_timeout: Duration,
+    /// Requests of one chunk after the first before the download waits.
+    pub chunk_retries: u32,
+    /// Download rate cap in bytes per second, all downloads together (0: none).
+    pub max_rate: u64,
+    /// Offers kept per peer.
+    pub max_offers_per_peer: usize,
+    /// Announced bytes of the offers kept per peer.
+    pub max_offer_bytes_per_peer: u64,
+}
+
+/// A Storm message to send to a peer.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The peer.
+    pub peer: [u8; 33],
+    /// The message.
+    pub msg: StormP2p,
+    /// The download it serves (a failed send makes it wait).
+    pub download: Option<Id32>,
+}
+
+struct Offer {
+    peer: [u8; 33],
+    app: u16,
+    message_id: Id32,
+    header: ContainerHeader,
+}
+
+/// What a download keeps in the STORE.
+struct Record {
+    peer: [u8; 33],
+    app: u16,
+    message_id: Id32,
+    header: ContainerHeader,
+    container: Option<Container>,
+}
+
+impl Strict for Record {
+    const MIN_SIZE: usize = 33 + 2 + 32 + ContainerHeader::MIN_SIZE + 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.peer.strict_encode(out)?;
+        self.app.strict_encode(out)?;
+        self.message_id.strict_encode(out)?;
+        self.header.strict_encode(out)?;
+        match &self.container {
+            None => 0u8.strict_encode(out),
+            Some(c) => {
+                1u8.strict_encode(out)?;
+                c.strict_encode(out)
+            }
+        }
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(Record {
+            peer: r.array()?,
+            app: u16::strict_decode(r)?,
+            message_id: r.array()?,
+            header: ContainerHeader::strict_decode(r)?,
+            container: match u8::strict_decode(r)? {
+                0 => None,
+                1 => Some(Container::strict_decode(r)?),
+                t => return Err(StrictError::WrongOptionalEncoding(t)),
+            },
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Waiting for `PushContainer` (asked at `.0`, try `.1`).
+    Header(Option<(Instant, u32)>),
+    /// Fetching chunks.
+    Chunks,
+    /// Starts over at `.0`.
+    Waiting(Instant),
+}
+
+struct Flight {
+    deadline: Instant,
+    tries: u32,
+}
+
+struct Download {
+    rec: Record,
+    phase: Phase,
+    /// Missing chunks not asked for yet (planned from the store).
+    queue: VecDeque<Id32>,
+    in_flight: HashMap<Id32, Flight>,
+    /// The missing chunks have been planned in this phase.
+    planned: bool,
+    chunks: u32,
+    have: u32,
+    had: Option<u32>,
+    fetched: u32,
+    note: String,
+    last_progress: Option<Instant>,
+}
+
+struct Upload {
+    app: u16,
+    size: u64,
+    chunks: u32,
+    served: u32,
+}
+
+/// The transfers of a node.
+pub struct Transfers {
+    storage: Arc<RedbStorage>,
+    settings: TransferSettings,
+    apps: Arc<Apps>,
+    offers: BTreeMap<Id32, Offer>,
+    downloads: BTreeMap<Id32, Download>,
+    uploads: BTreeMap<(Id32, [u8; 33]), Upload>,
+    /// Chunk sets of shared containers, for serving.
+    serving: HashMap<Id32, BTreeSet<Id32>>,
+    /// Chunks received and checked, stored at the next [`Transfers::commit`].
+    received: Vec<(Id32, Id32, Vec<u8>)>,
+    listeners: Vec<(Bus, ServiceId, u64)>,
+    /// The rate cap: requests are paced to this instant.
+    paced: Instant,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.to_lower_hex_string()
+}
+
+fn share_key(peer: &[u8; 33], container: &Id32) -> Id32 {
+    let mut e = Vec::with_capacity(65);
+    e.extend_from_slice(peer);
+    e.extend_from_slice(container);
+    sha256::Hash::hash(&e).to_byte_array()
+}
+
+/// Counts a refused peer message; logs it unless that peer has filled its share of lines.
+fn refuse(peer: &[u8; 33], what: &str) {
+    if STORM_REFUSED.allow(&hex(peer)) {
+        tracing::warn!(peer = %hex(peer), "storm: {what}");
+    }
+}
+
+impl Transfers {
+    /// The transfers kept in `storage` (downloads resume once the LNP node is reachable).
+    pub fn load(
+        storage: Arc<RedbStorage>,
+        settings: TransferSettings,
+        apps: Arc<Apps>,
+    ) -> Result<Transfers, String> {
+        let mut t = Transfers {
+            storage,
+            settings,
+            apps,
+            offers: BTreeMap::new(),
+            downloads: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            serving: HashMap::new(),
+            received: Vec::new(),
+            listeners: Vec::new(),
+            paced: Instant::now(),
+        };
+        let mut after = None;
+        loop {
+            let (ids, more) = t
+                .storage
+                .list_ids(DOWNLOADS, after, 1024)
+                .map_err(|e| format!("cannot read the downloads: {e}"))?;
+            for id in &ids {
+                let Ok(Some(v)) = t.storage.get(DOWNLOADS, id) else {
+                    continue;
+                };
+                match strict::deserialize::<Record>(&v) {
+                    Ok(rec) => {
+                        tracing::info!(container = %hex(id), "download resumes");
+                        t.downloads.insert(*id, Download::new(rec));
+                    }
+                    Err(e) => {
+                        tracing::warn!(container = %hex(id), "a damaged download record: {e}")
+                    }
+                }
+            }
+            if !more || ids.is_empty() {
+                break;
+            }
+            after = ids.last().copied();
+        }
+        Ok(t)
+    }
+
+    // ---- requests ----
+
+    /// `send_container`: shares `container` with `peer` and returns the announcement.
+    pub fn share(
+        &mut self,
+        peer: [u8; 33],
+        container: Id32,
+        app: u16,
+    ) -> Result<StormP2p, (u16, String)> {
+        let c = load_container(&*self.storage, &container)?
+            .ok_or_else(|| (code::NOT_FOUND, format!("no container {}", hex(&container))))?;
+        let mut v = Vec::with_capacity(67);
+        v.extend_from_slice(&peer);
+        v.extend_from_slice(&container);
+        v.extend_from_slice(&app.to_le_bytes());
+        self.storage
+            .put(SHARES, &share_key(&peer, &container), &v)
+            .map_err(|e| (e.code(), e.to_string()))?;
+        let chunks = distinct(&c.chunks).len() as u32;
+        let u = self.uploads.entry((container, peer)).or_insert(Upload {
+            app,
+            size: c.header.size,
+            chunks,
+            served: 0,
+        });
+        u.app = app;
+        Ok(StormP2p::AnnounceContainer(
+            app,
+            c.header,
+            FullId {
+                message_id: [0; 32],
+                container_id: container,
+            },
+        ))
+    }
+
+    /// `accept_container`: the offer becomes a download.
+    pub fn accept(&mut self, container: Id32) -> Result<String, (u16, String)> {
+        if self.downloads.contains_key(&container) {
+            return Ok("already downloading".into());
+        }
+        let Some(offer) = self.offers.remove(&container) else {
+            return Err((
+                code::NOT_FOUND,
+                format!("no offer of container {}", hex(&container)),
+            ));
+        };
+        self.start(container, offer)
+            .map(|()| "accepted: downloading".into())
+    }
+
+    fn start(&mut self, container: Id32, o: Offer) -> Result<(), (u16, String)> {
+        let rec = Record {
+            peer: o.peer,
+            app: o.app,
+            message_id: o.message_id,
+            header: o.header,
+            container: None,
+        };
+        self.save(&container, &rec)?;
+        tracing::info!(container = %hex(&container), peer = %hex(&rec.peer), size = rec.header.size, "download starts");
+        let d = Download::new(rec);
+        self.downloads.insert(container, d);
+        self.progress(&container, true);
+        Ok(())
+    }
+
+    fn save(&self, container: &Id32, rec: &Record) -> Result<(), (u16, String)> {
+        let bytes = strict::serialize(rec).map_err(|e| (code::INVALID_DATA, e.to_string()))?;
+        self.storage
+            .put(DOWNLOADS, container, &bytes)
+            .map_err(|e| (e.code(), format!("the download cannot be kept: {e}")))
+    }
+
+    /// Every offer, download and shared container.
+    pub fn list(&self) -> Vec<TransferInfo> {
+        let mut out: Vec<TransferInfo> = Vec::new();
+        for (id, o) in &self.offers {
+            out.push(TransferInfo {
+                container_id: *id,
+                peer: o.peer,
+                app: o.app,
+                state: st::OFFERED,
+                size: o.header.size,
+                chunks: 0,
+                have: 0,
+                had: 0,
+                fetched: 0,
+                served: 0,
+                note: String::new(),
+            });
+        }
+        for (id, d) in &self.downloads {
+            out.push(d.info(id));
+        }
+        for ((id, peer), u) in &self.uploads {
+            out.push(TransferInfo {
+                container_id: *id,
+                peer: *peer,
+                app: u.app,
+                state: st::SHARED,
+                size: u.size,
+                chunks: u.chunks,
+                have: u.chunks,
+                had: 0,
+                fetched: 0,
+                served: u.served,
+                note: String::new(),
+            });
+        }
+        out
+    }
+
+    /// `transfer_subscribe`: `id` on `bus` gets the events from now on. Returns what it is
+    /// sent at once, after the reply: a `transfer_progress` for each transfer, and
+    /// `container_received` if `container` is stored.
+    pub fn subscribe(
+        &mut self,
+        bus: Bus,
+        id: ServiceId,
+        request_id: u64,
+        container: Option<Id32>,
+    ) -> Result<Vec<StormMsg>, String> {
+        self.listeners.retain(|(_, s, _)| *s != id);
+        if self.listeners.len() >= MAX_LISTENERS {
+            return Err(format!("{MAX_LISTENERS} transfer listeners already"));
+        }
+        let mut now: Vec<StormMsg> = self
+            .list()
+            .into_iter()
+            .map(StormMsg::TransferProgress)
+            .collect();
+        if let Some(c) = container {
+            if !self.downloads.contains_key(&c) {
+                if let Ok(Some(found)) = load_container(&*self.storage, &c) {
+                    let n = distinct(&found.chunks).len() as u32;
+                    now.push(StormMsg::ContainerReceived(TransferInfo {
+                        container_id: c,
+                        peer: [0; 33],
+                        app: 0,
+                        state: st::RECEIVED,
+                        size: found.header.size,
+                        chunks: n,
+                        have: n,
+                        had: n,
+                        fetched: 0,
+                        served: 0,
+                        note: "already stored".into(),
+                    }));
+                }
+            }
+        }
+        self.listeners.push((bus, id, request_id));
+        Ok(now)
+    }
+
+    /// A listener is gone from its bus.
+    pub fn forget(&mut self, id: &ServiceId) {
+        self.listeners.retain(|(_, s, _)| s != id);
+    }
+
+    fn notify(&self, msg: StormMsg) {
+        // A listener that went away bounces (NO_ROUTE) to stormd, which forgets it.
+        for (bus, id, request_id) in &self.listeners {
+            bus.send(Envelope {
+                src: ServiceId::Stormd,
+                dst: id.clone(),
+                request_id: *request_id,
+                msg: Msg::Storm(msg.clone()),
+            });
+        }
+    }
+
+    fn progress(&mut self, id: &Id32, changed: bool) {
+        let now = Instant::now();
+        let Some(d) = self.downloads.get_mut(id) else {
+            return;
+        };
+        if !changed && d.last_progress.is_some_and(|t| now < t + PROGRESS_EVERY) {
+            return;
+        }
+        d.last_progress = Some(now);
+        let info = d.info(id);
+        self.notify(StormMsg::TransferProgress(info));
+    }
+
+    // ---- peer messages ----
+
+    /// A Storm message from `peer`.
+    pub fn on_message(
+        &mut self,
+        peer: [u8; 33],
+        msg: StormP2p,
+        now: Instant,
+        out: &mut Vec<Outgoing>,
+    ) {
+        match msg {
+            StormP2p::AnnounceContainer(app, header, id) => self.on_announce(peer, app, header, id),
+            StormP2p::PullContainer(app, id) => self.on_pull_container(peer, app, id, out),
+            StormP2p::PullChunk {
+                app,
+                message_id,
+                container_id,
+                chunk_ids,
+            } => self.on_pull_chunk(peer, app, message_id, container_id, &chunk_ids, out),
+            StormP2p::PushContainer(_, c) => self.on_push_container(peer, c),
+            StormP2p::PushChunk {
+                container_id,
+                chunk_id: id,
+                data,
+                ..
+            } => self.on_chunk(peer, container_id, id, data, now),
+            StormP2p::Reject(_, id) => self.on_reject(peer, id.container_id),
+            other => {
+                tracing::debug!(peer = %hex(&peer), ty = other.type_id(), "a Storm message not handled")
+            }
+        }
+    }
+
+    fn on_announce(&mut self, peer: [u8; 33], app: u16, header: ContainerHeader, id: FullId) {
+        let c = id.container_id;
+        if self.downloads.contains_key(&c) || self.offers.contains_key(&c) {
+            return;
+        }
+        if matches!(self.storage.get(CONTAINERS, &c), Ok(Some(_))) {
+            tracing::debug!(container = %hex(&c), "an announced container we have");
+            return;
+        }
+        let max_size = (MAX_CONTAINER_CHUNKS * crate::wire::limits::MAX_CHUNK) as u64;
+        if header.size > max_size {
+            return refuse(
+                &peer,
+                &format!(
+                    "an announced container of {} bytes (at most {max_size}) ignored",
+                    header.size
+                ),
+            );
+        }
+        let offer = Offer {
+            peer,
+            app,
+            message_id: id.message_id,
+            header,
+        };
+        if self.settings.auto_accept.contains(&peer) {
+            if let Err((_, why)) = self.start(c, offer) {
+                tracing::warn!(container = %hex(&c), "cannot start a download: {why}");
+            }
+            return;
+        }
+        let (n, bytes) = self
+            .offers
+            .values()
+            .filter(|o| o.peer == peer)
+            .fold((0usize, 0u64), |(n, b), o| (n + 1, b + o.header.size));
+        if n >= self.settings.max_offers_per_peer
+            || bytes + offer.header.size > self.settings.max_offer_bytes_per_peer
+            || self.offers.len() >= MAX_OFFERS
+        {
+            return refuse(&peer, &format!(
+                "an offer dropped: the peer has {n} offers of {bytes} bytes waiting (at most {} and {})",
+                self.settings.max_offers_per_peer, self.settings.max_offer_bytes_per_peer
+            ));
+        }
+        tracing::info!(container = %hex(&c), peer = %hex(&peer), size = offer.header.size, "a container offered (accept it with `storm accept`)");
+        let info = TransferInfo {
+            container_id: c,
+            peer,
+            app,
+            state: st::OFFERED,
+            size: offer.header.size,
+            chunks: 0,
+            have: 0,
+            had: 0,
+            fetched: 0,
+            served: 0,
+            note: String::new(),
+        };
+        self.offers.insert(c, offer);
+        self.notify(StormMsg::TransferProgress(info));
+    }
+
+    fn shared(&mut self, peer: &[u8; 33], c: &Id32) -> Option<u16> {
+        if let Some(u) = self.uploads.get(&(*c, *peer)) {
+            return Some(u.app);
+        }
+        let v = self.storage.get(SHARES, &share_key(peer, c)).ok()??;
+        let app = u16::from_le_bytes(v.get(65..67)?.try_into().ok()?);
+        let found = load_container(&*self.storage, c).ok()??;
+        let chunks = distinct(&found.chunks).len() as u32;
+        self.uploads.insert(
+            (*c, *peer),
+            Upload {
+                app,
+                size: found.header.size,
+                chunks,
+                served: 0,
+            },
+        );
+        Some(app)
+    }
+
+    fn on_pull_container(&mut self, peer: [u8; 33], app: u16, id: FullId, out: &mut Vec<Outgoing>) {
+        let c = id.container_id;
+        let found = match self.shared(&peer, &c) {
+            Some(_) => load_container(&*self.storage, &c).ok().flatten(),
+            None => None,
+        };
+        let msg = match found {
+            Some(container) => StormP2p::PushContainer(app, container),
+            None => {
+                refuse(
+                    &peer,
+                    &format!(
+                        "a pull of container {} not shared with it: rejected",
+                        hex(&c)
+                    ),
+                );
+                StormP2p::Reject(app, id)
+            }
+        };
+        out.push(Outgoing {
+            peer,
+            msg,
+            download: None,
+        });
+    }
+
+    fn on_pull_chunk(
+        &mut self,
+        peer: [u8; 33],
+        app: u16,
+        message_id: Id32,
+        c: Id32,
+        ids: &[Id32],
+        out: &mut Vec<Outgoing>,
+    ) {
+        if self.shared(&peer, &c).is_none() {
+            refuse(
+                &peer,
+                &format!(
+                    "a pull of chunks of container {} not shared with it: rejected",
+                    hex(&c)
+                ),
+            );
+            out.push(Outgoing {
+                peer,
+                msg: StormP2p::Reject(
+                    app,
+                    FullId {
+                        message_id,
+                        container_id: c,
+                    },
+                ),
+                download: None,
+            });
+            return;
+        }
+        if !self.serving.contains_key(&c) {
+            let Ok(Some(found)) = load_container(&*self.storage, &c) else {
+                return;
+            };
+            if self.serving.len() >= SERVE_CACHE {
+                self.serving.clear();
+            }
+            self.serving
+                .insert(c, found.chunks.iter().copied().collect());
+        }
+        let set = &self.serving[&c];
+        if ids.len() > MAX_PULL_CHUNKS {
+            refuse(
+                &peer,
+                &format!(
+                    "a pull of {} chunks: only the first {MAX_PULL_CHUNKS} served",
+                    ids.len()
+                ),
+            );
+        }
+        let mut served = 0;
+        for id in ids.iter().take(MAX_PULL_CHUNKS) {
+            if !set.contains(id) {
+                refuse(
+                    &peer,
+                    &format!(
+                        "a pull of chunk {} that is not in container {}",
+                        hex(id),
+                        hex(&c)
+                    ),
+                );
+                continue;
+            }
+            let Ok(Some(data)) = self.storage.get(CHUNKS, id) else {
+                tracing::warn!(chunk = %hex(id), "a chunk of a shared container is missing from the store");
+                continue;
+            };
+            served += 1;
+            out.push(Outgoing {
+                peer,
+                msg: StormP2p::PushChunk {
+                    app,
+                    container_id: c,
+                    chunk_id: *id,
+                    data,
+                },
+                download: None,
+            });
+        }
+        if let Some(u) = self.uploads.get_mut(&(c, peer)) {
+            u.served += served;
+        }
+    }
+
+    fn on_push_container(&mut self, peer: [u8; 33], c: Container) {
+        let Ok(id) = c.id() else {
+            return refuse(&peer, "a container that does not encode");
+        };
+        let Some(d) = self.downloads.get_mut(&id) else {
+            return refuse(
+                &peer,
+                &format!("container {} that nobody asked for: dropped", hex(&id)),
+            );
+        };
+        if d.rec.peer != peer || !matches!(d.phase, Phase::Header(_)) {
+            return refuse(
+                &peer,
+                &format!(
+                    "container {} from a peer it was not asked of: dropped",
+                    hex(&id)
+                ),
+            );
+        }
+        if c.header != d.rec.header {
+            let why = "the container's header is not the one announced".to_string();
+            return self.fail(&id, why);
+        }
+        d.rec.container = Some(c);
+        d.phase = Phase::Chunks;
+        d.planned = false;
+        let rec = &self.downloads[&id].rec;
+        if let Err((_, why)) = self.save(&id, rec) {
+            tracing::warn!("{why}");
+        }
+        self.progress(&id, true);
+    }
+
+    fn on_chunk(&mut self, peer: [u8; 33], c: Id32, id: Id32, data: Vec<u8>, now: Instant) {
+        let Some(d) = self.downloads.get_mut(&c) else {
+            return refuse(
+                &peer,
+                &format!(
+                    "a chunk of container {} that we do not download: dropped",
+                    hex(&c)
+                ),
+            );
+        };
+        if d.rec.peer != peer || !d.in_flight.contains_key(&id) {
+            return refuse(
+                &peer,
+                &format!(
+                    "chunk {} that was not asked of this peer: dropped",
+                    hex(&id)
+                ),
+            );
+        }
+        if chunk_id(&data) != id {
+            refuse(
+                &peer,
+                &format!(
+                    "chunk {} whose data does not hash to its id: dropped, asked again",
+                    hex(&id)
+                ),
+            );
+            // Counts as a try; asked again at once.
+            if let Some(f) = d.in_flight.get_mut(&id) {
+                f.deadline = now;
+            }
+            return;
+        }
+        d.in_flight.remove(&id);
+        self.received.push((c, id, data));
+    }
+
+    fn on_reject(&mut self, peer: [u8; 33], c: Id32) {
+        match self.downloads.get(&c) {
+            Some(d) if d.rec.peer == peer => {
+                self.fail(&c, "the peer refused to give it (Reject)".into())
+            }
+            _ => tracing::debug!(peer = %hex(&peer), "a Reject for nothing we asked"),
+        }
+    }
+
+    /// Gives a download up: its record goes, subscribers are told.
+    fn fail(&mut self, c: &Id32, why: String) {
+        tracing::warn!(container = %hex(c), "download failed: {why}");
+        if let Some(mut d) = self.downloads.remove(c) {
+            let _ = self.storage.delete(DOWNLOADS, c);
+            d.note = why;
+            let mut info = d.info(c);
+            info.state = st::FAILED;
+            self.notify(StormMsg::TransferProgress(info));
+        }
+    }
+
+    /// A request for download `c` could not be sent: it waits and starts over.
+    pub fn send_failed(&mut self, c: &Id32, why: &str, now: Instant) {
+        if let Some(d) = self.downloads.get_mut(c) {
+            if !matches!(d.phase, Phase::Waiting(_)) {
+                d.wait(
+                    now + PEER_WAIT,
+                    format!("the peer cannot be reached: {why}"),
+                );
+                self.progress(c, true);
+            }
+        }
+    }
+
+    /// The LNP node is gone: every download waits.
+    pub fn link_down(&mut self, now: Instant) {
+        let ids: Vec<Id32> = self.downloads.keys().copied().collect();
+        for c in ids {
+            self.send_failed(&c, "the LNP node is not reachable", now);
+        }
+    }
+
+    /// Stores the chunks received since the last call (one durable commit), then counts them
+    /// and finishes the downloads that are complete.
+    pub fn commit(&mut self) {
+        if self.received.is_empty() {
+            return;
+        }
+        let got = std::mem::take(&mut self.received);
+        let writes: Vec<Write> = got
+            .iter()
+            .map(|(_, id, data)| Write::Put {
+                table: CHUNKS.into(),
+                key: *id,
+                value: data.clone(),
+            })
+            .collect();
+        if let Err(e) = self.storage.apply(writes.iter()) {
+            // Not stored: they are missing and planned again after the wait.
+            tracing::error!("{} chunks not stored: {e}", got.len());
+            let now = Instant::now();
+            let ids: BTreeSet<Id32> = got.iter().map(|(c, _, _)| *c).collect();
+            for c in ids {
+                if let Some(d) = self.downloads.get_mut(&c) {
+                    d.wait(now + STALL_WAIT, format!("the store failed: {e}"));
+                }
+            }
+            return;
+        }
+        let mut touched = BTreeSet::new();
+        for (c, _, _) in &got {
+            if let Some(d) = self.downloads.get_mut(c) {
+                d.have += 1;
+                d.fetched += 1;
+                touched.insert(*c);
+            }
+        }
+        for c in touched {
+            self.progress(&c, false);
+            self.maybe_complete(&c);
+        }
+    }
+
+    fn maybe_complete(&mut self, c: &Id32) {
+        let Some(d) = self.downloads.get(c) else {
+            return;
+        };
+        if !(d.phase == Phase::Chunks && d.planned && d.queue.is_empty() && d.in_flight.is_empty())
+        {
+            return;
+        }
+        let Some(container) = d.rec.container.clone() else {
+            return;
+        };
+        if let Err((_, why)) = check_chunks(&self.storage, &container, code::INVALID_DATA) {
+            return self.fail(
+                c,
+                format!("the received container does not check out: {why}"),
+            );
+        }
+        let bytes = match strict::serialize(&container) {
+            Ok(b) => b,
+            Err(e) => return self.fail(c, e.to_string()),
+        };
+        if let Err(e) = self.storage.put(CONTAINERS, c, &bytes) {
+            if let Some(d) = self.downloads.get_mut(c) {
+                d.wait(
+                    Instant::now() + STALL_WAIT,
+                    format!("the store failed: {e}"),
+                );
+            }
+            return;
+        }
+        let _ = self.storage.delete(DOWNLOADS, c);
+        let Some(d) = self.downloads.remove(c) else {
+            return;
+        };
+        let mut info = d.info(c);
+        info.state = st::RECEIVED;
+        tracing::info!(container = %hex(c), peer = %hex(&d.rec.peer), chunks = info.chunks, fetched = info.fetched, had = info.had, "container received");
+        self.notify(StormMsg::ContainerReceived(info.clone()));
+        self.apps
+            .deliver(d.rec.app, StormMsg::ContainerReceived(info));
+    }
+
+    /// Timers and requests: what is due is asked for (when the LNP node is `reachable`).
+    pub fn tick(&mut self, now: Instant, reachable: bool, out: &mut Vec<Outgoing>) {
+        if !reachable {
+            return;
+        }
+        let ids: Vec<Id32> = self.downloads.keys().copied().collect();
+        for c in ids {
+            self.tick_one(&c, now, out);
+        }
+    }
+
+    fn tick_one(&mut self, c: &Id32, now: Instant, out: &mut Vec<Outgoing>) {
+        let settings = self.settings.clone();
+        let Some(d) = self.downloads.get_mut(c) else {
+            return;
+        };
+        if let Phase::Waiting(at) = d.phase {
+            if now < at {
+                return;
+            }
+            d.note.clear();
+            d.phase = if d.rec.container.is_some() {
+                Phase::Chunks
+            } else {
+                Phase::Header(None)
+            };
+            d.planned = false;
+            self.progress(c, true);
+        }
+        let Some(d) = self.downloads.get_mut(c) else {
+            return;
+        };
+        let full = FullId {
+            message_id: d.rec.message_id,
+            container_id: *c,
+        };
+        match d.phase {
+            Phase::Waiting(_) => {}
+            Phase::Header(asked) => {
+                let due = match asked {
+                    None => Some(1),
+                    Some((at, tries)) if now >= at => Some(tries + 1),
+                    Some(_) => None,
+                };
+                if let Some(tries) = due {
+                    if tries > settings.chunk_retries + 1 {
+                        d.wait(
+                            now + STALL_WAIT,
+                            "the peer did not send the container's chunk list".into(),
+                        );
+                        self.progress(c, true);
+                        return;
+                    }
+                    d.phase = Phase::Header(Some((now + settings.chunk_timeout, tries)));
+                    out.push(Outgoing {
+                        peer: d.rec.peer,
+                        msg: StormP2p::PullContainer(d.rec.app, full),
+                        download: Some(*c),
+                    });
+                }
+            }
+            Phase::Chunks => {
+                if !d.planned {
+                    if let Err(why) = d.plan(&self.storage) {
+                        d.wait(now + STALL_WAIT, why);
+                        self.progress(c, true);
+                        return;
+                    }
+                    self.progress(c, true);
+                    self.maybe_complete(c);
+                }
+                let Some(d) = self.downloads.get_mut(c) else {
+                    return;
+                };
+                let mut ask = Vec::new();
+                let mut stalled = None;
+                for (id, f) in d.in_flight.iter_mut() {
+                    if now >= f.deadline {
+                        if f.tries > settings.chunk_retries {
+                            stalled = Some(*id);
+                            break;
+                        }
+                        f.tries += 1;
+                        f.deadline = now + settings.chunk_timeout;
+                        ask.push(*id);
+                    }
+                }
+                if let Some(id) = stalled {
+                    let tries = settings.chunk_retries + 1;
+                    d.wait(
+                        now + STALL_WAIT,
+                        format!(
+                            "the peer did not send chunk {} after {tries} requests",
+                            hex(&id)
+                        ),
+                    );
+                    self.progress(c, true);
+                    return;
+                }
+                while d.in_flight.len() < settings.window {
+                    if settings.max_rate > 0 {
+                        if self.paced < now {
+                            self.paced = now;
+                        }
+                        if self.paced > now + Duration::from_millis(250) {
+                            break;
+                        }
+                    }
+                    let Some(id) = d.queue.pop_front() else {
+                        break;
+                    };
+                    if settings.max_rate > 0 {
+                        let chunk = crate::wire::limits::CONTAINER_CHUNK as f64;
+                        self.paced += Duration::from_secs_f64(chunk / settings.max_rate as f64);
+                    }
+                    d.in_flight.insert(
+                        id,
+                        Flight {
+                            deadline: now + settings.chunk_timeout,
+                            tries: 1,
+                        },
+                    );
+                    ask.push(id);
+                }
+                for part in ask.chunks(MAX_PULL_CHUNKS) {
+                    out.push(Outgoing {
+                        peer: d.rec.peer,
+                        msg: StormP2p::PullChunk {
+                            app: d.rec.app,
+                            message_id: d.rec.message_id,
+                            container_id: *c,
+                            chunk_ids: part.to_vec(),
+                        },
+                        download: Some(*c),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Download {
+    fn new(rec: Record) -> Download {
+        let phase = if rec.container.is_some() {
+            Phase::Chunks
+        } else {
+            Phase::Header(None)
+        };
+        let chunks = rec
+            .container
+            .as_ref()
+            .map_or(0, |c| distinct(&c.chunks).len() as u32);
+        Download {
+            rec,
+            phase,
+            queue: VecDeque::new(),
+            in_flight: HashMap::new(),
+            planned: false,
+            chunks,
+            have: 0,
+            had: None,
+            fetched: 0,
+            note: String::new(),
+            last_progress: None,
+        }
+    }
+
+    fn wait(&mut self, until: Instant, why: String) {
+        tracing::info!("download waits: {why}");
+        self.phase = Phase::Waiting(until);
+        self.note = why;
+        self.in_flight.clear();
+        self.queue.clear();
+        self.planned = false;
+    }
+
+    /// Asks the store which chunks are missing; they are the queue.
+    fn plan(&mut self, storage: &RedbStorage) -> Result<(), String> {
+        let Some(c) = &self.rec.container else {
+            return Err("no chunk list yet".into());
+        };
+        let ids = distinct(&c.chunks);
+        let missing = storage
+            .check_unknown(CHUNKS, &ids)
+            .map_err(|e| format!("the store cannot say which chunks are missing: {e}"))?;
+        let missing = distinct(&missing);
+        self.chunks = ids.len() as u32;
+        self.have = self.chunks - missing.len() as u32;
+        if self.had.is_none() {
+            self.had = Some(self.have);
+        }
+        self.queue = missing.into_iter().collect();
+        self.in_flight.clear();
+        self.planned = true;
+        Ok(())
+    }
+
+    fn info(&self, id: &Id32) -> TransferInfo {
+        TransferInfo {
+            container_id: *id,
+            peer: self.rec.peer,
+            app: self.rec.app,
+            state: match self.phase {
+                Phase::Header(_) => st::HEADER,
+                Phase::Chunks => st::CHUNKS,
+                Phase::Waiting(_) => st::WAITING,
+            },
+            size: self.rec.header.size,
+            chunks: self.chunks,
+            have: self.have,
+            had: self.had.unwrap_or(0),
+            fetched: self.fetched,
+            served: 0,
+            note: self.note.clone(),
+        }
+    }
+}
+
+/// The distinct ids of `ids`, in order of first appearance.
+fn distinct(ids: &[Id32]) -> Vec<Id32> {
+    let mut seen = BTreeSet::new();
+    ids.iter().filter(|id| seen.insert(**id)).copied().collect()
+}

@@ -5,15 +5,13 @@
 
 mod common;
 
-use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
+use common::lnpeer::RawBifrost;
 use common::*;
 use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
 use lnpbp_nodes::wire::lnp_api::{AppMessage, LnpMsg};
 use lnpbp_nodes::wire::msg::{Envelope, ServiceId};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::str::FromStr;
 use std::time::Duration;
 
 fn peers(node: &Node) -> Vec<serde_json::Value> {
@@ -32,59 +30,6 @@ fn addresses(node: &Node) -> (String, String, String) {
         info["listening"][0].as_str().unwrap().into(),
         info["bifrost_listening"][0].as_str().unwrap().into(),
     )
-}
-
-/// A Bifrost peer driven by hand: Brontozaur handshake and our init.
-struct RawBifrost {
-    s: TcpStream,
-    t: Transport,
-    buf: Vec<u8>,
-}
-
-impl RawBifrost {
-    fn connect(id: &str, addr: &str) -> RawBifrost {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let key = || SecretKey::new(&mut rand::thread_rng());
-        let remote = PublicKey::from_str(id).unwrap();
-        let (act1, next) = Initiator::new(key(), remote, key()).act_one(Framing::Brontozaur);
-        s.write_all(&act1).unwrap();
-        let mut act2 = [0u8; 50];
-        s.read_exact(&mut act2).unwrap();
-        let (act3, t) = next.act_two(&act2).unwrap();
-        s.write_all(&act3).unwrap();
-        let mut p = RawBifrost {
-            s,
-            t,
-            buf: Vec::new(),
-        };
-        let init = p.recv().expect("the node's init");
-        assert!(matches!(init, BifrostMsg::Init { .. }), "{init:?}");
-        p.send(&BifrostMsg::Init {
-            protocols: "storm".into(),
-            assets: vec![],
-            tlvs: vec![],
-        });
-        p
-    }
-
-    fn send(&mut self, m: &BifrostMsg) {
-        let bytes = self.t.encrypt(&m.encode().unwrap()).unwrap();
-        self.s.write_all(&bytes).unwrap();
-    }
-
-    fn recv(&mut self) -> Option<BifrostMsg> {
-        loop {
-            if let Some(m) = self.t.decrypt(&mut self.buf).unwrap() {
-                return Some(BifrostMsg::decode(&m).unwrap());
-            }
-            let mut chunk = [0u8; 4096];
-            match self.s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
 }
 
 #[test]

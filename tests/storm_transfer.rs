@@ -1,13 +1,20 @@
 //! Container transfer between two Storm nodes, each joined to its own LNP node, the LNP nodes
 //! Bifrost peers: four processes on loopback. A 20 MB random file arrives with the same
 //! SHA256; a `kill -9` of the receiving Storm node and a disconnect of the LNP nodes in the
-//! middle only pause it, and after the restart only the missing chunks are fetched.
+//! middle only pause it, and after the restart only the missing chunks are fetched. A hostile
+//! Bifrost peer (driven by hand) is refused case by case while an honest transfer completes.
 
 mod common;
 
 use bitcoin::hashes::{sha256, Hash};
+use bitcoin::hex::{DisplayHex, FromHex};
+use common::lnpeer::RawBifrost;
 use common::*;
-use std::io::{BufRead, BufReader};
+use lnpbp_nodes::wire::bifrost::BifrostMsg;
+use lnpbp_nodes::wire::storm::{chunk_id, Container, ContainerHeader};
+use lnpbp_nodes::wire::storm_p2p::{FullId, StormP2p};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -203,4 +210,178 @@ fn twenty_megabytes_survive_a_kill_of_the_receiver_and_a_disconnect() {
     assert_eq!(assemble_hash(&sb, &id, tmp.path()), sha, "the same SHA256");
     assert!(transfer(&sb, &id).is_none(), "the download is over");
     assert!(ok(sb.cli(&["containers"])).contains("bytes"));
+}
+
+#[test]
+fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let (la, lb) = (Node::start("lnp", &[]), Node::start("lnp", &[]));
+    let b_id = node_id(&lb);
+    let sa = Node::start("storm", &["--lnp", &msg_endpoint(&la)]);
+    // B downloads at most 2 MB/s: the honest transfer lasts while the hostile peer acts.
+    let sb = Node::start_env(
+        "storm",
+        &["--lnp", &msg_endpoint(&lb)],
+        &[("NODECTL_STORM__MAX_DOWNLOAD_RATE", "2000000")],
+    );
+    connect_bifrost(&la, &lb);
+    reachable(&sa);
+    reachable(&sb);
+    let (file, sha) = random_file(tmp.path(), 10_000_000);
+    let (id, _) = containerize(&sa, &file);
+    ok(sa.cli(&["send", &b_id, &id]));
+    wait_until(Duration::from_secs(10), "B sees the offer", || {
+        transfer(&sb, &id).is_some()
+    });
+    ok(sb.cli(&["accept", &id]));
+    let (mut follower, events) = follow(&sb, &id);
+    let addr = lb.info_json()["bifrost_listening"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The transport: a garbage act, a bad MAC, a length above the limit: each closed.
+    let mut g = TcpStream::connect(&addr).unwrap();
+    g.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    g.write_all(&[0xAB; 50]).unwrap();
+    assert!(
+        matches!(g.read(&mut [0u8; 64]), Ok(0) | Err(_)),
+        "garbage act"
+    );
+    let mut h = RawBifrost::connect(&b_id, &addr);
+    let ping = BifrostMsg::Ping {
+        ignored: vec![],
+        pong_size: 1,
+    };
+    let mut bytes = h.t.encrypt(&ping.encode().unwrap()).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    h.s.write_all(&bytes).unwrap();
+    assert_eq!(h.recv(), None, "bad MAC");
+    let mut h = RawBifrost::connect(&b_id, &addr);
+    let big = h.t.encrypt(&vec![0x13; 100_000]).unwrap();
+    h.s.write_all(&big[..19]).unwrap();
+    assert_eq!(h.recv(), None, "a length above the limit");
+    // An unknown even type: an error, then closed.
+    let mut h = RawBifrost::connect(&b_id, &addr);
+    let bytes = h.t.encrypt(&[0x40, 0x00]).unwrap();
+    h.s.write_all(&bytes).unwrap();
+    assert!(matches!(h.recv(), Some(BifrostMsg::Error { .. })));
+    assert_eq!(h.recv(), None, "unknown even type");
+
+    // Storm messages from a peer that stays connected.
+    let mut h = RawBifrost::connect(&b_id, &addr);
+    // A PushChunk whose data does not match its chunk id, from the peer B downloads from: H
+    // offers a container of two chunks and answers B's pulls, first with other data.
+    let parts: [&[u8]; 2] = [&[0xA1; 3000], &[0xB2; 2000]];
+    let offered = Container {
+        header: ContainerHeader {
+            version: 0,
+            mime: "application/octet-stream".into(),
+            info: "from a hostile peer".into(),
+            size: 5000,
+        },
+        chunks: parts.iter().map(|p| chunk_id(p)).collect(),
+    };
+    let cid = offered.id().unwrap();
+    let cid_hex = cid.to_lower_hex_string();
+    h.send_storm(&StormP2p::AnnounceContainer(
+        2,
+        offered.header.clone(),
+        FullId {
+            message_id: [0; 32],
+            container_id: cid,
+        },
+    ));
+    wait_until(Duration::from_secs(10), "B sees H's offer", || {
+        transfer(&sb, &cid_hex).is_some()
+    });
+    ok(sb.cli(&["accept", &cid_hex]));
+    assert!(matches!(h.recv_storm(), Some(StormP2p::PullContainer(2, f)) if f.container_id == cid));
+    h.send_storm(&StormP2p::PushContainer(2, offered.clone()));
+    let Some(StormP2p::PullChunk { chunk_ids, .. }) = h.recv_storm() else {
+        panic!("B pulls the chunks");
+    };
+    assert_eq!(chunk_ids.len(), 2);
+    let push = |n: usize, data: &[u8]| StormP2p::PushChunk {
+        app: 2,
+        container_id: cid,
+        chunk_id: offered.chunks[n],
+        data: data.to_vec(),
+    };
+    h.send_storm(&push(0, b"not the data of chunk 0"));
+    h.send_storm(&push(1, parts[1]));
+    let Some(StormP2p::PullChunk { chunk_ids, .. }) = h.recv_storm() else {
+        panic!("B asks again for the chunk whose data did not match");
+    };
+    assert_eq!(chunk_ids, vec![offered.chunks[0]]);
+    h.send_storm(&push(0, parts[0]));
+    wait_until(Duration::from_secs(10), "H's container received", || {
+        ok(sb.cli(&["download", &cid_hex, "--json"])).contains("\"received\"")
+    });
+    let out = tmp.path().join("from-h.bin");
+    ok(sb.cli(&["assemble", &cid_hex, out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&out).unwrap(), [parts[0], parts[1]].concat());
+
+    // Garbage in a Storm payload; chunks nobody asked for (of the honest transfer's
+    // container, and of one nobody downloads); a flood of announcements.
+    h.send(&BifrostMsg::Msg {
+        app: 0x0001,
+        payload: vec![0xFF; 40],
+    });
+    let honest: [u8; 32] = FromHex::from_hex(&id).unwrap();
+    for container_id in [honest, [7; 32]] {
+        h.send_storm(&StormP2p::PushChunk {
+            app: 2,
+            container_id,
+            chunk_id: chunk_id(b"junk"),
+            data: b"junk".to_vec(),
+        });
+    }
+    for i in 0u32..200 {
+        h.send_storm(&StormP2p::AnnounceContainer(
+            2,
+            ContainerHeader {
+                version: 0,
+                mime: "application/octet-stream".into(),
+                info: String::new(),
+                size: 1000,
+            },
+            FullId {
+                message_id: [0; 32],
+                container_id: sha256::Hash::hash(&i.to_le_bytes()).to_byte_array(),
+            },
+        ));
+    }
+    // H is still connected (nothing it sent was worth a close) ...
+    h.send(&ping);
+    assert_eq!(h.recv(), Some(BifrostMsg::Pong(vec![0])));
+    // ... and B kept 16 of its offers, refused the rest and counted each refusal.
+    wait_until(Duration::from_secs(10), "H's offers bounded", || {
+        let out = ok(sb.cli(&["transfers", "--json"]));
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let from_h = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["peer"] == h.node_id.as_str() && t["state"] == "offered")
+            .count();
+        assert!(from_h <= 16, "{from_h} offers kept");
+        from_h == 16
+    });
+    let refused = sb.info_json()["storm_refused"].as_u64().unwrap();
+    assert!(refused >= 1 + 2 + 184 + 1, "{refused} refusals counted");
+    let junk = sb.cli(&[
+        "store",
+        "get",
+        "chunks",
+        &chunk_id(b"junk").to_lower_hex_string(),
+    ]);
+    assert!(!junk.status.success(), "unasked chunks are not stored");
+
+    // The honest transfer completes, intact.
+    let done = received(&events);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(done["container_id"], id.as_str());
+    assert_eq!(assemble_hash(&sb, &id, tmp.path()), sha);
 }

@@ -1,10 +1,13 @@
-//! A Lightning peer driven by hand with the crate's own BOLT-8 codec (tests/lnp_peers.rs,
-//! tests/admission.rs): honest when asked, misbehaving on purpose otherwise.
+//! A Lightning peer and a Bifrost peer driven by hand with the crate's own BOLT-8 codec
+//! (tests/lnp_peers.rs, tests/admission.rs, tests/bifrost.rs, tests/storm_transfer.rs): honest
+//! when asked, misbehaving on purpose otherwise.
 
 use super::Node;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
+use lnpbp_nodes::wire::bifrost::BifrostMsg;
 use lnpbp_nodes::wire::bolt1::{Features, Init, Message};
 use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
+use lnpbp_nodes::wire::storm_p2p::StormP2p;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::str::FromStr;
@@ -129,4 +132,89 @@ pub fn closed_silently(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 128];
     matches!(s.read(&mut b), Ok(0))
         || matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+}
+
+/// A Bifrost peer driven by hand: Brontozaur handshake and our init.
+pub struct RawBifrost {
+    /// The socket.
+    pub s: TcpStream,
+    /// The Brontozaur transport after the handshake.
+    pub t: Transport,
+    buf: Vec<u8>,
+    /// Our node id (hex).
+    pub node_id: String,
+}
+
+impl RawBifrost {
+    pub fn connect(id: &str, addr: &str) -> RawBifrost {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let key = || SecretKey::new(&mut rand::thread_rng());
+        let remote = PublicKey::from_str(id).unwrap();
+        let me = key();
+        let node_id = me
+            .public_key(&bitcoin::secp256k1::Secp256k1::new())
+            .to_string();
+        let (act1, next) = Initiator::new(me, remote, key()).act_one(Framing::Brontozaur);
+        s.write_all(&act1).unwrap();
+        let mut act2 = [0u8; 50];
+        s.read_exact(&mut act2).unwrap();
+        let (act3, t) = next.act_two(&act2).unwrap();
+        s.write_all(&act3).unwrap();
+        let mut p = RawBifrost {
+            s,
+            t,
+            buf: Vec::new(),
+            node_id,
+        };
+        let init = p.recv().expect("the node's init");
+        assert!(matches!(init, BifrostMsg::Init { .. }), "{init:?}");
+        p.send(&BifrostMsg::Init {
+            protocols: "storm".into(),
+            assets: vec![],
+            tlvs: vec![],
+        });
+        p
+    }
+
+    pub fn send(&mut self, m: &BifrostMsg) {
+        let bytes = self.t.encrypt(&m.encode().unwrap()).unwrap();
+        self.s.write_all(&bytes).unwrap();
+    }
+
+    /// Sends a Storm message (a Bifrost `msg` of app 0x0001).
+    pub fn send_storm(&mut self, m: &StormP2p) {
+        self.send(&BifrostMsg::Msg {
+            app: 0x0001,
+            payload: m.encode().unwrap(),
+        });
+    }
+
+    /// The next Storm message (other messages are skipped); `None` once closed or quiet for
+    /// 10 s.
+    pub fn recv_storm(&mut self) -> Option<StormP2p> {
+        loop {
+            if let BifrostMsg::Msg {
+                app: 0x0001,
+                payload,
+            } = self.recv()?
+            {
+                return Some(StormP2p::decode(&payload).unwrap());
+            }
+        }
+    }
+
+    /// The next message; `None` once closed or quiet for 10 s.
+    pub fn recv(&mut self) -> Option<BifrostMsg> {
+        loop {
+            if let Some(m) = self.t.decrypt(&mut self.buf).unwrap() {
+                return Some(BifrostMsg::decode(&m).unwrap());
+            }
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
 }

@@ -385,3 +385,42 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
     assert_eq!(done["container_id"], id.as_str());
     assert_eq!(assemble_hash(&sb, &id, tmp.path()), sha);
 }
+
+#[test]
+fn python_apps_on_two_storm_nodes_exchange_messages_and_a_container() {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let (la, lb) = (Node::start("lnp", &[]), Node::start("lnp", &[]));
+    let (a_id, b_id) = (node_id(&la), node_id(&lb));
+    let sa = Node::start("storm", &["--lnp", &msg_endpoint(&la)]);
+    let sb = Node::start("storm", &["--lnp", &msg_endpoint(&lb)]);
+    connect_bifrost(&la, &lb);
+    reachable(&sa);
+    reachable(&sb);
+    let (file, _) = random_file(tmp.path(), 300_000);
+    let (id, chunks) = containerize(&sa, &file);
+    let out = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/storm_client.py"
+        ))
+        .arg("peer")
+        .args([&sa.dir, &sb.dir])
+        .args([&a_id, &b_id, &id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.starts_with("ok "),
+        "python peer: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&text[3..]).unwrap();
+    assert_eq!(v["ping from A"]["from"], a_id.as_str());
+    assert_eq!(v["pong from B"]["from"], b_id.as_str());
+    assert_eq!(v["container_received"]["chunks"], chunks);
+    assert_eq!(v["container_received"]["fetched"], chunks);
+    assert_eq!(
+        assemble_hash(&sb, &id, tmp.path()),
+        sha256::Hash::hash(&std::fs::read(&file).unwrap())
+    );
+}

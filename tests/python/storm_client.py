@@ -3,6 +3,11 @@
 
 Usage: storm_client.py store DATA_DIR   -> put/get, store_chunk/retrieve_chunk, bad input
        storm_client.py app DATA_DIR     -> an extension app on the STORM bus
+       storm_client.py peer DIR_A DIR_B NODE_ID_A NODE_ID_B CONTAINER_ID
+                                        -> an app of the same id on two Storm nodes (each
+                                           joined to an LNP node, the LNP nodes Bifrost peers):
+                                           app messages both ways, then A offers a container to
+                                           B for that app, B accepts it, B's app is told
 
 Each check that fails raises; the last line printed is "ok" with a JSON summary.
 """
@@ -10,6 +15,7 @@ import json
 import os
 import struct
 import sys
+import time
 
 import zmq
 
@@ -35,6 +41,7 @@ class Client:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
         self.next = 1
+        self.waiting = []  # messages that arrived while a reply was awaited
 
     def send(self, dst, type_id, body=b""):
         rid = self.next
@@ -43,6 +50,8 @@ class Client:
         return rid
 
     def recv(self, timeout_ms=10000):
+        if self.waiting:
+            return self.waiting.pop(0)
         if not self.sock.poll(timeout_ms):
             raise AssertionError("no message within %d ms" % timeout_ms)
         src, dst, payload = self.sock.recv_multipart()
@@ -54,10 +63,15 @@ class Client:
         return self.reply_to(rid)
 
     def reply_to(self, rid):
-        while True:
-            t, r, body = self.recv()
-            if r == rid and t != 0x0003:
-                return t, body
+        kept = []
+        try:
+            while True:
+                t, r, body = self.recv()
+                if r == rid and t != 0x0003:
+                    return t, body
+                kept.append((t, r, body))
+        finally:
+            self.waiting.extend(kept)
 
     def raw(self, dst, payload):
         """Sends a payload frame as given (for bad input); returns the final reply."""
@@ -179,9 +193,86 @@ def app(data_dir):
     return out
 
 
+def transfer(body, pos):
+    """One `transfer` of a transfer list or notification; the entry and the next position."""
+    cid, peer = body[pos:pos + 32], body[pos + 32:pos + 65]
+    app_id, state = struct.unpack("<HB", body[pos + 65:pos + 68])
+    size, chunks, have, had, fetched, served = struct.unpack("<QIIIII", body[pos + 68:pos + 96])
+    nl = struct.unpack("<H", body[pos + 96:pos + 98])[0]
+    note = body[pos + 98:pos + 98 + nl].decode()
+    entry = {"container_id": cid.hex(), "peer": peer.hex(), "app": app_id, "state": state,
+             "size": size, "chunks": chunks, "have": have, "fetched": fetched, "note": note}
+    return entry, pos + 98 + nl
+
+
+def app_message(c, reg):
+    """The next app_message to the app registered with request id `reg`."""
+    while True:
+        t, rid, body = c.recv()
+        if t == 0x0532:
+            break
+    assert rid == reg, "app_message carries request id %d, not %d" % (rid, reg)
+    fl = struct.unpack("<H", body[2:4])[0]
+    sender = body[4:4 + fl].decode()
+    return struct.unpack("<H", body[:2])[0], sender, body[4 + fl + 4:]
+
+
+def peer(dir_a, dir_b, id_a, id_b, container):
+    app_id = 0x8001
+    a = Client("ipc://" + os.path.join(dir_a, "storm"))
+    b = Client("ipc://" + os.path.join(dir_b, "storm"))
+    regs = []
+    for c in (a, b):
+        rid = c.send(STORMD, 0x0530, struct.pack("<H", app_id) + s("pypeer"))
+        t, _ = c.reply_to(rid)
+        assert t == 0x0001, "register_app: type %#06x" % t
+        regs.append(rid)
+    out = {}
+    # A's app to B's app, then back (app_send_to: node id, app, payload).
+    for (src, dst, reg, to, frm, text) in ((a, b, regs[1], id_b, id_a, b"ping from A"),
+                                            (b, a, regs[0], id_a, id_b, b"pong from B")):
+        expect(*src.request(STORMD, 0x0535, bytes.fromhex(to) + struct.pack("<H", app_id)
+                            + value(text)), 0x0001)
+        got = app_message(dst, reg)
+        assert got == (app_id, frm, text), got
+        out[text.decode()] = {"from": got[1]}
+    # A offers the container to B for this app; B's app accepts it once it is offered and is
+    # told when it is stored.
+    expect(*a.request(STORMD, 0x0550, bytes.fromhex(id_b) + bytes.fromhex(container)
+                      + struct.pack("<H", app_id)), 0x0001)
+    for _ in range(100):
+        body = expect(*b.request(STORMD, 0x0552), 0x0553)
+        n, pos, offered = struct.unpack("<H", body[:2])[0], 2, False
+        for _ in range(n):
+            e, pos = transfer(body, pos)
+            offered |= e["container_id"] == container and e["state"] == 0
+        assert pos == len(body), "trailing bytes in transfer_list"
+        if offered:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("B was not offered the container")
+    expect(*b.request(STORMD, 0x0551, bytes.fromhex(container)), 0x0001)
+    while True:
+        t, rid, body = b.recv(30000)
+        if t == 0x0556:
+            break
+    assert rid == regs[1], "container_received carries request id %d, not %d" % (rid, regs[1])
+    e, end = transfer(body, 0)
+    assert end == len(body)
+    assert (e["container_id"], e["peer"], e["app"], e["state"]) == (container, id_a, app_id, 4), e
+    out["container_received"] = e
+    return out
+
+
 def main():
-    mode, data_dir = sys.argv[1], sys.argv[2]
-    out = store(data_dir) if mode == "store" else app(data_dir)
+    mode = sys.argv[1]
+    if mode == "peer":
+        out = peer(*sys.argv[2:7])
+    elif mode == "store":
+        out = store(sys.argv[2])
+    else:
+        out = app(sys.argv[2])
     print("ok " + json.dumps(out))
 
 

@@ -23,7 +23,18 @@ pub fn samples(default: usize) -> usize {
 /// Starts `nodectl start --node KIND --log-level warn --data-dir DIR EXTRA…` and waits until its
 /// API socket (bound last, after every other bus) accepts connections.
 pub fn start_node(kind: &str, dir: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    start_node_env(kind, dir, extra, &[])
+}
+
+/// [`start_node`] with environment variables (e.g. `NODECTL_STORM__WINDOW`).
+pub fn start_node_env(
+    kind: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> std::process::Child {
     let node = std::process::Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args(["start", "--node", kind, "--log-level", "warn"])
         .args(extra)
         .arg("--data-dir")

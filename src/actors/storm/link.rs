@@ -27,7 +27,7 @@ use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::{ChatEntry, StormMsg};
 use crate::wire::storm_p2p::{Mesg, StormP2p};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,9 @@ pub const DEAD_AFTER: Duration = Duration::from_secs(3);
 pub const POLL: Duration = Duration::from_millis(50);
 /// Most messages taken in one burst before the chunks are committed.
 const BURST: usize = 256;
+/// Transfer messages with `lnpd` at once (its peer connection's mailbox holds 16 commands):
+/// the rest wait in the link, so a busy connection is not a lost chunk.
+const SEND_WINDOW: usize = 8;
 
 /// The Storm app id of chat inside Storm messages (storm-core `StormApp::Chat`).
 pub const STORM_APP_CHAT: u16 = 0x0001;
@@ -61,10 +64,17 @@ enum LinkCmd {
 enum Pending {
     /// A Storm request: its final reply answers it (a chat entry is kept on success).
     Reply(Box<(Option<ChatEntry>, Bus, Envelope)>),
-    /// A request of a download: a failure makes it wait.
-    Fetch(Id32),
-    /// Something we serve; the peer asks again if it is lost.
-    Serve,
+    /// A transfer message (in the send window): sent again if the peer's connection was busy.
+    Transfer(Queued),
+}
+
+/// A transfer message waiting for (or in) the send window.
+struct Queued {
+    peer: [u8; 33],
+    payload: Vec<u8>,
+    /// The download it is for (a failure makes it wait), or `None` for what we serve (the
+    /// peer asks again if it is lost).
+    download: Option<Id32>,
 }
 
 /// What the link thread works with.
@@ -82,22 +92,32 @@ pub struct Link {
     /// The LNP node's MSG endpoint, as given.
     pub endpoint: String,
     reachable: AtomicBool,
-    tx: Mutex<Sender<LinkCmd>>,
+    tx: Mutex<(Sender<LinkCmd>, zmq::Socket)>,
 }
 
 impl Link {
     /// Starts the link thread to `endpoint`.
     pub fn start(endpoint: Endpoint, parts: LinkParts) -> Result<Arc<Link>, String> {
         let (tx, rx) = channel();
+        // The doorbell: a command wakes the thread at once (it also wakes every POLL).
+        let ctx = zmq::Context::new();
+        let bell = |kind| {
+            ctx.socket(kind)
+                .map_err(|e| format!("no doorbell socket: {e}"))
+        };
+        let (pull, push) = (bell(zmq::PULL)?, bell(zmq::PUSH)?);
+        pull.bind("inproc://storm-link")
+            .and_then(|()| push.connect("inproc://storm-link"))
+            .map_err(|e| format!("no doorbell: {e}"))?;
         let link = Arc::new(Link {
             endpoint: endpoint.zmq(),
             reachable: AtomicBool::new(false),
-            tx: Mutex::new(tx),
+            tx: Mutex::new((tx, push)),
         });
         let me = link.clone();
         std::thread::Builder::new()
             .name("storm-lnp-link".into())
-            .spawn(move || run(&me, &endpoint, &parts, rx))
+            .spawn(move || run(&me, &endpoint, &parts, Doorbell { ctx, pull, rx }))
             .map_err(|e| format!("cannot start the LNP link: {e}"))?;
         Ok(link)
     }
@@ -151,12 +171,27 @@ impl Link {
             keep,
             reply,
         };
-        self.tx
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(cmd)
-            .map_err(|_| "the LNP link has stopped".to_string())
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.0.send(cmd)
+            .map_err(|_| "the LNP link has stopped".to_string())?;
+        let _ = tx.1.send(&[][..], zmq::DONTWAIT);
+        Ok(())
     }
+
+    /// Wakes the link thread (the transfers have work for it).
+    pub fn wake(&self) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = tx.1.send(&[][..], zmq::DONTWAIT);
+    }
+}
+
+/// The thread's end of the commands.
+struct Doorbell {
+    /// Keeps the doorbell's context alive.
+    #[allow(dead_code)]
+    ctx: zmq::Context,
+    pull: zmq::Socket,
+    rx: Receiver<LinkCmd>,
 }
 
 /// The DEALER on the LNP node's MSG bus, as stormd.
@@ -181,11 +216,11 @@ impl Socket {
         Some(id)
     }
 
-    fn send_storm(&mut self, peer: [u8; 33], payload: Vec<u8>) -> Option<u64> {
+    fn send_storm(&mut self, peer: [u8; 33], payload: &[u8]) -> Option<u64> {
         self.send(LnpMsg::SendBifrostApp(AppMessage {
             node_id: peer,
             app: APP_STORM,
-            payload,
+            payload: payload.to_vec(),
         }))
     }
 }
@@ -195,7 +230,7 @@ fn lock(t: &Mutex<Transfers>) -> std::sync::MutexGuard<'_, Transfers> {
 }
 
 /// The link thread: runs until the process ends.
-fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, rx: Receiver<LinkCmd>) {
+fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, bell: Doorbell) {
     let ctx = zmq::Context::new();
     let Ok(sock) = ctx.socket(zmq::DEALER) else {
         tracing::error!("the LNP link has no socket");
@@ -212,17 +247,21 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, rx: Receiver<LinkCmd
     let mut next_beat = Instant::now();
     let mut subscription: Option<u64> = None;
     let mut pending: HashMap<u64, Pending> = HashMap::new();
+    // Transfer messages wait here; at most SEND_WINDOW are with lnpd at once.
+    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let mut sending = 0usize;
     let mut out: Vec<Outgoing> = Vec::new();
     loop {
         // Commands from stormd.
+        while bell.pull.recv_bytes(zmq::DONTWAIT).is_ok() {}
         loop {
-            match rx.try_recv() {
+            match bell.rx.try_recv() {
                 Ok(LinkCmd::Send {
                     peer,
                     payload,
                     keep,
                     reply,
-                }) => match sock.send_storm(peer, payload) {
+                }) => match sock.send_storm(peer, &payload) {
                     Some(id) => {
                         pending.insert(id, Pending::Reply(Box::new((keep, reply.0, reply.1))));
                     }
@@ -257,11 +296,18 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, rx: Receiver<LinkCmd
                     )));
                 }
             }
+            queue.clear();
+            sending = 0;
             lock(&parts.transfers).link_down(now);
         }
-        let wait = POLL.as_millis() as i64;
-        if sock.sock.poll(zmq::POLLIN, wait).unwrap_or(0) > 0 {
-            let mut t = lock(&parts.transfers);
+        let mut items = [
+            sock.sock.as_poll_item(zmq::POLLIN),
+            bell.pull.as_poll_item(zmq::POLLIN),
+        ];
+        let _ = zmq::poll(&mut items, POLL.as_millis() as i64);
+        let readable = items[0].is_readable();
+        let mut t = lock(&parts.transfers);
+        if readable {
             for _ in 0..BURST {
                 let Ok(frames) = sock.sock.recv_multipart(zmq::DONTWAIT) else {
                     break;
@@ -301,14 +347,18 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, rx: Receiver<LinkCmd
                             };
                             bus.send(req.reply(answer));
                         }
-                        Some(Pending::Fetch(c)) => {
-                            if let Msg::Failure { message, .. } = msg {
-                                t.send_failed(&c, message, Instant::now());
-                            }
-                        }
-                        Some(Pending::Serve) => {
-                            if let Msg::Failure { message, .. } = msg {
-                                tracing::debug!("a Storm message not sent: {message}");
+                        Some(Pending::Transfer(q)) => {
+                            sending = sending.saturating_sub(1);
+                            match msg {
+                                // The peer's connection was busy: again, in order.
+                                Msg::Failure { code: c, .. } if *c == code::BUSY => {
+                                    queue.push_front(q)
+                                }
+                                Msg::Failure { message, .. } => match q.download {
+                                    Some(c) => t.send_failed(&c, message, Instant::now()),
+                                    None => tracing::debug!("a Storm message not sent: {message}"),
+                                },
+                                _ => {}
                             }
                         }
                         None => {}
@@ -318,27 +368,32 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, rx: Receiver<LinkCmd
             }
             t.commit();
         }
-        let mut t = lock(&parts.transfers);
         t.tick(Instant::now(), link.reachable(), &mut out);
         for o in out.drain(..) {
-            let payload = match o.msg.encode() {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!("a Storm message not sent: {e}");
-                    continue;
-                }
+            match o.msg.encode() {
+                Ok(payload) => queue.push_back(Queued {
+                    peer: o.peer,
+                    payload,
+                    download: o.download,
+                }),
+                Err(e) => tracing::warn!("a Storm message not sent: {e}"),
+            }
+        }
+        while sending < SEND_WINDOW {
+            let Some(q) = queue.pop_front() else {
+                break;
             };
-            match (sock.send_storm(o.peer, payload), o.download) {
-                (Some(id), Some(c)) => {
-                    pending.insert(id, Pending::Fetch(c));
+            match sock.send_storm(q.peer, &q.payload) {
+                Some(id) => {
+                    sending += 1;
+                    pending.insert(id, Pending::Transfer(q));
                 }
-                (Some(id), None) => {
-                    pending.insert(id, Pending::Serve);
-                }
-                (None, Some(c)) => {
-                    t.send_failed(&c, "the link to the LNP node is full", Instant::now())
-                }
-                (None, None) => tracing::debug!("a Storm message not sent: the link is full"),
+                None => match q.download {
+                    Some(c) => {
+                        t.send_failed(&c, "the link to the LNP node is full", Instant::now())
+                    }
+                    None => tracing::debug!("a Storm message not sent: the link is full"),
+                },
             }
         }
     }

@@ -21,7 +21,7 @@ use crate::wire::storm::{chunk_id, Container, Id32};
 use crate::wire::storm_api::{AppInfo, ContainerInfo, StormMsg};
 use crate::wire::storm_p2p::{Mesg, StormP2p};
 use bitcoin::hex::DisplayHex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -225,13 +225,21 @@ pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, Refusal> {
     Ok(out)
 }
 
-/// Checks every chunk of `container` in the store: present, hashing to its id, and the sizes
-/// adding up to the header's (a mismatch is failure `size_code`).
-pub fn check_chunks(s: &RedbStorage, container: &Container, size_code: u16) -> Result<(), Refusal> {
+/// Checks every chunk of `container` in the store: present, hashing to its id (but for those
+/// in `verified`, hashed already by the caller), and the sizes adding up to the header's (a
+/// mismatch is failure `size_code`).
+pub fn check_chunks(
+    s: &RedbStorage,
+    container: &Container,
+    size_code: u16,
+    verified: &BTreeSet<Id32>,
+) -> Result<(), Refusal> {
     let mut size = 0u64;
     for (n, id) in container.chunks.iter().enumerate() {
         match s.get(CHUNKS, id) {
-            Ok(Some(data)) if chunk_id(&data) == *id => size += data.len() as u64,
+            Ok(Some(data)) if verified.contains(id) || chunk_id(&data) == *id => {
+                size += data.len() as u64
+            }
             Ok(Some(_)) => {
                 return Err(bad_chunk(
                     n,
@@ -257,7 +265,7 @@ pub fn check_chunks(s: &RedbStorage, container: &Container, size_code: u16) -> R
 
 /// `containerize`: the chunks checked (a size mismatch is the caller's), then the container.
 fn containerize(s: &RedbStorage, container: Container) -> Msg {
-    if let Err(r) = check_chunks(s, &container, code::INVALID_ARGUMENT) {
+    if let Err(r) = check_chunks(s, &container, code::INVALID_ARGUMENT, &BTreeSet::new()) {
         return refused(r);
     }
     let bytes = match crate::wire::strict::serialize(&container) {
@@ -283,7 +291,7 @@ fn assemble(s: &RedbStorage, id: Id32) -> Msg {
         Ok(None) => return no_container(&id),
         Err(r) => return refused(r),
     };
-    match check_chunks(s, &container, code::INVALID_DATA) {
+    match check_chunks(s, &container, code::INVALID_DATA, &BTreeSet::new()) {
         Ok(()) => StormMsg::ContainerData { id, container }.into(),
         Err(r) => refused(r),
     }
@@ -467,7 +475,11 @@ impl Extension for Stormd {
                 if self.state.link.is_none() {
                     no_link()
                 } else {
-                    match self.state.transfers().accept(*id) {
+                    let accepted = self.state.transfers().accept(*id);
+                    if let Some(l) = &self.state.link {
+                        l.wake();
+                    }
+                    match accepted {
                         Ok(text) => Msg::Success(Some(text)),
                         Err(r) => refused(r),
                     }

@@ -163,6 +163,8 @@ struct Download {
     have: u32,
     had: Option<u32>,
     fetched: u32,
+    /// Chunks received and hashed in this run.
+    verified: BTreeSet<Id32>,
     note: String,
     last_progress: Option<Instant>,
 }
@@ -808,10 +810,11 @@ impl Transfers {
             return;
         }
         let mut touched = BTreeSet::new();
-        for (c, _, _) in &got {
+        for (c, id, _) in &got {
             if let Some(d) = self.downloads.get_mut(c) {
                 d.have += 1;
                 d.fetched += 1;
+                d.verified.insert(*id);
                 touched.insert(*c);
             }
         }
@@ -832,7 +835,10 @@ impl Transfers {
         let Some(container) = d.rec.container.clone() else {
             return;
         };
-        if let Err((_, why)) = check_chunks(&self.storage, &container, code::INVALID_DATA) {
+        // The chunks received in this run were hashed on arrival; the others are hashed now.
+        if let Err((_, why)) =
+            check_chunks(&self.storage, &container, code::INVALID_DATA, &d.verified)
+        {
             return self.fail(
                 c,
                 format!("the received container does not check out: {why}"),
@@ -1025,6 +1031,7 @@ impl Download {
             have: 0,
             had: None,
             fetched: 0,
+            verified: BTreeSet::new(),
             note: String::new(),
             last_progress: None,
         }

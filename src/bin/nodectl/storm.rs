@@ -192,15 +192,36 @@ pub fn run(args: ClientArgs<StormCmd>) -> Result<(), String> {
             },
             Box::new(chat_history),
         ),
-        StormCmd::Send { node_id, id, app } => Request::new(
-            StormMsg::SendContainer {
-                node_id: node_id_arg(node_id)?,
-                container_id: container_arg(id)?,
-                app: *app,
-            },
-            Box::new(render::success),
-        )
-        .slow(),
+        StormCmd::Send { node_id, id, app } => {
+            let (peer, container_id) = (node_id_arg(node_id)?, container_arg(id)?);
+            Request::new(
+                StormMsg::SendContainer {
+                    node_id: peer,
+                    container_id,
+                    app: *app,
+                },
+                Box::new(move |reply, json| {
+                    let Msg::Success(_) = reply else {
+                        return Err(unexpected(&reply));
+                    };
+                    if json {
+                        emit!(
+                            "{}",
+                            serde_json::json!({"ok": true, "container_id": hex(&container_id),
+                                "peer": hex(&peer), "state": "shared"})
+                        );
+                    } else {
+                        emit!(
+                            "offered {} to {}: it downloads once the peer accepts",
+                            container_id_bech32(&container_id),
+                            hex(&peer)
+                        );
+                    }
+                    Ok(())
+                }),
+            )
+            .slow()
+        }
         StormCmd::Accept { id } => Request::new(
             StormMsg::AcceptContainer(container_arg(id)?),
             Box::new(render::success),

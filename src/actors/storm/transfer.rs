@@ -788,20 +788,23 @@ impl Transfers {
         if self.received.is_empty() {
             return;
         }
-        let got = std::mem::take(&mut self.received);
-        let writes: Vec<Write> = got
-            .iter()
-            .map(|(_, id, data)| Write::Put {
-                table: CHUNKS.into(),
-                key: *id,
-                value: data.clone(),
+        let mut got = Vec::with_capacity(self.received.len());
+        let writes: Vec<Write> = std::mem::take(&mut self.received)
+            .into_iter()
+            .map(|(c, id, data)| {
+                got.push((c, id));
+                Write::Put {
+                    table: CHUNKS.into(),
+                    key: id,
+                    value: data,
+                }
             })
             .collect();
         if let Err(e) = self.storage.apply(writes.iter()) {
             // Not stored: they are missing and planned again after the wait.
             tracing::error!("{} chunks not stored: {e}", got.len());
             let now = Instant::now();
-            let ids: BTreeSet<Id32> = got.iter().map(|(c, _, _)| *c).collect();
+            let ids: BTreeSet<Id32> = got.iter().map(|(c, _)| *c).collect();
             for c in ids {
                 if let Some(d) = self.downloads.get_mut(&c) {
                     d.wait(now + STALL_WAIT, format!("the store failed: {e}"));
@@ -810,7 +813,7 @@ impl Transfers {
             return;
         }
         let mut touched = BTreeSet::new();
-        for (c, id, _) in &got {
+        for (c, id) in &got {
             if let Some(d) = self.downloads.get_mut(c) {
                 d.have += 1;
                 d.fetched += 1;

@@ -60,6 +60,16 @@ fn two_storm_nodes_chat_over_two_lnp_nodes() {
     let mut sb = Node::spawn_in("storm", &sb_dir, &["--lnp", &msg_endpoint(&lb)], &[]);
     sb.wait_ready();
     connect_bifrost(&la, &lb);
+    // `peers` shows the Bifrost connection on both LNP nodes, each naming the other.
+    for (lnp, other) in [(&la, &b_id), (&lb, &a_id)] {
+        wait_until(Duration::from_secs(10), "the Bifrost peer listed", || {
+            let out = ok(lnp.cli(&["peers", "--json"]));
+            let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+            list.as_array().unwrap().iter().any(|p| {
+                p["protocol"] == "bifrost" && p["node_id"].as_str() == Some(other.as_str())
+            })
+        });
+    }
     for s in [&sa, &sb] {
         s.wait_info("the LNP node reachable", |i| {
             i["lnp"].as_str().unwrap().ends_with("(reachable)")

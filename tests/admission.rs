@@ -163,9 +163,12 @@ fn floods_of_refused_connections_and_bad_frames_barely_grow_the_log() {
     let grown = log_len(&node) - before;
     let log = node.log_text()[before..].to_string();
     let refusals = log.matches("refusing a connection").count();
+    // At most 5 lines per 10 s window; a slow machine may spread the flood over more than one
+    // (each closed window wrote one summary line; the last may still be open).
+    let windows = log.matches("connections refused in the last 10 s").count() + 1;
     assert!(
-        grown <= 8_192 && refusals <= 5,
-        "{grown} bytes of log, {refusals} refusal lines for {connected} refusals:\n{log}"
+        grown <= 8_192 * windows && refusals <= 5 * windows,
+        "{grown} bytes of log, {refusals} refusal lines in {windows} windows for {connected} refusals:\n{log}"
     );
     assert!(
         log.contains("connections refused in the last 10 s"),

@@ -239,20 +239,21 @@ impl Keychain {
 
     /// Both accounts.
     pub fn accounts(&self) -> Vec<Account> {
+        // An account whose key does not derive (BIP32: probability 2^-127) is left out.
         AccountKind::ALL
             .into_iter()
-            .map(|kind| {
+            .filter_map(|kind| {
                 let path = self.account_path(kind);
-                let xpub = Xpub::from_priv(&self.secp, &self.derive(&path));
+                let xpub = Xpub::from_priv(&self.secp, &self.derive_checked(&path)?);
                 let descriptor =
                     |chain: u32| descriptor::account(kind, self.fingerprint, &path, &xpub, chain);
-                Account {
+                Some(Account {
                     kind,
                     receive: descriptor(0),
                     change: descriptor(1),
                     path,
                     xpub,
-                }
+                })
             })
             .collect()
     }
@@ -264,11 +265,20 @@ impl Keychain {
         let path = self
             .account_path(kind)
             .extend([ChildNumber::from_normal_idx(0).expect("0"), child]);
-        let xpub = Xpub::from_priv(&self.secp, &self.derive(&path));
-        let pubkey = xpub.to_pub();
+        // From the cached chain key; the public key is cached too, so signing for an address
+        // handed out needs no multiplication for it.
+        let sk = self.key_at(&path).ok_or_else(|| {
+            KeyError(format!(
+                "index {index} has no key (an invalid BIP32 child): use the next"
+            ))
+        })?;
+        let pk = self.cached_public(&path, || sk.public_key(&self.secp));
+        let pubkey = bitcoin::CompressedPublicKey(pk);
         let address = match kind {
             AccountKind::Wpkh => Address::p2wpkh(&pubkey, self.network),
-            AccountKind::Tr => Address::p2tr(&self.secp, xpub.to_x_only_pub(), None, self.network),
+            AccountKind::Tr => {
+                Address::p2tr(&self.secp, pk.x_only_public_key().0, None, self.network)
+            }
         };
         Ok(AddressInfo {
             address,
@@ -279,15 +289,8 @@ impl Keychain {
         })
     }
 
-    /// The private key at `path` from the master (derivation of a valid key cannot fail but
-    /// with probability 2^-127; such a child is skipped by BIP32 and we treat it as absent).
-    fn derive(&self, path: &DerivationPath) -> Xpriv {
-        self.master
-            .derive_priv(&self.secp, path)
-            .unwrap_or(self.master)
-    }
-
-    /// The private key at `path` if it derives, for the signer.
+    /// The extended private key at `path` from the master, if it derives (it fails with
+    /// probability 2^-127: BIP32 skips such a child, and so do we).
     pub(crate) fn derive_checked(&self, path: &DerivationPath) -> Option<Xpriv> {
         self.master.derive_priv(&self.secp, path).ok()
     }

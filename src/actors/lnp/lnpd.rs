@@ -86,7 +86,7 @@ impl Extension for Lnpd {
                     code::INVALID_ARGUMENT,
                     format!("`{addr}` is not an IP address and port (e.g. 0.0.0.0:9735)"),
                 ),
-                Ok(sa) => match self.registry.bind(&sa.to_string()) {
+                Ok(sa) => match self.registry.bind(&sa.to_string(), protocol::LIGHTNING) {
                     Ok(local) => LnpMsg::Listening {
                         addr: local.to_string(),
                     }
@@ -133,24 +133,11 @@ impl Extension for Lnpd {
                 num_pong_bytes,
                 protocol,
             }) => match self.registry.find(node_id, *protocol) {
-                Some(PeerActor::Lightning(actor)) => {
-                    let cmd = PeerCmd::Ping {
-                        bus: bus.clone(),
-                        env: env.clone(),
-                        num_pong_bytes: *num_pong_bytes,
-                    };
-                    send(actor, cmd)?
-                }
-                Some(PeerActor::Bifrost(actor)) => {
-                    let cmd = BifrostCmd::Ping {
-                        bus: bus.clone(),
-                        env: env.clone(),
-                        pong_size: *num_pong_bytes,
-                    };
-                    match actor.try_send(Command(cmd)) {
-                        Ok(()) => return None,
-                        Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
+                Some(actor) => {
+                    if actor.ping(bus.clone(), env.clone(), *num_pong_bytes) {
+                        return None; // the connection answers
                     }
+                    Msg::failure(code::BUSY, "the peer's mailbox is full; retry")
                 }
                 None => not_found(node_id, *protocol),
             },

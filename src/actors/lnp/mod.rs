@@ -147,10 +147,10 @@ pub fn start_peers(
     };
     let registry = Registry::new(config, secret);
     for addr in &settings.listen {
-        registry.bind(addr)?;
+        registry.bind(addr, crate::wire::lnp_api::protocol::LIGHTNING)?;
     }
     for addr in &settings.bifrost_listen {
-        registry.bind_bifrost(addr)?;
+        registry.bind(addr, crate::wire::lnp_api::protocol::BIFROST)?;
     }
     Ok(registry)
 }

@@ -63,6 +63,27 @@ impl PeerActor {
         }
     }
 
+    /// Pings the peer (`pong_size` bytes asked back); the connection answers `env` with the
+    /// round trip. False if its mailbox is full.
+    pub fn ping(&self, bus: Bus, env: Envelope, pong_size: u16) -> bool {
+        match self {
+            PeerActor::Lightning(a) => a
+                .try_send(Command(PeerCmd::Ping {
+                    bus,
+                    env,
+                    num_pong_bytes: pong_size,
+                }))
+                .is_ok(),
+            PeerActor::Bifrost(a) => a
+                .try_send(Command(BifrostCmd::Ping {
+                    bus,
+                    env,
+                    pong_size,
+                }))
+                .is_ok(),
+        }
+    }
+
     /// Makes the connection's handler panic (fault injection); false if its mailbox is full.
     pub fn crash(&self, requested_by: String) -> bool {
         match self {
@@ -164,23 +185,23 @@ impl Registry {
         }
     }
 
-    /// Binds `addr` and accepts Lightning peers on it.
-    pub fn bind(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
+    /// Binds `addr` and accepts peers of `kind` (`protocol::LIGHTNING` or `BIFROST`) on it.
+    pub fn bind(self: &Arc<Self>, addr: &str, kind: u8) -> Result<SocketAddr, String> {
         let me = self.clone();
-        let (local, task) = tcp::listen(addr, "Lightning peers", move |stream, from| {
-            me.accepted(protocol::LIGHTNING, stream, from)
+        let what = if kind == protocol::BIFROST {
+            "Bifrost peers"
+        } else {
+            "Lightning peers"
+        };
+        let (local, task) = tcp::listen(addr, what, move |stream, from| {
+            me.accepted(kind, stream, from)
         })?;
-        self.lock().listening.push((local, task));
-        Ok(local)
-    }
-
-    /// Binds `addr` and accepts Bifrost peers on it.
-    pub fn bind_bifrost(self: &Arc<Self>, addr: &str) -> Result<SocketAddr, String> {
-        let me = self.clone();
-        let (local, task) = tcp::listen(addr, "Bifrost peers", move |stream, from| {
-            me.accepted(protocol::BIFROST, stream, from)
-        })?;
-        self.lock().bifrost_listening.push((local, task));
+        let mut t = self.lock();
+        if kind == protocol::BIFROST {
+            t.bifrost_listening.push((local, task));
+        } else {
+            t.listening.push((local, task));
+        }
         Ok(local)
     }
 

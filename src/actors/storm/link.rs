@@ -27,6 +27,7 @@ use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::{ChatEntry, StormMsg};
 use crate::wire::storm_p2p::{Mesg, StormP2p};
+use bitcoin::hex::DisplayHex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -45,6 +46,9 @@ const BURST: usize = 256;
 /// Transfer messages with `lnpd` at once (its peer connection's mailbox holds 16 commands):
 /// the rest wait in the link, so a busy connection is not a lost chunk.
 const SEND_WINDOW: usize = 8;
+/// Most transfer messages waiting in the link (about 15 MiB of chunks); beyond, chunks asked
+/// for are not served (the asking peer asks again after its timeout).
+const MAX_QUEUED: usize = 256;
 
 /// The Storm app id of chat inside Storm messages (storm-core `StormApp::Chat`).
 pub const STORM_APP_CHAT: u16 = 0x0001;
@@ -370,6 +374,14 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, bell: Doorbell) {
         }
         t.tick(Instant::now(), link.reachable(), &mut out);
         for o in out.drain(..) {
+            // What we serve waits only while the queue has room: a peer that pulls faster than
+            // its connection drains gets the rest when it asks again.
+            if o.download.is_none() && queue.len() >= MAX_QUEUED {
+                if STORM_REFUSED.allow(&o.peer.to_lower_hex_string()) {
+                    tracing::warn!(peer = %o.peer.to_lower_hex_string(), "storm: {MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
+                }
+                continue;
+            }
             match o.msg.encode() {
                 Ok(payload) => queue.push_back(Queued {
                     peer: o.peer,
@@ -401,7 +413,6 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, bell: Doorbell) {
 
 /// A Storm message from a Bifrost peer.
 fn received(parts: &LinkParts, t: &mut Transfers, m: &AppMessage, out: &mut Vec<Outgoing>) {
-    use bitcoin::hex::DisplayHex;
     let from = m.node_id.to_lower_hex_string();
     match StormP2p::decode(&m.payload) {
         Ok(StormP2p::Post(STORM_APP_CHAT, post)) => match String::from_utf8(post.body) {

@@ -116,23 +116,6 @@ fn bare_puts(db: &redb::Database, n: usize, round: u64) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-fn nodectl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .arg("storm")
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -231,13 +214,15 @@ fn main() {
         std::hint::black_box(sha256::Hash::hash(&content));
         sha.push(mb / t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let v: serde_json::Value =
-            serde_json::from_str(&nodectl(&dir, &["containerize", file.to_str().unwrap()]))
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&common::storm_cli(
+            &dir,
+            &["containerize", file.to_str().unwrap()],
+        ))
+        .unwrap();
         cz.push(mb / t.elapsed().as_secs_f64());
         let id = v["container_id"].as_str().unwrap().to_string();
         let t = Instant::now();
-        nodectl(&dir, &["assemble", &id, out.to_str().unwrap()]);
+        common::storm_cli(&dir, &["assemble", &id, out.to_str().unwrap()]);
         asm.push(mb / t.elapsed().as_secs_f64());
         std::fs::remove_file(&out).unwrap();
     }

@@ -72,18 +72,8 @@ fn random(size: usize, seed: u64) -> Vec<u8> {
 fn containerize(dir: &Path, data: &[u8], name: &str) -> [u8; 32] {
     let file = dir.join(name);
     std::fs::write(&file, data).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args(["storm", "containerize", "--json", "--data-dir"])
-        .arg(dir)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = common::storm_cli(dir, &["containerize", file.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let hex = v["container_id"].as_str().unwrap();
     let bytes: Vec<u8> = (0..32)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())

@@ -5,8 +5,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 fn msg_endpoint(lnp: &Node) -> String {
@@ -17,27 +16,11 @@ fn lnp_state(storm: &Node) -> String {
     storm.info_json()["lnp"].as_str().unwrap().to_string()
 }
 
-/// `nodectl storm chat listen --json` on `storm`, read line by line.
+/// `nodectl storm chat listen --json` on `storm`: its messages, line by line.
 fn listen(storm: &Node) -> (Child, std::sync::mpsc::Receiver<serde_json::Value>) {
-    let mut child = Command::new(NODECTL)
-        .args(["storm", "chat", "listen", "--json", "--data-dir"])
-        .arg(&storm.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v.get("text").is_some() && tx.send(v).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (child, rx)
+    json_lines(&["storm", "chat", "listen", "--json"], &storm.dir, |v| {
+        v.get("text").is_some()
+    })
 }
 
 fn connect_bifrost(from: &Node, to: &Node) {

@@ -13,10 +13,10 @@ use common::*;
 use lnpbp_nodes::wire::bifrost::BifrostMsg;
 use lnpbp_nodes::wire::storm::{chunk_id, Container, ContainerHeader};
 use lnpbp_nodes::wire::storm_p2p::{FullId, StormP2p};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 const SIZE: usize = 20_000_000;
@@ -78,25 +78,11 @@ fn transfer(storm: &Node, id: &str) -> Option<serde_json::Value> {
 
 /// `nodectl storm download ID --wait --json` on `storm`, its lines as they come.
 fn follow(storm: &Node, id: &str) -> (Child, std::sync::mpsc::Receiver<serde_json::Value>) {
-    let mut child = Command::new(NODECTL)
-        .args(["storm", "download", id, "--wait", "--json", "--data-dir"])
-        .arg(&storm.dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    (child, rx)
+    json_lines(
+        &["storm", "download", id, "--wait", "--json"],
+        &storm.dir,
+        |_| true,
+    )
 }
 
 /// Waits for the `container_received` line (failing on a `failed` one).

@@ -52,3 +52,21 @@ pub fn start_node_env(
     std::thread::sleep(std::time::Duration::from_millis(200));
     node
 }
+
+/// `nodectl storm ARGS --data-dir DIR --json`: its stdout (the command must succeed).
+pub fn storm_cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nodectl"))
+        .arg("storm")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -451,3 +451,33 @@ pub fn ok(out: std::process::Output) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// `nodectl ARGS --data-dir DIR` left running; its stdout lines that parse as JSON and pass
+/// `keep`, as they come (`chat listen --json`, `download --wait --json`).
+pub fn json_lines(
+    args: &[&str],
+    dir: &Path,
+    keep: fn(&serde_json::Value) -> bool,
+) -> (Child, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use std::io::BufRead;
+    let mut child = Command::new(NODECTL)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if keep(&v) && tx.send(v).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (child, rx)
+}

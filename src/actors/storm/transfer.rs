@@ -336,19 +336,7 @@ impl Transfers {
     pub fn list(&self) -> Vec<TransferInfo> {
         let mut out: Vec<TransferInfo> = Vec::new();
         for (id, o) in &self.offers {
-            out.push(TransferInfo {
-                container_id: *id,
-                peer: o.peer,
-                app: o.app,
-                state: st::OFFERED,
-                size: o.header.size,
-                chunks: 0,
-                have: 0,
-                had: 0,
-                fetched: 0,
-                served: 0,
-                note: String::new(),
-            });
+            out.push(o.info(id));
         }
         for (id, d) in &self.downloads {
             out.push(d.info(id));
@@ -523,19 +511,7 @@ impl Transfers {
             ));
         }
         tracing::info!(container = %hex(&c), peer = %hex(&peer), size = offer.header.size, "a container offered (accept it with `storm accept`)");
-        let info = TransferInfo {
-            container_id: c,
-            peer,
-            app,
-            state: st::OFFERED,
-            size: offer.header.size,
-            chunks: 0,
-            have: 0,
-            had: 0,
-            fetched: 0,
-            served: 0,
-            note: String::new(),
-        };
+        let info = offer.info(&c);
         self.offers.insert(c, offer);
         self.notify(StormMsg::TransferProgress(info));
     }
@@ -1009,6 +985,24 @@ impl Transfers {
                     });
                 }
             }
+        }
+    }
+}
+
+impl Offer {
+    fn info(&self, id: &Id32) -> TransferInfo {
+        TransferInfo {
+            container_id: *id,
+            peer: self.peer,
+            app: self.app,
+            state: st::OFFERED,
+            size: self.header.size,
+            chunks: 0,
+            have: 0,
+            had: 0,
+            fetched: 0,
+            served: 0,
+            note: String::new(),
         }
     }
 }

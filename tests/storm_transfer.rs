@@ -2,7 +2,8 @@
 //! Bifrost peers: four processes on loopback. A 20 MB random file arrives with the same
 //! SHA256; a `kill -9` of the receiving Storm node and a disconnect of the LNP nodes in the
 //! middle only pause it, and after the restart only the missing chunks are fetched. A hostile
-//! Bifrost peer (driven by hand) is refused case by case while an honest transfer completes.
+//! Bifrost peer (driven by hand) is refused case by case while an honest transfer completes; a
+//! `kill -9` of the sending Storm node pauses a transfer, which resumes once it is back.
 
 mod common;
 
@@ -414,4 +415,55 @@ fn python_apps_on_two_storm_nodes_exchange_messages_and_a_container() {
         assemble_hash(&sb, &id, tmp.path()),
         sha256::Hash::hash(&std::fs::read(&file).unwrap())
     );
+}
+
+#[test]
+fn a_kill_of_the_sending_storm_node_only_pauses_the_transfer() {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let (la, lb) = (Node::start("lnp", &[]), Node::start("lnp", &[]));
+    let (a_id, b_id) = (node_id(&la), node_id(&lb));
+    let sa_dir = tmp.path().join("storm-a");
+    let start_a = || {
+        let mut n = Node::spawn_in("storm", &sa_dir, &["--lnp", &msg_endpoint(&la)], &[]);
+        n.wait_ready();
+        n
+    };
+    let mut sa = start_a();
+    // B accepts A's containers by itself, downloads at most 2 MB/s and gives a chunk 1 s.
+    let sb = Node::start_env(
+        "storm",
+        &["--lnp", &msg_endpoint(&lb), "--auto-accept", &a_id],
+        &[
+            ("NODECTL_STORM__MAX_DOWNLOAD_RATE", "2000000"),
+            ("NODECTL_STORM__CHUNK_TIMEOUT_MS", "1000"),
+        ],
+    );
+    connect_bifrost(&la, &lb);
+    reachable(&sa);
+    reachable(&sb);
+    let (file, sha) = random_file(tmp.path(), 8_000_000);
+    let (id, chunks) = containerize(&sa, &file);
+    let (mut follower, events) = follow(&sb, &id);
+    ok(sa.cli(&["send", &b_id, &id]));
+    wait_until(
+        Duration::from_secs(30),
+        "a quarter of the chunks on B",
+        || transfer(&sb, &id).is_some_and(|t| t["have"].as_u64().unwrap() >= chunks / 4),
+    );
+    sa.signal("-KILL");
+    assert!(sa.wait_exit(Duration::from_secs(10)).is_some());
+    // B's requests go unanswered: the download waits and retries by itself.
+    wait_until(Duration::from_secs(30), "B's download waits", || {
+        transfer(&sb, &id).is_some_and(|t| t["state"] == "waiting")
+    });
+    let sa = start_a();
+    reachable(&sa);
+    let done = received(&events);
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert_eq!(done["chunks"], chunks);
+    assert_eq!(done["fetched"], chunks, "each chunk fetched once");
+    assert_eq!(assemble_hash(&sb, &id, tmp.path()), sha);
+    // The restarted A still knows it shared the container with B (STORE table `shares`).
+    assert_eq!(transfer(&sa, &id).unwrap()["state"], "shared");
 }

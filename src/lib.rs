@@ -30,6 +30,7 @@ pub mod actors;
 pub mod bus;
 pub mod guard;
 pub mod lograte;
+pub mod rgb;
 pub mod signer;
 pub mod storage;
 pub mod wire;

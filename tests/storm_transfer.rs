@@ -12,7 +12,7 @@ use bitcoin::hex::{DisplayHex, FromHex};
 use common::lnpeer::RawBifrost;
 use common::*;
 use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::storm::{chunk_id, Container, ContainerHeader};
+use lnpbp_nodes::wire::storm::{chunk_id, container_id_bech32, Container, ContainerHeader};
 use lnpbp_nodes::wire::storm_p2p::{FullId, StormP2p};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -313,6 +313,35 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
     let out = tmp.path().join("from-h.bin");
     ok(sb.cli(&["assemble", &cid_hex, out.to_str().unwrap()]));
     assert_eq!(std::fs::read(&out).unwrap(), [parts[0], parts[1]].concat());
+
+    // A chunk list that cannot hold the header's size (2 chunks, 1 byte): the download fails
+    // on the list, before a chunk is asked for.
+    let liar = Container {
+        header: ContainerHeader {
+            size: 1,
+            ..offered.header.clone()
+        },
+        chunks: offered.chunks.clone(),
+    };
+    let liar_id = liar.id().unwrap();
+    let liar_hex = liar_id.to_lower_hex_string();
+    let full = FullId {
+        message_id: [0; 32],
+        container_id: liar_id,
+    };
+    h.send_storm(&StormP2p::AnnounceContainer(2, liar.header.clone(), full));
+    wait_until(Duration::from_secs(10), "B sees the lying offer", || {
+        transfer(&sb, &liar_hex).is_some()
+    });
+    ok(sb.cli(&["accept", &liar_hex]));
+    assert!(matches!(h.recv_storm(), Some(StormP2p::PullContainer(2, f)) if f == full));
+    h.send_storm(&StormP2p::PushContainer(2, liar));
+    wait_until(
+        Duration::from_secs(10),
+        "the lying download given up",
+        || transfer(&sb, &liar_hex).is_none(),
+    );
+    assert!(!ok(sb.cli(&["containers"])).contains(&container_id_bech32(&liar_id)));
 
     // Garbage in a Storm payload; chunks nobody asked for (of the honest transfer's
     // container, and of one nobody downloads); a flood of announcements.

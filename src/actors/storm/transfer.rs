@@ -669,6 +669,16 @@ impl Transfers {
             let why = "the container's header is not the one announced".to_string();
             return self.fail(&id, why);
         }
+        // Each chunk holds 1 to MAX_CHUNK bytes: a list that cannot add up to the header's
+        // size is refused now, not after fetching it.
+        let n = c.chunks.len() as u64;
+        if c.header.size < n || c.header.size > n * crate::wire::limits::MAX_CHUNK as u64 {
+            let why = format!(
+                "{n} chunks cannot hold the {} bytes of the header",
+                c.header.size
+            );
+            return self.fail(&id, why);
+        }
         d.rec.container = Some(c);
         d.phase = Phase::Chunks;
         d.planned = false;

@@ -30,6 +30,7 @@ pub mod actors;
 pub mod bus;
 pub mod guard;
 pub mod lograte;
+#[cfg(feature = "rgb")]
 pub mod rgb;
 pub mod signer;
 pub mod storage;

@@ -389,26 +389,21 @@ impl Extension for Stormd {
                     }
                 }
             }
-            StormMsg::AppSend { app, payload } => match self.apps().get(app) {
-                Some(a) => {
-                    a.bus.send(Envelope {
-                        src: ServiceId::Stormd,
-                        dst: a.service.clone(),
-                        request_id: a.request_id,
-                        msg: StormMsg::AppMessage {
-                            app: *app,
-                            from: env.src.to_string(),
-                            payload: payload.clone(),
-                        }
-                        .into(),
-                    });
+            StormMsg::AppSend { app, payload } => {
+                let msg = StormMsg::AppMessage {
+                    app: *app,
+                    from: env.src.to_string(),
+                    payload: payload.clone(),
+                };
+                if self.state.apps.deliver(*app, msg) {
                     Msg::Success(Some(format!("delivered to app {app:#06x}")))
+                } else {
+                    Msg::failure(
+                        code::NOT_FOUND,
+                        format!("no app registered with id {app:#06x}"),
+                    )
                 }
-                None => Msg::failure(
-                    code::NOT_FOUND,
-                    format!("no app registered with id {app:#06x}"),
-                ),
-            },
+            }
             StormMsg::Apps => StormMsg::AppList(
                 self.apps()
                     .iter()

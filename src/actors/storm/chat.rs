@@ -5,9 +5,10 @@
 //! so the keys of one peer are contiguous and in time order: the history is one `list_ids`
 //! walk. A value is the strict [`ChatEntry`].
 
+use super::listeners::Listeners;
 use crate::bus::Bus;
 use crate::storage::{RedbStorage, Storage};
-use crate::wire::msg::{Envelope, Msg, ServiceId};
+use crate::wire::msg::ServiceId;
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::{ChatEntry, StormMsg};
 use crate::wire::strict::{self, Reader, Strict};
@@ -21,13 +22,10 @@ pub const TABLE: &str = "chat";
 /// Most messages `chat_history` returns (the newest ones).
 pub const MAX_HISTORY: usize = 1_000;
 
-/// Most services listening for chat messages at once.
-pub const MAX_LISTENERS: usize = 64;
-
 /// The chat of a Storm node.
 pub struct Chat {
     storage: Arc<RedbStorage>,
-    listeners: Mutex<Vec<(Bus, ServiceId, u64)>>,
+    listeners: Mutex<Listeners>,
     counter: AtomicU64,
 }
 
@@ -41,12 +39,12 @@ impl Chat {
     pub fn new(storage: Arc<RedbStorage>) -> Chat {
         Chat {
             storage,
-            listeners: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Listeners::new("chat")),
             counter: AtomicU64::new(0),
         }
     }
 
-    fn listeners(&self) -> MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
+    fn listeners(&self) -> MutexGuard<'_, Listeners> {
         self.listeners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -68,31 +66,17 @@ impl Chat {
         if let Err(e) = self.record(&entry) {
             tracing::warn!("{e}");
         }
-        // A listener that went away bounces (NO_ROUTE) to stormd, which forgets it.
-        for (bus, id, request_id) in self.listeners().iter() {
-            bus.send(Envelope {
-                src: ServiceId::Stormd,
-                dst: id.clone(),
-                request_id: *request_id,
-                msg: Msg::Storm(StormMsg::ChatIn(entry.clone())),
-            });
-        }
+        self.listeners().send(&StormMsg::ChatIn(entry));
     }
 
     /// `id` on `bus` listens from now on (notifications carry `request_id`).
     pub fn listen(&self, bus: Bus, id: ServiceId, request_id: u64) -> Result<(), String> {
-        let mut l = self.listeners();
-        l.retain(|(_, s, _)| *s != id);
-        if l.len() >= MAX_LISTENERS {
-            return Err(format!("{MAX_LISTENERS} chat listeners already"));
-        }
-        l.push((bus, id, request_id));
-        Ok(())
+        self.listeners().add(bus, id, request_id)
     }
 
     /// A listener is gone from its bus.
     pub fn forget(&self, id: &ServiceId) {
-        self.listeners().retain(|(_, s, _)| s != id);
+        self.listeners().forget(id);
     }
 
     /// The messages with `peer`, oldest first (the newest [`MAX_HISTORY`]).

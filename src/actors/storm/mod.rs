@@ -11,6 +11,7 @@
 
 pub mod chat;
 pub mod link;
+pub mod listeners;
 pub mod stored;
 pub mod stormd;
 pub mod transfer;

@@ -24,12 +24,13 @@
 //!   is stored, the download record removed, and `container_received` goes to the API's
 //!   subscribers and to the app it was meant for on the STORM bus.
 
+use super::listeners::Listeners;
 use super::stormd::{check_chunks, load_container, Apps, CHUNKS, CONTAINERS};
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::storage::{RedbStorage, Storage, Write};
 use crate::wire::limits::MAX_CONTAINER_CHUNKS;
-use crate::wire::msg::{code, Envelope, Msg, ServiceId};
+use crate::wire::msg::{code, ServiceId};
 use crate::wire::storm::{chunk_id, Container, ContainerHeader, Id32};
 use crate::wire::storm_api::{transfer_state as st, StormMsg, TransferInfo};
 use crate::wire::storm_p2p::{FullId, StormP2p};
@@ -55,8 +56,6 @@ pub const MAX_PULL_CHUNKS: usize = 64;
 pub const MAX_OFFERS: usize = 1024;
 /// Progress notifications of one download, at most one per this (state changes always).
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
-/// Most subscribers to transfer events.
-pub const MAX_LISTENERS: usize = 64;
 /// Containers whose chunk lists are kept in memory for serving.
 const SERVE_CACHE: usize = 64;
 
@@ -188,7 +187,7 @@ pub struct Transfers {
     serving: HashMap<Id32, BTreeSet<Id32>>,
     /// Chunks received and checked, stored at the next [`Transfers::commit`].
     received: Vec<(Id32, Id32, Vec<u8>)>,
-    listeners: Vec<(Bus, ServiceId, u64)>,
+    listeners: Listeners,
     /// The rate cap: requests are paced to this instant.
     paced: Instant,
 }
@@ -227,7 +226,7 @@ impl Transfers {
             uploads: BTreeMap::new(),
             serving: HashMap::new(),
             received: Vec::new(),
-            listeners: Vec::new(),
+            listeners: Listeners::new("transfer"),
             paced: Instant::now(),
         };
         let mut after = None;
@@ -369,10 +368,7 @@ impl Transfers {
         request_id: u64,
         container: Option<Id32>,
     ) -> Result<Vec<StormMsg>, String> {
-        self.listeners.retain(|(_, s, _)| *s != id);
-        if self.listeners.len() >= MAX_LISTENERS {
-            return Err(format!("{MAX_LISTENERS} transfer listeners already"));
-        }
+        self.listeners.add(bus, id, request_id)?;
         let mut now: Vec<StormMsg> = self
             .list()
             .into_iter()
@@ -398,25 +394,12 @@ impl Transfers {
                 }
             }
         }
-        self.listeners.push((bus, id, request_id));
         Ok(now)
     }
 
     /// A listener is gone from its bus.
     pub fn forget(&mut self, id: &ServiceId) {
-        self.listeners.retain(|(_, s, _)| s != id);
-    }
-
-    fn notify(&self, msg: StormMsg) {
-        // A listener that went away bounces (NO_ROUTE) to stormd, which forgets it.
-        for (bus, id, request_id) in &self.listeners {
-            bus.send(Envelope {
-                src: ServiceId::Stormd,
-                dst: id.clone(),
-                request_id: *request_id,
-                msg: Msg::Storm(msg.clone()),
-            });
-        }
+        self.listeners.forget(id);
     }
 
     fn progress(&mut self, id: &Id32, changed: bool) {
@@ -429,7 +412,7 @@ impl Transfers {
         }
         d.last_progress = Some(now);
         let info = d.info(id);
-        self.notify(StormMsg::TransferProgress(info));
+        self.listeners.send(&StormMsg::TransferProgress(info));
     }
 
     // ---- peer messages ----
@@ -513,7 +496,7 @@ impl Transfers {
         tracing::info!(container = %hex(&c), peer = %hex(&peer), size = offer.header.size, "a container offered (accept it with `storm accept`)");
         let info = offer.info(&c);
         self.offers.insert(c, offer);
-        self.notify(StormMsg::TransferProgress(info));
+        self.listeners.send(&StormMsg::TransferProgress(info));
     }
 
     fn shared(&mut self, peer: &[u8; 33], c: &Id32) -> Option<u16> {
@@ -743,7 +726,7 @@ impl Transfers {
             d.note = why;
             let mut info = d.info(c);
             info.state = st::FAILED;
-            self.notify(StormMsg::TransferProgress(info));
+            self.listeners.send(&StormMsg::TransferProgress(info));
         }
     }
 
@@ -853,7 +836,8 @@ impl Transfers {
         let mut info = d.info(c);
         info.state = st::RECEIVED;
         tracing::info!(container = %hex(c), peer = %hex(&d.rec.peer), chunks = info.chunks, fetched = info.fetched, had = info.had, "container received");
-        self.notify(StormMsg::ContainerReceived(info.clone()));
+        self.listeners
+            .send(&StormMsg::ContainerReceived(info.clone()));
         self.apps
             .deliver(d.rec.app, StormMsg::ContainerReceived(info));
     }

@@ -275,14 +275,10 @@ impl Transfers {
         self.storage
             .put(SHARES, &share_key(&peer, &container), &v)
             .map_err(|e| (e.code(), e.to_string()))?;
-        let chunks = distinct(&c.chunks).len() as u32;
-        let u = self.uploads.entry((container, peer)).or_insert(Upload {
-            app,
-            size: c.header.size,
-            chunks,
-            served: 0,
-        });
-        u.app = app;
+        self.uploads
+            .entry((container, peer))
+            .and_modify(|u| u.app = app)
+            .or_insert_with(|| Upload::of(app, &c));
         Ok(StormP2p::AnnounceContainer(
             app,
             c.header,
@@ -499,31 +495,30 @@ impl Transfers {
         self.listeners.send(&StormMsg::TransferProgress(info));
     }
 
-    fn shared(&mut self, peer: &[u8; 33], c: &Id32) -> Option<u16> {
-        if let Some(u) = self.uploads.get(&(*c, *peer)) {
-            return Some(u.app);
+    /// Whether `c` was sent to `peer` (STORE table `shares`; remembered in `uploads`).
+    fn shared(&mut self, peer: &[u8; 33], c: &Id32) -> bool {
+        if self.uploads.contains_key(&(*c, *peer)) {
+            return true;
         }
-        let v = self.storage.get(SHARES, &share_key(peer, c)).ok()??;
-        let app = u16::from_le_bytes(v.get(65..67)?.try_into().ok()?);
-        let found = load_container(&*self.storage, c).ok()??;
-        let chunks = distinct(&found.chunks).len() as u32;
-        self.uploads.insert(
-            (*c, *peer),
-            Upload {
-                app,
-                size: found.header.size,
-                chunks,
-                served: 0,
-            },
-        );
-        Some(app)
+        let Ok(Some(v)) = self.storage.get(SHARES, &share_key(peer, c)) else {
+            return false;
+        };
+        let Some(app) = v.get(65..67).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
+            return false;
+        };
+        let Ok(Some(found)) = load_container(&*self.storage, c) else {
+            return false;
+        };
+        self.uploads.insert((*c, *peer), Upload::of(app, &found));
+        true
     }
 
     fn on_pull_container(&mut self, peer: [u8; 33], app: u16, id: FullId, out: &mut Vec<Outgoing>) {
         let c = id.container_id;
-        let found = match self.shared(&peer, &c) {
-            Some(_) => load_container(&*self.storage, &c).ok().flatten(),
-            None => None,
+        let found = if self.shared(&peer, &c) {
+            load_container(&*self.storage, &c).ok().flatten()
+        } else {
+            None
         };
         let msg = match found {
             Some(container) => StormP2p::PushContainer(app, container),
@@ -554,7 +549,7 @@ impl Transfers {
         ids: &[Id32],
         out: &mut Vec<Outgoing>,
     ) {
-        if self.shared(&peer, &c).is_none() {
+        if !self.shared(&peer, &c) {
             refuse(
                 &peer,
                 &format!(
@@ -979,6 +974,17 @@ impl Transfers {
                     });
                 }
             }
+        }
+    }
+}
+
+impl Upload {
+    fn of(app: u16, c: &Container) -> Upload {
+        Upload {
+            app,
+            size: c.header.size,
+            chunks: distinct(&c.chunks).len() as u32,
+            served: 0,
         }
     }
 }

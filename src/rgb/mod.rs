@@ -205,8 +205,13 @@ impl Rgb {
             .issue_contract_raw(p.timestamp)
             .map_err(err)?;
         let id = contract.contract_id();
+        // A genesis needs no witness.
+        let resolver = Resolver {
+            witnesses: &NoWitnesses,
+            chain_net: self.chain_net,
+        };
         self.stock
-            .import_contract(contract, NoResolver)
+            .import_contract(contract, resolver)
             .map_err(err)?;
         Ok(id)
     }
@@ -307,22 +312,6 @@ fn load(bytes: &[u8]) -> Result<Contract, RgbError> {
             Contract::from_str(text).map_err(|e| err(format!("armored: {e}")))
         }
         _ => Contract::load(bytes).map_err(|e| err(format!("not a contract consignment: {e}"))),
-    }
-}
-
-/// The resolver of our own issuance (a genesis needs no witness).
-struct NoResolver;
-
-impl ResolveWitness for NoResolver {
-    fn resolve_witness(&self, txid: Txid) -> Result<WitnessStatus, WitnessResolverError> {
-        Err(WitnessResolverError::ResolverIssue(
-            Some(txid),
-            "no transaction data".into(),
-        ))
-    }
-
-    fn check_chain_net(&self, _: ChainNet) -> Result<(), WitnessResolverError> {
-        Ok(())
     }
 }
 

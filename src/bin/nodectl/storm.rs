@@ -499,7 +499,7 @@ fn containerize(args: &ClientArgs<StormCmd>, c: &ContainerizeArgs) -> Result<(),
 }
 
 fn assemble(args: &ClientArgs<StormCmd>, id: &str, out: &Path) -> Result<(), String> {
-    let id = parse_container_id(id).map_err(|e| format!("`{}`: {e}", client::shown(id)))?;
+    let id = container_arg(id)?;
     let mut s = session(args)?;
     let reply = s.request_to(&ServiceId::Stormd, StormMsg::Assemble(id).into())?;
     let Msg::Storm(StormMsg::ContainerData { container, .. }) = reply else {

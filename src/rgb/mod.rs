@@ -3,8 +3,9 @@
 //! contract, export it (binary `RGB\0CON…` or ASCII-armored), load and validate a consignment
 //! with the real RGB consensus code, import it into a stock, read its state.
 //!
-//! Not served by a node yet (issue "RGB Node: rgbd and containerd"): this is the library layer
-//! the node will call from its worker threads. The stock is in memory.
+//! This is the layer `containerd`'s workers call (actors/rgb). [`Rgb`] is a stock in memory;
+//! [`store::Contracts`] keeps one in a [`crate::storage::Storage`] (embedded or a Storm node's
+//! STORE) and validates outside its lock.
 //!
 //! - Validation never runs our own rules: `Consignment::validate` of rgbstd decides, and its
 //!   reasons are what a refusal carries. A consignment for another chain-net than ours is
@@ -14,7 +15,10 @@
 //!   resolver (the BP node) will implement.
 //! - Input sizes: a consignment above [`MAX_CONSIGNMENT`] bytes is refused before parsing.
 
+pub mod store;
+
 use armor::AsciiArmor;
+use rgbstd::containers::ValidContract;
 use rgbstd::containers::{ConsignmentExt, Contract, FileContent, Kit};
 use rgbstd::contract::{FilterIncludeAll, IssuerWrapper};
 use rgbstd::persistence::Stock;
@@ -27,9 +31,7 @@ use rgbstd::{Amount, ChainNet, ContractId, GenesisSeal, Precision, Txid};
 use schemata::NonInflatableAsset;
 use std::str::FromStr;
 
-/// Largest consignment accepted (our own choice: a NIA genesis is about 4.5 kB; transfers with
-/// history grow, 16 MiB leaves room and bounds what a stranger makes us parse).
-pub const MAX_CONSIGNMENT: usize = 16 << 20;
+pub use crate::wire::limits::MAX_CONSIGNMENT;
 
 /// The armor header of a contract consignment.
 const ARMOR_BEGIN: &str = "-----BEGIN RGB CONSIGNMENT-----";
@@ -146,95 +148,37 @@ pub struct NiaState {
     pub allocations: Vec<Allocation>,
 }
 
-/// A stock of RGB contracts for one chain-net, with the NIA schema.
-pub struct Rgb {
-    stock: Stock,
+/// A consignment that passed validation, not imported yet.
+pub struct Checked {
+    /// The valid contract.
+    pub contract: ValidContract,
+    /// Its id.
+    pub id: ContractId,
+    /// The validator's warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Loads and validates consignments for one chain-net (no stock: it runs outside any lock).
+#[derive(Clone)]
+pub struct Validator {
+    /// The NIA type system validation trusts. Built once: building it takes ~16 ms, twelve
+    /// times a whole validation (measured; docs/BENCHMARKS.md).
+    types: rgbstd::TypeSystem,
     chain_net: ChainNet,
 }
 
-impl Rgb {
-    /// An empty stock in memory for `network`, knowing the NIA schema.
-    pub fn new(network: bitcoin::Network) -> Result<Rgb, RgbError> {
-        let mut kit = Kit::default();
-        kit.schemata
-            .push(NonInflatableAsset::schema())
-            .map_err(err)?;
-        kit.scripts
-            .extend(NonInflatableAsset::scripts().into_values())
-            .map_err(err)?;
-        kit.types = NonInflatableAsset::types();
-        let kit = kit
-            .validate()
-            .map_err(|e| err(format!("the NIA kit: {e:?}")))?;
-        let mut stock = Stock::in_memory();
-        stock.import_kit(kit).map_err(err)?;
-        Ok(Rgb {
-            stock,
+impl Validator {
+    /// A validator for `network`.
+    pub fn new(network: bitcoin::Network) -> Validator {
+        Validator {
+            types: NonInflatableAsset::types(),
             chain_net: chain_net(network),
-        })
-    }
-
-    /// Issues a NIA contract into the stock; its id.
-    pub fn issue_nia(&mut self, p: &NiaIssue) -> Result<ContractId, RgbError> {
-        let precision = Precision::try_from(p.precision)
-            .map_err(|_| err(format!("precision {} is not 0 to 18", p.precision)))?;
-        let spec = AssetSpec::with(&p.ticker, &p.name, precision, None)
-            .map_err(|e| err(format!("ticker or name: {e}")))?;
-        let terms = ContractTerms {
-            text: RicardianContract::default(),
-            media: None,
-        };
-        let txid = Txid::from_str(&p.seal.txid.to_string()).map_err(err)?;
-        let seal = GenesisSeal::from(BlindSeal::with_blinding(txid, p.seal.vout, p.blinding));
-        let contract = self
-            .stock
-            .contract_builder(
-                "ssi:anonymous",
-                NonInflatableAsset::schema().schema_id(),
-                self.chain_net,
-            )
-            .map_err(err)?
-            .add_global_state("spec", spec)
-            .map_err(err)?
-            .add_global_state("terms", terms)
-            .map_err(err)?
-            .add_global_state("issuedSupply", Amount::from(p.supply))
-            .map_err(err)?
-            .add_fungible_state("assetOwner", seal, p.supply)
-            .map_err(err)?
-            .issue_contract_raw(p.timestamp)
-            .map_err(err)?;
-        let id = contract.contract_id();
-        // A genesis needs no witness.
-        let resolver = Resolver {
-            witnesses: &NoWitnesses,
-            chain_net: self.chain_net,
-        };
-        self.stock
-            .import_contract(contract, resolver)
-            .map_err(err)?;
-        Ok(id)
-    }
-
-    /// The contract consignment of `id`: binary (`RGB\0CON…`) or ASCII-armored.
-    pub fn export(&self, id: ContractId, armored: bool) -> Result<Vec<u8>, RgbError> {
-        let contract = self.stock.export_contract(id).map_err(err)?;
-        if armored {
-            Ok(contract.to_ascii_armored_string().into_bytes())
-        } else {
-            let mut out = Vec::new();
-            contract.save(&mut out).map_err(err)?;
-            Ok(out)
         }
     }
 
-    /// Loads a consignment (binary or armored), validates it for our chain-net with
-    /// `witnesses`, and imports it; its id, or why it was refused.
-    pub fn import(
-        &mut self,
-        bytes: &[u8],
-        witnesses: &impl Witnesses,
-    ) -> Result<ContractId, RgbError> {
+    /// Loads a consignment (binary or armored) and validates it for our chain-net with
+    /// `witnesses`; the valid contract, or why it was refused.
+    pub fn check(&self, bytes: &[u8], witnesses: &impl Witnesses) -> Result<Checked, RgbError> {
         if bytes.len() > MAX_CONSIGNMENT {
             return Err(err(format!(
                 "a consignment of {} bytes (at most {MAX_CONSIGNMENT})",
@@ -255,7 +199,7 @@ impl Rgb {
         let config = ValidationConfig {
             chain_net: self.chain_net,
             safe_height: None,
-            trusted_typesystem: NonInflatableAsset::types(),
+            trusted_typesystem: self.types.clone(),
             build_opouts_dag: false,
         };
         let valid = match contract.validate(&resolver, &config) {
@@ -265,9 +209,128 @@ impl Rgb {
             }
             Err(ValidationError::ResolverError(e)) => return Err(err(e)),
         };
-        let id = valid.contract_id();
-        self.stock.import_contract(valid, resolver).map_err(err)?;
+        let warnings = valid
+            .validation_status()
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        Ok(Checked {
+            id: valid.contract_id(),
+            contract: valid,
+            warnings,
+        })
+    }
+}
+
+/// A stock of RGB contracts for one chain-net, with the NIA schema.
+pub struct Rgb {
+    stock: Stock,
+    validator: Validator,
+}
+
+impl Rgb {
+    /// An empty stock in memory for `network`, knowing the NIA schema.
+    pub fn new(network: bitcoin::Network) -> Result<Rgb, RgbError> {
+        Rgb::with(Validator::new(network), None)
+    }
+
+    /// A stock from its parts (loaded by [`store::Contracts`]), or an empty one knowing the
+    /// NIA schema.
+    fn with(validator: Validator, parts: Option<Stock>) -> Result<Rgb, RgbError> {
+        if let Some(stock) = parts {
+            return Ok(Rgb { stock, validator });
+        }
+        let mut kit = Kit::default();
+        kit.schemata
+            .push(NonInflatableAsset::schema())
+            .map_err(err)?;
+        kit.scripts
+            .extend(NonInflatableAsset::scripts().into_values())
+            .map_err(err)?;
+        kit.types = NonInflatableAsset::types();
+        let kit = kit
+            .validate()
+            .map_err(|e| err(format!("the NIA kit: {e:?}")))?;
+        let mut stock = Stock::in_memory();
+        stock.import_kit(kit).map_err(err)?;
+        Ok(Rgb { stock, validator })
+    }
+
+    /// Issues a NIA contract into the stock; its id.
+    pub fn issue_nia(&mut self, p: &NiaIssue) -> Result<ContractId, RgbError> {
+        let contract = self.build_nia(p)?;
+        let id = contract.contract_id();
+        self.accept(contract)?;
         Ok(id)
+    }
+
+    /// Builds (does not import) a NIA contract.
+    fn build_nia(&mut self, p: &NiaIssue) -> Result<ValidContract, RgbError> {
+        let precision = Precision::try_from(p.precision)
+            .map_err(|_| err(format!("precision {} is not 0 to 18", p.precision)))?;
+        let spec = AssetSpec::with(&p.ticker, &p.name, precision, None)
+            .map_err(|e| err(format!("ticker or name: {e}")))?;
+        let terms = ContractTerms {
+            text: RicardianContract::default(),
+            media: None,
+        };
+        let txid = Txid::from_str(&p.seal.txid.to_string()).map_err(err)?;
+        let seal = GenesisSeal::from(BlindSeal::with_blinding(txid, p.seal.vout, p.blinding));
+        self.stock
+            .contract_builder(
+                "ssi:anonymous",
+                NonInflatableAsset::schema().schema_id(),
+                self.validator.chain_net,
+            )
+            .map_err(err)?
+            .add_global_state("spec", spec)
+            .map_err(err)?
+            .add_global_state("terms", terms)
+            .map_err(err)?
+            .add_global_state("issuedSupply", Amount::from(p.supply))
+            .map_err(err)?
+            .add_fungible_state("assetOwner", seal, p.supply)
+            .map_err(err)?
+            .issue_contract_raw(p.timestamp)
+            .map_err(err)
+    }
+
+    /// Imports a valid contract (a genesis needs no witness; a later resolver answers those
+    /// that do).
+    fn accept(&mut self, contract: ValidContract) -> Result<(), RgbError> {
+        let resolver = Resolver {
+            witnesses: &NoWitnesses,
+            chain_net: self.validator.chain_net,
+        };
+        self.stock.import_contract(contract, resolver).map_err(err)
+    }
+
+    /// The contract consignment of `id`: binary (`RGB\0CON…`) or ASCII-armored.
+    pub fn export(&self, id: ContractId, armored: bool) -> Result<Vec<u8>, RgbError> {
+        let contract = self.stock.export_contract(id).map_err(err)?;
+        if armored {
+            Ok(contract.to_ascii_armored_string().into_bytes())
+        } else {
+            binary(&contract)
+        }
+    }
+
+    /// Loads a consignment (binary or armored), validates it for our chain-net with
+    /// `witnesses`, and imports it; its id, or why it was refused.
+    pub fn import(
+        &mut self,
+        bytes: &[u8],
+        witnesses: &impl Witnesses,
+    ) -> Result<ContractId, RgbError> {
+        let checked = self.validator.check(bytes, witnesses)?;
+        self.accept(checked.contract)?;
+        Ok(checked.id)
+    }
+
+    /// Whether the stock has contract `id`.
+    pub fn has(&self, id: ContractId) -> bool {
+        self.stock.contract_info(id).is_ok()
     }
 
     /// The ids of every contract in the stock.
@@ -303,6 +366,19 @@ impl Rgb {
             allocations,
         })
     }
+}
+
+/// The binary form (`RGB\0CON…`) of a contract consignment.
+fn binary(contract: &Contract) -> Result<Vec<u8>, RgbError> {
+    let mut out = Vec::new();
+    contract.save(&mut out).map_err(err)?;
+    Ok(out)
+}
+
+/// Parses a contract id (`rgb:…`).
+pub fn parse_id(s: &str) -> Result<ContractId, RgbError> {
+    ContractId::from_str(s)
+        .map_err(|e| err(format!("`{}` is not a contract id: {e}", s.escape_debug())))
 }
 
 /// A contract consignment from its binary or armored form.

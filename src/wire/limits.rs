@@ -96,6 +96,10 @@ pub const MAX_TABLE_NAME: usize = 64;
 /// entries, containers), bulk data is split into chunks. A value fits in one bus frame
 /// (checked in `bus::limits`).
 pub const MAX_VALUE: usize = 1 << 20;
+/// Largest RGB consignment (binary or armored) in an API message or a Storm container: 4 MiB.
+/// Our own choice: a NIA contract is about 4.5 kB, transfers with history grow; it bounds what
+/// a stranger makes the node parse, and fits an API frame (checked in `bus::limits`).
+pub const MAX_CONSIGNMENT: usize = 4 << 20;
 /// Most ids in one `insert`, `check_unknown` or `list_ids` page: 8,192 (256 KiB of ids).
 /// Our own choice.
 pub const MAX_IDS: usize = 8192;

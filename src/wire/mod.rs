@@ -17,6 +17,7 @@
 //! - [`network`]: the Bitcoin network as one typed value.
 //! - [`session`]: the trait a peer session implements for the connection driver.
 //! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
+//! - [`rgb_api`]: the RGB Node's messages (0x04xx).
 //! - [`samples`]: one valid message of every API type id (tests, fuzz seeds, contract test).
 //! - [`storm`], [`storm_api`]: Storm chunks and containers, and the Storm Node's messages (0x05xx).
 //! - [`storm_p2p`]: Storm peer messages (storm-core 0.9), carried in Bifrost `msg` app 0x0001.
@@ -34,6 +35,7 @@ pub mod lnp_api;
 pub mod lnp_peer;
 pub mod msg;
 pub mod network;
+pub mod rgb_api;
 pub mod samples;
 pub mod session;
 pub mod storm;

@@ -6,6 +6,7 @@
 use super::bp_api::BpMsg;
 use super::limits;
 use super::lnp_api::LnpMsg;
+use super::rgb_api::RgbMsg;
 use super::storm_api::StormMsg;
 use super::strict::{self, decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 use std::fmt;
@@ -374,7 +375,7 @@ pub struct ServiceEvent {
 /// Every message that travels on a bus. The generic messages (0x00xx, 0x01xx) are variants
 /// here; each node's messages are one variant wrapping that node's message set, which owns its
 /// type-id range (docs/API.md section 3): 0x02xx LNP ([`LnpMsg`]), 0x03xx BP ([`BpMsg`]),
-/// 0x04xx RGB (none yet) and 0x05xx Storm ([`StormMsg`]).
+/// 0x04xx RGB ([`RgbMsg`]) and 0x05xx Storm ([`StormMsg`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Msg {
     /// 0x0001, final reply: done, with an optional human-readable message.
@@ -407,6 +408,8 @@ pub enum Msg {
     Lnp(LnpMsg),
     /// 0x03xx: the BP Node's messages.
     Bp(BpMsg),
+    /// 0x04xx: the RGB Node's messages.
+    Rgb(RgbMsg),
     /// 0x05xx: the Storm Node's messages.
     Storm(StormMsg),
 }
@@ -420,6 +423,12 @@ impl From<LnpMsg> for Msg {
 impl From<BpMsg> for Msg {
     fn from(m: BpMsg) -> Msg {
         Msg::Bp(m)
+    }
+}
+
+impl From<RgbMsg> for Msg {
+    fn from(m: RgbMsg) -> Msg {
+        Msg::Rgb(m)
     }
 }
 
@@ -492,6 +501,7 @@ impl Msg {
             Msg::DebugCrash { .. } => type_id::DEBUG_CRASH,
             Msg::Lnp(m) => m.type_id(),
             Msg::Bp(m) => m.type_id(),
+            Msg::Rgb(m) => m.type_id(),
             Msg::Storm(m) => m.type_id(),
         }
     }
@@ -507,6 +517,7 @@ impl Msg {
             Msg::ServiceEvent(_) => MsgKind::OneWay,
             Msg::Lnp(m) => m.kind(),
             Msg::Bp(m) => m.kind(),
+            Msg::Rgb(m) => m.kind(),
             Msg::Storm(m) => m.kind(),
         }
     }
@@ -544,6 +555,7 @@ impl Msg {
             Msg::DebugCrash { service } => encode_string(service, limits::MAX_SERVICE_NAME, out),
             Msg::Lnp(m) => m.encode_body(out),
             Msg::Bp(m) => m.encode_body(out),
+            Msg::Rgb(m) => m.encode_body(out),
             Msg::Storm(m) => m.encode_body(out),
         }
     }
@@ -571,6 +583,7 @@ impl Msg {
             type_id::DEBUG_CRASH => Msg::DebugCrash { service: name(r)? },
             t if t >> 8 == u16::from(LnpMsg::RANGE) => Msg::Lnp(LnpMsg::decode_body(t, r)?),
             t if t >> 8 == u16::from(BpMsg::RANGE) => Msg::Bp(BpMsg::decode_body(t, r)?),
+            t if t >> 8 == u16::from(RgbMsg::RANGE) => Msg::Rgb(RgbMsg::decode_body(t, r)?),
             t if t >> 8 == u16::from(StormMsg::RANGE) => Msg::Storm(StormMsg::decode_body(t, r)?),
             other => return Err(BodyError::UnknownType(other)),
         };

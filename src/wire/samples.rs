@@ -14,6 +14,7 @@ use super::lnp_api::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
 use super::msg::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
 };
+use super::rgb_api::{ContractState, NiaIssue, Received, RgbMsg, Validation};
 use super::storm::{Container, ContainerHeader};
 use super::storm_api::{AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo, TransferInfo};
 
@@ -74,6 +75,7 @@ pub fn generic() -> Vec<Msg> {
             | Msg::DebugCrash { .. }
             | Msg::Lnp(_)
             | Msg::Bp(_)
+            | Msg::Rgb(_)
             | Msg::Storm(_) => {}
         }
     }
@@ -256,6 +258,72 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::SubscribeBlocks
             | BpMsg::BlockConnected(_)
             | BpMsg::BlockDisconnected(_) => {}
+        }
+    }
+    list.into_iter().map(Msg::from).collect()
+}
+
+/// The RGB Node's messages (0x04xx).
+pub fn rgb() -> Vec<Msg> {
+    let id = || "rgb:sample-contract".to_string();
+    let list = vec![
+        RgbMsg::Issue(NiaIssue {
+            ticker: "TEST".into(),
+            name: "Test asset".into(),
+            precision: 8,
+            supply: 1_000,
+            seal: "14295d5bb1a191cdb6286dc0944df938421e3dfcbf0811353ccac4100c2068c5:1".into(),
+        }),
+        RgbMsg::Issued(id()),
+        RgbMsg::Import(b"RGB\0CON".to_vec()),
+        RgbMsg::Imported(Validation {
+            contract_id: id(),
+            warnings: vec![],
+        }),
+        RgbMsg::Contracts,
+        RgbMsg::ContractList(vec![id()]),
+        RgbMsg::State(id()),
+        RgbMsg::ContractState(ContractState {
+            contract_id: id(),
+            ticker: "TEST".into(),
+            name: "Test asset".into(),
+            precision: 8,
+            issued: 1_000,
+            allocations: vec![("seal".into(), 1_000)],
+        }),
+        RgbMsg::Export {
+            contract_id: id(),
+            armored: true,
+        },
+        RgbMsg::Exported(vec![1; 10]),
+        RgbMsg::SendContract {
+            node_id: [2; 33],
+            contract_id: id(),
+        },
+        RgbMsg::ContractSubscribe,
+        RgbMsg::ContractReceived(Received {
+            from: [2; 33],
+            container_id: [9; 32],
+            valid: false,
+            contract_id: String::new(),
+            reasons: vec!["invalid".into()],
+        }),
+    ];
+    for m in &list {
+        match m {
+            RgbMsg::Issue(_)
+            | RgbMsg::Issued(_)
+            | RgbMsg::Import(_)
+            | RgbMsg::Imported(_)
+            | RgbMsg::Contracts
+            | RgbMsg::ContractList(_)
+            | RgbMsg::State(_)
+            | RgbMsg::ContractState(_)
+            | RgbMsg::Export { .. }
+            | RgbMsg::Exported(_)
+            | RgbMsg::SendContract { .. }
+            | RgbMsg::ContractSubscribe
+            | RgbMsg::ContractReceived(_) => {}
         }
     }
     list.into_iter().map(Msg::from).collect()
@@ -454,6 +522,7 @@ pub fn all_type_ids() -> Vec<u16> {
         type_id::GENERIC,
         LnpMsg::TYPE_IDS,
         BpMsg::TYPE_IDS,
+        RgbMsg::TYPE_IDS,
         StormMsg::TYPE_IDS,
     ]
     .concat()
@@ -461,7 +530,7 @@ pub fn all_type_ids() -> Vec<u16> {
 
 /// One sample of every type id of the API.
 pub fn all() -> Vec<Msg> {
-    [generic(), lnp(), bp(), storm()].concat()
+    [generic(), lnp(), bp(), rgb(), storm()].concat()
 }
 
 /// Whether `samples` has exactly one message of every type id in `ids`, and nothing else:
@@ -498,6 +567,7 @@ mod tests {
         covers(&generic(), type_id::GENERIC).unwrap();
         covers(&lnp(), LnpMsg::TYPE_IDS).unwrap();
         covers(&bp(), BpMsg::TYPE_IDS).unwrap();
+        covers(&rgb(), RgbMsg::TYPE_IDS).unwrap();
         covers(&storm(), StormMsg::TYPE_IDS).unwrap();
         let all = all();
         covers(&all, &all_type_ids()).unwrap();

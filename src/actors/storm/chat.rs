@@ -5,7 +5,7 @@
 //! so the keys of one peer are contiguous and in time order: the history is one `list_ids`
 //! walk. A value is the strict [`ChatEntry`].
 
-use super::listeners::Listeners;
+use crate::actors::listeners::Listeners;
 use crate::bus::Bus;
 use crate::storage::{RedbStorage, Storage};
 use crate::wire::msg::ServiceId;
@@ -39,7 +39,7 @@ impl Chat {
     pub fn new(storage: Arc<RedbStorage>) -> Chat {
         Chat {
             storage,
-            listeners: Mutex::new(Listeners::new("chat")),
+            listeners: Mutex::new(Listeners::new("chat", ServiceId::Stormd)),
             counter: AtomicU64::new(0),
         }
     }
@@ -66,7 +66,7 @@ impl Chat {
         if let Err(e) = self.record(&entry) {
             tracing::warn!("{e}");
         }
-        self.listeners().send(&StormMsg::ChatIn(entry));
+        self.listeners().send(StormMsg::ChatIn(entry));
     }
 
     /// `id` on `bus` listens from now on (notifications carry `request_id`).

@@ -11,7 +11,6 @@
 
 pub mod chat;
 pub mod link;
-pub mod listeners;
 pub mod stored;
 pub mod stormd;
 pub mod transfer;

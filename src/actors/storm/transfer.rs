@@ -24,7 +24,7 @@
 //!   is stored, the download record removed, and `container_received` goes to the API's
 //!   subscribers and to the app it was meant for on the STORM bus.
 
-use super::listeners::Listeners;
+use crate::actors::listeners::Listeners;
 use super::stormd::{check_chunks, load_container, Apps, CHUNKS, CONTAINERS};
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
@@ -226,7 +226,7 @@ impl Transfers {
             uploads: BTreeMap::new(),
             serving: HashMap::new(),
             received: Vec::new(),
-            listeners: Listeners::new("transfer"),
+            listeners: Listeners::new("transfer", ServiceId::Stormd),
             paced: Instant::now(),
         };
         let mut after = None;
@@ -408,7 +408,7 @@ impl Transfers {
         }
         d.last_progress = Some(now);
         let info = d.info(id);
-        self.listeners.send(&StormMsg::TransferProgress(info));
+        self.listeners.send(StormMsg::TransferProgress(info));
     }
 
     // ---- peer messages ----
@@ -492,7 +492,7 @@ impl Transfers {
         tracing::info!(container = %hex(&c), peer = %hex(&peer), size = offer.header.size, "a container offered (accept it with `storm accept`)");
         let info = offer.info(&c);
         self.offers.insert(c, offer);
-        self.listeners.send(&StormMsg::TransferProgress(info));
+        self.listeners.send(StormMsg::TransferProgress(info));
     }
 
     /// Whether `c` was sent to `peer` (STORE table `shares`; remembered in `uploads`).
@@ -721,7 +721,7 @@ impl Transfers {
             d.note = why;
             let mut info = d.info(c);
             info.state = st::FAILED;
-            self.listeners.send(&StormMsg::TransferProgress(info));
+            self.listeners.send(StormMsg::TransferProgress(info));
         }
     }
 
@@ -832,7 +832,7 @@ impl Transfers {
         info.state = st::RECEIVED;
         tracing::info!(container = %hex(c), peer = %hex(&d.rec.peer), chunks = info.chunks, fetched = info.fetched, had = info.had, "container received");
         self.listeners
-            .send(&StormMsg::ContainerReceived(info.clone()));
+            .send(StormMsg::ContainerReceived(info.clone()));
         self.apps
             .deliver(d.rec.app, StormMsg::ContainerReceived(info));
     }

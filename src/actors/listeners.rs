@@ -1,12 +1,12 @@
-//! The services subscribed to one kind of Storm notification (chat messages, transfers), each
-//! with the request id of its subscription, which every notification carries.
+//! The services subscribed to one kind of notification of a node (Storm chat messages and
+//! transfers, RGB contracts received), each with the request id of its subscription, which
+//! every notification carries.
 //!
 //! At most [`MAX_LISTENERS`]; a service that subscribes again replaces its subscription. A
-//! listener that went away bounces (`NO_ROUTE`) to stormd, which forgets it.
+//! listener that went away bounces (`NO_ROUTE`) to the manager, which forgets it.
 
 use crate::bus::Bus;
 use crate::wire::msg::{Envelope, Msg, ServiceId};
-use crate::wire::storm_api::StormMsg;
 
 /// Most services listening for one kind of notification at once.
 pub const MAX_LISTENERS: usize = 64;
@@ -14,14 +14,17 @@ pub const MAX_LISTENERS: usize = 64;
 /// The listeners of one kind of notification.
 pub struct Listeners {
     kind: &'static str,
+    src: ServiceId,
     list: Vec<(Bus, ServiceId, u64)>,
 }
 
 impl Listeners {
-    /// No listeners yet of notifications named `kind` ("chat", "transfer") in errors.
-    pub const fn new(kind: &'static str) -> Listeners {
+    /// No listeners yet of notifications named `kind` ("chat", "transfer") in errors, sent
+    /// by `src` (the node's manager).
+    pub const fn new(kind: &'static str, src: ServiceId) -> Listeners {
         Listeners {
             kind,
+            src,
             list: Vec::new(),
         }
     }
@@ -42,13 +45,14 @@ impl Listeners {
     }
 
     /// Sends `msg` to every listener.
-    pub fn send(&self, msg: &StormMsg) {
+    pub fn send(&self, msg: impl Into<Msg>) {
+        let msg = msg.into();
         for (bus, id, request_id) in &self.list {
             bus.send(Envelope {
-                src: ServiceId::Stormd,
+                src: self.src.clone(),
                 dst: id.clone(),
                 request_id: *request_id,
-                msg: Msg::Storm(msg.clone()),
+                msg: msg.clone(),
             });
         }
     }

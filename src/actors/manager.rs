@@ -27,6 +27,12 @@ pub trait Extension: Unpin + 'static {
 
     /// A notification to `service` bounced for good: forget it.
     fn gone(&mut self, service: &ServiceId);
+
+    /// A reply (progress or final) to a request the extension sent to a service of its node
+    /// (rgbd to a `containerd` worker); gives it back if it is not one of those.
+    fn reply(&mut self, d: Deliver) -> Option<Deliver> {
+        Some(d)
+    }
 }
 
 /// The manager service.
@@ -113,9 +119,18 @@ impl Service for Manager {
             Msg::GetInfo | Msg::DebugCrash { .. } | Msg::Subscribe | Msg::Unsubscribe
         );
         let mut d = d;
-        if !known && d.env.msg.kind() == MsgKind::Request {
+        let kind = d.env.msg.kind();
+        if !known && kind == MsgKind::Request {
             for ext in self.exts.iter_mut() {
                 match ext.handle(d) {
+                    Some(back) => d = back,
+                    None => return Ok(()),
+                }
+            }
+        }
+        if matches!(kind, MsgKind::Final | MsgKind::Progress) {
+            for ext in self.exts.iter_mut() {
+                match ext.reply(d) {
                     Some(back) => d = back,
                     None => return Ok(()),
                 }

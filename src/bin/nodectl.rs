@@ -6,7 +6,7 @@
 //! - `client`: the shared API client (connect, request, timeout, progress, subscriptions) and
 //!   argument validation.
 //! - `render`: shared rendering (human and `--json`).
-//! - `common`, `lnp`, `bp`, `storm`: the commands, one file per node; each command declares its
+//! - `common`, `lnp`, `bp`, `rgb`, `storm`: the commands, one file per node; each command declares its
 //!   request, its timeout and its rendering.
 
 #[path = "nodectl/bp.rs"]
@@ -19,6 +19,8 @@ mod common;
 mod lnp;
 #[path = "nodectl/render.rs"]
 mod render;
+#[path = "nodectl/rgb.rs"]
+mod rgb;
 #[path = "nodectl/start.rs"]
 mod start;
 #[path = "nodectl/storm.rs"]
@@ -26,7 +28,6 @@ mod storm;
 
 use clap::{Parser, Subcommand};
 use client::ClientArgs;
-use lnpbp_nodes::actors::NodeKind;
 use std::process::ExitCode;
 
 /// Exit code of every failure other than an escalation (2).
@@ -52,7 +53,7 @@ enum Cmd {
     /// Talk to a running BP node.
     Bp(ClientArgs<bp::BpCmd>),
     /// Talk to a running RGB node.
-    Rgb(ClientArgs<common::CommonCmd>),
+    Rgb(ClientArgs<rgb::RgbCmd>),
     /// Talk to a running Storm node.
     Storm(ClientArgs<storm::StormCmd>),
 }
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
         Cmd::Start(args) => start::start(*args),
         Cmd::Lnp(a) => lnp::run(a).map(|()| ExitCode::SUCCESS),
         Cmd::Bp(a) => bp::run(a).map(|()| ExitCode::SUCCESS),
-        Cmd::Rgb(a) => common::run(NodeKind::Rgb, &a, &a.cmd).map(|()| ExitCode::SUCCESS),
+        Cmd::Rgb(a) => rgb::run(a).map(|()| ExitCode::SUCCESS),
         Cmd::Storm(a) => storm::run(a).map(|()| ExitCode::SUCCESS),
     };
     match result {

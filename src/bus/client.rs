@@ -154,3 +154,49 @@ impl Client {
         }
     }
 }
+
+/// A client shared by threads, for services that call another node (a STORE, a Storm node):
+/// it connects on first use, and afresh after an error that may leave a late reply on its
+/// socket. Each call is one request with a deadline; a node that is not running fails it at
+/// once (IPC) or at the deadline (TCP).
+pub struct SharedClient {
+    zmq: zmq::Context,
+    endpoint: Endpoint,
+    timeout: Duration,
+    slot: std::sync::Mutex<Option<Client>>,
+}
+
+impl SharedClient {
+    /// A client of `endpoint` whose requests wait at most `timeout`.
+    pub fn new(zmq: zmq::Context, endpoint: Endpoint, timeout: Duration) -> SharedClient {
+        SharedClient {
+            zmq,
+            endpoint,
+            timeout,
+            slot: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The endpoint, as ZMQ writes it.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.zmq()
+    }
+
+    /// Sends `msg` to `dst` and waits for its final reply (progress is skipped).
+    pub fn request(&self, dst: &ServiceId, msg: Msg) -> Result<Msg, ClientError> {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let client = match slot.as_mut() {
+            Some(c) => c,
+            None => slot.insert(Client::connect(&self.zmq, &self.endpoint)?),
+        };
+        match client.request(dst, msg, self.timeout, |_| ()) {
+            Ok(reply) => Ok(reply),
+            Err(e) => {
+                if !matches!(e, ClientError::Failure { .. }) {
+                    *slot = None;
+                }
+                Err(e)
+            }
+        }
+    }
+}

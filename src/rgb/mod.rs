@@ -48,6 +48,16 @@ impl std::fmt::Display for RgbError {
 
 impl std::error::Error for RgbError {}
 
+/// How a refusal because the store failed begins.
+const STORE_FAILED: &str = "the store failed: ";
+
+impl RgbError {
+    /// Whether the store failed (rather than the input being refused).
+    pub fn is_store(&self) -> bool {
+        self.0.starts_with(STORE_FAILED)
+    }
+}
+
 fn err(what: impl std::fmt::Display) -> RgbError {
     RgbError(what.to_string())
 }

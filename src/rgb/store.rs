@@ -30,6 +30,7 @@ use crate::wire::storm::Id32;
 use rgbstd::containers::ConsignmentExt;
 use rgbstd::persistence::{MemIndex, MemStash, MemState, Stock};
 use rgbstd::ContractId;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use strict_encoding::{StrictDecode, StrictReader, StrictSerialize};
 
@@ -68,6 +69,8 @@ impl Tables {
 /// A persistent stock of RGB contracts.
 pub struct Contracts {
     storage: Arc<dyn Storage>,
+    /// Number of contracts (for `info`, without the lock).
+    count: AtomicU64,
     tables: Tables,
     validator: Validator,
     inner: Mutex<Inner>,
@@ -96,7 +99,7 @@ fn key_seq(k: &Id32) -> u64 {
 }
 
 fn store_err(e: StoreError) -> RgbError {
-    err(format!("the store failed: {e}"))
+    err(format!("{}{e}", super::STORE_FAILED))
 }
 
 /// The manifest in `head`.
@@ -177,6 +180,7 @@ impl Contracts {
         };
         let me = Contracts {
             storage,
+            count: AtomicU64::new(0),
             tables,
             validator,
             inner: Mutex::new(Inner {
@@ -187,6 +191,7 @@ impl Contracts {
             }),
         };
         me.replay()?;
+        me.recount();
         Ok(me)
     }
 
@@ -354,6 +359,16 @@ impl Contracts {
         Ok(())
     }
 
+    fn recount(&self) {
+        let n = self.lock().rgb.contracts().map_or(0, |c| c.len() as u64);
+        self.count.store(n, Ordering::Release);
+    }
+
+    /// Number of contracts (as of the last change).
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
     /// The validator (no lock: workers validate in parallel).
     pub fn validator(&self) -> &Validator {
         &self.validator
@@ -364,6 +379,8 @@ impl Contracts {
         let mut inner = self.lock();
         let id = checked.id;
         self.commit(&mut inner, bytes, checked.contract)?;
+        drop(inner);
+        self.recount();
         Ok(id)
     }
 
@@ -374,6 +391,8 @@ impl Contracts {
         let id = contract.contract_id();
         let bytes = binary(&contract)?;
         self.commit(&mut inner, &bytes, contract)?;
+        drop(inner);
+        self.recount();
         Ok(id)
     }
 

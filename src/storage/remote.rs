@@ -3,12 +3,11 @@
 //! (IPC) or at the deadline (TCP), never hangs.
 
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
-use crate::bus::client::{Client, ClientError};
+use crate::bus::client::{ClientError, SharedClient};
 use crate::bus::Endpoint;
 use crate::wire::msg::{code, Msg, ServiceId};
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::StormMsg;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The service id of `stored` on the STORE (and API) bus.
@@ -18,15 +17,12 @@ pub fn stored_id() -> ServiceId {
 
 /// A STORE client.
 pub struct RemoteStorage {
-    zmq: zmq::Context,
-    endpoint: Endpoint,
-    timeout: Duration,
-    client: Mutex<Option<Client>>,
+    client: SharedClient,
 }
 
 impl std::fmt::Debug for RemoteStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RemoteStorage({})", self.endpoint.zmq())
+        write!(f, "RemoteStorage({})", self.client.endpoint())
     }
 }
 
@@ -34,31 +30,17 @@ impl RemoteStorage {
     /// A client of the STORE at `endpoint`; it connects on first use, and again after an error.
     pub fn new(zmq: zmq::Context, endpoint: Endpoint, timeout: Duration) -> RemoteStorage {
         RemoteStorage {
-            zmq,
-            endpoint,
-            timeout,
-            client: Mutex::new(None),
+            client: SharedClient::new(zmq, endpoint, timeout),
         }
     }
 
+    /// The STORE's endpoint.
+    pub fn endpoint(&self) -> String {
+        self.client.endpoint()
+    }
+
     fn call(&self, msg: StormMsg) -> Result<Msg, StoreError> {
-        let mut slot = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        if slot.is_none() {
-            *slot = Some(Client::connect(&self.zmq, &self.endpoint).map_err(remote)?);
-        }
-        let client = slot
-            .as_mut()
-            .ok_or_else(|| StoreError::Failed("no client".into()))?;
-        match client.request(&stored_id(), msg.into(), self.timeout, |_| ()) {
-            Ok(reply) => Ok(reply),
-            Err(e) => {
-                if !matches!(e, ClientError::Failure { .. }) {
-                    // The socket may hold a late reply: start afresh next time.
-                    *slot = None;
-                }
-                Err(remote(e))
-            }
-        }
+        self.client.request(&stored_id(), msg.into()).map_err(remote)
     }
 }
 

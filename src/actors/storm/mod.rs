@@ -149,12 +149,13 @@ impl NodeSettings for StormSettings {
             None => None,
         };
         let state = Arc::new(stormd::StormState::new(apps, chat, transfers, link));
-        // `stored` answers on STORE (services, the seed's storage RPC) and on the API (remote
-        // clients and `nodectl storm store …`).
+        // `stored` answers on STORE (services, the seed's storage RPC), on STORM (extension
+        // apps, e.g. an RGB node putting a contract's chunks in a container) and on the API
+        // (remote clients and `nodectl storm store …`).
         let buses: Vec<_> = env
             .buses
             .iter()
-            .filter(|(k, _)| matches!(k, BusKind::Store | BusKind::Api))
+            .filter(|(k, _)| matches!(k, BusKind::Store | BusKind::Storm | BusKind::Api))
             .map(|(_, b)| b.clone())
             .collect();
         let store_endpoint = env

@@ -87,10 +87,12 @@ pub struct StartArgs {
     /// SIGN bus endpoint (BP).
     #[arg(short = 'K', long = "sign", value_name = "ENDPOINT")]
     sign: Option<String>,
-    /// STORE bus endpoint (Storm).
+    /// STORE bus endpoint (Storm). RGB: the STORE of the Storm node that keeps its stock
+    /// (replaces `rgb.store`).
     #[arg(short = 'S', long = "store", value_name = "ENDPOINT")]
     store: Option<String>,
-    /// STORM bus endpoint (Storm).
+    /// STORM bus endpoint (Storm). RGB: the STORM bus of the Storm node that sends and
+    /// receives its contracts (replaces `rgb.storm`).
     #[arg(short = 'E', long = "storm", value_name = "ENDPOINT")]
     storm: Option<String>,
     /// Listen for peers on ADDR (LNP: Lightning, replaces `peers.listen`; BP: Bitcoin,
@@ -128,9 +130,23 @@ fn init_logging(level: &str) {
 pub fn start(args: StartArgs) -> Result<ExitCode, String> {
     let kind = args.node.kind();
     let dir = data_dir(kind, args.data_dir.clone())?;
-    // A Storm node has no MSG bus: its -M/--lnp names the LNP node's, which it joins.
+    // A Storm node has no MSG bus: its -M/--lnp names the LNP node's, which it joins. An RGB
+    // node has no STORE or STORM bus: its -S/--store and -E/--storm name a Storm node's.
     let joins_lnp = kind == NodeKind::Storm;
     let own_msg = if joins_lnp { &None } else { &args.msg };
+    let attaches = kind == NodeKind::Rgb;
+    let (own_store, own_storm) = if attaches {
+        (&None, &None)
+    } else {
+        (&args.store, &args.storm)
+    };
+    let attach = |v: &Option<String>| -> Vec<String> {
+        if attaches {
+            v.clone().into_iter().collect()
+        } else {
+            Vec::new()
+        }
+    };
     let flags = [
         (BusKind::Msg, own_msg),
         (BusKind::Ctl, &args.ctl),
@@ -138,8 +154,8 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         (BusKind::Api, &args.api),
         (BusKind::Blocks, &args.blocks),
         (BusKind::Sign, &args.sign),
-        (BusKind::Store, &args.store),
-        (BusKind::Storm, &args.storm),
+        (BusKind::Store, own_store),
+        (BusKind::Storm, own_storm),
     ];
     let overrides = Overrides {
         config_file: args.config.clone(),
@@ -155,6 +171,8 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
             ("connect", args.connect.clone()),
             ("bifrost-listen", args.bifrost_listen.clone()),
             ("auto-accept", args.auto_accept.clone()),
+            ("store", attach(&args.store)),
+            ("storm", attach(&args.storm)),
             (
                 "lnp",
                 if joins_lnp {

@@ -1,0 +1,304 @@
+//! One `containerd` worker (`containerd-N`), a supervised service on the CTL bus: it takes the
+//! tasks rgbd hands it (RGB requests, with rgbd's request id) and runs them on a thread of its
+//! own, never in the actor's handler: validation of a large consignment must not stall the
+//! node's arbiter.
+//!
+//! - The thread answers each task on the CTL bus: `progress` at each step, then the final
+//!   reply. Validation runs without the stock's lock, so two workers validate in parallel.
+//! - A panic in the thread (in the RGB libraries, say) fails only its task (the guard answers
+//!   it) and restarts the worker (`Control::Fail`).
+//! - A crash of the worker itself (`debug crash containerd-0`, or the panic above) fails the
+//!   tasks it holds through the router, marks its thread cancelled (a cancelled thread commits
+//!   nothing and answers nothing), and the supervisor starts a fresh worker with a fresh thread.
+
+use super::storm::StormLink;
+use crate::actors::clock::unix_now;
+use crate::actors::service::{Control, Service, ServiceActor};
+use crate::bus::{Bus, Deliver};
+use crate::guard::guard;
+use crate::rgb::store::Contracts;
+use crate::rgb::{NiaIssue, NoWitnesses};
+use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::rgb_api::{ContractState, RgbMsg, Validation};
+use actix::prelude::*;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What every worker uses.
+pub struct Shared {
+    /// The stock.
+    pub contracts: Arc<Contracts>,
+    /// The Storm node, if attached.
+    pub link: Option<Arc<StormLink>>,
+    /// With fault injection only: each task waits this long first (tests crash a worker in
+    /// the middle of a task).
+    pub task_delay: Duration,
+}
+
+/// One incarnation's bookkeeping, shared with its thread.
+#[derive(Default)]
+struct Held {
+    /// Request ids of the tasks it holds (running, then waiting).
+    ids: Mutex<Vec<u64>>,
+    /// Set when the incarnation stops: its thread commits and answers nothing more.
+    cancelled: AtomicBool,
+}
+
+impl Held {
+    /// Removes `id`; true if it was held (so the caller answers it).
+    fn take(&self, id: u64) -> bool {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        match ids.iter().position(|i| *i == id) {
+            Some(n) => {
+                ids.remove(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// The worker service.
+pub struct Containerd {
+    name: String,
+    id: ServiceId,
+    ctl: Bus,
+    shared: Arc<Shared>,
+    held: Arc<Held>,
+    tx: Option<Sender<Envelope>>,
+}
+
+impl Containerd {
+    /// Worker `name` on the `ctl` bus.
+    pub fn new(name: String, ctl: Bus, shared: Arc<Shared>) -> Containerd {
+        Containerd {
+            id: ServiceId::Other(name.clone()),
+            name,
+            ctl,
+            shared,
+            held: Arc::new(Held::default()),
+            tx: None,
+        }
+    }
+}
+
+impl Service for Containerd {
+    fn start(&mut self, ctx: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        self.ctl
+            .register(self.id.clone(), ctx.address().recipient::<Deliver>());
+        let control = ctx.address().recipient::<Control>();
+        let (tx, rx) = channel::<Envelope>();
+        let job = Job {
+            name: self.name.clone(),
+            ctl: self.ctl.clone(),
+            shared: self.shared.clone(),
+            held: self.held.clone(),
+        };
+        std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(move || {
+                for env in rx {
+                    if job.held.cancelled() {
+                        break;
+                    }
+                    if let Err(why) = job.run(env) {
+                        control.do_send(Control::Fail(why));
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+        self.tx = Some(tx);
+        Ok(())
+    }
+
+    fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
+        if d.env.msg.kind() != MsgKind::Request || !matches!(d.env.msg, Msg::Rgb(_)) {
+            crate::actors::service::not_taken(&self.name, &d);
+            return Ok(());
+        }
+        self.held
+            .ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(d.env.request_id);
+        let tx = self.tx.as_ref().ok_or("the worker thread is not running")?;
+        tx.send(d.env)
+            .map_err(|_| "the worker thread is gone".to_string())
+    }
+
+    fn stop(&mut self) {
+        self.held.cancelled.store(true, Ordering::Release);
+        self.tx = None;
+        let ids = std::mem::take(&mut *self.held.ids.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in ids {
+            self.ctl.fail_request(
+                &self.id,
+                &ServiceId::Rgbd,
+                id,
+                &format!("{} stopped while holding the task (it restarts; retry)", self.name),
+            );
+        }
+    }
+}
+
+/// What the worker thread runs a task with.
+struct Job {
+    name: String,
+    ctl: Bus,
+    shared: Arc<Shared>,
+    held: Arc<Held>,
+}
+
+impl Job {
+    /// Runs one task and answers it; `Err` after a panic (answered too): the worker restarts.
+    fn run(&self, env: Envelope) -> Result<(), String> {
+        let id = env.request_id;
+        let outcome = guard(|| Ok(self.work(&env)));
+        let (reply, panicked) = match outcome {
+            Ok(Some(m)) => (m, None),
+            // Cancelled: the stopping incarnation answered.
+            Ok(None) => return Ok(()),
+            Err(why) => (
+                Msg::failure(
+                    code::SERVICE_FAILED,
+                    format!("{} failed on this task: {why}", self.name),
+                ),
+                Some(why),
+            ),
+        };
+        if self.held.take(id) {
+            self.ctl.send(env.reply(reply));
+        }
+        match panicked {
+            Some(why) => Err(format!("panic in a task: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    fn progress(&self, env: &Envelope, what: &str) {
+        self.ctl.send(env.reply(Msg::Progress(what.into())));
+    }
+
+    /// The task's final reply, or `None` if the worker was cancelled meanwhile.
+    fn work(&self, env: &Envelope) -> Option<Msg> {
+        let Msg::Rgb(m) = &env.msg else {
+            return Some(Msg::failure(code::UNEXPECTED, "not an RGB task"));
+        };
+        if !self.shared.task_delay.is_zero() {
+            self.progress(env, "waiting (fault_task_delay_ms)");
+            let until = Instant::now() + self.shared.task_delay;
+            while Instant::now() < until {
+                if self.held.cancelled() {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let c = &self.shared.contracts;
+        let failure = |code: u16, e: &dyn std::fmt::Display| Msg::failure(code, e.to_string());
+        Some(match m {
+            RgbMsg::Issue(i) => match issue_params(i) {
+                Err(e) => failure(code::INVALID_ARGUMENT, &e),
+                Ok(p) => match c.issue(&p) {
+                    Ok(id) => RgbMsg::Issued(id.to_string()).into(),
+                    Err(e) if e.is_store() => failure(code::SERVICE_FAILED, &e),
+                    Err(e) => failure(code::INVALID_ARGUMENT, &e),
+                },
+            },
+            RgbMsg::Import(bytes) => {
+                self.progress(env, "validating");
+                let checked = match c.validator().check(bytes, &NoWitnesses) {
+                    Ok(ch) => ch,
+                    Err(e) => return Some(failure(code::INVALID_DATA, &e)),
+                };
+                if self.held.cancelled() {
+                    return None;
+                }
+                self.progress(env, "valid; importing");
+                let warnings = checked.warnings.clone();
+                match c.import(bytes, checked) {
+                    Ok(id) => RgbMsg::Imported(Validation {
+                        contract_id: id.to_string(),
+                        warnings,
+                    })
+                    .into(),
+                    Err(e) => failure(code::SERVICE_FAILED, &e),
+                }
+            }
+            RgbMsg::Contracts => match c.contracts() {
+                Ok(ids) => RgbMsg::ContractList(ids.iter().map(|i| i.to_string()).collect()).into(),
+                Err(e) => failure(code::SERVICE_FAILED, &e),
+            },
+            RgbMsg::State(id) => match c.state(id) {
+                Ok(s) => RgbMsg::ContractState(ContractState {
+                    contract_id: s.contract_id,
+                    ticker: s.ticker,
+                    name: s.name,
+                    precision: s.precision,
+                    issued: s.issued,
+                    allocations: s.allocations.into_iter().map(|a| (a.seal, a.amount)).collect(),
+                })
+                .into(),
+                Err(e) => failure(code::NOT_FOUND, &e),
+            },
+            RgbMsg::Export {
+                contract_id,
+                armored,
+            } => match c.export(contract_id, *armored) {
+                Ok(bytes) => RgbMsg::Exported(bytes).into(),
+                Err(e) => failure(code::NOT_FOUND, &e),
+            },
+            RgbMsg::SendContract {
+                node_id,
+                contract_id,
+            } => {
+                let Some(link) = &self.shared.link else {
+                    return Some(failure(
+                        code::REFUSED,
+                        &"this RGB node is attached to no Storm node (start it with --storm ENDPOINT)",
+                    ));
+                };
+                let bytes = match c.export(contract_id, false) {
+                    Ok(b) => b,
+                    Err(e) => return Some(failure(code::NOT_FOUND, &e)),
+                };
+                self.progress(env, "handing the consignment to the Storm node");
+                match link.send(*node_id, contract_id, &bytes) {
+                    Ok(note) => Msg::Success(Some(note)),
+                    Err((code, why)) => Msg::failure(code, why),
+                }
+            }
+            other => failure(
+                code::UNEXPECTED,
+                &format!("{} takes no message {:#06x}", self.name, other.type_id()),
+            ),
+        })
+    }
+}
+
+/// The library's issue parameters from the request (a random blinding, the time now).
+fn issue_params(i: &crate::wire::rgb_api::NiaIssue) -> Result<NiaIssue, String> {
+    let seal = bitcoin::OutPoint::from_str(&i.seal).map_err(|e| {
+        format!(
+            "seal `{}` is not TXID:VOUT: {e}",
+            i.seal.escape_debug()
+        )
+    })?;
+    Ok(NiaIssue {
+        ticker: i.ticker.clone(),
+        name: i.name.clone(),
+        precision: i.precision,
+        supply: i.supply,
+        seal,
+        blinding: bitcoin::secp256k1::rand::random(),
+        timestamp: unix_now() as i64,
+    })
+}

@@ -1,0 +1,304 @@
+//! The RGB requests of `rgbd` (an [`Extension`] of the node manager): every RGB request but
+//! `contract_subscribe` is a task for a `containerd` worker.
+//!
+//! [`Dispatch`] (shared by every incarnation of rgbd and by the Storm link) keeps one queue
+//! per origin (an API client, or a peer whose contract came through Storm) and serves them in
+//! turn: a client that sends a hundred imports does not starve one that sends one. At most
+//! `[rgb] queue` tasks wait in all; beyond, a request is answered `BUSY` at once.
+//!
+//! A task goes to an idle worker as the same message, a request from rgbd on the CTL bus with
+//! rgbd's own request id. The worker's progress and final reply come back to rgbd, which
+//! relays them to the client (or, for a contract from a peer, tells the `contract_received`
+//! subscribers). A worker that crashes fails its task through the router
+//! ([`crate::bus::Bus::fail_request`]): the client gets that failure, and the worker is idle
+//! again.
+
+use super::super::listeners::Listeners;
+use crate::actors::manager::Extension;
+use crate::bus::{Bus, Deliver};
+use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::rgb_api::{Received, RgbMsg};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Where a task came from, and where its answer goes.
+pub enum Origin {
+    /// An API client's request.
+    Client(Bus, Envelope),
+    /// A contract a peer sent through the Storm node.
+    Peer {
+        /// The sending node.
+        from: [u8; 33],
+        /// The container it came in.
+        container_id: [u8; 32],
+    },
+}
+
+impl Origin {
+    fn key(&self) -> String {
+        match self {
+            Origin::Client(_, env) => env.src.to_string(),
+            Origin::Peer { from, .. } => format!("peer:{}", bitcoin::hex::DisplayHex::to_lower_hex_string(&from[..])),
+        }
+    }
+}
+
+struct Task {
+    origin: Origin,
+    msg: RgbMsg,
+}
+
+struct State {
+    /// Each worker and the request id of its task, if busy.
+    workers: Vec<(ServiceId, Option<u64>)>,
+    /// Waiting tasks per origin, and the origins in turn order.
+    queues: BTreeMap<String, VecDeque<Task>>,
+    turn: VecDeque<String>,
+    queued: usize,
+    /// Tasks with a worker, by rgbd's request id on the CTL bus.
+    running: HashMap<u64, (usize, Origin)>,
+    next_id: u64,
+}
+
+/// The task queues and the workers, shared by rgbd's incarnations and the Storm link.
+pub struct Dispatch {
+    ctl: Bus,
+    max_queue: usize,
+    state: Mutex<State>,
+    listeners: Mutex<Listeners>,
+}
+
+impl Dispatch {
+    /// Tasks for `workers` on the `ctl` bus, at most `max_queue` waiting.
+    pub fn new(ctl: Bus, workers: Vec<ServiceId>, max_queue: usize) -> Dispatch {
+        Dispatch {
+            ctl,
+            max_queue,
+            state: Mutex::new(State {
+                workers: workers.into_iter().map(|w| (w, None)).collect(),
+                queues: BTreeMap::new(),
+                turn: VecDeque::new(),
+                queued: 0,
+                running: HashMap::new(),
+                next_id: 1,
+            }),
+            listeners: Mutex::new(Listeners::new("contract", ServiceId::Rgbd)),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn listeners(&self) -> MutexGuard<'_, Listeners> {
+        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// (workers, busy workers, queued tasks).
+    pub fn load(&self) -> (usize, usize, usize) {
+        let s = self.state();
+        let busy = s.workers.iter().filter(|(_, t)| t.is_some()).count();
+        (s.workers.len(), busy, s.queued)
+    }
+
+    /// Queues a task; gives it back when the queue is full.
+    fn submit(&self, origin: Origin, msg: RgbMsg) -> Result<(), Origin> {
+        {
+            let mut s = self.state();
+            if s.queued >= self.max_queue {
+                return Err(origin);
+            }
+            let key = origin.key();
+            let q = s.queues.entry(key.clone()).or_default();
+            q.push_back(Task { origin, msg });
+            if q.len() == 1 {
+                s.turn.push_back(key);
+            }
+            s.queued += 1;
+        }
+        self.dispatch();
+        Ok(())
+    }
+
+    /// A contract from a peer (the Storm link): validated and imported by a worker; the
+    /// subscribers hear of it either way.
+    pub fn received(&self, from: [u8; 33], container_id: [u8; 32], consignment: Vec<u8>) {
+        let origin = Origin::Peer { from, container_id };
+        if self.submit(origin, RgbMsg::Import(consignment)).is_err() {
+            tracing::warn!("a contract from a peer was dropped: the task queue is full");
+            self.tell(Received {
+                from,
+                container_id,
+                valid: false,
+                contract_id: String::new(),
+                reasons: vec!["not validated: the node's task queue was full".into()],
+            });
+        }
+    }
+
+    fn tell(&self, r: Received) {
+        self.listeners().send(RgbMsg::ContractReceived(r));
+    }
+
+    /// Hands waiting tasks to idle workers, origins in turn.
+    fn dispatch(&self) {
+        let mut out = Vec::new();
+        {
+            let mut s = self.state();
+            while let Some(w) = s.workers.iter().position(|(_, t)| t.is_none()) {
+                let Some(key) = s.turn.pop_front() else { break };
+                let Some(q) = s.queues.get_mut(&key) else { continue };
+                let Some(task) = q.pop_front() else {
+                    s.queues.remove(&key);
+                    continue;
+                };
+                if q.is_empty() {
+                    s.queues.remove(&key);
+                } else {
+                    s.turn.push_back(key);
+                }
+                s.queued -= 1;
+                let id = s.next_id;
+                s.next_id += 1;
+                s.workers[w].1 = Some(id);
+                let worker = s.workers[w].0.clone();
+                s.running.insert(id, (w, task.origin));
+                out.push(Envelope {
+                    src: ServiceId::Rgbd,
+                    dst: worker,
+                    request_id: id,
+                    msg: task.msg.into(),
+                });
+            }
+        }
+        for env in out {
+            self.ctl.send(env);
+        }
+    }
+
+    /// A reply from a worker: relayed; a final one frees the worker. Given back if it answers
+    /// no task of ours.
+    fn reply(&self, env: Envelope) -> Result<(), Envelope> {
+        let final_reply = env.msg.kind() == MsgKind::Final;
+        let origin = {
+            let mut s = self.state();
+            let Some((w, _)) = s.running.get(&env.request_id) else {
+                return Err(env);
+            };
+            let w = *w;
+            if s.workers[w].0 != env.src {
+                return Err(env);
+            }
+            if !final_reply {
+                match &s.running[&env.request_id].1 {
+                    Origin::Client(bus, client) => bus.send(client.reply(env.msg)),
+                    Origin::Peer { .. } => {}
+                }
+                return Ok(());
+            }
+            let (_, origin) = s.running.remove(&env.request_id).expect("looked up above");
+            s.workers[w].1 = None;
+            origin
+        };
+        match origin {
+            Origin::Client(bus, client) => bus.send(client.reply(env.msg)),
+            Origin::Peer { from, container_id } => {
+                let (valid, contract_id, reasons) = match env.msg {
+                    Msg::Rgb(RgbMsg::Imported(v)) => (true, v.contract_id, v.warnings),
+                    Msg::Failure { message, .. } => (false, String::new(), vec![message]),
+                    other => (
+                        false,
+                        String::new(),
+                        vec![format!("unexpected reply {:#06x}", other.type_id())],
+                    ),
+                };
+                if valid {
+                    tracing::info!(contract = %contract_id, "contract received from a peer, valid, imported");
+                } else {
+                    tracing::warn!("contract received from a peer refused: {}", reasons.join("; "));
+                }
+                self.tell(Received {
+                    from,
+                    container_id,
+                    valid,
+                    contract_id,
+                    reasons,
+                });
+            }
+        }
+        self.dispatch();
+        Ok(())
+    }
+}
+
+/// The extension.
+pub struct Rgbd {
+    dispatch: Arc<Dispatch>,
+}
+
+impl Rgbd {
+    /// The extension over `dispatch` (shared across restarts).
+    pub fn new(dispatch: Arc<Dispatch>) -> Rgbd {
+        Rgbd { dispatch }
+    }
+}
+
+impl Extension for Rgbd {
+    fn handle(&mut self, d: Deliver) -> Option<Deliver> {
+        let Deliver { env, bus } = d;
+        let Msg::Rgb(m) = &env.msg else {
+            return Some(Deliver { env, bus });
+        };
+        match m {
+            RgbMsg::ContractSubscribe => {
+                let reply = match self
+                    .dispatch
+                    .listeners()
+                    .add(bus.clone(), env.src.clone(), env.request_id)
+                {
+                    Ok(()) => Msg::Success(Some("subscribed to contracts received".into())),
+                    Err(why) => Msg::failure(code::BUSY, why),
+                };
+                bus.send(env.reply(reply));
+            }
+            RgbMsg::Issue(_)
+            | RgbMsg::Import(_)
+            | RgbMsg::Contracts
+            | RgbMsg::State(_)
+            | RgbMsg::Export { .. }
+            | RgbMsg::SendContract { .. } => {
+                let msg = m.clone();
+                if let Err(Origin::Client(bus, env)) =
+                    self.dispatch.submit(Origin::Client(bus, env), msg)
+                {
+                    let max = self.dispatch.max_queue;
+                    bus.send(env.reply(Msg::failure(
+                        code::BUSY,
+                        format!("{max} RGB tasks are waiting for a worker; retry"),
+                    )));
+                }
+            }
+            _ => return Some(Deliver { env, bus }),
+        }
+        None
+    }
+
+    fn debug_crash(&mut self, _: &str, _: &str) -> Option<Msg> {
+        None
+    }
+
+    fn gone(&mut self, service: &ServiceId) {
+        self.dispatch.listeners().forget(service);
+    }
+
+    fn reply(&mut self, d: Deliver) -> Option<Deliver> {
+        if d.bus.name() != self.dispatch.ctl.name() {
+            return Some(d);
+        }
+        let Deliver { env, bus } = d;
+        self.dispatch
+            .reply(env)
+            .err()
+            .map(|env| Deliver { env, bus })
+    }
+}

@@ -153,8 +153,11 @@ pub static REFUSED_SOURCES: Limiter = Limiter::new("messages with a kept source 
 /// offers beyond their bounds).
 pub static STORM_REFUSED: Limiter = Limiter::new("Storm peer messages refused");
 
+/// RGB consignments refused by validation (imports from clients, contracts from peers).
+pub static RGB_REFUSED: Limiter = Limiter::new("RGB consignments refused");
+
 /// Every limiter, with the key `info` shows its count under.
-pub static ALL: [(&str, &Limiter); 7] = [
+pub static ALL: [(&str, &Limiter); 8] = [
     ("refused_connections", &REFUSED_CONNECTIONS),
     ("evicted_handshakes", &EVICTED_HANDSHAKES),
     ("failed_handshakes", &FAILED_HANDSHAKES),
@@ -162,6 +165,7 @@ pub static ALL: [(&str, &Limiter); 7] = [
     ("stray_replies", &STRAY_REPLIES),
     ("refused_sources", &REFUSED_SOURCES),
     ("storm_refused", &STORM_REFUSED),
+    ("rgb_refused", &RGB_REFUSED),
 ];
 
 /// Closes every window that is over.

@@ -50,6 +50,16 @@ pub struct Client {
 impl Client {
     /// Connects to a node's API endpoint as a fresh random client id.
     pub fn connect(ctx: &zmq::Context, endpoint: &Endpoint) -> Result<Client, ClientError> {
+        Client::connect_with(ctx, endpoint, false)
+    }
+
+    /// Like [`Client::connect`]; with `immediate`, the socket queues messages only on a
+    /// completed connection (`ZMQ_IMMEDIATE`, set before connecting).
+    fn connect_with(
+        ctx: &zmq::Context,
+        endpoint: &Endpoint,
+        immediate: bool,
+    ) -> Result<Client, ClientError> {
         if let Some(path) = endpoint.ipc_path() {
             if !path.exists() {
                 return Err(ClientError::NotRunning(format!(
@@ -70,12 +80,20 @@ impl Client {
         apply_limits(&sock, limits::ESB_MAX_MSG).map_err(proto)?;
         sock.set_linger(0).map_err(proto)?;
         sock.set_identity(&id.to_bytes()).map_err(proto)?;
+        sock.set_immediate(immediate).map_err(proto)?;
         sock.connect(&endpoint.zmq()).map_err(proto)?;
         Ok(Client {
             sock,
             id,
             next_request: 1,
         })
+    }
+
+    /// Whether a connection to the node is up (for a socket with `ZMQ_IMMEDIATE`, which
+    /// queues messages only on completed connections), waiting at most `within`.
+    fn connected(&self, within: Duration) -> bool {
+        let ms = within.as_millis().min(i64::MAX as u128) as i64;
+        self.sock.poll(zmq::POLLOUT, ms).is_ok_and(|n| n > 0)
     }
 
     /// This client's service id.
@@ -155,10 +173,14 @@ impl Client {
     }
 }
 
+/// Longest wait of a [`SharedClient`] for a connection to the other node.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(1);
+
 /// A client shared by threads, for services that call another node (a STORE, a Storm node):
 /// it connects on first use, and afresh after an error that may leave a late reply on its
-/// socket. Each call is one request with a deadline; a node that is not running fails it at
-/// once (IPC) or at the deadline (TCP).
+/// socket. Each call is one request with a deadline. Its socket queues a request only on a
+/// live connection (`ZMQ_IMMEDIATE`): a node that is down or went away fails the call within
+/// [`CONNECT_WAIT`], not at the deadline.
 pub struct SharedClient {
     zmq: zmq::Context,
     endpoint: Endpoint,
@@ -187,8 +209,15 @@ impl SharedClient {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         let client = match slot.as_mut() {
             Some(c) => c,
-            None => slot.insert(Client::connect(&self.zmq, &self.endpoint)?),
+            None => slot.insert(Client::connect_with(&self.zmq, &self.endpoint, true)?),
         };
+        if !client.connected(CONNECT_WAIT.min(self.timeout)) {
+            *slot = None;
+            return Err(ClientError::NotRunning(format!(
+                "no connection to {}",
+                self.endpoint.zmq()
+            )));
+        }
         match client.request(dst, msg, self.timeout, |_| ()) {
             Ok(reply) => Ok(reply),
             Err(e) => {

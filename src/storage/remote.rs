@@ -40,7 +40,9 @@ impl RemoteStorage {
     }
 
     fn call(&self, msg: StormMsg) -> Result<Msg, StoreError> {
-        self.client.request(&stored_id(), msg.into()).map_err(remote)
+        self.client
+            .request(&stored_id(), msg.into())
+            .map_err(remote)
     }
 }
 

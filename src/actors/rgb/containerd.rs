@@ -16,6 +16,7 @@ use crate::actors::clock::unix_now;
 use crate::actors::service::{Control, Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
 use crate::guard::guard;
+use crate::lograte::RGB_REFUSED;
 use crate::rgb::store::Contracts;
 use crate::rgb::{NiaIssue, NoWitnesses};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
@@ -143,7 +144,10 @@ impl Service for Containerd {
                 &self.id,
                 &ServiceId::Rgbd,
                 id,
-                &format!("{} stopped while holding the task (it restarts; retry)", self.name),
+                &format!(
+                    "{} stopped while holding the task (it restarts; retry)",
+                    self.name
+                ),
             );
         }
     }
@@ -217,7 +221,12 @@ impl Job {
                 self.progress(env, "validating");
                 let checked = match c.validator().check(bytes, &NoWitnesses) {
                     Ok(ch) => ch,
-                    Err(e) => return Some(failure(code::INVALID_DATA, &e)),
+                    Err(e) => {
+                        if RGB_REFUSED.allow(&self.name) {
+                            tracing::warn!(worker = %self.name, "consignment refused: {e}");
+                        }
+                        return Some(failure(code::INVALID_DATA, &e));
+                    }
                 };
                 if self.held.cancelled() {
                     return None;
@@ -244,7 +253,11 @@ impl Job {
                     name: s.name,
                     precision: s.precision,
                     issued: s.issued,
-                    allocations: s.allocations.into_iter().map(|a| (a.seal, a.amount)).collect(),
+                    allocations: s
+                        .allocations
+                        .into_iter()
+                        .map(|a| (a.seal, a.amount))
+                        .collect(),
                 })
                 .into(),
                 Err(e) => failure(code::NOT_FOUND, &e),
@@ -286,12 +299,8 @@ impl Job {
 
 /// The library's issue parameters from the request (a random blinding, the time now).
 fn issue_params(i: &crate::wire::rgb_api::NiaIssue) -> Result<NiaIssue, String> {
-    let seal = bitcoin::OutPoint::from_str(&i.seal).map_err(|e| {
-        format!(
-            "seal `{}` is not TXID:VOUT: {e}",
-            i.seal.escape_debug()
-        )
-    })?;
+    let seal = bitcoin::OutPoint::from_str(&i.seal)
+        .map_err(|e| format!("seal `{}` is not TXID:VOUT: {e}", i.seal.escape_debug()))?;
     Ok(NiaIssue {
         ticker: i.ticker.clone(),
         name: i.name.clone(),

@@ -138,10 +138,15 @@ impl NodeSettings for RgbSettings {
             .find(|(k, _)| *k == BusKind::Ctl)
             .map(|(_, b)| b.clone())
             .ok_or("the RGB node has no CTL bus")?;
-        let workers: Vec<String> = (0..self.workers).map(|n| format!("containerd-{n}")).collect();
+        let workers: Vec<String> = (0..self.workers)
+            .map(|n| format!("containerd-{n}"))
+            .collect();
         let dispatch = Arc::new(rgbd::Dispatch::new(
             ctl.clone(),
-            workers.iter().map(|w| ServiceId::Other(w.clone())).collect(),
+            workers
+                .iter()
+                .map(|w| ServiceId::Other(w.clone()))
+                .collect(),
             self.queue,
         ));
         let link = match &self.storm {

@@ -38,7 +38,10 @@ impl Origin {
     fn key(&self) -> String {
         match self {
             Origin::Client(_, env) => env.src.to_string(),
-            Origin::Peer { from, .. } => format!("peer:{}", bitcoin::hex::DisplayHex::to_lower_hex_string(&from[..])),
+            Origin::Peer { from, .. } => format!(
+                "peer:{}",
+                bitcoin::hex::DisplayHex::to_lower_hex_string(&from[..])
+            ),
         }
     }
 }
@@ -147,7 +150,9 @@ impl Dispatch {
             let mut s = self.state();
             while let Some(w) = s.workers.iter().position(|(_, t)| t.is_none()) {
                 let Some(key) = s.turn.pop_front() else { break };
-                let Some(q) = s.queues.get_mut(&key) else { continue };
+                let Some(q) = s.queues.get_mut(&key) else {
+                    continue;
+                };
                 let Some(task) = q.pop_front() else {
                     s.queues.remove(&key);
                     continue;
@@ -215,7 +220,10 @@ impl Dispatch {
                 if valid {
                     tracing::info!(contract = %contract_id, "contract received from a peer, valid, imported");
                 } else {
-                    tracing::warn!("contract received from a peer refused: {}", reasons.join("; "));
+                    tracing::warn!(
+                        "contract received from a peer refused: {}",
+                        reasons.join("; ")
+                    );
                 }
                 self.tell(Received {
                     from,
@@ -251,11 +259,11 @@ impl Extension for Rgbd {
         };
         match m {
             RgbMsg::ContractSubscribe => {
-                let reply = match self
-                    .dispatch
-                    .listeners()
-                    .add(bus.clone(), env.src.clone(), env.request_id)
-                {
+                let reply = match self.dispatch.listeners().add(
+                    bus.clone(),
+                    env.src.clone(),
+                    env.request_id,
+                ) {
                     Ok(()) => Msg::Success(Some("subscribed to contracts received".into())),
                     Err(why) => Msg::failure(code::BUSY, why),
                 };

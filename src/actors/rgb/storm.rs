@@ -127,7 +127,10 @@ impl StormLink {
             info: contract_id.into(),
             size: bytes.len() as u64,
         };
-        let container = match self.call(&ServiceId::Stormd, StormMsg::Containerize { header, chunks })? {
+        let container = match self.call(
+            &ServiceId::Stormd,
+            StormMsg::Containerize { header, chunks },
+        )? {
             Msg::Storm(StormMsg::ContainerCreated(info)) => info.id,
             m => return Err(unexpected(&m)),
         };
@@ -175,7 +178,10 @@ impl StormLink {
                 m => return Err(unexpected(&m)),
             }
             if out.len() > MAX_CONSIGNMENT {
-                return Err((code::TOO_LARGE, "the container holds more than its header says".into()));
+                return Err((
+                    code::TOO_LARGE,
+                    "the container holds more than its header says".into(),
+                ));
             }
         }
         Ok(out)
@@ -199,7 +205,10 @@ impl StormLink {
                 tracing::warn!(container = %id, size = t.size, "a contract offer above {MAX_CONSIGNMENT} bytes is not accepted");
                 return;
             }
-            if let Err((_, why)) = self.call(&ServiceId::Stormd, StormMsg::AcceptContainer(t.container_id)) {
+            if let Err((_, why)) = self.call(
+                &ServiceId::Stormd,
+                StormMsg::AcceptContainer(t.container_id),
+            ) {
                 tracing::warn!(container = %id, "accepting a contract offer failed: {why}");
             }
         }
@@ -212,6 +221,9 @@ fn listen(zmq: &zmq::Context, endpoint: &Endpoint, link: &StormLink, dispatch: &
     let mut last_answer: Option<Instant> = None;
     let mut last_ping = Instant::now() - HEARTBEAT;
     let mut ping_id = 0;
+    // The request ids of our registration (container_received for the app comes with it) and
+    // of our transfer subscription (offers; it also carries container_received, ignored).
+    let mut reg_id = None;
     loop {
         if client.is_none() {
             match Client::connect(zmq, endpoint) {
@@ -261,14 +273,17 @@ fn listen(zmq: &zmq::Context, endpoint: &Endpoint, link: &StormLink, dispatch: &
                         .into(),
                     );
                     let sub = c.send(&ServiceId::Stormd, StormMsg::TransferSubscribe(None).into());
-                    if reg.is_ok() && sub.is_ok() {
+                    if let (Ok(reg), Ok(_)) = (reg, sub) {
+                        reg_id = Some(reg);
                         link.reachable.store(true, Ordering::Release);
                         tracing::info!(storm = %endpoint.zmq(), "attached to the Storm node as app 0x0010");
                     }
                 }
             }
             Msg::Storm(StormMsg::TransferProgress(t)) => link.transfer(&t, false, dispatch),
-            Msg::Storm(StormMsg::ContainerReceived(t)) => link.transfer(&t, true, dispatch),
+            Msg::Storm(StormMsg::ContainerReceived(t)) if Some(env.request_id) == reg_id => {
+                link.transfer(&t, true, dispatch)
+            }
             Msg::Failure { code, message } => {
                 tracing::warn!("the Storm node refused: {message} ({code:#06x})");
                 if code != code::NO_ROUTE {

@@ -24,8 +24,8 @@
 //!   is stored, the download record removed, and `container_received` goes to the API's
 //!   subscribers and to the app it was meant for on the STORM bus.
 
-use crate::actors::listeners::Listeners;
 use super::stormd::{check_chunks, load_container, Apps, CHUNKS, CONTAINERS};
+use crate::actors::listeners::Listeners;
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::storage::{RedbStorage, Storage, Write};

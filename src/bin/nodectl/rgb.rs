@@ -235,13 +235,7 @@ fn state(reply: Msg, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn exported(
-    reply: Msg,
-    json: bool,
-    id: &str,
-    out: &PathBuf,
-    armored: bool,
-) -> Result<(), String> {
+fn exported(reply: Msg, json: bool, id: &str, out: &PathBuf, armored: bool) -> Result<(), String> {
     let Msg::Rgb(RgbMsg::Exported(bytes)) = reply else {
         return Err(unexpected(&reply));
     };
@@ -275,9 +269,17 @@ fn listen(args: &ClientArgs<RgbCmd>) -> Result<(), String> {
         if json {
             emit!("{}", received_json(r));
         } else if r.valid {
-            emit!("received {} from {}: valid, imported", r.contract_id, hex(&r.from));
+            emit!(
+                "received {} from {}: valid, imported",
+                r.contract_id,
+                hex(&r.from)
+            );
         } else {
-            emit!("received a contract from {}: refused: {}", hex(&r.from), r.reasons.join("; "));
+            emit!(
+                "received a contract from {}: refused: {}",
+                hex(&r.from),
+                r.reasons.join("; ")
+            );
         }
         true
     })

@@ -246,6 +246,7 @@ fn check_known_answer(kind: &str, name: &str, r: &Reply) {
     let own = |prefix: u16| match kind {
         "lnp" => prefix == 0x02,
         "bp" => prefix == 0x03,
+        "rgb" => prefix == 0x04,
         "storm" => prefix == 0x05,
         _ => false,
     };
@@ -262,6 +263,12 @@ fn check_known_answer(kind: &str, name: &str, r: &Reply) {
         "broadcast" if kind == "bp" => {
             // Two bytes are not a transaction.
             assert_eq!(r.failure().0, 0x1000, "{kind}: broadcast of garbage");
+        }
+        // The sample issues a real contract; the sample consignment is 7 bytes of magic.
+        "rgb_issue" if kind == "rgb" => assert_eq!(r.type_id, 0x0401, "{kind}: {name}"),
+        "rgb_import" if kind == "rgb" => assert_eq!(r.failure().0, 0x6003, "{kind}: {name}"),
+        "rgb_send" if kind == "rgb" => {
+            assert_eq!(r.failure().0, 0x6000, "{kind}: {name} without a Storm node")
         }
         "ping" | "disconnect" | "send_peer_message" if kind == "lnp" => {
             assert_eq!(
@@ -313,6 +320,7 @@ fn kept_ids(kind: &str, info: &serde_json::Value) -> Vec<Vec<u8>> {
         ]),
         "bp" => names.extend(["signd".into(), "wired-1".into()]),
         "storm" => names.push("stored".into()),
+        "rgb" => names.extend(["containerd-0".into(), "containerd-1".into()]),
         _ => {}
     }
     // The rule covers every service `info` lists.

@@ -5,18 +5,24 @@
 //! those three parts plus a journal of what came after, in three tables per network
 //! (`rgb.<network>.head`, `.chunks`, `.journal`):
 //!
-//! - `journal`: key = sequence number (u64 big-endian in the last 8 bytes) → the consignment
-//!   that was imported (tag 0 ‖ bytes; tag 1 ‖ strict list of chunk ids when it is above a
-//!   STORE value). One durable `put` per import or issue, **before** the stock in memory
-//!   changes: a reply says "imported" only after that commit.
-//! - `chunks`: the snapshot's three strict-encoded parts, cut into content-addressed chunks.
+//! - `journal`: a ring of 2 × [`JOURNAL_MAX`] slots (key = slot number, big-endian in the last 8 bytes);
+//!   entry `seq` goes to slot `seq % ring` and holds `seq` (u64 BE) ‖ the consignment that was
+//!   imported (tag 0 ‖ bytes; tag 1 ‖ strict list of chunk ids when it is above a STORE
+//!   value). One durable `put` per import or issue, **before** the stock in memory changes: a
+//!   reply says "imported" only after that commit.
+//! - `chunks`: the snapshot's three strict-encoded parts, cut into content-addressed chunks
+//!   (and the pieces of journal entries above a STORE value).
 //! - `head`: key 0 → the manifest (version 1 ‖ u64 first journal entry not in the snapshot ‖
 //!   the chunk ids of stash, state and index). Writing it is the snapshot's commit point.
 //!
-//! Every [`JOURNAL_MAX`] entries a snapshot is written: chunks, then the head, then the journal
-//! entries it covers and the chunks no longer used are deleted (left-overs of a crash in
-//! between are deleted at the next open). Opening loads the snapshot and validates and imports
-//! the journal entries after it, in order: at most [`JOURNAL_MAX`] validations (~1.3 ms each).
+//! Before an entry would make the journal longer than [`JOURNAL_MAX`], a snapshot is written:
+//! chunks, then the head; then the chunks no longer used are deleted (left-overs of a crash in
+//! between stay until the next snapshot). The entries it covers need no delete: their slots
+//! are overwritten later (the ring has room for twice the journal), and an entry older than the
+//! head's first is ignored. A snapshot that cannot be written fails the import that needed it,
+//! so no slot is ever overwritten before a snapshot covers it. Opening loads the snapshot and
+//! validates and imports the entries after it, in order: at most [`JOURNAL_MAX`] validations
+//! (~1.2 ms each).
 //!
 //! Validation ([`Validator::check`]) runs without the lock; the lock covers the journal write
 //! and the import into memory, and reads.
@@ -25,7 +31,7 @@ use super::{
     binary, err, parse_id, Checked, NiaIssue, NiaState, NoWitnesses, Rgb, RgbError, Validator,
 };
 use crate::storage::{Storage, StoreError};
-use crate::wire::limits::{CONTAINER_CHUNK, MAX_IDS, MAX_VALUE};
+use crate::wire::limits::{CONTAINER_CHUNK, MAX_VALUE};
 use crate::wire::storm::Id32;
 use rgbstd::containers::ConsignmentExt;
 use rgbstd::persistence::{MemIndex, MemStash, MemState, Stock};
@@ -35,7 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use strict_encoding::{StrictDecode, StrictReader, StrictSerialize};
 
 /// Journal entries between two snapshots: bounds the validations of an open (our own choice;
-/// at ~1.3 ms each, a third of a second).
+/// at ~1.2 ms each, a third of a second).
 pub const JOURNAL_MAX: u64 = 256;
 
 /// Upper bound of a stock part (rgbstd's file limit, u32).
@@ -69,6 +75,8 @@ impl Tables {
 /// A persistent stock of RGB contracts.
 pub struct Contracts {
     storage: Arc<dyn Storage>,
+    /// [`JOURNAL_MAX`] (smaller in tests); the ring has twice as many slots.
+    journal_max: u64,
     /// Number of contracts (for `info`, without the lock).
     count: AtomicU64,
     tables: Tables,
@@ -84,18 +92,14 @@ struct Inner {
     journal_from: u64,
     /// Chunk ids of the snapshot.
     snapshot: Vec<Id32>,
+    /// Chunk ids of the journal entries after the snapshot (deleted by the next one).
+    journal_chunks: Vec<Id32>,
 }
 
 fn seq_key(seq: u64) -> Id32 {
     let mut k = [0u8; 32];
     k[24..].copy_from_slice(&seq.to_be_bytes());
     k
-}
-
-fn key_seq(k: &Id32) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&k[24..]);
-    u64::from_be_bytes(b)
 }
 
 fn store_err(e: StoreError) -> RgbError {
@@ -149,6 +153,16 @@ impl Contracts {
         network: bitcoin::Network,
         storage: Arc<dyn Storage>,
     ) -> Result<Contracts, RgbError> {
+        Contracts::open_with(network, storage, JOURNAL_MAX)
+    }
+
+    /// [`Contracts::open`] with another journal length (tests: many snapshots and a ring
+    /// that wraps, with few contracts).
+    pub fn open_with(
+        network: bitcoin::Network,
+        storage: Arc<dyn Storage>,
+        journal_max: u64,
+    ) -> Result<Contracts, RgbError> {
         let validator = Validator::new(network);
         let tables = Tables::of(network);
         let head = storage.get(&tables.head, &HEAD_KEY).map_err(store_err)?;
@@ -180,6 +194,7 @@ impl Contracts {
         };
         let me = Contracts {
             storage,
+            journal_max: journal_max.max(1),
             count: AtomicU64::new(0),
             tables,
             validator,
@@ -188,6 +203,7 @@ impl Contracts {
                 next_seq: journal_from,
                 journal_from,
                 snapshot,
+                journal_chunks: Vec::new(),
             }),
         };
         me.replay()?;
@@ -199,56 +215,63 @@ impl Contracts {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Imports the journal entries after the snapshot (deleting those before it, left by a
-    /// crash during a snapshot), and snapshots when they are many.
+    /// Imports the journal entries after the snapshot, in order (older ones in the ring are
+    /// ignored), and snapshots when they are many.
     fn replay(&self) -> Result<(), RgbError> {
         let mut inner = self.lock();
-        let mut after = None;
-        let mut replayed = 0u64;
-        loop {
-            let (ids, more) = self
-                .storage
-                .list_ids(&self.tables.journal, after, MAX_IDS)
-                .map_err(store_err)?;
-            for key in &ids {
-                let seq = key_seq(key);
-                if seq < inner.journal_from {
-                    self.storage
-                        .delete(&self.tables.journal, key)
-                        .map_err(store_err)?;
-                    continue;
-                }
-                let bytes = self.read_entry(key)?;
-                match self.validator.check(&bytes, &NoWitnesses) {
-                    Ok(c) => inner.rgb.accept(c.contract)?,
-                    Err(e) => tracing::warn!(
-                        "journal entry {seq} of {} no longer validates, left out: {e}",
-                        self.tables.journal
-                    ),
-                }
-                inner.next_seq = seq + 1;
-                replayed += 1;
-            }
-            match (more, ids.last()) {
-                (true, Some(last)) => after = Some(*last),
-                _ => break,
+        let (slots, _) = self
+            .storage
+            .list_ids(&self.tables.journal, None, self.ring() as usize)
+            .map_err(store_err)?;
+        let mut live = Vec::new();
+        for slot in &slots {
+            let (seq, body) = self.read_entry(slot)?;
+            if seq >= inner.journal_from {
+                live.push((seq, body));
             }
         }
-        if replayed >= JOURNAL_MAX {
+        live.sort_by_key(|(seq, _)| *seq);
+        for (seq, body) in live {
+            let (bytes, chunks) = self.entry_bytes(&body)?;
+            inner.journal_chunks.extend(chunks);
+            match self.validator.check(&bytes, &NoWitnesses) {
+                Ok(c) => inner.rgb.accept(c.contract)?,
+                Err(e) => tracing::warn!(
+                    "journal entry {seq} of {} no longer validates, left out: {e}",
+                    self.tables.journal
+                ),
+            }
+            inner.next_seq = seq + 1;
+        }
+        if inner.next_seq - inner.journal_from >= self.journal_max {
             self.snapshot(&mut inner)?;
         }
         Ok(())
     }
 
-    fn read_entry(&self, key: &Id32) -> Result<Vec<u8>, RgbError> {
-        let t = &self.tables;
+    fn ring(&self) -> u64 {
+        2 * self.journal_max
+    }
+
+    /// The entry in `slot`: its sequence number and body.
+    fn read_entry(&self, slot: &Id32) -> Result<(u64, Vec<u8>), RgbError> {
         let value = self
             .storage
-            .get(&t.journal, key)
+            .get(&self.tables.journal, slot)
             .map_err(store_err)?
             .ok_or_else(|| err("a journal entry vanished"))?;
-        match value.split_first() {
-            Some((&INLINE, bytes)) => Ok(bytes.to_vec()),
+        if value.len() < 9 {
+            return Err(err("a journal entry is damaged"));
+        }
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&value[..8]);
+        Ok((u64::from_be_bytes(seq), value[8..].to_vec()))
+    }
+
+    /// The consignment of an entry's body, and the chunks it was cut into (if any).
+    fn entry_bytes(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<Id32>), RgbError> {
+        match body.split_first() {
+            Some((&INLINE, bytes)) => Ok((bytes.to_vec(), Vec::new())),
             Some((&CHUNKED, list)) => {
                 let ids: Vec<Id32> =
                     crate::wire::strict::deserialize(list).map_err(|e| err(e.to_string()))?;
@@ -256,34 +279,34 @@ impl Contracts {
                 for id in &ids {
                     let chunk = self
                         .storage
-                        .get(&t.chunks, id)
+                        .get(&self.tables.chunks, id)
                         .map_err(store_err)?
                         .ok_or_else(|| err("a chunk of a journal entry is missing"))?;
                     out.extend_from_slice(&chunk);
                 }
-                Ok(out)
+                Ok((out, ids))
             }
             _ => Err(err("a journal entry is damaged")),
         }
     }
 
-    /// Writes a journal entry holding `bytes` under `seq` (committed when it returns).
-    fn write_entry(&self, seq: u64, bytes: &[u8]) -> Result<(), RgbError> {
-        let t = &self.tables;
-        let value = if bytes.len() < MAX_VALUE {
-            let mut v = Vec::with_capacity(1 + bytes.len());
-            v.push(INLINE);
-            v.extend_from_slice(bytes);
-            v
+    /// Writes entry `seq` holding `bytes` (committed when it returns); the chunks it was cut
+    /// into, if any.
+    fn write_entry(&self, seq: u64, bytes: &[u8]) -> Result<Vec<Id32>, RgbError> {
+        let mut value = seq.to_be_bytes().to_vec();
+        let mut chunks = Vec::new();
+        if bytes.len() + 9 <= MAX_VALUE {
+            value.push(INLINE);
+            value.extend_from_slice(bytes);
         } else {
-            let ids = self.store_chunks(bytes)?;
-            let mut v = vec![CHUNKED];
-            v.extend(crate::wire::strict::serialize(&ids).map_err(err)?);
-            v
-        };
+            chunks = self.store_chunks(bytes)?;
+            value.push(CHUNKED);
+            value.extend(crate::wire::strict::serialize(&chunks).map_err(err)?);
+        }
         self.storage
-            .put(&t.journal, &seq_key(seq), &value)
-            .map_err(store_err)
+            .put(&self.tables.journal, &seq_key(seq % self.ring()), &value)
+            .map_err(store_err)?;
+        Ok(chunks)
     }
 
     fn store_chunks(&self, bytes: &[u8]) -> Result<Vec<Id32>, RgbError> {
@@ -316,49 +339,48 @@ impl Contracts {
         self.storage
             .put(&self.tables.head, &HEAD_KEY, &m.encode()?)
             .map_err(store_err)?;
-        // Committed: what follows only frees space (redone at the next open if cut short).
-        for seq in inner.journal_from..inner.next_seq {
-            self.storage
-                .delete(&self.tables.journal, &seq_key(seq))
-                .map_err(store_err)?;
-        }
+        // Committed: what follows only frees space.
         let kept = m.parts.concat();
-        for id in inner.snapshot.iter().filter(|id| !kept.contains(id)) {
+        let old = inner.snapshot.iter().chain(&inner.journal_chunks);
+        for id in old.filter(|id| !kept.contains(id)) {
             self.storage
                 .delete(&self.tables.chunks, id)
                 .map_err(store_err)?;
         }
         inner.journal_from = m.journal_from;
         inner.snapshot = kept;
+        inner.journal_chunks.clear();
         Ok(())
     }
 
-    /// Journals `bytes` (the consignment of `contract`), then imports it; snapshots when the
-    /// journal is long.
+    /// Journals `bytes` (the consignment of `contract`), then imports it (a snapshot first when
+    /// the journal is full). An import that fails after its entry was written leaves the entry:
+    /// an open tries it again and leaves it out with a warning if it fails there too.
     fn commit(
         &self,
         inner: &mut Inner,
         bytes: &[u8],
         contract: rgbstd::containers::ValidContract,
     ) -> Result<(), RgbError> {
-        let seq = inner.next_seq;
-        self.write_entry(seq, bytes)?;
-        inner.next_seq += 1;
-        if let Err(e) = inner.rgb.accept(contract) {
-            // Not in the stock: not in the journal either (best effort; an open would only
-            // fail to import it again).
-            let _ = self.storage.delete(&self.tables.journal, &seq_key(seq));
-            return Err(e);
+        if inner.next_seq - inner.journal_from >= self.journal_max {
+            // A full journal: the snapshot first, or no import (a slot must not be reused
+            // before a snapshot covers it).
+            self.snapshot(inner)?;
         }
-        if inner.next_seq - inner.journal_from >= JOURNAL_MAX {
-            if let Err(e) = self.snapshot(inner) {
-                // The import stands (it is journaled); the next import tries again.
-                tracing::warn!("snapshot of the RGB stock failed: {e}");
-            }
+        let seq = inner.next_seq;
+        let new = !inner.rgb.has(contract.contract_id());
+        let chunks = self.write_entry(seq, bytes)?;
+        inner.next_seq += 1;
+        inner.journal_chunks.extend(chunks);
+        inner.rgb.accept(contract)?;
+        if new {
+            self.count.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
     }
 
+    /// Counts the contracts (each id is a hash of its genesis: done once, at open; commits
+    /// count the new ones).
     fn recount(&self) {
         let n = self.lock().rgb.contracts().map_or(0, |c| c.len() as u64);
         self.count.store(n, Ordering::Release);
@@ -379,8 +401,6 @@ impl Contracts {
         let mut inner = self.lock();
         let id = checked.id;
         self.commit(&mut inner, bytes, checked.contract)?;
-        drop(inner);
-        self.recount();
         Ok(id)
     }
 
@@ -391,8 +411,6 @@ impl Contracts {
         let id = contract.contract_id();
         let bytes = binary(&contract)?;
         self.commit(&mut inner, &bytes, contract)?;
-        drop(inner);
-        self.recount();
         Ok(id)
     }
 
@@ -449,35 +467,37 @@ mod tests {
     }
 
     #[test]
-    fn contracts_survive_a_reopen_through_journal_and_snapshots() {
+    fn contracts_survive_reopens_through_snapshots_and_a_ring_that_wraps() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rgb.redb");
         let net = bitcoin::Network::Regtest;
-        let n = JOURNAL_MAX + 10;
+        let t = Tables::of(net);
+        // A journal of 4 (a ring of 8 slots): 30 contracts wrap it three times over.
+        let open = |s: &Arc<dyn Storage>| Contracts::open_with(net, s.clone(), 4).unwrap();
         let mut ids = Vec::new();
-        {
+        for round in 0..3u64 {
             let s: Arc<dyn Storage> = Arc::new(RedbStorage::open(&path).unwrap());
-            let c = Contracts::open(net, s.clone()).unwrap();
-            for i in 0..n {
-                ids.push(issue(&c, i));
+            let c = open(&s);
+            let mut got = c.contracts().unwrap();
+            got.sort();
+            assert_eq!(got, ids, "after reopen {round}");
+            assert_eq!(c.count(), ids.len() as u64);
+            for i in 0..10 {
+                ids.push(issue(&c, round * 10 + i));
             }
-            // One snapshot was written; the journal holds what came after it.
-            let t = Tables::of(net);
+            ids.sort();
             assert!(s.get(&t.head, &HEAD_KEY).unwrap().is_some());
-            assert_eq!(s.count(&t.journal).unwrap(), n - JOURNAL_MAX);
+            assert!(s.count(&t.journal).unwrap() <= 8, "the ring is bounded");
         }
         let s: Arc<dyn Storage> = Arc::new(RedbStorage::open(&path).unwrap());
-        let c = Contracts::open(net, s).unwrap();
+        let c = open(&s);
         let mut got = c.contracts().unwrap();
         got.sort();
-        ids.sort();
         assert_eq!(got, ids);
         let st = c.state(&ids[0].to_string()).unwrap();
         assert_eq!(st.ticker, "TEST");
         // Another network's tables are apart.
-        let dir2 = tempfile::tempdir().unwrap();
-        let s2: Arc<dyn Storage> = Arc::new(RedbStorage::open(&dir2.path().join("x")).unwrap());
-        let c2 = Contracts::open(bitcoin::Network::Testnet4, s2).unwrap();
+        let c2 = Contracts::open(bitcoin::Network::Testnet4, s).unwrap();
         assert!(c2.contracts().unwrap().is_empty());
     }
 }

@@ -167,8 +167,11 @@ impl NodeSettings for RgbSettings {
         } else {
             Duration::ZERO
         };
+        let committer =
+            containerd::Committer::start(contracts.clone(), self.workers * rgbd::TASKS_PER_WORKER)?;
         let shared = Arc::new(containerd::Shared {
             contracts: contracts.clone(),
+            committer,
             link: link.clone(),
             task_delay: delay,
         });

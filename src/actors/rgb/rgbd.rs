@@ -51,9 +51,14 @@ struct Task {
     msg: RgbMsg,
 }
 
+/// Tasks a worker holds at once: the one it runs and the next, waiting in its channel, so
+/// that it never idles while its reply travels to rgbd and the next task back (measured:
+/// a third of the time with one task per worker; docs/BENCHMARKS.md).
+pub const TASKS_PER_WORKER: usize = 2;
+
 struct State {
-    /// Each worker and the request id of its task, if busy.
-    workers: Vec<(ServiceId, Option<u64>)>,
+    /// Each worker and the request ids of the tasks it holds.
+    workers: Vec<(ServiceId, Vec<u64>)>,
     /// Waiting tasks per origin, and the origins in turn order.
     queues: BTreeMap<String, VecDeque<Task>>,
     turn: VecDeque<String>,
@@ -78,7 +83,7 @@ impl Dispatch {
             ctl,
             max_queue,
             state: Mutex::new(State {
-                workers: workers.into_iter().map(|w| (w, None)).collect(),
+                workers: workers.into_iter().map(|w| (w, Vec::new())).collect(),
                 queues: BTreeMap::new(),
                 turn: VecDeque::new(),
                 queued: 0,
@@ -100,7 +105,7 @@ impl Dispatch {
     /// (workers, busy workers, queued tasks).
     pub fn load(&self) -> (usize, usize, usize) {
         let s = self.state();
-        let busy = s.workers.iter().filter(|(_, t)| t.is_some()).count();
+        let busy = s.workers.iter().filter(|(_, t)| !t.is_empty()).count();
         (s.workers.len(), busy, s.queued)
     }
 
@@ -143,12 +148,16 @@ impl Dispatch {
         self.listeners().send(RgbMsg::ContractReceived(r));
     }
 
-    /// Hands waiting tasks to idle workers, origins in turn.
+    /// Hands waiting tasks to the least loaded workers with room, origins in turn.
     fn dispatch(&self) {
         let mut out = Vec::new();
         {
             let mut s = self.state();
-            while let Some(w) = s.workers.iter().position(|(_, t)| t.is_none()) {
+            loop {
+                let least = (0..s.workers.len()).min_by_key(|w| s.workers[*w].1.len());
+                let Some(w) = least.filter(|w| s.workers[*w].1.len() < TASKS_PER_WORKER) else {
+                    break;
+                };
                 let Some(key) = s.turn.pop_front() else { break };
                 let Some(q) = s.queues.get_mut(&key) else {
                     continue;
@@ -165,7 +174,7 @@ impl Dispatch {
                 s.queued -= 1;
                 let id = s.next_id;
                 s.next_id += 1;
-                s.workers[w].1 = Some(id);
+                s.workers[w].1.push(id);
                 let worker = s.workers[w].0.clone();
                 s.running.insert(id, (w, task.origin));
                 out.push(Envelope {
@@ -202,7 +211,7 @@ impl Dispatch {
                 return Ok(());
             }
             let (_, origin) = s.running.remove(&env.request_id).expect("looked up above");
-            s.workers[w].1 = None;
+            s.workers[w].1.retain(|id| *id != env.request_id);
             origin
         };
         match origin {

@@ -364,3 +364,75 @@ fn rgb_send_goes_through_two_storm_and_two_lnp_nodes() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+#[test]
+fn tasks_are_served_in_turn_per_client_and_a_full_queue_answers_busy() {
+    use lnpbp_nodes::bus::client::Client;
+    use lnpbp_nodes::bus::Endpoint;
+    use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+    use lnpbp_nodes::wire::rgb_api::RgbMsg;
+
+    let a = Node::start("rgb", &[]);
+    let id = issue(&a, "TEST", 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.rgb");
+    ok(a.cli(&["export", &id, file.to_str().unwrap()]));
+    let bytes = std::fs::read(&file).unwrap();
+    // One worker (it holds two tasks), three waiting at most, each task 300 ms.
+    let b = Node::start_env(
+        "rgb",
+        &["--fault-injection"],
+        &[
+            ("NODECTL_RGB__WORKERS", "1"),
+            ("NODECTL_RGB__QUEUE", "3"),
+            ("NODECTL_RGB__FAULT_TASK_DELAY_MS", "300"),
+        ],
+    );
+    let ctx = zmq::Context::new();
+    let ep = Endpoint::Ipc(b.api());
+    let (mut ca, mut cb) = (
+        Client::connect(&ctx, &ep).unwrap(),
+        Client::connect(&ctx, &ep).unwrap(),
+    );
+    let import = || Msg::from(RgbMsg::Import(bytes.clone()));
+    // A: four imports (two with the worker, two waiting); B: one (waiting); A: a fifth, busy.
+    let a_ids: Vec<u64> = (0..4)
+        .map(|_| ca.send(&ServiceId::Rgbd, import()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let b_id = cb.send(&ServiceId::Rgbd, import()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let a5 = ca.send(&ServiceId::Rgbd, import()).unwrap();
+    // Final replies as they come, with the order they came in.
+    let mut order = Vec::new();
+    let mut busy = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while order.len() < 6 && std::time::Instant::now() < deadline {
+        for (who, c) in [("a", &mut ca), ("b", &mut cb)] {
+            if let Ok(env) = c.recv(Duration::from_millis(20)) {
+                match env.msg {
+                    Msg::Progress(_) => {}
+                    Msg::Failure { code, .. } if env.request_id == a5 && who == "a" => {
+                        busy = Some(code);
+                        order.push(("a", a5));
+                    }
+                    Msg::Rgb(RgbMsg::Imported(_)) => order.push((who, env.request_id)),
+                    other => panic!("{who}: {other:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(busy, Some(0x2001), "the fifth of A finds the queue full");
+    let done: Vec<(&str, u64)> = order.into_iter().filter(|(_, id)| *id != a5).collect();
+    // A's first three (two held by the worker, then A's turn), then B's, then A's last.
+    assert_eq!(
+        done,
+        vec![
+            ("a", a_ids[0]),
+            ("a", a_ids[1]),
+            ("a", a_ids[2]),
+            ("b", b_id),
+            ("a", a_ids[3])
+        ]
+    );
+}

@@ -109,12 +109,12 @@ impl Dispatch {
         (s.workers.len(), busy, s.queued)
     }
 
-    /// Queues a task; gives it back when the queue is full.
-    fn submit(&self, origin: Origin, msg: RgbMsg) -> Result<(), Origin> {
+    /// Queues a task; gives its origin back when the queue is full.
+    fn submit(&self, origin: Origin, msg: RgbMsg) -> Option<Origin> {
         {
             let mut s = self.state();
             if s.queued >= self.max_queue {
-                return Err(origin);
+                return Some(origin);
             }
             let key = origin.key();
             let q = s.queues.entry(key.clone()).or_default();
@@ -125,14 +125,14 @@ impl Dispatch {
             s.queued += 1;
         }
         self.dispatch();
-        Ok(())
+        None
     }
 
     /// A contract from a peer (the Storm link): validated and imported by a worker; the
     /// subscribers hear of it either way.
     pub fn received(&self, from: [u8; 33], container_id: [u8; 32], consignment: Vec<u8>) {
         let origin = Origin::Peer { from, container_id };
-        if self.submit(origin, RgbMsg::Import(consignment)).is_err() {
+        if self.submit(origin, RgbMsg::Import(consignment)).is_some() {
             tracing::warn!("a contract from a peer was dropped: the task queue is full");
             self.tell(Received {
                 from,
@@ -192,23 +192,23 @@ impl Dispatch {
 
     /// A reply from a worker: relayed; a final one frees the worker. Given back if it answers
     /// no task of ours.
-    fn reply(&self, env: Envelope) -> Result<(), Envelope> {
+    fn reply(&self, env: Envelope) -> Option<Envelope> {
         let final_reply = env.msg.kind() == MsgKind::Final;
         let origin = {
             let mut s = self.state();
             let Some((w, _)) = s.running.get(&env.request_id) else {
-                return Err(env);
+                return Some(env);
             };
             let w = *w;
             if s.workers[w].0 != env.src {
-                return Err(env);
+                return Some(env);
             }
             if !final_reply {
                 match &s.running[&env.request_id].1 {
                     Origin::Client(bus, client) => bus.send(client.reply(env.msg)),
                     Origin::Peer { .. } => {}
                 }
-                return Ok(());
+                return None;
             }
             let (_, origin) = s.running.remove(&env.request_id).expect("looked up above");
             s.workers[w].1.retain(|id| *id != env.request_id);
@@ -244,7 +244,7 @@ impl Dispatch {
             }
         }
         self.dispatch();
-        Ok(())
+        None
     }
 }
 
@@ -285,7 +285,7 @@ impl Extension for Rgbd {
             | RgbMsg::Export { .. }
             | RgbMsg::SendContract { .. } => {
                 let msg = m.clone();
-                if let Err(Origin::Client(bus, env)) =
+                if let Some(Origin::Client(bus, env)) =
                     self.dispatch.submit(Origin::Client(bus, env), msg)
                 {
                     let max = self.dispatch.max_queue;
@@ -313,9 +313,6 @@ impl Extension for Rgbd {
             return Some(d);
         }
         let Deliver { env, bus } = d;
-        self.dispatch
-            .reply(env)
-            .err()
-            .map(|env| Deliver { env, bus })
+        self.dispatch.reply(env).map(|env| Deliver { env, bus })
     }
 }

@@ -284,13 +284,6 @@ fn a_restart_keeps_every_contract_embedded_and_in_a_storm_store() {
     drop(storm);
 }
 
-fn connect_bifrost(from: &Node, to: &Node) {
-    let info = to.info_json();
-    let id = info["node_id"].as_str().unwrap();
-    let addr = info["bifrost_listening"][0].as_str().unwrap();
-    ok(from.cli(&["connect", &format!("bifrost://{id}@{addr}")]));
-}
-
 fn bus(node: &Node, name: &str) -> String {
     format!("ipc://{}", node.dir.join(name).display())
 }

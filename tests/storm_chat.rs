@@ -23,13 +23,6 @@ fn listen(storm: &Node) -> (Child, std::sync::mpsc::Receiver<serde_json::Value>)
     })
 }
 
-fn connect_bifrost(from: &Node, to: &Node) {
-    let info = to.info_json();
-    let id = info["node_id"].as_str().unwrap();
-    let addr = info["bifrost_listening"][0].as_str().unwrap();
-    ok(from.cli(&["connect", &format!("bifrost://{id}@{addr}")]));
-}
-
 #[test]
 fn two_storm_nodes_chat_over_two_lnp_nodes() {
     let (la, lb) = (Node::start("lnp", &[]), Node::start("lnp", &[]));

@@ -30,13 +30,6 @@ fn node_id(lnp: &Node) -> String {
     lnp.info_json()["node_id"].as_str().unwrap().to_string()
 }
 
-fn connect_bifrost(from: &Node, to: &Node) {
-    let info = to.info_json();
-    let id = info["node_id"].as_str().unwrap();
-    let addr = info["bifrost_listening"][0].as_str().unwrap();
-    ok(from.cli(&["connect", &format!("bifrost://{id}@{addr}")]));
-}
-
 fn reachable(storm: &Node) {
     storm.wait_info("the LNP node reachable", |i| {
         i["lnp"].as_str().unwrap().ends_with("(reachable)")

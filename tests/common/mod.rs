@@ -442,6 +442,14 @@ pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Connects LNP node `from` to LNP node `to` over Bifrost (`nodectl lnp connect bifrost://…`).
+pub fn connect_bifrost(from: &Node, to: &Node) {
+    let info = to.info_json();
+    let id = info["node_id"].as_str().unwrap();
+    let addr = info["bifrost_listening"][0].as_str().unwrap();
+    ok(from.cli(&["connect", &format!("bifrost://{id}@{addr}")]));
+}
+
 /// The stdout of a `nodectl` run that must succeed (its stderr in the failure message).
 pub fn ok(out: std::process::Output) -> String {
     assert!(

@@ -40,6 +40,8 @@ const EXPECTED: [(&str, &[&str]); 4] = [
         &[
             "ctl-router",
             "api-router",
+            "containerd-0",
+            "containerd-1",
             "rgbd",
             "ctl-bridge",
             "api-bridge",

@@ -91,8 +91,9 @@ fn a_contract_moves_between_nodes_in_both_forms_and_tampered_ones_are_refused() 
     let asc_text = std::fs::read_to_string(&asc).unwrap();
     assert!(asc_text.starts_with("-----BEGIN RGB CONSIGNMENT-----"));
 
-    // B imports the binary form, C the armored one: the same state as on A.
-    for (node, file) in [(&b, &bin), (&c, &asc)] {
+    // B imports the binary form, then the armored one; C the armored one alone: each time the
+    // same state as on A.
+    for (node, file) in [(&b, &bin), (&b, &asc), (&c, &asc)] {
         let out = ok(import(node, file));
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
@@ -181,11 +182,11 @@ fn a_worker_crash_in_the_middle_of_an_import_fails_only_that_import() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The worker took it: its progress says so.
+    // The worker is validating it: its progress says so.
     let mut err = std::io::BufReader::new(import.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
-    assert!(line.contains("waiting"), "progress: {line}");
+    assert!(line.contains("validating"), "progress: {line}");
     ok(b.cli(&["debug", "crash", "containerd-0"]));
     let status = import.wait().unwrap();
     let mut rest = String::new();

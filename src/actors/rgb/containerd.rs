@@ -251,6 +251,18 @@ impl Job {
         }
     }
 
+    /// Waits `task_delay` (fault injection), in steps; false if cancelled meanwhile.
+    fn fault_delay(&self) -> bool {
+        let until = Instant::now() + self.shared.task_delay;
+        while Instant::now() < until {
+            if self.held.cancelled() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     fn progress(&self, env: &Envelope, what: &str) {
         self.ctl.send(env.reply(Msg::Progress(what.into())));
     }
@@ -261,15 +273,11 @@ impl Job {
         let Msg::Rgb(m) = &env.msg else {
             return Some(Msg::failure(code::UNEXPECTED, "not an RGB task"));
         };
-        if !self.shared.task_delay.is_zero() {
-            self.progress(env, "waiting (fault_task_delay_ms)");
-            let until = Instant::now() + self.shared.task_delay;
-            while Instant::now() < until {
-                if self.held.cancelled() {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if matches!(m, RgbMsg::Import(_)) {
+            self.progress(env, "validating");
+        }
+        if !self.shared.task_delay.is_zero() && !self.fault_delay() {
+            return None;
         }
         let c = &self.shared.contracts;
         let failure = |code: u16, e: &dyn std::fmt::Display| Msg::failure(code, e.to_string());
@@ -283,7 +291,6 @@ impl Job {
                 },
             },
             RgbMsg::Import(bytes) => {
-                self.progress(env, "validating");
                 let checked = match c.validator().check(bytes, &NoWitnesses) {
                     Ok(ch) => ch,
                     Err(e) => {

@@ -250,7 +250,9 @@ fn a_restart_keeps_every_contract_embedded_and_in_a_storm_store() {
     let before = contracts(&r);
     // The stock is in the Storm node's tables.
     let tables = ok(storm.cli(&["store", "tables", "--json"]));
-    assert!(tables.contains("rgb.signet.journal"), "{tables}");
+    let rid = r.info_json()["node_id"].as_str().unwrap().to_string();
+    let journal = format!("rgb.{}.signet.journal", &rid[2..18]);
+    assert!(tables.contains(&journal), "{tables}");
     assert!(!rdir.join("rgb.redb").exists(), "nothing embedded");
     r.signal("-TERM");
     assert!(r.wait_exit(Duration::from_secs(10)).is_some());

@@ -2,8 +2,10 @@
 //! RGB node, or a Storm node's STORE over its RPC), shared by `containerd`'s workers.
 //!
 //! The stock is rgbstd's in-memory stock (stash, state, index). It is kept as a snapshot of
-//! those three parts plus a journal of what came after, in three tables per network
-//! (`rgb.<network>.head`, `.chunks`, `.journal`):
+//! those three parts plus a journal of what came after, in three tables per owner and network
+//! (`rgb.<owner>.<network>.head`, `.chunks`, `.journal`; the owner is the RGB node, by the
+//! first 8 bytes of its id in hex, so that several RGB nodes may keep their stocks in one
+//! Storm node's STORE):
 //!
 //! - `journal`: a ring of 2 × [`JOURNAL_MAX`] slots (key = slot number, big-endian in the last 8 bytes);
 //!   entry `seq` goes to slot `seq % ring` and holds `seq` (u64 BE) ‖ the consignment that was
@@ -52,7 +54,7 @@ const MANIFEST_VERSION: u8 = 1;
 const INLINE: u8 = 0;
 const CHUNKED: u8 = 1;
 
-/// The table names of one network.
+/// The table names of one owner's stock on one network.
 #[derive(Clone, Debug)]
 pub struct Tables {
     head: String,
@@ -61,13 +63,13 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// The tables of `network` (`rgb.regtest.head`, …).
-    pub fn of(network: bitcoin::Network) -> Tables {
-        let net = network.to_string();
+    /// The tables of `owner` (16 hex digits, say) on `network`: `rgb.<owner>.regtest.head`, ….
+    pub fn of(owner: &str, network: bitcoin::Network) -> Tables {
+        let p = format!("rgb.{owner}.{network}");
         Tables {
-            head: format!("rgb.{net}.head"),
-            chunks: format!("rgb.{net}.chunks"),
-            journal: format!("rgb.{net}.journal"),
+            head: format!("{p}.head"),
+            chunks: format!("{p}.chunks"),
+            journal: format!("{p}.journal"),
         }
     }
 }
@@ -147,24 +149,25 @@ impl Manifest {
 }
 
 impl Contracts {
-    /// Opens the stock of `network` kept in `storage`: its snapshot and journal, or an empty
-    /// stock knowing the NIA schema.
+    /// Opens the stock of `network` kept in `storage` under `tables`: its snapshot and
+    /// journal, or an empty stock knowing the NIA schema.
     pub fn open(
         network: bitcoin::Network,
+        tables: Tables,
         storage: Arc<dyn Storage>,
     ) -> Result<Contracts, RgbError> {
-        Contracts::open_with(network, storage, JOURNAL_MAX)
+        Contracts::open_with(network, tables, storage, JOURNAL_MAX)
     }
 
     /// [`Contracts::open`] with another journal length (tests: many snapshots and a ring
     /// that wraps, with few contracts).
     pub fn open_with(
         network: bitcoin::Network,
+        tables: Tables,
         storage: Arc<dyn Storage>,
         journal_max: u64,
     ) -> Result<Contracts, RgbError> {
         let validator = Validator::new(network);
-        let tables = Tables::of(network);
         let head = storage.get(&tables.head, &HEAD_KEY).map_err(store_err)?;
         let (rgb, journal_from, snapshot) = match head {
             None => (Rgb::with(validator.clone(), None)?, 0, Vec::new()),
@@ -471,9 +474,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rgb.redb");
         let net = bitcoin::Network::Regtest;
-        let t = Tables::of(net);
+        let t = Tables::of("00ff", net);
         // A journal of 4 (a ring of 8 slots): 30 contracts wrap it three times over.
-        let open = |s: &Arc<dyn Storage>| Contracts::open_with(net, s.clone(), 4).unwrap();
+        let open =
+            |s: &Arc<dyn Storage>| Contracts::open_with(net, t.clone(), s.clone(), 4).unwrap();
         let mut ids = Vec::new();
         for round in 0..3u64 {
             let s: Arc<dyn Storage> = Arc::new(RedbStorage::open(&path).unwrap());
@@ -496,8 +500,11 @@ mod tests {
         assert_eq!(got, ids);
         let st = c.state(&ids[0].to_string()).unwrap();
         assert_eq!(st.ticker, "TEST");
-        // Another network's tables are apart.
-        let c2 = Contracts::open(bitcoin::Network::Testnet4, s).unwrap();
+        // Another network's tables are apart, and another owner's.
+        let t4 = bitcoin::Network::Testnet4;
+        let c2 = Contracts::open(t4, Tables::of("00ff", t4), s.clone()).unwrap();
         assert!(c2.contracts().unwrap().is_empty());
+        let c3 = Contracts::open(net, Tables::of("11ee", net), s).unwrap();
+        assert!(c3.contracts().unwrap().is_empty());
     }
 }

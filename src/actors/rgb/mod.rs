@@ -109,7 +109,7 @@ impl NodeSettings for RgbSettings {
     fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
         use super::service_spec;
         use crate::bus::Endpoint;
-        use crate::rgb::store::Contracts;
+        use crate::rgb::store::{Contracts, Tables};
         use crate::storage::{RedbStorage, RemoteStorage, Storage};
         let config = env.config;
         let network = config.network.bitcoin();
@@ -129,8 +129,12 @@ impl NodeSettings for RgbSettings {
             }
         };
         let contracts = Arc::new(
-            Contracts::open(network, storage)
-                .map_err(|e| format!("the RGB stock ({store_name}): {e}"))?,
+            Contracts::open(
+                network,
+                Tables::of(&owner(&config.node_id), network),
+                storage,
+            )
+            .map_err(|e| format!("the RGB stock ({store_name}): {e}"))?,
         );
         let ctl = env
             .buses
@@ -193,6 +197,13 @@ impl NodeSettings for RgbSettings {
             })),
         })
     }
+}
+
+/// The owner part of the stock's table names: 8 bytes of the node id after its parity byte,
+/// in hex (docs/API.md, "RGB requests").
+#[cfg(feature = "rgb")]
+fn owner(node_id: &[u8; 33]) -> String {
+    bitcoin::hex::DisplayHex::to_lower_hex_string(&node_id[1..9])
 }
 
 #[cfg(feature = "rgb")]

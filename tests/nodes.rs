@@ -344,16 +344,9 @@ fn second_instance_is_refused_and_stale_sockets_do_not_block() {
     let info = again.info_json();
     assert_eq!(
         info["node_id"],
-        node_id_of(&dir),
+        node_id_of(&dir).expect("the key file"),
         "same identity after restart"
     );
-}
-
-fn node_id_of(dir: &std::path::Path) -> serde_json::Value {
-    use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
-    let sk = SecretKey::from_slice(&std::fs::read(dir.join("node.key")).unwrap()).unwrap();
-    let pk = PublicKey::from_secret_key(&Secp256k1::new(), &sk);
-    serde_json::Value::String(pk.serialize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn start_fails(kind: &str, dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
@@ -415,9 +408,9 @@ fn bad_configuration_is_reported_with_its_key_before_binding() {
         "{err}"
     );
 
-    let err = start_fails("lnp", &dir, &["-R", "tcp://0.0.0.0:62962"], &[]);
+    let err = start_fails("lnp", &dir, &["--rpc-allow", "02abcd"], &[]);
     assert!(
-        err.contains("endpoints.api") && err.contains("flag -R") && err.contains("loopback"),
+        err.contains("rpc.allow") && err.contains("flag --rpc-allow"),
         "{err}"
     );
 
@@ -465,6 +458,8 @@ fn config_file_and_flags_are_applied() {
     .unwrap();
     let port = free_port();
     let api = format!("tcp://127.0.0.1:{port}");
+    let key = tmp.path().join("client.key");
+    let client = client_key(&key);
     let mut node = Node::spawn_in(
         "bp",
         &dir,
@@ -475,17 +470,23 @@ fn config_file_and_flags_are_applied() {
             &api,
             "--network",
             "testnet4",
+            "--rpc-allow",
+            &client,
         ],
         &[],
     );
-    // Reach it over loopback TCP via -R.
+    // Reach it over (encrypted) TCP via -R, as a remote client.
     let deadline = std::time::Instant::now() + START_DEADLINE;
     let info = loop {
-        let out = Command::new(NODECTL)
-            .args(["bp", "info", "--json", "-R", &api, "--timeout", "1"])
-            .output()
-            .unwrap();
-        if out.status.success() {
+        let out = node_id_of(&dir).map(|id| {
+            Command::new(NODECTL)
+                .args(["bp", "info", "--json", "--timeout", "1", "--key"])
+                .arg(&key)
+                .args(["--remote", &format!("{id}@127.0.0.1:{port}")])
+                .output()
+                .unwrap()
+        });
+        if let Some(out) = out.filter(|o| o.status.success()) {
             break serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
         }
         assert!(std::time::Instant::now() < deadline, "{}", node.log_text());

@@ -5,6 +5,7 @@
 
 use super::service::{Control, Service, ServiceActor};
 use super::status::NodeStatus;
+use crate::bus::secure::SecureConfig;
 use crate::bus::socket::BusSocket;
 use crate::bus::{Bus, BusKind, Endpoint};
 use actix::prelude::*;
@@ -17,6 +18,8 @@ pub struct Bridge {
     endpoint: Endpoint,
     zmq: zmq::Context,
     status: Arc<NodeStatus>,
+    /// Keys of the encrypted sessions (a TCP endpoint).
+    secure: Option<SecureConfig>,
     /// The bound socket, while running.
     socket: Option<BusSocket>,
 }
@@ -36,8 +39,15 @@ impl Bridge {
             endpoint,
             zmq,
             status,
+            secure: None,
             socket: None,
         }
+    }
+
+    /// The keys a TCP endpoint of this bus runs its encrypted sessions with.
+    pub fn with_secure(mut self, secure: SecureConfig) -> Bridge {
+        self.secure = Some(secure);
+        self
     }
 }
 
@@ -48,6 +58,7 @@ impl Service for Bridge {
             self.bus.clone(),
             &self.endpoint,
             self.kind.max_msg(),
+            self.secure.clone(),
         )
         .map_err(|e| e.to_string())?;
         // The pump lives in this actor's context: a restart drops it before `stop` runs.

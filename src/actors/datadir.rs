@@ -70,41 +70,52 @@ impl DataDir {
     /// Loads the node key, creating it (mode 0600) on first start.
     pub fn node_key(&self) -> Result<(SecretKey, PublicKey), String> {
         let path = self.path.join(KEY_FILE);
-        let secp = Secp256k1::signing_only();
-        let secret = match File::open(&path) {
-            Ok(mut f) => {
-                let mut bytes = Vec::with_capacity(33);
-                (&mut f)
-                    .take(33)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                if bytes.len() != 32 {
-                    return Err(format!(
-                        "{} must hold exactly 32 bytes (a secp256k1 secret key)",
-                        path.display()
-                    ));
-                }
-                SecretKey::from_slice(&bytes)
-                    .map_err(|e| format!("{}: not a valid secret key: {e}", path.display()))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let secret = SecretKey::new(&mut rand::thread_rng());
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-                f.write_all(&secret.secret_bytes())
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                tracing::info!(file = %path.display(), "created a new node identity key");
-                secret
-            }
-            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
-        };
-        Ok((secret, PublicKey::from_secret_key(&secp, &secret)))
+        let (secret, public, created) = key_file(&path)?;
+        if created {
+            tracing::info!(file = %path.display(), "created a new node identity key");
+        }
+        Ok((secret, public))
     }
+}
+
+/// Loads a key file (32 raw bytes of a secp256k1 secret key), creating it with a fresh key
+/// (mode 0600, synced) if it does not exist: the key, its public key, and whether it was
+/// created. The node key and `nodectl`'s client key are such files.
+pub fn key_file(path: &Path) -> Result<(SecretKey, PublicKey, bool), String> {
+    let secp = Secp256k1::signing_only();
+    let (secret, created) = match File::open(path) {
+        Ok(mut f) => {
+            let mut bytes = Vec::with_capacity(33);
+            (&mut f)
+                .take(33)
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if bytes.len() != 32 {
+                return Err(format!(
+                    "{} must hold exactly 32 bytes (a secp256k1 secret key)",
+                    path.display()
+                ));
+            }
+            let secret = SecretKey::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a valid secret key: {e}", path.display()))?;
+            (secret, false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = SecretKey::new(&mut rand::thread_rng());
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            f.write_all(&secret.secret_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            (secret, true)
+        }
+        Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+    };
+    Ok((secret, PublicKey::from_secret_key(&secp, &secret), created))
 }
 
 #[cfg(test)]

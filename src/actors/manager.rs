@@ -4,6 +4,7 @@
 //! (`actors/<node>/mod.rs`), asked in order.
 
 use super::limits::MAX_SUBSCRIBERS;
+use super::rpc_access::RpcAccess;
 use super::service::{not_taken, Control, Service, ServiceActor};
 use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
@@ -45,6 +46,8 @@ pub struct Manager {
     subscribers: Subscribers,
     /// The node's request handlers, asked in order.
     exts: Vec<Box<dyn Extension>>,
+    /// The allow-list of the node's TCP buses.
+    rpc: Option<Arc<RpcAccess>>,
 }
 
 impl Manager {
@@ -67,6 +70,43 @@ impl Manager {
             fault_injection,
             subscribers,
             exts,
+            rpc: None,
+        }
+    }
+
+    /// The manager answers `rpc_allow`, `rpc_revoke` and `rpc_list` over `rpc`.
+    pub fn with_rpc(mut self, rpc: Arc<RpcAccess>) -> Manager {
+        self.rpc = Some(rpc);
+        self
+    }
+
+    fn rpc(&self, msg: &Msg) -> Msg {
+        let Some(rpc) = &self.rpc else {
+            return Msg::failure(code::REFUSED, "this node has no allow-list");
+        };
+        let hex = |k: &[u8; 33]| bitcoin::hex::DisplayHex::to_lower_hex_string(&k[..]);
+        let set = |key: &[u8; 33], allowed: bool| {
+            if bitcoin::secp256k1::PublicKey::from_slice(key).is_err() {
+                return Msg::failure(code::INVALID_ARGUMENT, "not a public key");
+            }
+            match rpc.set(*key, allowed) {
+                Ok(changed) => {
+                    let what = match (allowed, changed) {
+                        (true, true) => "allowed",
+                        (true, false) => "was already allowed",
+                        (false, true) => "revoked",
+                        (false, false) => "was not allowed",
+                    };
+                    tracing::info!(key = %hex(key), "client key {what}");
+                    Msg::Success(Some(format!("client key {} {what}", hex(key))))
+                }
+                Err(e) => Msg::failure(code::SERVICE_FAILED, e),
+            }
+        };
+        match msg {
+            Msg::RpcAllow(k) => set(k, true),
+            Msg::RpcRevoke(k) => set(k, false),
+            _ => Msg::RpcAllowList(rpc.list().list()),
         }
     }
 
@@ -116,7 +156,13 @@ impl Service for Manager {
     fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
         let known = matches!(
             d.env.msg,
-            Msg::GetInfo | Msg::DebugCrash { .. } | Msg::Subscribe | Msg::Unsubscribe
+            Msg::GetInfo
+                | Msg::DebugCrash { .. }
+                | Msg::Subscribe
+                | Msg::Unsubscribe
+                | Msg::RpcAllow(_)
+                | Msg::RpcRevoke(_)
+                | Msg::RpcList
         );
         let mut d = d;
         let kind = d.env.msg.kind();
@@ -140,6 +186,7 @@ impl Service for Manager {
         let reply = match &env.msg {
             Msg::GetInfo => Msg::NodeInfo(self.status.info()),
             Msg::DebugCrash { service } => self.debug_crash(&env, service),
+            m @ (Msg::RpcAllow(_) | Msg::RpcRevoke(_) | Msg::RpcList) => self.rpc(m),
             Msg::Subscribe => {
                 let mut subs = self.subscribers();
                 subs.retain(|(_, id, _)| id != &env.src);

@@ -24,6 +24,7 @@ pub mod lnp;
 pub mod manager;
 pub mod rgb;
 pub mod router;
+pub mod rpc_access;
 pub mod service;
 pub mod settings;
 pub mod status;
@@ -196,8 +197,10 @@ pub struct NodeConfig {
     pub fault_injection: bool,
     /// Compressed public key of the node.
     pub node_id: [u8; 33],
-    /// The node's secret key (BOLT-8 static key).
+    /// The node's secret key (BOLT-8 static key; the key of its encrypted TCP buses too).
     pub secret: bitcoin::secp256k1::SecretKey,
+    /// Client keys allowed on the node's TCP buses, as configured.
+    pub rpc_allow: Vec<[u8; 33]>,
     /// The node's own settings.
     pub node: Arc<dyn NodeSettings>,
 }
@@ -229,6 +232,14 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
     if let Some(details) = plan.details {
         status.set_details(details);
     }
+    let rpc = Arc::new(rpc_access::RpcAccess::load(
+        &config.rpc_allow,
+        &config.data_dir,
+    )?);
+    let secure = crate::bus::secure::SecureConfig {
+        key: config.secret,
+        allow: rpc.list(),
+    };
     let mut children = Vec::new();
     for (kind, bus) in &buses {
         let bus = bus.clone();
@@ -243,6 +254,7 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
         let (status, fault) = (status.clone(), config.fault_injection);
         let subscribers = manager::Subscribers::default();
         let extensions = plan.extensions;
+        let rpc = rpc.clone();
         children.push(service_spec(name.to_string(), move || {
             let exts = extensions.iter().map(|f| f()).collect();
             let subs = subscribers.clone();
@@ -255,11 +267,12 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
                 subs,
                 exts,
             )
+            .with_rpc(rpc.clone())
         }));
     }
     for ((kind, bus), (_, endpoint)) in buses.iter().zip(&config.endpoints) {
         let (kind, bus, endpoint) = (*kind, bus.clone(), endpoint.clone());
-        let (zmq, status) = (zmq.clone(), status.clone());
+        let (zmq, status, secure) = (zmq.clone(), status.clone(), secure.clone());
         children.push(service_spec(format!("{}-bridge", kind.name()), move || {
             Bridge::new(
                 bus.clone(),
@@ -268,6 +281,7 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
                 zmq.clone(),
                 status.clone(),
             )
+            .with_secure(secure.clone())
         }));
     }
     // The ids the node keeps for itself on every bus (docs/API.md section 3): its manager's

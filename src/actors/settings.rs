@@ -24,13 +24,14 @@ use std::time::Duration;
 pub const ENV_PREFIX: &str = "NODECTL";
 
 /// The keys every node has.
-const GENERIC_KEYS: [&str; 6] = [
+const GENERIC_KEYS: [&str; 7] = [
     "network",
     "log_level",
     "fault_injection",
     "endpoints",
     "supervisor",
     "bus",
+    "rpc",
 ];
 
 #[derive(Deserialize, Debug)]
@@ -41,6 +42,13 @@ struct Raw {
     endpoints: BTreeMap<String, String>,
     supervisor: RawSupervisor,
     bus: RawBus,
+    rpc: RawRpc,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawRpc {
+    allow: Vec<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -69,6 +77,8 @@ pub struct Overrides {
     pub fault_injection: bool,
     /// Bus endpoint flags.
     pub endpoints: Vec<(BusKind, String)>,
+    /// `--rpc-allow KEY` (repeatable): client keys allowed on TCP buses, besides `[rpc] allow`.
+    pub rpc_allow: Vec<String>,
     /// Node flags that replace a list in the node's section (`--listen`, `--connect`): the flag
     /// name without dashes and its values. Each node says which it takes ([`super::NodeDef`]).
     pub lists: Vec<(&'static str, Vec<String>)>,
@@ -89,6 +99,8 @@ pub struct Settings {
     pub policy: RestartPolicy,
     /// Request deadline.
     pub request_timeout: Duration,
+    /// Client keys allowed on the node's TCP buses (`[rpc] allow` and `--rpc-allow`).
+    pub rpc_allow: Vec<[u8; 33]>,
     /// The node's own settings (its sections), validated by its module.
     pub node: Arc<dyn NodeSettings>,
 }
@@ -300,12 +312,6 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             .get(bus.name())
             .ok_or_else(|| bad(&key, "missing".into()))?;
         let ep = Endpoint::parse(text, data_dir).map_err(|e| bad(&key, e.to_string()))?;
-        if !ep.is_local() {
-            return Err(bad(
-                &key,
-                format!("{ep}: TCP buses are not encrypted yet, so only loopback addresses (127.0.0.1, [::1]) may be bound"),
-            ));
-        }
         if let Some((other, _)) = endpoints
             .iter()
             .find(|(_, e): &&(BusKind, Endpoint)| *e == ep)
@@ -336,8 +342,31 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             format!("`{}` is not a log level or filter", raw.log_level),
         ));
     }
+    let mut rpc_allow = Vec::new();
+    for (key, from) in raw
+        .rpc
+        .allow
+        .iter()
+        .map(|k| (k, origin("rpc.allow")))
+        .chain(
+            o.rpc_allow
+                .iter()
+                .map(|k| (k, "flag --rpc-allow".to_string())),
+        )
+    {
+        match crate::bus::secure::parse_key(key) {
+            Some(k) => rpc_allow.push(k),
+            None => {
+                return Err(format!(
+                    "rpc.allow ({from}): `{}` is not a client key (66 hex digits of a public key)",
+                    key.escape_debug()
+                ))
+            }
+        }
+    }
     let node = (def.settings)(&section)?;
     Ok(Settings {
+        rpc_allow,
         network,
         log_level: raw.log_level,
         fault_injection: raw.fault_injection,

@@ -56,6 +56,11 @@ enum Cmd {
     Rgb(ClientArgs<rgb::RgbCmd>),
     /// Talk to a running Storm node.
     Storm(ClientArgs<storm::StormCmd>),
+    /// This client's key for remote nodes (--remote).
+    Key {
+        #[command(subcommand)]
+        cmd: common::KeyCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Cmd::Bp(a) => bp::run(a).map(|()| ExitCode::SUCCESS),
         Cmd::Rgb(a) => rgb::run(a).map(|()| ExitCode::SUCCESS),
         Cmd::Storm(a) => storm::run(a).map(|()| ExitCode::SUCCESS),
+        Cmd::Key { cmd } => common::key(&cmd).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

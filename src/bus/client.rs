@@ -5,6 +5,8 @@ use super::endpoint::Endpoint;
 use super::limits;
 use super::socket::apply_limits;
 use crate::wire::msg::{Envelope, Msg, ServiceId};
+use crate::wire::rpc_session::{ClientHandshake, ClientSession};
+use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::time::{Duration, Instant};
 
 /// Why a request did not succeed.
@@ -45,6 +47,50 @@ pub struct Client {
     sock: zmq::Socket,
     id: ServiceId,
     next_request: u64,
+    /// The encrypted session of a remote client (a TCP bus).
+    session: Option<ClientSession>,
+}
+
+/// Where a remote client connects: `[bronze://]<node id>@<host>:<port>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Remote {
+    /// The node's id (its static key).
+    pub node_id: PublicKey,
+    /// Host name or address (a name is resolved by ZMQ, or by the proxy when there is one).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl Remote {
+    /// Parses `[bronze://]<node id>@<host>:<port>` (an IPv6 host in brackets).
+    pub fn parse(text: &str) -> Result<Remote, String> {
+        let bad = |why: &str| format!("`{}` is not NODE_ID@HOST:PORT: {why}", text.escape_debug());
+        let rest = text.trim().strip_prefix("bronze://").unwrap_or(text.trim());
+        let (id, addr) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
+        let key = super::secure::parse_key(id).ok_or_else(|| bad("a bad node id"))?;
+        let node_id = PublicKey::from_slice(&key).map_err(|_| bad("a bad node id"))?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let port: u16 = port.parse().map_err(|_| bad("a bad port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.len() > 255 || !host.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad("a bad host"));
+        }
+        Ok(Remote {
+            node_id,
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The ZMQ endpoint.
+    pub fn zmq(&self) -> String {
+        if self.host.contains(':') {
+            format!("tcp://[{}]:{}", self.host, self.port)
+        } else {
+            format!("tcp://{}:{}", self.host, self.port)
+        }
+    }
 }
 
 impl Client {
@@ -86,6 +132,57 @@ impl Client {
             sock,
             id,
             next_request: 1,
+            session: None,
+        })
+    }
+
+    /// Connects to a node's TCP bus at `remote` and runs the handshake as `key` (docs/API.md,
+    /// "Remote API"), through a SOCKS5 `proxy` (`host:port`) if given. The handshake must
+    /// complete within `timeout`. A key the node does not allow gets no error here: the node
+    /// answers nothing after the handshake.
+    pub fn connect_remote(
+        ctx: &zmq::Context,
+        remote: &Remote,
+        key: &SecretKey,
+        proxy: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let proto = |e: zmq::Error| ClientError::Protocol(e.to_string());
+        let id = ServiceId::Client(bitcoin::secp256k1::rand::random());
+        let sock = ctx.socket(zmq::DEALER).map_err(proto)?;
+        apply_limits(&sock, limits::ESB_MAX_MSG).map_err(proto)?;
+        sock.set_linger(0).map_err(proto)?;
+        if let Some(p) = proxy {
+            sock.set_socks_proxy(Some(p)).map_err(proto)?;
+        }
+        sock.connect(&remote.zmq()).map_err(proto)?;
+        let ephemeral = SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng());
+        let max = limits::ESB_MAX_MSG as usize;
+        let (act1, hs) = ClientHandshake::start(*key, remote.node_id, ephemeral, max);
+        let deadline = Instant::now() + timeout;
+        sock.send(act1, 0).map_err(proto)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ready = sock
+            .poll(zmq::POLLIN, left.as_millis().min(i64::MAX as u128) as i64)
+            .map_err(proto)?;
+        if ready == 0 {
+            return Err(ClientError::NotRunning(format!(
+                "no handshake answer from {} within {:.1} s{}",
+                remote.zmq(),
+                timeout.as_secs_f64(),
+                proxy.map_or(String::new(), |p| format!(" (through the proxy {p})"))
+            )));
+        }
+        let act2 = sock.recv_bytes(0).map_err(proto)?;
+        let (act3, session) = hs
+            .on_act_two(&act2)
+            .map_err(|e| ClientError::Protocol(format!("the node's handshake: {e}")))?;
+        sock.send(act3, 0).map_err(proto)?;
+        Ok(Client {
+            sock,
+            id,
+            next_request: 1,
+            session: Some(session),
         })
     }
 
@@ -114,9 +211,17 @@ impl Client {
         let frames = env
             .encode_frames()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        self.sock
-            .send_multipart(frames, 0)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let sent = match &mut self.session {
+            None => self.sock.send_multipart(frames, 0),
+            Some(s) => {
+                let [src, dst, payload] = &frames;
+                let packet = s
+                    .seal(src, dst, payload)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                self.sock.send(packet, 0)
+            }
+        };
+        sent.map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok(request_id)
     }
 
@@ -136,6 +241,17 @@ impl Client {
             .sock
             .recv_multipart(0)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let frames = match &mut self.session {
+            None => frames,
+            Some(s) => {
+                let [packet] = <[Vec<u8>; 1]>::try_from(frames).map_err(|f| {
+                    ClientError::Protocol(format!("{} frames from the node, not one", f.len()))
+                })?;
+                s.open(&packet)
+                    .map_err(|e| ClientError::Protocol(format!("the node's message: {e}")))?
+                    .to_vec()
+            }
+        };
         Envelope::decode_frames(&frames).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 

@@ -5,7 +5,8 @@
 //! - [`kind`]: the buses of the seed table.
 //! - [`router`]: the routing table of one bus ([`Bus`]) and its guarantees.
 //! - [`socket`]: the ROUTER socket of a bus and the thread that owns it.
-//! - [`client`]: a blocking API client (CLI, tests, benchmarks).
+//! - [`secure`]: the encrypted sessions of a TCP bus and the allow-list of client keys.
+//! - [`client`]: a blocking API client (CLI, tests, benchmarks), local or remote (encrypted).
 //! - [`limits`]: socket and table limits.
 
 pub mod client;
@@ -13,6 +14,7 @@ pub mod endpoint;
 pub mod kind;
 pub mod limits;
 pub mod router;
+pub mod secure;
 pub mod socket;
 
 pub use endpoint::Endpoint;

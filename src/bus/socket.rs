@@ -10,11 +10,16 @@
 //!
 //! Bad input is answered here: a 3-frame message that does not decode gets a failure reply with
 //! the request id when it could be read; any other frame count is dropped with a log line.
+//!
+//! A TCP endpoint is always encrypted ([`super::secure`]): each peer sends one-frame messages,
+//! the handshake and then one encrypted bus message each; the pump decrypts them into the same
+//! three frames, and the outlet encrypts what goes back. There is no plaintext TCP.
 
 use super::endpoint::Endpoint;
 use super::limits;
 use super::router::{Bus, OutletError};
-use crate::wire::msg::{Envelope, FrameError, Msg};
+use super::secure::{Inbound, SecureConfig, Sessions};
+use crate::wire::msg::{code, type_id, Envelope, FrameError, Msg};
 use bitcoin::hex::DisplayHex;
 use std::future::Future;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -45,11 +50,45 @@ struct Shared {
     sock: Mutex<Option<zmq::Socket>>,
     /// Poked after every send and on close: the pump looks at `ZMQ_EVENTS` again.
     poke: Notify,
+    /// The encrypted sessions of a TCP endpoint.
+    sessions: Option<Mutex<Sessions>>,
 }
 
 impl Shared {
     fn sock(&self) -> MutexGuard<'_, Option<zmq::Socket>> {
         self.sock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sessions(&self) -> Option<MutexGuard<'_, Sessions>> {
+        self.sessions
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Sends `[routing id, src, dst, payload]`: as is, or encrypted into `[routing id,
+    /// packet]` on an encrypted bus (`Unreachable` for a peer without an open session).
+    fn send(&self, frames: Vec<Vec<u8>>) -> Result<(), OutletError> {
+        let frames = match self.sessions() {
+            None => frames,
+            Some(mut sessions) => {
+                let [rid, src, dst, payload] =
+                    <[Vec<u8>; 4]>::try_from(frames).map_err(|_| OutletError::Unreachable)?;
+                let packet = sessions
+                    .seal(&rid, &src, &dst, &payload)
+                    .ok_or(OutletError::Unreachable)?;
+                vec![rid, packet]
+            }
+        };
+        let sent = match self.sock().as_ref() {
+            None => return Err(OutletError::Closed),
+            Some(s) => s.send_multipart(frames, zmq::DONTWAIT),
+        };
+        self.poke.notify_one();
+        sent.map_err(|e| match e {
+            zmq::Error::EHOSTUNREACH => OutletError::Unreachable,
+            zmq::Error::EAGAIN => OutletError::Full,
+            _ => OutletError::Closed,
+        })
     }
 }
 
@@ -81,16 +120,25 @@ impl BusSocket {
         bus: Bus,
         endpoint: &Endpoint,
         max_msg: i64,
+        secure: Option<SecureConfig>,
     ) -> Result<BusSocket, SocketError> {
         let fail = |what: &str, e: zmq::Error| {
             SocketError(format!("{} bus, {endpoint}: {what}: {e}", bus.name()))
         };
-        if !endpoint.is_local() {
-            return Err(SocketError(format!(
-                "{} bus, {endpoint}: TCP buses are not encrypted yet; bind a loopback address",
-                bus.name()
-            )));
-        }
+        let sessions = match (endpoint, secure) {
+            (Endpoint::Tcp { .. }, Some(config)) => Some(Mutex::new(Sessions::new(
+                bus.name(),
+                config,
+                max_msg as usize,
+            ))),
+            (Endpoint::Tcp { .. }, None) => {
+                return Err(SocketError(format!(
+                    "{} bus, {endpoint}: a TCP bus needs the node's key (it is always encrypted)",
+                    bus.name()
+                )))
+            }
+            _ => None,
+        };
         let router = ctx.socket(zmq::ROUTER).map_err(|e| fail("socket", e))?;
         apply_limits(&router, max_msg).map_err(|e| fail("options", e))?;
         router
@@ -118,20 +166,10 @@ impl BusSocket {
         let shared = Arc::new(Shared {
             sock: Mutex::new(Some(router)),
             poke: Notify::new(),
+            sessions,
         });
         let out = shared.clone();
-        bus.set_outlet(Some(Box::new(move |frames: Vec<Vec<u8>>| {
-            let sent = match out.sock().as_ref() {
-                None => return Err(OutletError::Closed),
-                Some(s) => s.send_multipart(frames, zmq::DONTWAIT),
-            };
-            out.poke.notify_one();
-            sent.map_err(|e| match e {
-                zmq::Error::EHOSTUNREACH => OutletError::Unreachable,
-                zmq::Error::EAGAIN => OutletError::Full,
-                _ => OutletError::Closed,
-            })
-        })));
+        bus.set_outlet(Some(Box::new(move |frames: Vec<Vec<u8>>| out.send(frames))));
         Ok(BusSocket {
             bus,
             endpoint: endpoint.clone(),
@@ -176,12 +214,18 @@ impl BusSocket {
                         recv_bounded(sock).map_err(|e| e.to_string())?
                     };
                     let Some(msg) = next else { break };
-                    handle_in(&shared, &bus, msg);
+                    match shared.sessions.is_some() {
+                        true => secure_in(&shared, &bus, msg),
+                        false => handle_in(&shared, &bus, msg),
+                    }
                     handled += 1;
                     if handled % limits::READ_BURST == 0 {
                         // Let the services run between bursts of one busy socket.
                         actix_rt::task::yield_now().await;
                     }
+                }
+                if let Some(mut sessions) = shared.sessions() {
+                    sessions.expire(std::time::Instant::now());
                 }
                 wait(&afd, &shared.poke).await;
             }
@@ -259,8 +303,12 @@ fn clear_stale_socket(path: &std::path::Path) -> Result<(), String> {
 /// Most frames kept from one ZMQ message: routing id + 3; more are read and discarded.
 const MAX_PARTS: usize = 4;
 
+/// One message read from the socket: its frames (at most [`MAX_PARTS`]), how many it had, and
+/// the peer's address (TCP).
+type Received = (Vec<Vec<u8>>, usize, String);
+
 /// Receives one multipart message, keeping at most [`MAX_PARTS`] frames; `None` if none waits.
-fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<(Vec<Vec<u8>>, usize)>> {
+fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<Received>> {
     let first = match router.recv_bytes(zmq::DONTWAIT) {
         Ok(f) => f,
         Err(zmq::Error::EAGAIN) => return Ok(None),
@@ -268,17 +316,65 @@ fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<(Vec<Vec<u8>>, usize
     };
     let mut frames = vec![first];
     let mut count = 1;
+    let mut addr = String::new();
     while router.get_rcvmore()? {
-        let part = router.recv_bytes(0)?;
+        let mut part = router.recv_msg(0)?;
+        if count == 1 {
+            addr = part.gets("Peer-Address").unwrap_or("?").to_string();
+        }
         count += 1;
         if frames.len() < MAX_PARTS {
-            frames.push(part);
+            frames.push(part.to_vec());
         }
     }
-    Ok(Some((frames, count)))
+    Ok(Some((frames, count, addr)))
 }
 
-fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize)) {
+/// A message on an encrypted bus: `[routing id, one frame]`, through the peer's session.
+fn secure_in(shared: &Shared, bus: &Bus, (frames, count, addr): Received) {
+    let mut frames = frames.into_iter();
+    let rid = frames.next().unwrap_or_default();
+    let msg = frames.next().unwrap_or_default();
+    let step = {
+        let Some(mut sessions) = shared.sessions() else {
+            return;
+        };
+        if count != 2 {
+            // Not our protocol: the same as a message that does not decrypt.
+            sessions.on_message(&rid, &addr, &[], std::time::Instant::now())
+        } else {
+            sessions.on_message(&rid, &addr, &msg, std::time::Instant::now())
+        }
+    };
+    match step {
+        Inbound::Reply(act2) => {
+            if let Some(sock) = shared.sock().as_ref() {
+                let _ = sock.send_multipart([rid.as_slice(), &act2], zmq::DONTWAIT);
+            }
+            shared.poke.notify_one();
+        }
+        Inbound::Frames([src, dst, payload]) => {
+            // Changing the allow-list is for the local API only.
+            let ty = payload.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+            if matches!(ty, Some(type_id::RPC_ALLOW | type_id::RPC_REVOKE)) {
+                let id = payload
+                    .get(2..10)
+                    .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+                let why = Msg::failure(
+                    code::REFUSED,
+                    "the allow-list changes over the local API only",
+                );
+                let reply = crate::wire::msg::payload_of(id, &why);
+                let _ = shared.send(vec![rid, dst, src, reply]);
+                return;
+            }
+            handle_in(shared, bus, (vec![rid, src, dst, payload], 4, addr));
+        }
+        Inbound::Nothing => {}
+    }
+}
+
+fn handle_in(shared: &Shared, bus: &Bus, (frames, count, _): Received) {
     let mut frames = frames.into_iter();
     let routing_id = frames.next().unwrap_or_default();
     let body: Vec<Vec<u8>> = frames.collect();
@@ -309,11 +405,9 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count): (Vec<Vec<u8>>, usize))
             }
             let payload = crate::wire::msg::payload_of(request_id, &Msg::failure(code, reason));
             // The reply swaps the frames as given, so even a bad id frame gets an answer.
-            let reply = [routing_id.as_slice(), &body[1], &body[0], &payload];
-            if let Some(sock) = shared.sock().as_ref() {
-                if sock.send_multipart(reply, zmq::DONTWAIT).is_err() {
-                    bus.stats().dropped.fetch_add(1, Ordering::Relaxed);
-                }
+            let reply = vec![routing_id, body[1].clone(), body[0].clone(), payload];
+            if shared.send(reply).is_err() {
+                bus.stats().dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

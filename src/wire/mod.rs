@@ -18,6 +18,7 @@
 //! - [`session`]: the trait a peer session implements for the connection driver.
 //! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
 //! - [`rgb_api`]: the RGB Node's messages (0x04xx).
+//! - [`rpc_session`]: encrypted bus sessions over ZMQ TCP (Noise_XK acts, then Brontozaur).
 //! - [`samples`]: one valid message of every API type id (tests, fuzz seeds, contract test).
 //! - [`storm`], [`storm_api`]: Storm chunks and containers, and the Storm Node's messages (0x05xx).
 //! - [`storm_p2p`]: Storm peer messages (storm-core 0.9), carried in Bifrost `msg` app 0x0001.
@@ -36,6 +37,7 @@ pub mod lnp_peer;
 pub mod msg;
 pub mod network;
 pub mod rgb_api;
+pub mod rpc_session;
 pub mod samples;
 pub mod session;
 pub mod storm;

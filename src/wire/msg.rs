@@ -404,6 +404,14 @@ pub enum Msg {
         /// Service name as listed by `info`.
         service: String,
     },
+    /// 0x0120, request (local API only): allow a client key on the node's TCP buses.
+    RpcAllow([u8; 33]),
+    /// 0x0121, request (local API only): revoke a client key.
+    RpcRevoke([u8; 33]),
+    /// 0x0122, request: the allowed client keys.
+    RpcList,
+    /// 0x0123, final reply to `RpcList`.
+    RpcAllowList(Vec<[u8; 33]>),
     /// 0x02xx: the LNP Node's messages.
     Lnp(LnpMsg),
     /// 0x03xx: the BP Node's messages.
@@ -472,6 +480,14 @@ pub mod type_id {
     pub const NODE_INFO: u16 = 0x0101;
     /// Debug crash request.
     pub const DEBUG_CRASH: u16 = 0x01F0;
+    /// Allow a client key (local API only).
+    pub const RPC_ALLOW: u16 = 0x0120;
+    /// Revoke a client key (local API only).
+    pub const RPC_REVOKE: u16 = 0x0121;
+    /// List the allowed client keys.
+    pub const RPC_LIST: u16 = 0x0122;
+    /// The allowed client keys.
+    pub const RPC_ALLOW_LIST: u16 = 0x0123;
     /// Every generic type id (the node sets list theirs in `TYPE_IDS`).
     pub const GENERIC: &[u16] = &[
         SUCCESS,
@@ -483,6 +499,10 @@ pub mod type_id {
         GET_INFO,
         NODE_INFO,
         DEBUG_CRASH,
+        RPC_ALLOW,
+        RPC_REVOKE,
+        RPC_LIST,
+        RPC_ALLOW_LIST,
     ];
 }
 
@@ -499,6 +519,10 @@ impl Msg {
             Msg::GetInfo => type_id::GET_INFO,
             Msg::NodeInfo(_) => type_id::NODE_INFO,
             Msg::DebugCrash { .. } => type_id::DEBUG_CRASH,
+            Msg::RpcAllow(_) => type_id::RPC_ALLOW,
+            Msg::RpcRevoke(_) => type_id::RPC_REVOKE,
+            Msg::RpcList => type_id::RPC_LIST,
+            Msg::RpcAllowList(_) => type_id::RPC_ALLOW_LIST,
             Msg::Lnp(m) => m.type_id(),
             Msg::Bp(m) => m.type_id(),
             Msg::Rgb(m) => m.type_id(),
@@ -509,10 +533,16 @@ impl Msg {
     /// Whether this message opens, continues, ends a request, or stands alone.
     pub fn kind(&self) -> MsgKind {
         match self {
-            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo | Msg::DebugCrash { .. } => {
-                MsgKind::Request
+            Msg::Subscribe
+            | Msg::Unsubscribe
+            | Msg::GetInfo
+            | Msg::DebugCrash { .. }
+            | Msg::RpcAllow(_)
+            | Msg::RpcRevoke(_)
+            | Msg::RpcList => MsgKind::Request,
+            Msg::Success(_) | Msg::Failure { .. } | Msg::NodeInfo(_) | Msg::RpcAllowList(_) => {
+                MsgKind::Final
             }
-            Msg::Success(_) | Msg::Failure { .. } | Msg::NodeInfo(_) => MsgKind::Final,
             Msg::Progress(_) => MsgKind::Progress,
             Msg::ServiceEvent(_) => MsgKind::OneWay,
             Msg::Lnp(m) => m.kind(),
@@ -544,7 +574,12 @@ impl Msg {
                 text(message, out)
             }
             Msg::Progress(s) => text(s, out),
-            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo => Ok(()),
+            Msg::Subscribe | Msg::Unsubscribe | Msg::GetInfo | Msg::RpcList => Ok(()),
+            Msg::RpcAllow(k) | Msg::RpcRevoke(k) => k.strict_encode(out),
+            Msg::RpcAllowList(keys) => {
+                encode_len(keys.len(), limits::MAX_LIST, out)?;
+                keys.iter().try_for_each(|k| k.strict_encode(out))
+            }
             Msg::ServiceEvent(ev) => {
                 encode_string(&ev.service, limits::MAX_SERVICE_NAME, out)?;
                 ev.state.strict_encode(out)?;
@@ -581,6 +616,17 @@ impl Msg {
             type_id::GET_INFO => Msg::GetInfo,
             type_id::NODE_INFO => Msg::NodeInfo(decode_info(r)?),
             type_id::DEBUG_CRASH => Msg::DebugCrash { service: name(r)? },
+            type_id::RPC_ALLOW => Msg::RpcAllow(r.array()?),
+            type_id::RPC_REVOKE => Msg::RpcRevoke(r.array()?),
+            type_id::RPC_LIST => Msg::RpcList,
+            type_id::RPC_ALLOW_LIST => {
+                let n = r.len_prefix(limits::MAX_LIST, 33)?;
+                let mut keys = Vec::with_capacity(n);
+                for _ in 0..n {
+                    keys.push(r.array()?);
+                }
+                Msg::RpcAllowList(keys)
+            }
             t if t >> 8 == u16::from(LnpMsg::RANGE) => Msg::Lnp(LnpMsg::decode_body(t, r)?),
             t if t >> 8 == u16::from(BpMsg::RANGE) => Msg::Bp(BpMsg::decode_body(t, r)?),
             t if t >> 8 == u16::from(RgbMsg::RANGE) => Msg::Rgb(RgbMsg::decode_body(t, r)?),

@@ -61,6 +61,10 @@ pub fn generic() -> Vec<Msg> {
         Msg::DebugCrash {
             service: "lnpd".into(),
         },
+        Msg::RpcAllow([2; 33]),
+        Msg::RpcRevoke([2; 33]),
+        Msg::RpcList,
+        Msg::RpcAllowList(vec![[2; 33]]),
     ];
     for m in &list {
         match m {
@@ -73,6 +77,10 @@ pub fn generic() -> Vec<Msg> {
             | Msg::GetInfo
             | Msg::NodeInfo(_)
             | Msg::DebugCrash { .. }
+            | Msg::RpcAllow(_)
+            | Msg::RpcRevoke(_)
+            | Msg::RpcList
+            | Msg::RpcAllowList(_)
             | Msg::Lnp(_)
             | Msg::Bp(_)
             | Msg::Rgb(_)

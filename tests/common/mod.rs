@@ -442,6 +442,27 @@ pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The public key of the client key file `path` (`nodectl key show`, which creates it).
+pub fn client_key(path: &Path) -> String {
+    let out = Command::new(NODECTL)
+        .args(["key", "show", "--key"])
+        .arg(path)
+        .output()
+        .unwrap();
+    ok(out).trim().to_string()
+}
+
+/// The node id of the node whose data dir is `dir`, once its key file exists.
+pub fn node_id_of(dir: &Path) -> Option<String> {
+    let bytes = std::fs::read(dir.join("node.key")).ok()?;
+    let secret = bitcoin::secp256k1::SecretKey::from_slice(&bytes).ok()?;
+    let secp = bitcoin::secp256k1::Secp256k1::signing_only();
+    let public = bitcoin::secp256k1::PublicKey::from_secret_key(&secp, &secret);
+    Some(bitcoin::hex::DisplayHex::to_lower_hex_string(
+        &public.serialize()[..],
+    ))
+}
+
 /// Connects LNP node `from` to LNP node `to` over Bifrost (`nodectl lnp connect bifrost://…`).
 pub fn connect_bifrost(from: &Node, to: &Node) {
     let info = to.info_json();

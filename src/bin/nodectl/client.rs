@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand};
 use lnpbp_nodes::actors::settings::{self, Overrides};
 use lnpbp_nodes::actors::NodeKind;
-use lnpbp_nodes::bus::client::{Client, ClientError};
+use lnpbp_nodes::bus::client::{Client, ClientError, Remote};
 use lnpbp_nodes::bus::{BusKind, Endpoint};
 use lnpbp_nodes::wire::msg::{Envelope, Msg, ServiceId};
 use std::path::PathBuf;
@@ -30,6 +30,18 @@ pub struct ClientArgs<C: Subcommand> {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Talk to a node on another machine over its encrypted TCP API:
+    /// `[bronze://]<node id>@<host>:<port>` (this client's key must be on its allow-list).
+    #[arg(long, global = true, value_name = "NODE_ID@HOST:PORT")]
+    pub remote: Option<String>,
+    /// The client key file for --remote (default ~/.config/nodectl/client.key, created on
+    /// first use).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Reach --remote through this SOCKS5 proxy (Tor: 127.0.0.1:9050); the host is sent to the
+    /// proxy as a name, never resolved here.
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub proxy: Option<String>,
     /// Seconds to wait for the node's answer (default 5; 15 for connect, ping and block).
     #[arg(long, global = true, value_parser = timeout_arg)]
     pub timeout: Option<Duration>,
@@ -108,6 +120,51 @@ pub struct Session {
     client: Client,
     manager: ServiceId,
     timeout: Duration,
+    /// Whether it is a remote session (its timeouts get a hint).
+    remote: bool,
+}
+
+/// The client key file: `--key`, else `~/.config/nodectl/client.key`.
+pub fn key_path(given: Option<&PathBuf>) -> Result<PathBuf, String> {
+    if let Some(p) = given {
+        return Ok(p.clone());
+    }
+    let home = std::env::var_os("HOME").ok_or("HOME is not set; use --key FILE")?;
+    Ok(PathBuf::from(home).join(".config/nodectl/client.key"))
+}
+
+/// Loads the client key, creating it (mode 0600, in a directory of mode 0700) on first use.
+pub fn client_key(
+    given: Option<&PathBuf>,
+) -> Result<(bitcoin::secp256k1::SecretKey, [u8; 33]), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let path = key_path(given)?;
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let (secret, public, created) = lnpbp_nodes::actors::datadir::key_file(&path)?;
+    if created {
+        eprintln!("created a new client key in {}", path.display());
+    }
+    Ok((secret, public.serialize()))
+}
+
+/// `--proxy`: `host:port`.
+pub fn proxy_arg(text: &str) -> Result<String, String> {
+    let ok = text
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if !ok || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("--proxy `{}` is not HOST:PORT", shown(text)));
+    }
+    Ok(text.to_string())
 }
 
 impl Session {
@@ -121,30 +178,54 @@ impl Session {
         let timeout = args
             .timeout
             .unwrap_or_else(|| Duration::from_secs_f64(default_timeout));
-        let endpoint = endpoint(kind, args, bus)?;
         let zmq = zmq::Context::new();
+        let manager = kind.seed().manager_id.clone();
+        if let Some(r) = &args.remote {
+            let remote = Remote::parse(r).map_err(|e| format!("--remote: {e}"))?;
+            let (key, _) = client_key(args.key.as_ref())?;
+            let proxy = args.proxy.as_deref().map(proxy_arg).transpose()?;
+            let client = Client::connect_remote(&zmq, &remote, &key, proxy.as_deref(), timeout)
+                .map_err(|e| e.to_string())?;
+            return Ok(Session {
+                client,
+                manager,
+                timeout,
+                remote: true,
+            });
+        }
+        if args.proxy.is_some() {
+            return Err("--proxy is for --remote".into());
+        }
+        let endpoint = endpoint(kind, args, bus)?;
         let client = Client::connect(&zmq, &endpoint).map_err(|e| e.to_string())?;
         Ok(Session {
             client,
-            manager: kind.seed().manager_id.clone(),
+            manager,
             timeout,
+            remote: false,
         })
     }
 
     /// Sends `msg` to the manager and waits for the final reply (progress goes to stderr).
     pub fn request(&mut self, msg: Msg) -> Result<Msg, String> {
-        let progress = |p: &str| eprintln!("... {p}");
-        self.client
-            .request(&self.manager, msg, self.timeout, progress)
-            .map_err(|e| e.to_string())
+        let manager = self.manager.clone();
+        self.request_to(&manager, msg)
     }
 
     /// Sends `msg` to `dst` (not the manager) and waits for the final reply.
     pub fn request_to(&mut self, dst: &ServiceId, msg: Msg) -> Result<Msg, String> {
         let progress = |p: &str| eprintln!("... {p}");
+        let remote = self.remote;
         self.client
             .request(dst, msg, self.timeout, progress)
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                // A node answers nothing to a key it does not allow (docs/API.md).
+                ClientError::Timeout(_) if remote => format!(
+                    "{e} after the encrypted handshake: is this client's key (`nodectl key \
+                     show`) on the node's allow-list (`nodectl <node> rpc allow KEY` there)?"
+                ),
+                e => e.to_string(),
+            })
     }
 
     /// Sends `msgs` to `dst` with at most `window` in flight, and hands each final reply to

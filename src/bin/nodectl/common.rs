@@ -20,6 +20,87 @@ pub enum CommonCmd {
         #[command(subcommand)]
         cmd: DebugCmd,
     },
+    /// The client keys allowed on the node's encrypted TCP buses (allow and revoke over the
+    /// local API only; kept in the node's data dir).
+    Rpc {
+        #[command(subcommand)]
+        cmd: RpcCmd,
+    },
+}
+
+/// The allow-list of the node's TCP buses.
+#[derive(Subcommand)]
+pub enum RpcCmd {
+    /// Allow a client key (66 hex digits, as `nodectl key show` prints it).
+    Allow {
+        /// The client's public key.
+        key: String,
+    },
+    /// Revoke a client key: its new sessions are refused.
+    Revoke {
+        /// The client's public key.
+        key: String,
+    },
+    /// The allowed keys.
+    List,
+}
+
+/// This client's own key.
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Print the public key of this client's key (created on first use) to put on a node's
+    /// allow-list.
+    Show {
+        /// The key file (default ~/.config/nodectl/client.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<std::path::PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `nodectl key show`.
+pub fn key(cmd: &KeyCmd) -> Result<(), String> {
+    let KeyCmd::Show { key, json } = cmd;
+    let (_, public) = client::client_key(key.as_ref())?;
+    let path = client::key_path(key.as_ref())?;
+    let hex = render::hex(&public);
+    if *json {
+        render::emit!(
+            "{}",
+            serde_json::json!({ "key": hex, "file": path.display().to_string() })
+        );
+    } else {
+        render::emit!("{hex}");
+    }
+    Ok(())
+}
+
+fn key_arg(text: &str) -> Result<[u8; 33], String> {
+    lnpbp_nodes::bus::secure::parse_key(text).ok_or_else(|| {
+        format!(
+            "`{}` is not a client key (66 hex digits of a public key)",
+            client::shown(text)
+        )
+    })
+}
+
+fn key_list(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::RpcAllowList(keys) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    let keys: Vec<String> = keys.iter().map(|k| render::hex(k)).collect();
+    if json {
+        render::emit!("{}", serde_json::json!(keys));
+    } else if keys.is_empty() {
+        render::emit!("no client keys allowed");
+    } else {
+        for k in &keys {
+            render::emit!("{k}");
+        }
+    }
+    Ok(())
 }
 
 /// Fault injection.
@@ -48,6 +129,15 @@ pub fn run<C: Subcommand>(
             },
             Box::new(render::success),
         ),
+        CommonCmd::Rpc { cmd } => match cmd {
+            RpcCmd::Allow { key } => {
+                Request::new(Msg::RpcAllow(key_arg(key)?), Box::new(render::success))
+            }
+            RpcCmd::Revoke { key } => {
+                Request::new(Msg::RpcRevoke(key_arg(key)?), Box::new(render::success))
+            }
+            RpcCmd::List => Request::new(Msg::RpcList, Box::new(key_list)),
+        },
         CommonCmd::Events => {
             let mut s = Session::open(kind, args, BusKind::Api, client::TIMEOUT)?;
             let json = args.json;

@@ -105,6 +105,10 @@ pub struct StartArgs {
     /// Listen for Bifrost peers on ADDR (LNP; repeatable; replaces `bifrost.listen`).
     #[arg(long, value_name = "ADDR")]
     bifrost_listen: Vec<String>,
+    /// Allow this client key (66 hex digits) on the node's TCP buses, besides `[rpc] allow`
+    /// (repeatable).
+    #[arg(long, value_name = "KEY")]
+    rpc_allow: Vec<String>,
     /// Download the containers this peer offers without `storm accept` (Storm; a node id;
     /// repeatable; replaces `storm.auto_accept`).
     #[arg(long, value_name = "NODE_ID")]
@@ -162,6 +166,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         network: args.network,
         log_level: args.log_level.clone(),
         fault_injection: args.fault_injection,
+        rpc_allow: args.rpc_allow.clone(),
         endpoints: flags
             .iter()
             .filter_map(|(b, v)| v.as_ref().map(|v| (*b, v.clone())))
@@ -204,6 +209,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         fault_injection: settings.fault_injection,
         node_id: public.serialize(),
         secret,
+        rpc_allow: settings.rpc_allow,
         node: settings.node,
     };
     tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(&config.node_id),

@@ -503,14 +503,6 @@ fn config_file_and_flags_are_applied() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn client_never_hangs_and_exits_non_zero() {
     let tmp = tempfile::tempdir_in("/tmp").unwrap();

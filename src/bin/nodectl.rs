@@ -122,3 +122,53 @@ fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap checks the whole command tree (ids unique with the global flags, e.g. `--key`
+    /// against a positional `key`): a clash would panic at run time on that command.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    /// Every command parses into its arguments without a panic: each leaf command with a
+    /// placeholder for every required positional, with and without the global flags. (clap
+    /// panics while filling the arguments when a positional shares its id with a global flag.)
+    #[test]
+    fn every_command_parses_without_a_panic() {
+        use clap::CommandFactory;
+        fn leaves(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+            if cmd.get_subcommands().next().is_none() {
+                let mut argv = path.clone();
+                for a in cmd.get_positionals().filter(|a| a.is_required_set()) {
+                    let _ = a;
+                    argv.push("00".into());
+                }
+                out.push(argv);
+                return;
+            }
+            for sub in cmd.get_subcommands() {
+                let mut p = path.clone();
+                p.push(sub.get_name().to_string());
+                leaves(sub, p, out);
+            }
+        }
+        let mut all = Vec::new();
+        leaves(&Cli::command(), vec!["nodectl".into()], &mut all);
+        assert!(all.len() > 50, "{} commands", all.len());
+        for argv in all {
+            let with_globals: Vec<String> = argv
+                .iter()
+                .cloned()
+                .chain(["--key", "/tmp/k", "--json"].map(String::from))
+                .collect();
+            for a in [&argv, &with_globals] {
+                let _ = Cli::try_parse_from(a);
+            }
+        }
+    }
+}

@@ -442,6 +442,15 @@ pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// A TCP port free on loopback at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The public key of the client key file `path` (`nodectl key show`, which creates it).
 pub fn client_key(path: &Path) -> String {
     let out = Command::new(NODECTL)

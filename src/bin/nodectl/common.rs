@@ -34,12 +34,14 @@ pub enum RpcCmd {
     /// Allow a client key (66 hex digits, as `nodectl key show` prints it).
     Allow {
         /// The client's public key.
-        key: String,
+        #[arg(value_name = "KEY")]
+        client: String,
     },
     /// Revoke a client key: its new sessions are refused.
     Revoke {
         /// The client's public key.
-        key: String,
+        #[arg(value_name = "KEY")]
+        client: String,
     },
     /// The allowed keys.
     List,
@@ -130,11 +132,11 @@ pub fn run<C: Subcommand>(
             Box::new(render::success),
         ),
         CommonCmd::Rpc { cmd } => match cmd {
-            RpcCmd::Allow { key } => {
-                Request::new(Msg::RpcAllow(key_arg(key)?), Box::new(render::success))
+            RpcCmd::Allow { client } => {
+                Request::new(Msg::RpcAllow(key_arg(client)?), Box::new(render::success))
             }
-            RpcCmd::Revoke { key } => {
-                Request::new(Msg::RpcRevoke(key_arg(key)?), Box::new(render::success))
+            RpcCmd::Revoke { client } => {
+                Request::new(Msg::RpcRevoke(key_arg(client)?), Box::new(render::success))
             }
             RpcCmd::List => Request::new(Msg::RpcList, Box::new(key_list)),
         },

@@ -138,7 +138,8 @@ pub enum StoreCmd {
         /// Table name.
         table: String,
         /// Key: 64 hex digits.
-        key: String,
+        #[arg(value_name = "KEY")]
+        table_key: String,
         /// File with the value (default: stdin).
         file: Option<PathBuf>,
     },
@@ -147,7 +148,8 @@ pub enum StoreCmd {
         /// Table name.
         table: String,
         /// Key: 64 hex digits.
-        key: String,
+        #[arg(value_name = "KEY")]
+        table_key: String,
         /// Write the value to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -157,7 +159,8 @@ pub enum StoreCmd {
         /// Table name.
         table: String,
         /// Key: 64 hex digits.
-        key: String,
+        #[arg(value_name = "KEY")]
+        table_key: String,
     },
 }
 
@@ -330,7 +333,11 @@ fn store(args: &ClientArgs<StormCmd>, cmd: &StoreCmd) -> Result<(), String> {
             let table = table_arg(table)?;
             return list(args, table);
         }
-        StoreCmd::Put { table, key, file } => {
+        StoreCmd::Put {
+            table,
+            table_key: key,
+            file,
+        } => {
             let (table, key) = (table_arg(table)?, key_arg(key)?);
             let value = match file {
                 Some(path) => {
@@ -342,11 +349,18 @@ fn store(args: &ClientArgs<StormCmd>, cmd: &StoreCmd) -> Result<(), String> {
             };
             StormMsg::Put { table, key, value }
         }
-        StoreCmd::Get { table, key, .. } => StormMsg::Get {
+        StoreCmd::Get {
+            table,
+            table_key: key,
+            ..
+        } => StormMsg::Get {
             table: table_arg(table)?,
             key: key_arg(key)?,
         },
-        StoreCmd::Delete { table, key } => StormMsg::Delete {
+        StoreCmd::Delete {
+            table,
+            table_key: key,
+        } => StormMsg::Delete {
             table: table_arg(table)?,
             key: key_arg(key)?,
         },
@@ -376,7 +390,14 @@ fn store(args: &ClientArgs<StormCmd>, cmd: &StoreCmd) -> Result<(), String> {
                 emit!("{n}");
             }
         }
-        (StoreCmd::Get { out, key, .. }, Msg::Storm(StormMsg::Value(v))) => match out {
+        (
+            StoreCmd::Get {
+                out,
+                table_key: key,
+                ..
+            },
+            Msg::Storm(StormMsg::Value(v)),
+        ) => match out {
             Some(path) => {
                 std::fs::write(path, &v)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -428,3 +428,26 @@ fn rpc_allow_and_revoke_take_effect_at_once_and_survive_a_restart() {
         .unwrap()
         .contains(&p2));
 }
+
+#[test]
+fn a_python_client_written_from_the_docs_gets_info_over_the_encrypted_api() {
+    let keys = tempfile::tempdir().unwrap();
+    let (k1, p1) = key_file(keys.path(), "python.key");
+    let a = start_remote(&[&p1]);
+    let out = Command::new(python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/remote_client.py"))
+        .args([&a.id, "127.0.0.1", &a.port.to_string()])
+        .arg(&k1)
+        .args(["lnp", "info"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        a.node.log_text()
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["node"], "lnp");
+    assert_eq!(info["node_id"], a.id.as_str());
+}

@@ -435,7 +435,10 @@ fn a_python_client_written_from_the_docs_gets_info_over_the_encrypted_api() {
     let (k1, p1) = key_file(keys.path(), "python.key");
     let a = start_remote(&[&p1]);
     let out = Command::new(python())
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/remote_client.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/remote_client.py"
+        ))
         .args([&a.id, "127.0.0.1", &a.port.to_string()])
         .arg(&k1)
         .args(["lnp", "info"])

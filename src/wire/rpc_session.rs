@@ -256,6 +256,11 @@ impl ClientSession {
         Ok(self.t.encrypt(&seal_frames(src, dst, payload)?)?)
     }
 
+    /// Encrypts any plaintext as one packet (tests and fuzzing: frames that may not parse).
+    pub fn seal_plain(&mut self, plain: &[u8]) -> Result<Vec<u8>, SessionError> {
+        Ok(self.t.encrypt(plain)?)
+    }
+
     /// Decrypts a ZMQ message from the node: `[src, dst, payload]`.
     pub fn open(&mut self, msg: &[u8]) -> Result<[Vec<u8>; 3], SessionError> {
         open_frames(&open_packet(&mut self.t, msg)?)

@@ -24,10 +24,12 @@ use std::time::Duration;
 pub const ENV_PREFIX: &str = "NODECTL";
 
 /// The keys every node has.
-const GENERIC_KEYS: [&str; 7] = [
+const GENERIC_KEYS: [&str; 9] = [
     "network",
     "log_level",
     "fault_injection",
+    "proxy",
+    "always_use_proxy",
     "endpoints",
     "supervisor",
     "bus",
@@ -39,6 +41,8 @@ struct Raw {
     network: String,
     log_level: String,
     fault_injection: bool,
+    proxy: String,
+    always_use_proxy: bool,
     endpoints: BTreeMap<String, String>,
     supervisor: RawSupervisor,
     bus: RawBus,
@@ -79,6 +83,10 @@ pub struct Overrides {
     pub endpoints: Vec<(BusKind, String)>,
     /// `--rpc-allow KEY` (repeatable): client keys allowed on TCP buses, besides `[rpc] allow`.
     pub rpc_allow: Vec<String>,
+    /// `--proxy HOST:PORT`.
+    pub proxy: Option<String>,
+    /// `--always-use-proxy`.
+    pub always_use_proxy: bool,
     /// Node flags that replace a list in the node's section (`--listen`, `--connect`): the flag
     /// name without dashes and its values. Each node says which it takes ([`super::NodeDef`]).
     pub lists: Vec<(&'static str, Vec<String>)>,
@@ -101,6 +109,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Client keys allowed on the node's TCP buses (`[rpc] allow` and `--rpc-allow`).
     pub rpc_allow: Vec<[u8; 33]>,
+    /// How P2P dials are made (`proxy`, `always_use_proxy`).
+    pub proxy: super::tcp::ProxyConfig,
     /// The node's own settings (its sections), validated by its module.
     pub node: Arc<dyn NodeSettings>,
 }
@@ -195,6 +205,14 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
     if o.fault_injection {
         b = b
             .set_override("fault_injection", true)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(p) = &o.proxy {
+        b = set(b, "proxy", p.clone())?;
+    }
+    if o.always_use_proxy {
+        b = b
+            .set_override("always_use_proxy", true)
             .map_err(|e| e.to_string())?;
     }
     let mut from_flag = BTreeMap::new();
@@ -364,9 +382,34 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             }
         }
     }
+    let proxy = match raw.proxy.as_str() {
+        "" => None,
+        p if p
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok()) =>
+        {
+            Some(p.to_string())
+        }
+        p => {
+            return Err(bad(
+                "proxy",
+                format!("`{}` is not HOST:PORT of a SOCKS5 proxy", p.escape_debug()),
+            ))
+        }
+    };
+    if raw.always_use_proxy && proxy.is_none() {
+        return Err(bad(
+            "always_use_proxy",
+            "needs a proxy (--proxy HOST:PORT)".into(),
+        ));
+    }
     let node = (def.settings)(&section)?;
     Ok(Settings {
         rpc_allow,
+        proxy: super::tcp::ProxyConfig {
+            proxy,
+            always: raw.always_use_proxy,
+        },
         network,
         log_level: raw.log_level,
         fault_injection: raw.fault_injection,

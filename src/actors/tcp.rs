@@ -228,9 +228,68 @@ impl TcpBridge {
     }
 }
 
-/// Dials `addr` (`host:port`) within `timeout`; the error names the address and the cause.
+/// How outbound P2P connections are made (`--proxy`, `--always-use-proxy`, as Core Lightning
+/// names them): set once at node start.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// A SOCKS5 proxy, `host:port` (Tor: 127.0.0.1:9050).
+    pub proxy: Option<String>,
+    /// Every dial goes through the proxy; none is ever made directly.
+    pub always: bool,
+}
+
+static PROXY: std::sync::OnceLock<ProxyConfig> = std::sync::OnceLock::new();
+
+/// Sets how this process dials peers (once, at node start; a second call is ignored).
+pub fn set_proxy(p: ProxyConfig) {
+    let _ = PROXY.set(p);
+}
+
+/// How a dial to `host` goes: through the proxy (`Some`) or directly (`None`); an error for a
+/// `.onion` host without a proxy.
+fn route(host: &str) -> Result<Option<&'static str>, String> {
+    let p = PROXY.get();
+    let proxy = p.and_then(|p| p.proxy.as_deref());
+    let always = p.is_some_and(|p| p.always);
+    let is_ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok();
+    match proxy {
+        // Names (.onion or not) go to the proxy as names; addresses too with --always-use-proxy.
+        Some(p) if always || !is_ip => Ok(Some(p)),
+        Some(_) => Ok(None),
+        None if host.ends_with(".onion") => Err(format!(
+            "{host} is a Tor address: start the node with --proxy (Tor's SOCKS port)"
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Dials `addr` (`host:port`) within `timeout`, directly or through the SOCKS5 proxy (see
+/// [`ProxyConfig`]); the error names the address and the cause.
 pub async fn dial(addr: String, timeout: Duration) -> Result<TcpStream, String> {
-    match actix_rt::time::timeout(timeout, TcpStream::connect(addr.clone())).await {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("cannot connect to {addr}: not HOST:PORT"))?;
+    let via = route(&host).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let connect = async {
+        match via {
+            None => TcpStream::connect(addr.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            Some(proxy) => {
+                let target = (host.trim_start_matches('[').trim_end_matches(']'), port);
+                tokio_socks::tcp::Socks5Stream::connect(proxy, target)
+                    .await
+                    .map(|s| s.into_inner())
+                    .map_err(|e| format!("through the proxy {proxy}: {e}"))
+            }
+        }
+    };
+    match actix_rt::time::timeout(timeout, connect).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(format!("cannot connect to {addr}: {e}")),
         Err(_) => Err(format!(

@@ -105,6 +105,13 @@ pub struct StartArgs {
     /// Listen for Bifrost peers on ADDR (LNP; repeatable; replaces `bifrost.listen`).
     #[arg(long, value_name = "ADDR")]
     bifrost_listen: Vec<String>,
+    /// Dial peers through this SOCKS5 proxy (Tor: 127.0.0.1:9050): host names, .onion
+    /// included, go to it as names; IP addresses too with --always-use-proxy.
+    #[arg(long, value_name = "HOST:PORT")]
+    proxy: Option<String>,
+    /// Never dial a peer directly: every outbound connection goes through --proxy.
+    #[arg(long)]
+    always_use_proxy: bool,
     /// Allow this client key (66 hex digits) on the node's TCP buses, besides `[rpc] allow`
     /// (repeatable).
     #[arg(long, value_name = "KEY")]
@@ -167,6 +174,8 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         log_level: args.log_level.clone(),
         fault_injection: args.fault_injection,
         rpc_allow: args.rpc_allow.clone(),
+        proxy: args.proxy.clone(),
+        always_use_proxy: args.always_use_proxy,
         endpoints: flags
             .iter()
             .filter_map(|(b, v)| v.as_ref().map(|v| (*b, v.clone())))
@@ -189,6 +198,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         ],
     };
     let settings = settings::load(kind, &dir, &overrides)?;
+    lnpbp_nodes::actors::tcp::set_proxy(settings.proxy.clone());
     let level = match (&args.log_level, std::env::var_os("RUST_LOG")) {
         (Some(l), _) => l.clone(),
         (None, Some(_)) => String::new(),

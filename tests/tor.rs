@@ -187,8 +187,7 @@ fn with_always_use_proxy_a_dial_while_the_proxy_is_down_fails_and_is_never_direc
     });
     let dead = format!("127.0.0.1:{}", free_port());
     let a = Node::start("lnp", &["--proxy", &dead, "--always-use-proxy"]);
-    let id =
-        "02".to_string() + &"79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"[..];
+    let id = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
     let out = a.cli(&["connect", &format!("{id}@127.0.0.1:{port}")]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("proxy"), "{err}");

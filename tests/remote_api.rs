@@ -454,3 +454,54 @@ fn a_python_client_written_from_the_docs_gets_info_over_the_encrypted_api() {
     assert_eq!(info["node"], "lnp");
     assert_eq!(info["node_id"], a.id.as_str());
 }
+
+#[test]
+fn a_storm_node_joins_an_lnp_node_on_another_host_over_its_encrypted_msg_bus() {
+    // LNP node A serves its MSG bus on TCP; B is local to its own Storm node.
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let a_dir = tmp.path().join("lnp-a");
+    let msg_port = free_port();
+    let msg = format!("tcp://0.0.0.0:{msg_port}");
+    let mut la = Node::spawn_in("lnp", &a_dir, &["-M", &msg], &[]);
+    la.wait_ready();
+    let a_id = la.info_json()["node_id"].as_str().unwrap().to_string();
+    let lb = Node::start("lnp", &[]);
+    let b_id = lb.info_json()["node_id"].as_str().unwrap().to_string();
+    // Storm node SA joins A over TCP, as a service of another host: not allowed yet.
+    let join = format!("bronze://{a_id}@127.0.0.1:{msg_port}");
+    let sa = Node::start("storm", &["--lnp", &join]);
+    let sa_id = sa.info_json()["node_id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(sa.info_json()["lnp"]
+        .as_str()
+        .unwrap()
+        .ends_with("(unreachable)"));
+    wait_until(Duration::from_secs(10), "the refusal in A's log", || {
+        la.log_text().contains(&sa_id)
+    });
+    // Allowed at run time over A's local API: SA joins (its next handshake after a silence).
+    ok(la.cli(&["rpc", "allow", &sa_id]));
+    sa.wait_info("A reachable over TCP", |i| {
+        i["lnp"].as_str().unwrap().ends_with("(reachable)")
+    });
+    let sb = Node::start(
+        "storm",
+        &["--lnp", &format!("ipc://{}", lb.dir.join("msg").display())],
+    );
+    connect_bifrost(&la, &lb);
+    sb.wait_info("B reachable", |i| {
+        i["lnp"].as_str().unwrap().ends_with("(reachable)")
+    });
+    let (mut listener, got) = json_lines(&["storm", "chat", "listen", "--json"], &sb.dir, |v| {
+        v.get("text").is_some()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    ok(sa.cli(&["chat", "send", &b_id, "over an encrypted MSG bus"]));
+    let m = got
+        .recv_timeout(Duration::from_secs(10))
+        .expect("B gets A's chat");
+    assert_eq!(m["text"], "over an encrypted MSG bus");
+    assert_eq!(m["from"], a_id.as_str());
+    let _ = listener.kill();
+    let _ = listener.wait();
+}

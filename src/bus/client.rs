@@ -156,28 +156,7 @@ impl Client {
             sock.set_socks_proxy(Some(p)).map_err(proto)?;
         }
         sock.connect(&remote.zmq()).map_err(proto)?;
-        let ephemeral = SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng());
-        let max = limits::ESB_MAX_MSG as usize;
-        let (act1, hs) = ClientHandshake::start(*key, remote.node_id, ephemeral, max);
-        let deadline = Instant::now() + timeout;
-        sock.send(act1, 0).map_err(proto)?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ready = sock
-            .poll(zmq::POLLIN, left.as_millis().min(i64::MAX as u128) as i64)
-            .map_err(proto)?;
-        if ready == 0 {
-            return Err(ClientError::NotRunning(format!(
-                "no handshake answer from {} within {:.1} s{}",
-                remote.zmq(),
-                timeout.as_secs_f64(),
-                proxy.map_or(String::new(), |p| format!(" (through the proxy {p})"))
-            )));
-        }
-        let act2 = sock.recv_bytes(0).map_err(proto)?;
-        let (act3, session) = hs
-            .on_act_two(&act2)
-            .map_err(|e| ClientError::Protocol(format!("the node's handshake: {e}")))?;
-        sock.send(act3, 0).map_err(proto)?;
+        let session = handshake(&sock, remote, key, timeout, proxy)?;
         Ok(Client {
             sock,
             id,
@@ -287,6 +266,43 @@ impl Client {
             }
         }
     }
+}
+
+/// Runs the client side of the handshake (docs/API.md, "Remote API") on a connected DEALER:
+/// act one, act two within `timeout`, act three; the open session. (`proxy` only names the
+/// proxy in the error.)
+pub fn handshake(
+    sock: &zmq::Socket,
+    remote: &Remote,
+    key: &SecretKey,
+    timeout: Duration,
+    proxy: Option<&str>,
+) -> Result<ClientSession, ClientError> {
+    let proto = |e: zmq::Error| ClientError::Protocol(e.to_string());
+    let ephemeral = SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng());
+    let max = limits::ESB_MAX_MSG as usize;
+    let (act1, hs) = ClientHandshake::start(*key, remote.node_id, ephemeral, max);
+    sock.send(act1, 0).map_err(proto)?;
+    let ready = sock
+        .poll(
+            zmq::POLLIN,
+            timeout.as_millis().min(i64::MAX as u128) as i64,
+        )
+        .map_err(proto)?;
+    if ready == 0 {
+        return Err(ClientError::NotRunning(format!(
+            "no handshake answer from {} within {:.1} s{}",
+            remote.zmq(),
+            timeout.as_secs_f64(),
+            proxy.map_or(String::new(), |p| format!(" (through the proxy {p})"))
+        )));
+    }
+    let act2 = sock.recv_bytes(0).map_err(proto)?;
+    let (act3, session) = hs
+        .on_act_two(&act2)
+        .map_err(|e| ClientError::Protocol(format!("the node's handshake: {e}")))?;
+    sock.send(act3, 0).map_err(proto)?;
+    Ok(session)
 }
 
 /// Longest wait of a [`SharedClient`] for a connection to the other node.

@@ -19,15 +19,18 @@ use super::chat::Chat;
 use super::stormd::Apps;
 use super::transfer::{Outgoing, Transfers};
 use crate::actors::clock::unix_now_ms;
+use crate::bus::client::Remote;
 use crate::bus::{Bus, Endpoint};
 use crate::lograte::STORM_REFUSED;
 use crate::wire::bifrost::APP_STORM;
 use crate::wire::lnp_api::{AppMessage, LnpMsg};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::rpc_session::ClientSession;
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::{ChatEntry, StormMsg};
 use crate::wire::storm_p2p::{Mesg, StormP2p};
 use bitcoin::hex::DisplayHex;
+use bitcoin::secp256k1::SecretKey;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -38,6 +41,9 @@ use std::time::{Duration, Instant};
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Silence after which the LNP node counts as unreachable.
 pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// Longest wait for the LNP node's act two (a remote MSG bus).
+const HANDSHAKE: Duration = Duration::from_secs(2);
 
 /// Longest wait for the LNP node's messages before the timers run.
 pub const POLL: Duration = Duration::from_millis(50);
@@ -101,7 +107,7 @@ pub struct Link {
 
 impl Link {
     /// Starts the link thread to `endpoint`.
-    pub fn start(endpoint: Endpoint, parts: LinkParts) -> Result<Arc<Link>, String> {
+    pub fn start(endpoint: Target, parts: LinkParts) -> Result<Arc<Link>, String> {
         let (tx, rx) = channel();
         // The doorbell: a command wakes the thread at once (it also wakes every POLL).
         let ctx = zmq::Context::new();
@@ -114,7 +120,7 @@ impl Link {
             .and_then(|()| push.connect("inproc://storm-link"))
             .map_err(|e| format!("no doorbell: {e}"))?;
         let link = Arc::new(Link {
-            endpoint: endpoint.zmq(),
+            endpoint: endpoint.shown(),
             reachable: AtomicBool::new(false),
             tx: Mutex::new((tx, push)),
         });
@@ -199,12 +205,82 @@ struct Doorbell {
 }
 
 /// The DEALER on the LNP node's MSG bus, as stormd.
+/// Where the LNP node's MSG bus is: a local endpoint, or a TCP endpoint of another host
+/// (encrypted: the Storm node's key must be on the LNP node's allow-list).
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// IPC or inproc.
+    Local(Endpoint),
+    /// `<LNP node id>@host:port`, with the key this Storm node authenticates with.
+    Remote(Remote, SecretKey),
+}
+
+impl Target {
+    /// How the target is shown.
+    pub fn shown(&self) -> String {
+        match self {
+            Target::Local(e) => e.zmq(),
+            Target::Remote(r, _) => format!("{}@{}", r.node_id, r.zmq()),
+        }
+    }
+}
+
 struct Socket {
     sock: zmq::Socket,
     next_id: u64,
+    /// The encrypted session of a remote target.
+    session: Option<ClientSession>,
 }
 
 impl Socket {
+    /// A socket to `target` (for a remote one, after the handshake).
+    fn open(ctx: &zmq::Context, target: &Target) -> Result<Socket, String> {
+        let sock = ctx
+            .socket(zmq::DEALER)
+            .map_err(|e| format!("no socket: {e}"))?;
+        let _ = sock.set_linger(0);
+        if let Target::Local(_) = target {
+            // Known again at once after a reconnect. (Over TCP each connection is a new
+            // session anyway, and ZMQ picks a fresh routing id for it.)
+            let _ = sock.set_identity(&ServiceId::Stormd.to_bytes());
+        }
+        let endpoint = match target {
+            Target::Local(e) => e.zmq(),
+            Target::Remote(r, _) => r.zmq(),
+        };
+        sock.connect(&endpoint)
+            .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
+        let session = match target {
+            Target::Local(_) => None,
+            Target::Remote(r, key) => Some(
+                crate::bus::client::handshake(&sock, r, key, HANDSHAKE, None)
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        Ok(Socket {
+            sock,
+            next_id: 1,
+            session,
+        })
+    }
+
+    /// The next message from the LNP node, if one waits (a message that does not decode or
+    /// decrypt is skipped: `Some(None)`).
+    fn recv(&mut self) -> Option<Option<Envelope>> {
+        let frames = self.sock.recv_multipart(zmq::DONTWAIT).ok()?;
+        let frames = match &mut self.session {
+            None => frames,
+            Some(s) => match <[Vec<u8>; 1]>::try_from(frames) {
+                Ok([packet]) => match s.open(&packet) {
+                    Ok(f) => f.to_vec(),
+                    Err(_) => return Some(None),
+                },
+                Err(_) => return Some(None),
+            },
+        };
+        Some(Envelope::decode_frames(&frames).ok())
+    }
+
     /// Sends a request to `lnpd`; its id, or `None` if it could not be queued.
     fn send(&mut self, msg: LnpMsg) -> Option<u64> {
         let id = self.next_id;
@@ -216,7 +292,14 @@ impl Socket {
             msg: msg.into(),
         };
         let frames = env.encode_frames().ok()?;
-        self.sock.send_multipart(frames, zmq::DONTWAIT).ok()?;
+        match &mut self.session {
+            None => self.sock.send_multipart(frames, zmq::DONTWAIT).ok()?,
+            Some(s) => {
+                let [src, dst, payload] = &frames;
+                let packet = s.seal(src, dst, payload).ok()?;
+                self.sock.send(packet, zmq::DONTWAIT).ok()?
+            }
+        }
         Some(id)
     }
 
@@ -234,19 +317,21 @@ fn lock(t: &Mutex<Transfers>) -> std::sync::MutexGuard<'_, Transfers> {
 }
 
 /// The link thread: runs until the process ends.
-fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, bell: Doorbell) {
+fn run(link: &Link, target: &Target, parts: &LinkParts, bell: Doorbell) {
     let ctx = zmq::Context::new();
-    let Ok(sock) = ctx.socket(zmq::DEALER) else {
-        tracing::error!("the LNP link has no socket");
-        return;
+    let endpoint = target.shown();
+    // A remote target is reached by a handshake, again after each silence (ZMQ reconnects
+    // TCP by itself, but a new connection needs a new session).
+    let mut opened = Instant::now();
+    let mut sock = loop {
+        match Socket::open(&ctx, target) {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(%endpoint, "the LNP link cannot connect yet: {e}");
+                std::thread::sleep(DEAD_AFTER);
+            }
+        }
     };
-    let _ = sock.set_linger(0);
-    let _ = sock.set_identity(&ServiceId::Stormd.to_bytes());
-    if let Err(e) = sock.connect(&endpoint.zmq()) {
-        tracing::error!(endpoint = %endpoint.zmq(), "the LNP link cannot connect: {e}");
-        return;
-    }
-    let mut sock = Socket { sock, next_id: 1 };
     let mut last_heard: Option<Instant> = None;
     let mut next_beat = Instant::now();
     let mut subscription: Option<u64> = None;
@@ -287,8 +372,21 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, bell: Doorbell) {
             let _ = sock.send(LnpMsg::ListPeers);
         }
         let alive = last_heard.is_some_and(|t| now.saturating_duration_since(t) < DEAD_AFTER);
+        let quiet_since = last_heard.map_or(opened, |t| t.max(opened));
+        if matches!(target, Target::Remote(..))
+            && !alive
+            && now.saturating_duration_since(quiet_since) >= DEAD_AFTER * 2
+        {
+            // Silent for long over TCP (the node restarted, the connection broke, or our key
+            // was not allowed yet): a new connection and a new session.
+            opened = now;
+            if let Ok(s) = Socket::open(&ctx, target) {
+                sock = s;
+                subscription = None;
+            }
+        }
         if link.reachable() && !alive {
-            tracing::warn!(endpoint = %endpoint.zmq(), "the LNP node is not reachable");
+            tracing::warn!(%endpoint, "the LNP node is not reachable");
             link.reachable.store(false, Ordering::Release);
             subscription = None;
             for (_, p) in pending.drain() {
@@ -313,15 +411,15 @@ fn run(link: &Link, endpoint: &Endpoint, parts: &LinkParts, bell: Doorbell) {
         let mut t = lock(&parts.transfers);
         if readable {
             for _ in 0..BURST {
-                let Ok(frames) = sock.sock.recv_multipart(zmq::DONTWAIT) else {
+                let Some(next) = sock.recv() else {
                     break;
                 };
-                let Ok(env) = Envelope::decode_frames(&frames) else {
+                let Some(env) = next else {
                     continue;
                 };
                 last_heard = Some(Instant::now());
                 if !link.reachable() {
-                    tracing::info!(endpoint = %endpoint.zmq(), "the LNP node is reachable");
+                    tracing::info!(%endpoint, "the LNP node is reachable");
                     link.reachable.store(true, Ordering::Release);
                 }
                 if subscription.is_none() {

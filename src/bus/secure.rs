@@ -193,10 +193,14 @@ impl Sessions {
                 },
             );
         }
-        let open_sessions = self.map.values().filter(|e| e.session.is_open()).count();
         let entry = self.map.get_mut(rid).expect("inserted above");
         entry.last = now;
-        let ephemeral = SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng());
+        // A fresh ephemeral key for act two only (any key otherwise: it is not used).
+        let ephemeral = if entry.session.awaits_act_one() {
+            SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng())
+        } else {
+            self.config.key
+        };
         let step = entry.session.on_message(msg, &self.config.key, ephemeral);
         match step {
             Ok(ServerStep::Reply(act2)) => Inbound::Reply(act2),
@@ -211,7 +215,8 @@ impl Sessions {
                         "refused an encrypted session: the client key is not on the allow-list");
                     return Inbound::Nothing;
                 }
-                if open_sessions >= MAX_SESSIONS {
+                let open_sessions = self.map.values().filter(|e| e.session.is_open()).count();
+                if open_sessions > MAX_SESSIONS {
                     // The longest idle session makes room, if it has been idle a while.
                     let idlest = self
                         .map

@@ -136,6 +136,11 @@ impl ServerSession {
         }
     }
 
+    /// Whether act one is due (the only step that uses an ephemeral key).
+    pub fn awaits_act_one(&self) -> bool {
+        matches!(self.state, ServerState::AwaitAct1)
+    }
+
     /// Whether the handshake is done.
     pub fn is_open(&self) -> bool {
         matches!(self.state, ServerState::Open(..))

@@ -456,25 +456,21 @@ fn config_file_and_flags_are_applied() {
         "network = \"regtest\"\n[endpoints]\nsign = \"ipc://{data_dir}/signer\"\n",
     )
     .unwrap();
-    let port = free_port();
-    let api = format!("tcp://127.0.0.1:{port}");
     let key = tmp.path().join("client.key");
     let client = client_key(&key);
-    let mut node = Node::spawn_in(
-        "bp",
-        &dir,
-        &[
-            "--config",
-            custom.to_str().unwrap(),
-            "-R",
-            &api,
-            "--network",
-            "testnet4",
-            "--rpc-allow",
-            &client,
-        ],
-        &[],
-    );
+    let (mut node, port) = spawn_on_free_port("bp", &dir, |port| {
+        vec![
+            "--config".into(),
+            custom.to_str().unwrap().into(),
+            "-R".into(),
+            format!("tcp://127.0.0.1:{port}"),
+            "--network".into(),
+            "testnet4".into(),
+            "--rpc-allow".into(),
+            client.clone(),
+        ]
+    });
+    let api = format!("tcp://127.0.0.1:{port}");
     // Reach it over (encrypted) TCP via -R, as a remote client.
     let deadline = std::time::Instant::now() + START_DEADLINE;
     let info = loop {

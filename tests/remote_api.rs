@@ -38,25 +38,15 @@ struct Remote1 {
 fn start_remote(allow: &[&str]) -> Remote1 {
     let tmp = tempfile::tempdir_in("/tmp").unwrap();
     let dir = tmp.path().join("lnp");
-    let port = free_port();
-    let api = format!("tcp://0.0.0.0:{port}");
-    let mut args = vec!["-R", api.as_str()];
-    for k in allow {
-        args.extend(["--rpc-allow", k]);
-    }
-    let node = Node::spawn_in("lnp", &dir, &args, &[]);
-    let id = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(id) = node_id_of(&dir) {
-                if node.log_text().contains("node started") {
-                    break id;
-                }
-            }
-            assert!(Instant::now() < deadline, "{}", node.log_text());
-            std::thread::sleep(Duration::from_millis(50));
+    let allow: Vec<String> = allow.iter().map(|k| k.to_string()).collect();
+    let (node, port) = spawn_on_free_port("lnp", &dir, |port| {
+        let mut args = vec!["-R".to_string(), format!("tcp://0.0.0.0:{port}")];
+        for k in &allow {
+            args.extend(["--rpc-allow".to_string(), k.clone()]);
         }
-    };
+        args
+    });
+    let id = node_id_of(&dir).expect("the node key");
     Remote1 {
         node,
         port,
@@ -460,9 +450,9 @@ fn a_storm_node_joins_an_lnp_node_on_another_host_over_its_encrypted_msg_bus() {
     // LNP node A serves its MSG bus on TCP; B is local to its own Storm node.
     let tmp = tempfile::tempdir_in("/tmp").unwrap();
     let a_dir = tmp.path().join("lnp-a");
-    let msg_port = free_port();
-    let msg = format!("tcp://0.0.0.0:{msg_port}");
-    let mut la = Node::spawn_in("lnp", &a_dir, &["-M", &msg], &[]);
+    let (mut la, msg_port) = spawn_on_free_port("lnp", &a_dir, |port| {
+        vec!["-M".into(), format!("tcp://0.0.0.0:{port}")]
+    });
     la.wait_ready();
     let a_id = la.info_json()["node_id"].as_str().unwrap().to_string();
     let lb = Node::start("lnp", &[]);
@@ -504,4 +494,68 @@ fn a_storm_node_joins_an_lnp_node_on_another_host_over_its_encrypted_msg_bus() {
     assert_eq!(m["from"], a_id.as_str());
     let _ = listener.kill();
     let _ = listener.wait();
+}
+
+#[test]
+fn subscriptions_work_remotely() {
+    let keys = tempfile::tempdir().unwrap();
+    let (k1, p1) = key_file(keys.path(), "events.key");
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("lnp");
+    let (mut node, port) = spawn_on_free_port("lnp", &dir, |port| {
+        vec![
+            "-R".into(),
+            format!("tcp://0.0.0.0:{port}"),
+            "--rpc-allow".into(),
+            p1.clone(),
+            "--fault-injection".into(),
+        ]
+    });
+    let id = node_id_of(&dir).expect("the node key");
+    let remote = format!("{id}@127.0.0.1:{port}");
+    let key = k1.to_str().unwrap().to_string();
+    // `nodectl lnp events --json --remote …` left running; its events as they come.
+    let mut child = Command::new(NODECTL)
+        .args([
+            "lnp", "events", "--json", "--key", &key, "--remote", &remote,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in out.lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if v.get("service").is_some() && tx.send(v).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let crash = Command::new(NODECTL)
+        .args([
+            "lnp",
+            "debug",
+            "crash",
+            "ctl-router",
+            "--key",
+            &key,
+            "--remote",
+            &remote,
+        ])
+        .output()
+        .unwrap();
+    ok(crash);
+    let ev = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a service event over the encrypted session");
+    assert_eq!(ev["service"], "ctl-router");
+    let _ = child.kill();
+    let _ = child.wait();
+    node.signal("-TERM");
+    let _ = node.wait_exit(Duration::from_secs(10));
 }

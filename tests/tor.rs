@@ -123,7 +123,15 @@ fn a_bp_connect_and_a_remote_client_go_through_the_proxy() {
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("client.key");
     let client = client_key(&key);
-    let api_port = free_port();
+    let rdir = rtmp.path().join("lnp");
+    let (r, api_port) = spawn_on_free_port("lnp", &rdir, |port| {
+        vec![
+            "-R".into(),
+            format!("tcp://127.0.0.1:{port}"),
+            "--rpc-allow".into(),
+            client.clone(),
+        ]
+    });
     let onion = "apinodeexampleexampleexampleexampleexampleexampleexamplqd.onion";
     let socks = Socks::start(&[(
         format!("{onion}:{api_port}"),
@@ -147,9 +155,6 @@ fn a_bp_connect_and_a_remote_client_go_through_the_proxy() {
     );
 
     // A remote client reaches an LNP node's encrypted API by an .onion name through --proxy.
-    let rdir = rtmp.path().join("lnp");
-    let api = format!("tcp://127.0.0.1:{api_port}");
-    let r = Node::spawn_in("lnp", &rdir, &["-R", &api, "--rpc-allow", &client], &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let out = loop {
         let out = node_id_of(&rdir).map(|id| {

@@ -442,13 +442,48 @@ pub fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A TCP port free on loopback at the time of the call.
+/// A TCP port free on all addresses at the time of the call, picked at random below Linux's
+/// ephemeral range (32768..), so that the ports the OS hands out to other tests (port 0) do
+/// not take it. Still racy between parallel tests: [`spawn_on_free_port`] retries.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = 20_000 + (bitcoin::secp256k1::rand::random::<u16>() % 12_000);
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Spawns a node whose arguments bind a TCP port (`args(port)`), on a free port, and waits
+/// until it has started; if the port was taken meanwhile (another test), again on another.
+pub fn spawn_on_free_port(
+    kind: &'static str,
+    dir: &Path,
+    args: impl Fn(u16) -> Vec<String>,
+) -> (Node, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let a = args(port);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let mut node = Node::spawn_in(kind, dir, &refs, &[]);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if node.log_text().contains("node started") {
+                return (node, port);
+            }
+            if let Some(st) = node.child.as_mut().unwrap().try_wait().unwrap() {
+                assert!(
+                    node.log_text().contains("Address already in use"),
+                    "node exited with {st}: {}",
+                    node.log_text()
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "{}", node.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("no free port in five tries");
 }
 
 /// The public key of the client key file `path` (`nodectl key show`, which creates it).

@@ -559,3 +559,61 @@ fn subscriptions_work_remotely() {
     node.signal("-TERM");
     let _ = node.wait_exit(Duration::from_secs(10));
 }
+
+#[test]
+fn an_rgb_node_keeps_its_stock_in_the_store_of_a_storm_node_on_another_host() {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    // The RGB node's key made beforehand (the same file format as `nodectl key show`'s), to
+    // put on the Storm node's allow-list.
+    let rdir = tmp.path().join("rgb");
+    let rgb_id = client_key(&rdir.join("node.key"));
+    let sdir = tmp.path().join("storm");
+    let (storm, port) = spawn_on_free_port("storm", &sdir, |port| {
+        vec![
+            "-S".into(),
+            format!("tcp://0.0.0.0:{port}"),
+            "--rpc-allow".into(),
+            rgb_id.clone(),
+        ]
+    });
+    let storm_id = node_id_of(&sdir).unwrap();
+    let store = format!("{storm_id}@127.0.0.1:{port}");
+    let mut rgb = Node::spawn_in("rgb", &rdir, &["-S", &store], &[]);
+    rgb.wait_ready();
+    assert_eq!(rgb.info_json()["node_id"], rgb_id.as_str());
+    let out = ok(rgb.cli(&[
+        "issue",
+        "--ticker",
+        "FAR",
+        "--name",
+        "Far away",
+        "--supply",
+        "5",
+        "--seal",
+        "14295d5bb1a191cdb6286dc0944df938421e3dfcbf0811353ccac4100c2068c5:1",
+        "--json",
+    ]));
+    assert!(out.contains("rgb:"), "{out}");
+    let tables = ok(storm.cli(&["store", "tables", "--json"]));
+    assert!(
+        tables.contains(&format!("rgb.{}.signet.journal", &rgb_id[2..18])),
+        "{tables}"
+    );
+    assert!(storm.log_text().contains("encrypted session open"));
+    // A plain TCP endpoint for -S is refused at start: TCP buses are encrypted.
+    let other = tmp.path().join("rgb2");
+    let out = Command::new(NODECTL)
+        .args([
+            "start",
+            "--node",
+            "rgb",
+            "-S",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("node id"), "{err}");
+}

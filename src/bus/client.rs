@@ -62,6 +62,42 @@ pub struct Remote {
     pub port: u16,
 }
 
+/// Where a client (or a service of a node) connects: a local endpoint, or a node's encrypted
+/// TCP bus with the key to authenticate with.
+#[derive(Clone, Debug)]
+pub enum Dial {
+    /// IPC or inproc (plaintext, protected by file modes).
+    Local(Endpoint),
+    /// `<node id>@host:port`, and our static key.
+    Remote(Remote, SecretKey),
+}
+
+impl Dial {
+    /// `[bronze://]<node id>@host:port` is remote (authenticated with `key`); anything else an
+    /// endpoint. A TCP endpoint without a node id is refused: TCP buses are encrypted.
+    pub fn parse(text: &str, data_dir: &std::path::Path, key: SecretKey) -> Result<Dial, String> {
+        if text.contains('@') {
+            return Ok(Dial::Remote(Remote::parse(text)?, key));
+        }
+        let e = Endpoint::parse(text, data_dir).map_err(|e| e.to_string())?;
+        if let Endpoint::Tcp { .. } = e {
+            return Err(format!(
+                "`{}` is a TCP bus, which is encrypted: give it as <node id>@host:port",
+                text.escape_debug()
+            ));
+        }
+        Ok(Dial::Local(e))
+    }
+
+    /// How it is shown (logs, `info`).
+    pub fn shown(&self) -> String {
+        match self {
+            Dial::Local(e) => e.zmq(),
+            Dial::Remote(r, _) => format!("{}@{}", r.node_id, r.zmq()),
+        }
+    }
+}
+
 impl Remote {
     /// Parses `[bronze://]<node id>@<host>:<port>` (an IPv6 host in brackets).
     pub fn parse(text: &str) -> Result<Remote, String> {
@@ -134,6 +170,15 @@ impl Client {
             next_request: 1,
             session: None,
         })
+    }
+
+    /// Connects to `dial`: locally, or to a node's TCP bus with the handshake (within
+    /// `timeout`).
+    pub fn dial(ctx: &zmq::Context, dial: &Dial, timeout: Duration) -> Result<Client, ClientError> {
+        match dial {
+            Dial::Local(e) => Client::connect(ctx, e),
+            Dial::Remote(r, key) => Client::connect_remote(ctx, r, key, None, timeout),
+        }
     }
 
     /// Connects to a node's TCP bus at `remote` and runs the handshake as `key` (docs/API.md,
@@ -315,39 +360,44 @@ pub const CONNECT_WAIT: Duration = Duration::from_secs(1);
 /// [`CONNECT_WAIT`], not at the deadline.
 pub struct SharedClient {
     zmq: zmq::Context,
-    endpoint: Endpoint,
+    dial: Dial,
     timeout: Duration,
     slot: std::sync::Mutex<Option<Client>>,
 }
 
 impl SharedClient {
-    /// A client of `endpoint` whose requests wait at most `timeout`.
-    pub fn new(zmq: zmq::Context, endpoint: Endpoint, timeout: Duration) -> SharedClient {
+    /// A client of `dial` whose requests wait at most `timeout`.
+    pub fn new(zmq: zmq::Context, dial: Dial, timeout: Duration) -> SharedClient {
         SharedClient {
             zmq,
-            endpoint,
+            dial,
             timeout,
             slot: std::sync::Mutex::new(None),
         }
     }
 
-    /// The endpoint, as ZMQ writes it.
+    /// Where it connects, as shown.
     pub fn endpoint(&self) -> String {
-        self.endpoint.zmq()
+        self.dial.shown()
     }
 
     /// Sends `msg` to `dst` and waits for its final reply (progress is skipped).
     pub fn request(&self, dst: &ServiceId, msg: Msg) -> Result<Msg, ClientError> {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        let client = match slot.as_mut() {
-            Some(c) => c,
-            None => slot.insert(Client::connect_with(&self.zmq, &self.endpoint, true)?),
+        let wait = CONNECT_WAIT.min(self.timeout);
+        let client = match (slot.as_mut(), &self.dial) {
+            (Some(c), _) => c,
+            (None, Dial::Local(e)) => slot.insert(Client::connect_with(&self.zmq, e, true)?),
+            // The handshake proves the connection (within the same wait).
+            (None, Dial::Remote(r, key)) => {
+                slot.insert(Client::connect_remote(&self.zmq, r, key, None, wait)?)
+            }
         };
-        if !client.connected(CONNECT_WAIT.min(self.timeout)) {
+        if client.session.is_none() && !client.connected(wait) {
             *slot = None;
             return Err(ClientError::NotRunning(format!(
                 "no connection to {}",
-                self.endpoint.zmq()
+                self.dial.shown()
             )));
         }
         match client.request(dst, msg, self.timeout, |_| ()) {

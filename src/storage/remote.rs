@@ -3,8 +3,7 @@
 //! (IPC) or at the deadline (TCP), never hangs.
 
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
-use crate::bus::client::{ClientError, SharedClient};
-use crate::bus::Endpoint;
+use crate::bus::client::{ClientError, Dial, SharedClient};
 use crate::wire::msg::{code, Msg, ServiceId};
 use crate::wire::storm::Id32;
 use crate::wire::storm_api::StormMsg;
@@ -27,10 +26,11 @@ impl std::fmt::Debug for RemoteStorage {
 }
 
 impl RemoteStorage {
-    /// A client of the STORE at `endpoint`; it connects on first use, and again after an error.
-    pub fn new(zmq: zmq::Context, endpoint: Endpoint, timeout: Duration) -> RemoteStorage {
+    /// A client of the STORE at `dial` (a local endpoint, or a Storm node's encrypted TCP
+    /// STORE bus); it connects on first use, and again after an error.
+    pub fn new(zmq: zmq::Context, dial: Dial, timeout: Duration) -> RemoteStorage {
         RemoteStorage {
-            client: SharedClient::new(zmq, endpoint, timeout),
+            client: SharedClient::new(zmq, dial, timeout),
         }
     }
 

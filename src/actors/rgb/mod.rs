@@ -108,7 +108,7 @@ impl NodeSettings for RgbSettings {
 impl NodeSettings for RgbSettings {
     fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
         use super::service_spec;
-        use crate::bus::Endpoint;
+        use crate::bus::client::Dial;
         use crate::rgb::store::{Contracts, Tables};
         use crate::storage::{RedbStorage, RemoteStorage, Storage};
         let config = env.config;
@@ -121,9 +121,9 @@ impl NodeSettings for RgbSettings {
                 (Arc::new(s), path.display().to_string())
             }
             Some(ep) => {
-                let endpoint = Endpoint::parse(ep, &config.data_dir)
+                let dial = Dial::parse(ep, &config.data_dir, config.secret)
                     .map_err(|e| format!("-S/--store {ep}: {e}"))?;
-                let s = RemoteStorage::new(zmq.clone(), endpoint, config.request_timeout);
+                let s = RemoteStorage::new(zmq.clone(), dial, config.request_timeout);
                 let name = format!("STORE {}", s.endpoint());
                 (Arc::new(s), name)
             }
@@ -156,11 +156,11 @@ impl NodeSettings for RgbSettings {
         let link = match &self.storm {
             None => None,
             Some(ep) => {
-                let endpoint = Endpoint::parse(ep, &config.data_dir)
+                let dial = Dial::parse(ep, &config.data_dir, config.secret)
                     .map_err(|e| format!("--storm {ep}: {e}"))?;
                 Some(storm::StormLink::start(
                     zmq,
-                    endpoint,
+                    dial,
                     config.request_timeout,
                     dispatch.clone(),
                 )?)

@@ -17,8 +17,7 @@
 //!   registers and subscribes again (a restarted Storm node has forgotten us).
 
 use super::rgbd::Dispatch;
-use crate::bus::client::{Client, ClientError, SharedClient};
-use crate::bus::Endpoint;
+use crate::bus::client::{Client, ClientError, Dial, SharedClient};
 use crate::storage::stored_id;
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_CONSIGNMENT};
 use crate::wire::msg::{code, Msg, ServiceId};
@@ -64,7 +63,7 @@ impl StormLink {
     /// Starts the link to the STORM bus at `endpoint`; contracts received go to `dispatch`.
     pub fn start(
         zmq: zmq::Context,
-        endpoint: Endpoint,
+        endpoint: Dial,
         timeout: Duration,
         dispatch: Arc<Dispatch>,
     ) -> Result<Arc<StormLink>, String> {
@@ -216,24 +215,39 @@ impl StormLink {
 }
 
 /// The receiving thread: registration, subscription, heartbeat, notifications.
-fn listen(zmq: &zmq::Context, endpoint: &Endpoint, link: &StormLink, dispatch: &Dispatch) {
+fn listen(zmq: &zmq::Context, endpoint: &Dial, link: &StormLink, dispatch: &Dispatch) {
     let mut client: Option<Client> = None;
     let mut last_answer: Option<Instant> = None;
     let mut last_ping = Instant::now() - HEARTBEAT;
     let mut ping_id = 0;
+    let mut opened = Instant::now();
     // The request ids of our registration (container_received for the app comes with it) and
     // of our transfer subscription (offers; it also carries container_received, ignored).
     let mut reg_id = None;
     loop {
         if client.is_none() {
-            match Client::connect(zmq, endpoint) {
-                Ok(c) => client = Some(c),
+            match Client::dial(zmq, endpoint, DEAD_AFTER) {
+                Ok(c) => {
+                    client = Some(c);
+                    opened = Instant::now();
+                }
                 Err(e) => {
                     tracing::debug!("the Storm node is not there yet: {e}");
                     std::thread::sleep(HEARTBEAT);
                     continue;
                 }
             }
+        }
+        let alive = last_answer.is_some_and(|t| t.elapsed() < DEAD_AFTER);
+        if !alive && link.reachable.swap(false, Ordering::AcqRel) {
+            tracing::warn!(storm = %endpoint.shown(), "the Storm node is unreachable");
+        }
+        let quiet = last_answer.map_or(opened, |t| t.max(opened)).elapsed();
+        if matches!(endpoint, Dial::Remote(..)) && !alive && quiet >= DEAD_AFTER * 2 {
+            // Over TCP a silent session is started afresh (a restarted Storm node, or our
+            // key allowed since).
+            client = None;
+            continue;
         }
         let Some(c) = client.as_mut() else { continue };
         if last_ping.elapsed() >= HEARTBEAT {
@@ -245,10 +259,6 @@ fn listen(zmq: &zmq::Context, endpoint: &Endpoint, link: &StormLink, dispatch: &
                     continue;
                 }
             }
-        }
-        let alive = last_answer.is_some_and(|t| t.elapsed() < DEAD_AFTER);
-        if !alive && link.reachable.swap(false, Ordering::AcqRel) {
-            tracing::warn!(storm = %endpoint.zmq(), "the Storm node is unreachable");
         }
         let env = match c.recv(Duration::from_millis(200)) {
             Ok(env) => env,
@@ -276,7 +286,7 @@ fn listen(zmq: &zmq::Context, endpoint: &Endpoint, link: &StormLink, dispatch: &
                     if let (Ok(reg), Ok(_)) = (reg, sub) {
                         reg_id = Some(reg);
                         link.reachable.store(true, Ordering::Release);
-                        tracing::info!(storm = %endpoint.zmq(), "attached to the Storm node as app 0x0010");
+                        tracing::info!(storm = %endpoint.shown(), "attached to the Storm node as app 0x0010");
                     }
                 }
             }

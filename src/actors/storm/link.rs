@@ -19,8 +19,8 @@ use super::chat::Chat;
 use super::stormd::Apps;
 use super::transfer::{Outgoing, Transfers};
 use crate::actors::clock::unix_now_ms;
-use crate::bus::client::Remote;
-use crate::bus::{Bus, Endpoint};
+use crate::bus::client::Dial;
+use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::wire::bifrost::APP_STORM;
 use crate::wire::lnp_api::{AppMessage, LnpMsg};
@@ -30,7 +30,6 @@ use crate::wire::storm::Id32;
 use crate::wire::storm_api::{ChatEntry, StormMsg};
 use crate::wire::storm_p2p::{Mesg, StormP2p};
 use bitcoin::hex::DisplayHex;
-use bitcoin::secp256k1::SecretKey;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -107,7 +106,7 @@ pub struct Link {
 
 impl Link {
     /// Starts the link thread to `endpoint`.
-    pub fn start(endpoint: Target, parts: LinkParts) -> Result<Arc<Link>, String> {
+    pub fn start(endpoint: Dial, parts: LinkParts) -> Result<Arc<Link>, String> {
         let (tx, rx) = channel();
         // The doorbell: a command wakes the thread at once (it also wakes every POLL).
         let ctx = zmq::Context::new();
@@ -205,26 +204,6 @@ struct Doorbell {
 }
 
 /// The DEALER on the LNP node's MSG bus, as stormd.
-/// Where the LNP node's MSG bus is: a local endpoint, or a TCP endpoint of another host
-/// (encrypted: the Storm node's key must be on the LNP node's allow-list).
-#[derive(Clone, Debug)]
-pub enum Target {
-    /// IPC or inproc.
-    Local(Endpoint),
-    /// `<LNP node id>@host:port`, with the key this Storm node authenticates with.
-    Remote(Remote, SecretKey),
-}
-
-impl Target {
-    /// How the target is shown.
-    pub fn shown(&self) -> String {
-        match self {
-            Target::Local(e) => e.zmq(),
-            Target::Remote(r, _) => format!("{}@{}", r.node_id, r.zmq()),
-        }
-    }
-}
-
 struct Socket {
     sock: zmq::Socket,
     next_id: u64,
@@ -234,25 +213,25 @@ struct Socket {
 
 impl Socket {
     /// A socket to `target` (for a remote one, after the handshake).
-    fn open(ctx: &zmq::Context, target: &Target) -> Result<Socket, String> {
+    fn open(ctx: &zmq::Context, target: &Dial) -> Result<Socket, String> {
         let sock = ctx
             .socket(zmq::DEALER)
             .map_err(|e| format!("no socket: {e}"))?;
         let _ = sock.set_linger(0);
-        if let Target::Local(_) = target {
+        if let Dial::Local(_) = target {
             // Known again at once after a reconnect. (Over TCP each connection is a new
             // session anyway, and ZMQ picks a fresh routing id for it.)
             let _ = sock.set_identity(&ServiceId::Stormd.to_bytes());
         }
         let endpoint = match target {
-            Target::Local(e) => e.zmq(),
-            Target::Remote(r, _) => r.zmq(),
+            Dial::Local(e) => e.zmq(),
+            Dial::Remote(r, _) => r.zmq(),
         };
         sock.connect(&endpoint)
             .map_err(|e| format!("cannot connect to {endpoint}: {e}"))?;
         let session = match target {
-            Target::Local(_) => None,
-            Target::Remote(r, key) => Some(
+            Dial::Local(_) => None,
+            Dial::Remote(r, key) => Some(
                 crate::bus::client::handshake(&sock, r, key, HANDSHAKE, None)
                     .map_err(|e| e.to_string())?,
             ),
@@ -317,7 +296,7 @@ fn lock(t: &Mutex<Transfers>) -> std::sync::MutexGuard<'_, Transfers> {
 }
 
 /// The link thread: runs until the process ends.
-fn run(link: &Link, target: &Target, parts: &LinkParts, bell: Doorbell) {
+fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
     let ctx = zmq::Context::new();
     let endpoint = target.shown();
     // A remote target is reached by a handshake, again after each silence (ZMQ reconnects
@@ -373,7 +352,7 @@ fn run(link: &Link, target: &Target, parts: &LinkParts, bell: Doorbell) {
         }
         let alive = last_heard.is_some_and(|t| now.saturating_duration_since(t) < DEAD_AFTER);
         let quiet_since = last_heard.map_or(opened, |t| t.max(opened));
-        if matches!(target, Target::Remote(..))
+        if matches!(target, Dial::Remote(..))
             && !alive
             && now.saturating_duration_since(quiet_since) >= DEAD_AFTER * 2
         {

@@ -137,20 +137,9 @@ impl NodeSettings for StormSettings {
         )?));
         let link = match &self.join {
             Some(j) => {
-                let ep = if j.contains('@') {
-                    let r = crate::bus::client::Remote::parse(j)
+                let ep =
+                    crate::bus::client::Dial::parse(j, &env.config.data_dir, env.config.secret)
                         .map_err(|e| format!("--lnp {j}: {e}"))?;
-                    link::Target::Remote(r, env.config.secret)
-                } else {
-                    let e = crate::bus::Endpoint::parse(j, &env.config.data_dir)
-                        .map_err(|e| format!("--lnp {j}: {e}"))?;
-                    if e.ipc_path().is_none() && e.zmq().starts_with("tcp://") {
-                        return Err(format!(
-                            "--lnp {j}: a TCP bus is encrypted; give it as <LNP node id>@host:port"
-                        ));
-                    }
-                    link::Target::Local(e)
-                };
                 let parts = link::LinkParts {
                     chat: chat.clone(),
                     apps: apps.clone(),

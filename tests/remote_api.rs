@@ -83,6 +83,12 @@ impl Remote1 {
             .unwrap()
     }
 
+    /// An encrypted session as the key in `key`.
+    fn client(&self, ctx: &zmq::Context, key: &Path) -> Client {
+        let (r, k) = (self.remote(), secret_of(key));
+        Client::connect_remote(ctx, &r, &k, None, Duration::from_secs(5)).unwrap()
+    }
+
     fn remote(&self) -> Remote {
         Remote::parse(&format!("{}@127.0.0.1:{}", self.id, self.port)).unwrap()
     }
@@ -282,14 +288,7 @@ fn hostile_sessions_end_alone_while_an_allowed_client_is_served() {
     )
     .unwrap();
     let ctx = zmq::Context::new();
-    let mut served = Client::connect_remote(
-        &ctx,
-        &a.remote(),
-        &secret_of(&k1),
-        None,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let mut served = a.client(&ctx, &k1);
     info_ok(&mut served);
 
     // A half-done handshake (act one, then nothing): dropped after the act timeout.
@@ -367,14 +366,7 @@ fn hostile_sessions_end_alone_while_an_allowed_client_is_served() {
     assert!(answered > 0, "the flood was served act twos");
     info_ok(&mut served);
     // A newcomer with the allowed key still gets in.
-    let mut fresh = Client::connect_remote(
-        &ctx,
-        &a.remote(),
-        &secret_of(&k1),
-        None,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let mut fresh = a.client(&ctx, &k1);
     info_ok(&mut fresh);
     drop(flood);
     info_ok(&mut served);
@@ -514,27 +506,15 @@ fn subscriptions_work_remotely() {
     let id = node_id_of(&dir).expect("the node key");
     let remote = format!("{id}@127.0.0.1:{port}");
     let key = k1.to_str().unwrap().to_string();
-    // `nodectl lnp events --json --remote …` left running; its events as they come.
-    let mut child = Command::new(NODECTL)
-        .args([
+    // `nodectl lnp events --json --remote …` left running; its events as they come (the data
+    // dir json_lines adds is not used by a remote client).
+    let (mut child, rx) = json_lines(
+        &[
             "lnp", "events", "--json", "--key", &key, "--remote", &remote,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in out.lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v.get("service").is_some() && tx.send(v).is_err() {
-                    return;
-                }
-            }
-        }
-    });
+        ],
+        &dir,
+        |v| v.get("service").is_some(),
+    );
     std::thread::sleep(Duration::from_millis(800));
     let crash = Command::new(NODECTL)
         .args([

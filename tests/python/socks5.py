@@ -23,6 +23,12 @@ def main():
         mapping[name] = (host, int(port))
     log = open(log_file, "a", buffering=1)
 
+    def close(writer):
+        try:
+            writer.close()
+        except Exception:
+            pass
+
     async def pipe(reader, writer):
         try:
             while True:
@@ -34,10 +40,7 @@ def main():
         except (ConnectionError, OSError):
             pass
         finally:
-            try:
-                writer.close()
-            except Exception:
-                pass
+            close(writer)
 
     async def handle(reader, writer):
         try:
@@ -75,10 +78,7 @@ def main():
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
-            try:
-                writer.close()
-            except Exception:
-                pass
+            close(writer)
 
     async def serve():
         server = await asyncio.start_server(handle, "127.0.0.1", 0)

@@ -18,7 +18,7 @@ use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::rgb_api::{Received, RgbMsg};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where a task came from, and where its answer goes.
@@ -59,13 +59,18 @@ pub const TASKS_PER_WORKER: usize = 2;
 struct State {
     /// Each worker and the request ids of the tasks it holds.
     workers: Vec<(ServiceId, Vec<u64>)>,
-    /// Waiting tasks per origin, and the origins in turn order.
-    queues: BTreeMap<String, VecDeque<Task>>,
-    turn: VecDeque<String>,
-    queued: usize,
+    /// Waiting tasks, one queue per origin, the origins in turn order (a queue is never
+    /// empty: an origin leaves the turn with its last task).
+    queues: VecDeque<(String, VecDeque<Task>)>,
     /// Tasks with a worker, by rgbd's request id on the CTL bus.
     running: HashMap<u64, (usize, Origin)>,
     next_id: u64,
+}
+
+impl State {
+    fn queued(&self) -> usize {
+        self.queues.iter().map(|(_, q)| q.len()).sum()
+    }
 }
 
 /// The task queues and the workers, shared by rgbd's incarnations and the Storm link.
@@ -84,9 +89,7 @@ impl Dispatch {
             max_queue,
             state: Mutex::new(State {
                 workers: workers.into_iter().map(|w| (w, Vec::new())).collect(),
-                queues: BTreeMap::new(),
-                turn: VecDeque::new(),
-                queued: 0,
+                queues: VecDeque::new(),
                 running: HashMap::new(),
                 next_id: 1,
             }),
@@ -106,23 +109,22 @@ impl Dispatch {
     pub fn load(&self) -> (usize, usize, usize) {
         let s = self.state();
         let busy = s.workers.iter().filter(|(_, t)| !t.is_empty()).count();
-        (s.workers.len(), busy, s.queued)
+        (s.workers.len(), busy, s.queued())
     }
 
     /// Queues a task; gives its origin back when the queue is full.
     fn submit(&self, origin: Origin, msg: RgbMsg) -> Option<Origin> {
         {
             let mut s = self.state();
-            if s.queued >= self.max_queue {
+            if s.queued() >= self.max_queue {
                 return Some(origin);
             }
             let key = origin.key();
-            let q = s.queues.entry(key.clone()).or_default();
-            q.push_back(Task { origin, msg });
-            if q.len() == 1 {
-                s.turn.push_back(key);
+            let task = Task { origin, msg };
+            match s.queues.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, q)) => q.push_back(task),
+                None => s.queues.push_back((key, VecDeque::from([task]))),
             }
-            s.queued += 1;
         }
         self.dispatch();
         None
@@ -158,20 +160,14 @@ impl Dispatch {
                 let Some(w) = least.filter(|w| s.workers[*w].1.len() < TASKS_PER_WORKER) else {
                     break;
                 };
-                let Some(key) = s.turn.pop_front() else { break };
-                let Some(q) = s.queues.get_mut(&key) else {
-                    continue;
+                // The origin whose turn it is gives one task and goes to the back.
+                let Some((key, mut q)) = s.queues.pop_front() else {
+                    break;
                 };
-                let Some(task) = q.pop_front() else {
-                    s.queues.remove(&key);
-                    continue;
-                };
-                if q.is_empty() {
-                    s.queues.remove(&key);
-                } else {
-                    s.turn.push_back(key);
+                let Some(task) = q.pop_front() else { continue };
+                if !q.is_empty() {
+                    s.queues.push_back((key, q));
                 }
-                s.queued -= 1;
                 let id = s.next_id;
                 s.next_id += 1;
                 s.workers[w].1.push(id);

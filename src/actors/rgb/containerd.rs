@@ -33,20 +33,18 @@ use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A commit for the [`Committer`].
+/// A commit for the [`Committer`]: the checked consignment of the `rgb_import` in `env`.
 struct Commit {
-    bytes: Vec<u8>,
     checked: crate::rgb::Checked,
     /// The worker incarnation holding the task, the bus and the request to answer.
     held: Arc<Held>,
     ctl: Bus,
     env: Envelope,
-    warnings: Vec<String>,
 }
 
 /// The thread that journals and imports valid consignments, one at a time, and answers them.
 pub struct Committer {
-    tx: Mutex<std::sync::mpsc::SyncSender<Commit>>,
+    tx: std::sync::mpsc::SyncSender<Commit>,
 }
 
 impl Committer {
@@ -57,35 +55,45 @@ impl Committer {
             .name("rgb-committer".into())
             .spawn(move || {
                 for c in rx {
-                    let id = c.env.request_id;
-                    if c.held.cancelled() {
+                    let Commit {
+                        mut checked,
+                        held,
+                        ctl,
+                        env,
+                    } = c;
+                    if held.cancelled() {
                         continue;
                     }
-                    let Commit { bytes, checked, .. } = c;
-                    let reply = match guard(|| Ok(contracts.import(&bytes, checked))) {
-                        Ok(Ok(cid)) => RgbMsg::Imported(Validation {
-                            contract_id: cid.to_string(),
-                            warnings: c.warnings,
-                        })
-                        .into(),
-                        Ok(Err(e)) => Msg::failure(code::SERVICE_FAILED, e.to_string()),
-                        Err(why) => Msg::failure(
-                            code::SERVICE_FAILED,
-                            format!("the commit of this import failed: {why}"),
-                        ),
+                    let warnings = std::mem::take(&mut checked.warnings);
+                    let reply = match &env.msg {
+                        Msg::Rgb(RgbMsg::Import(bytes)) => {
+                            match guard(|| Ok(contracts.import(bytes, checked))) {
+                                Ok(Ok(cid)) => RgbMsg::Imported(Validation {
+                                    contract_id: cid.to_string(),
+                                    warnings,
+                                })
+                                .into(),
+                                Ok(Err(e)) => Msg::failure(code::SERVICE_FAILED, e.to_string()),
+                                Err(why) => Msg::failure(
+                                    code::SERVICE_FAILED,
+                                    format!("the commit of this import failed: {why}"),
+                                ),
+                            }
+                        }
+                        _ => Msg::failure(code::UNEXPECTED, "not an import"),
                     };
-                    if c.held.take(id) {
-                        c.ctl.send(c.env.reply(reply));
+                    if held.take(env.request_id) {
+                        ctl.send(env.reply(reply));
                     }
                 }
             })
             .map_err(|e| format!("cannot start the RGB committer: {e}"))?;
-        Ok(Committer { tx: Mutex::new(tx) })
+        Ok(Committer { tx })
     }
 
     fn submit(&self, c: Commit) -> Result<(), String> {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        tx.send(c)
+        self.tx
+            .send(c)
             .map_err(|_| "the RGB committer is gone".to_string())
     }
 }
@@ -305,8 +313,6 @@ impl Job {
                 }
                 self.progress(env, "valid; importing");
                 let commit = Commit {
-                    bytes: bytes.clone(),
-                    warnings: checked.warnings.clone(),
                     checked,
                     held: self.held.clone(),
                     ctl: self.ctl.clone(),

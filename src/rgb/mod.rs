@@ -242,15 +242,11 @@ pub struct Rgb {
 impl Rgb {
     /// An empty stock in memory for `network`, knowing the NIA schema.
     pub fn new(network: bitcoin::Network) -> Result<Rgb, RgbError> {
-        Rgb::with(Validator::new(network), None)
+        Rgb::empty(Validator::new(network))
     }
 
-    /// A stock from its parts (loaded by [`store::Contracts`]), or an empty one knowing the
-    /// NIA schema.
-    fn with(validator: Validator, parts: Option<Stock>) -> Result<Rgb, RgbError> {
-        if let Some(stock) = parts {
-            return Ok(Rgb { stock, validator });
-        }
+    /// An empty stock knowing the NIA schema (its type system the validator's, built once).
+    fn empty(validator: Validator) -> Result<Rgb, RgbError> {
         let mut kit = Kit::default();
         kit.schemata
             .push(NonInflatableAsset::schema())
@@ -258,7 +254,7 @@ impl Rgb {
         kit.scripts
             .extend(NonInflatableAsset::scripts().into_values())
             .map_err(err)?;
-        kit.types = NonInflatableAsset::types();
+        kit.types = validator.types.clone();
         let kit = kit
             .validate()
             .map_err(|e| err(format!("the NIA kit: {e:?}")))?;

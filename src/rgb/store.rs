@@ -170,29 +170,18 @@ impl Contracts {
         let validator = Validator::new(network);
         let head = storage.get(&tables.head, &HEAD_KEY).map_err(store_err)?;
         let (rgb, journal_from, snapshot) = match head {
-            None => (Rgb::with(validator.clone(), None)?, 0, Vec::new()),
+            None => (Rgb::empty(validator.clone())?, 0, Vec::new()),
             Some(bytes) => {
                 let m = Manifest::decode(&bytes)?;
-                let part = |ids: &[Id32]| -> Result<Vec<u8>, RgbError> {
-                    let mut out = Vec::new();
-                    for id in ids {
-                        match storage.get(&tables.chunks, id).map_err(store_err)? {
-                            Some(c) => out.extend_from_slice(&c),
-                            None => return Err(err("a chunk of the stock's snapshot is missing")),
-                        }
-                    }
-                    Ok(out)
-                };
+                let part = |ids: &[Id32]| read_chunks(&*storage, &tables, ids, "the snapshot");
                 let stash: MemStash = decode_part(&part(&m.parts[0])?, "stash")?;
                 let state: MemState = decode_part(&part(&m.parts[1])?, "state")?;
                 let index: MemIndex = decode_part(&part(&m.parts[2])?, "index")?;
-                let stock = Stock::with(stash, state, index);
-                let all = m.parts.concat();
-                (
-                    Rgb::with(validator.clone(), Some(stock))?,
-                    m.journal_from,
-                    all,
-                )
+                let rgb = Rgb {
+                    stock: Stock::with(stash, state, index),
+                    validator: validator.clone(),
+                };
+                (rgb, m.journal_from, m.parts.concat())
             }
         };
         let me = Contracts {
@@ -278,16 +267,8 @@ impl Contracts {
             Some((&CHUNKED, list)) => {
                 let ids: Vec<Id32> =
                     crate::wire::strict::deserialize(list).map_err(|e| err(e.to_string()))?;
-                let mut out = Vec::new();
-                for id in &ids {
-                    let chunk = self
-                        .storage
-                        .get(&self.tables.chunks, id)
-                        .map_err(store_err)?
-                        .ok_or_else(|| err("a chunk of a journal entry is missing"))?;
-                    out.extend_from_slice(&chunk);
-                }
-                Ok((out, ids))
+                let bytes = read_chunks(&*self.storage, &self.tables, &ids, "a journal entry")?;
+                Ok((bytes, ids))
             }
             _ => Err(err("a journal entry is damaged")),
         }
@@ -323,7 +304,8 @@ impl Contracts {
             .collect()
     }
 
-    /// Writes a snapshot of the stock and drops the journal entries it covers.
+    /// Writes a snapshot of the stock (its head covers the journal so far) and deletes the
+    /// chunks no longer used.
     fn snapshot(&self, inner: &mut Inner) -> Result<(), RgbError> {
         let stock = &inner.rgb.stock;
         let parts = [
@@ -433,6 +415,23 @@ impl Contracts {
         let id = parse_id(id)?;
         self.lock().rgb.export(id, armored)
     }
+}
+
+/// The bytes of the chunks `ids` of `tables`, in order (`what` they belong to, for errors).
+fn read_chunks(
+    storage: &dyn Storage,
+    tables: &Tables,
+    ids: &[Id32],
+    what: &str,
+) -> Result<Vec<u8>, RgbError> {
+    let mut out = Vec::new();
+    for id in ids {
+        match storage.get(&tables.chunks, id).map_err(store_err)? {
+            Some(c) => out.extend_from_slice(&c),
+            None => return Err(err(format!("a chunk of {what} of the stock is missing"))),
+        }
+    }
+    Ok(out)
 }
 
 fn encode_part(part: &impl StrictSerialize) -> Result<Vec<u8>, RgbError> {

@@ -384,12 +384,7 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
     }
     let proxy = match raw.proxy.as_str() {
         "" => None,
-        p if p
-            .rsplit_once(':')
-            .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok()) =>
-        {
-            Some(p.to_string())
-        }
+        p if crate::bus::endpoint::host_port(p).is_some() => Some(p.to_string()),
         p => {
             return Err(bad(
                 "proxy",

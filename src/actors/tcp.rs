@@ -245,17 +245,13 @@ pub fn set_proxy(p: ProxyConfig) {
     let _ = PROXY.set(p);
 }
 
-/// How a dial to `host` goes: through the proxy (`Some`) or directly (`None`); an error for a
+/// How a dial to `host` (without brackets) goes: through the proxy (`Some`) or directly (`None`); an error for a
 /// `.onion` host without a proxy.
 fn route(host: &str) -> Result<Option<&'static str>, String> {
     let p = PROXY.get();
     let proxy = p.and_then(|p| p.proxy.as_deref());
     let always = p.is_some_and(|p| p.always);
-    let is_ip = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<std::net::IpAddr>()
-        .is_ok();
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
     match proxy {
         // Names (.onion or not) go to the proxy as names; addresses too with --always-use-proxy.
         Some(p) if always || !is_ip => Ok(Some(p)),
@@ -270,23 +266,18 @@ fn route(host: &str) -> Result<Option<&'static str>, String> {
 /// Dials `addr` (`host:port`) within `timeout`, directly or through the SOCKS5 proxy (see
 /// [`ProxyConfig`]); the error names the address and the cause.
 pub async fn dial(addr: String, timeout: Duration) -> Result<TcpStream, String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+    let (host, port) = crate::bus::endpoint::host_port(&addr)
         .ok_or_else(|| format!("cannot connect to {addr}: not HOST:PORT"))?;
-    let via = route(&host).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let via = route(host).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let connect = async {
         match via {
             None => TcpStream::connect(addr.clone())
                 .await
                 .map_err(|e| e.to_string()),
-            Some(proxy) => {
-                let target = (host.trim_start_matches('[').trim_end_matches(']'), port);
-                tokio_socks::tcp::Socks5Stream::connect(proxy, target)
-                    .await
-                    .map(|s| s.into_inner())
-                    .map_err(|e| format!("through the proxy {proxy}: {e}"))
-            }
+            Some(proxy) => tokio_socks::tcp::Socks5Stream::connect(proxy, (host, port))
+                .await
+                .map(|s| s.into_inner())
+                .map_err(|e| format!("through the proxy {proxy}: {e}")),
         }
     };
     match actix_rt::time::timeout(timeout, connect).await {

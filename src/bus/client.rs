@@ -106,10 +106,8 @@ impl Remote {
         let (id, addr) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
         let key = super::secure::parse_key(id).ok_or_else(|| bad("a bad node id"))?;
         let node_id = PublicKey::from_slice(&key).map_err(|_| bad("a bad node id"))?;
-        let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("no port"))?;
-        let port: u16 = port.parse().map_err(|_| bad("a bad port"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.len() > 255 || !host.bytes().all(|b| b.is_ascii_graphic()) {
+        let (host, port) = super::endpoint::host_port(addr).ok_or_else(|| bad("no HOST:PORT"))?;
+        if host.len() > 255 || !host.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad("a bad host"));
         }
         Ok(Remote {

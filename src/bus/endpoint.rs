@@ -127,6 +127,15 @@ fn expand_home(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// `host:port` split: the host (an IPv6 address without its brackets) and the port; `None`
+/// if there is no port, a bad one, or no host. The host is not resolved or checked further.
+pub fn host_port(text: &str) -> Option<(&str, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then_some((host, port))
+}
+
 fn parse_tcp(addr: &str) -> Result<Endpoint, String> {
     if let Ok(sa) = addr.parse::<SocketAddr>() {
         let host = match sa.ip() {
@@ -156,6 +165,16 @@ fn parse_tcp(addr: &str) -> Result<Endpoint, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port() {
+        assert_eq!(host_port("example.onion:9735"), Some(("example.onion", 9735)));
+        assert_eq!(host_port("[::1]:62962"), Some(("::1", 62962)));
+        assert_eq!(host_port("127.0.0.1:0"), Some(("127.0.0.1", 0)));
+        for bad in ["", "host", "host:", ":9735", "[]:1", "host:70000", "host:x"] {
+            assert_eq!(host_port(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_all_notations() {

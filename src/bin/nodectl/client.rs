@@ -158,9 +158,7 @@ pub fn client_key(
 
 /// `--proxy`: `host:port`.
 pub fn proxy_arg(text: &str) -> Result<String, String> {
-    let ok = text
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    let ok = lnpbp_nodes::bus::endpoint::host_port(text).is_some();
     if !ok || !text.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!("--proxy `{}` is not HOST:PORT", shown(text)));
     }

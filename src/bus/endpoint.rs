@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn host_and_port() {
-        assert_eq!(host_port("example.onion:9735"), Some(("example.onion", 9735)));
+        assert_eq!(
+            host_port("example.onion:9735"),
+            Some(("example.onion", 9735))
+        );
         assert_eq!(host_port("[::1]:62962"), Some(("::1", 62962)));
         assert_eq!(host_port("127.0.0.1:0"), Some(("127.0.0.1", 0)));
         for bad in ["", "host", "host:", ":9735", "[]:1", "host:70000", "host:x"] {

@@ -211,7 +211,7 @@ impl BusSocket {
                         if !events.contains(zmq::POLLIN) {
                             break;
                         }
-                        recv_bounded(sock).map_err(|e| e.to_string())?
+                        recv_bounded(sock, shared.sessions.is_some()).map_err(|e| e.to_string())?
                     };
                     let Some(msg) = next else { break };
                     match shared.sessions.is_some() {
@@ -307,8 +307,9 @@ const MAX_PARTS: usize = 4;
 /// the peer's address (TCP).
 type Received = (Vec<Vec<u8>>, usize, String);
 
-/// Receives one multipart message, keeping at most [`MAX_PARTS`] frames; `None` if none waits.
-fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<Received>> {
+/// Receives one multipart message, keeping at most [`MAX_PARTS`] frames, and the peer's
+/// address if `want_addr` (an encrypted bus logs it); `None` if none waits.
+fn recv_bounded(router: &zmq::Socket, want_addr: bool) -> zmq::Result<Option<Received>> {
     let first = match router.recv_bytes(zmq::DONTWAIT) {
         Ok(f) => f,
         Err(zmq::Error::EAGAIN) => return Ok(None),
@@ -319,7 +320,7 @@ fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<Received>> {
     let mut addr = String::new();
     while router.get_rcvmore()? {
         let mut part = router.recv_msg(0)?;
-        if count == 1 {
+        if count == 1 && want_addr {
             addr = part.gets("Peer-Address").unwrap_or("?").to_string();
         }
         count += 1;
@@ -334,17 +335,14 @@ fn recv_bounded(router: &zmq::Socket) -> zmq::Result<Option<Received>> {
 fn secure_in(shared: &Shared, bus: &Bus, (frames, count, addr): Received) {
     let mut frames = frames.into_iter();
     let rid = frames.next().unwrap_or_default();
-    let msg = frames.next().unwrap_or_default();
-    let step = {
-        let Some(mut sessions) = shared.sessions() else {
-            return;
-        };
-        if count != 2 {
-            // Not our protocol: the same as a message that does not decrypt.
-            sessions.on_message(&rid, &addr, &[], std::time::Instant::now())
-        } else {
-            sessions.on_message(&rid, &addr, &msg, std::time::Instant::now())
-        }
+    // Not one frame is not our protocol: the same as a message that does not decrypt.
+    let msg = match count {
+        2 => frames.next().unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let step = match shared.sessions() {
+        Some(mut sessions) => sessions.on_message(&rid, &addr, &msg, std::time::Instant::now()),
+        None => return,
     };
     match step {
         Inbound::Reply(act2) => {

@@ -233,17 +233,10 @@ impl Client {
         let frames = env
             .encode_frames()
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let sent = match &mut self.session {
-            None => self.sock.send_multipart(frames, 0),
-            Some(s) => {
-                let [src, dst, payload] = &frames;
-                let packet = s
-                    .seal(src, dst, payload)
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                self.sock.send(packet, 0)
-            }
-        };
-        sent.map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let message = seal_message(self.session.as_mut(), frames)?;
+        self.sock
+            .send_multipart(message, 0)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok(request_id)
     }
 
@@ -263,17 +256,7 @@ impl Client {
             .sock
             .recv_multipart(0)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let frames = match &mut self.session {
-            None => frames,
-            Some(s) => {
-                let [packet] = <[Vec<u8>; 1]>::try_from(frames).map_err(|f| {
-                    ClientError::Protocol(format!("{} frames from the node, not one", f.len()))
-                })?;
-                s.open(&packet)
-                    .map_err(|e| ClientError::Protocol(format!("the node's message: {e}")))?
-                    .to_vec()
-            }
-        };
+        let frames = open_message(self.session.as_mut(), frames)?;
         Envelope::decode_frames(&frames).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
@@ -307,6 +290,41 @@ impl Client {
                 }
                 other => return Ok(other),
             }
+        }
+    }
+}
+
+/// The ZMQ message that carries the bus frames `[src, dst, payload]`: the frames as they are
+/// on a local bus, or one encrypted packet in a remote `session`.
+pub fn seal_message(
+    session: Option<&mut ClientSession>,
+    frames: [Vec<u8>; 3],
+) -> Result<Vec<Vec<u8>>, ClientError> {
+    match session {
+        None => Ok(frames.to_vec()),
+        Some(s) => {
+            let [src, dst, payload] = &frames;
+            s.seal(src, dst, payload)
+                .map(|packet| vec![packet])
+                .map_err(|e| ClientError::Protocol(e.to_string()))
+        }
+    }
+}
+
+/// The bus frames a ZMQ message from the node carries ([`seal_message`] backwards).
+pub fn open_message(
+    session: Option<&mut ClientSession>,
+    message: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, ClientError> {
+    match session {
+        None => Ok(message),
+        Some(s) => {
+            let [packet] = <[Vec<u8>; 1]>::try_from(message).map_err(|f| {
+                ClientError::Protocol(format!("{} frames from the node, not one", f.len()))
+            })?;
+            s.open(&packet)
+                .map(|f| f.to_vec())
+                .map_err(|e| ClientError::Protocol(format!("the node's message: {e}")))
         }
     }
 }

@@ -19,7 +19,7 @@ use super::chat::Chat;
 use super::stormd::Apps;
 use super::transfer::{Outgoing, Transfers};
 use crate::actors::clock::unix_now_ms;
-use crate::bus::client::Dial;
+use crate::bus::client::{open_message, seal_message, Dial};
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::wire::bifrost::APP_STORM;
@@ -246,18 +246,9 @@ impl Socket {
     /// The next message from the LNP node, if one waits (a message that does not decode or
     /// decrypt is skipped: `Some(None)`).
     fn recv(&mut self) -> Option<Option<Envelope>> {
-        let frames = self.sock.recv_multipart(zmq::DONTWAIT).ok()?;
-        let frames = match &mut self.session {
-            None => frames,
-            Some(s) => match <[Vec<u8>; 1]>::try_from(frames) {
-                Ok([packet]) => match s.open(&packet) {
-                    Ok(f) => f.to_vec(),
-                    Err(_) => return Some(None),
-                },
-                Err(_) => return Some(None),
-            },
-        };
-        Some(Envelope::decode_frames(&frames).ok())
+        let message = self.sock.recv_multipart(zmq::DONTWAIT).ok()?;
+        let frames = open_message(self.session.as_mut(), message).ok();
+        Some(frames.and_then(|f| Envelope::decode_frames(&f).ok()))
     }
 
     /// Sends a request to `lnpd`; its id, or `None` if it could not be queued.
@@ -270,15 +261,8 @@ impl Socket {
             request_id: id,
             msg: msg.into(),
         };
-        let frames = env.encode_frames().ok()?;
-        match &mut self.session {
-            None => self.sock.send_multipart(frames, zmq::DONTWAIT).ok()?,
-            Some(s) => {
-                let [src, dst, payload] = &frames;
-                let packet = s.seal(src, dst, payload).ok()?;
-                self.sock.send(packet, zmq::DONTWAIT).ok()?
-            }
-        }
+        let message = seal_message(self.session.as_mut(), env.encode_frames().ok()?).ok()?;
+        self.sock.send_multipart(message, zmq::DONTWAIT).ok()?;
         Some(id)
     }
 

@@ -127,6 +127,19 @@ impl Remote {
     }
 }
 
+/// A DEALER with the limits of `bus::limits` that never lingers on close.
+fn dealer(ctx: &zmq::Context) -> zmq::Result<zmq::Socket> {
+    let sock = ctx.socket(zmq::DEALER)?;
+    apply_limits(&sock, limits::ESB_MAX_MSG)?;
+    sock.set_linger(0)?;
+    Ok(sock)
+}
+
+/// A wait as ZMQ's poll takes it.
+fn millis(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
 impl Client {
     /// Connects to a node's API endpoint as a fresh random client id.
     pub fn connect(ctx: &zmq::Context, endpoint: &Endpoint) -> Result<Client, ClientError> {
@@ -156,9 +169,7 @@ impl Client {
         }
         let proto = |e: zmq::Error| ClientError::Protocol(e.to_string());
         let id = ServiceId::Client(bitcoin::secp256k1::rand::random());
-        let sock = ctx.socket(zmq::DEALER).map_err(proto)?;
-        apply_limits(&sock, limits::ESB_MAX_MSG).map_err(proto)?;
-        sock.set_linger(0).map_err(proto)?;
+        let sock = dealer(ctx).map_err(proto)?;
         sock.set_identity(&id.to_bytes()).map_err(proto)?;
         sock.set_immediate(immediate).map_err(proto)?;
         sock.connect(&endpoint.zmq()).map_err(proto)?;
@@ -192,9 +203,7 @@ impl Client {
     ) -> Result<Client, ClientError> {
         let proto = |e: zmq::Error| ClientError::Protocol(e.to_string());
         let id = ServiceId::Client(bitcoin::secp256k1::rand::random());
-        let sock = ctx.socket(zmq::DEALER).map_err(proto)?;
-        apply_limits(&sock, limits::ESB_MAX_MSG).map_err(proto)?;
-        sock.set_linger(0).map_err(proto)?;
+        let sock = dealer(ctx).map_err(proto)?;
         if let Some(p) = proxy {
             sock.set_socks_proxy(Some(p)).map_err(proto)?;
         }
@@ -211,8 +220,9 @@ impl Client {
     /// Whether a connection to the node is up (for a socket with `ZMQ_IMMEDIATE`, which
     /// queues messages only on completed connections), waiting at most `within`.
     fn connected(&self, within: Duration) -> bool {
-        let ms = within.as_millis().min(i64::MAX as u128) as i64;
-        self.sock.poll(zmq::POLLOUT, ms).is_ok_and(|n| n > 0)
+        self.sock
+            .poll(zmq::POLLOUT, millis(within))
+            .is_ok_and(|n| n > 0)
     }
 
     /// This client's service id.
@@ -244,10 +254,7 @@ impl Client {
     pub fn recv(&mut self, timeout: Duration) -> Result<Envelope, ClientError> {
         let ready = self
             .sock
-            .poll(
-                zmq::POLLIN,
-                timeout.as_millis().min(i64::MAX as u128) as i64,
-            )
+            .poll(zmq::POLLIN, millis(timeout))
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         if ready == 0 {
             return Err(ClientError::Timeout(timeout));
@@ -344,12 +351,7 @@ pub fn handshake(
     let max = limits::ESB_MAX_MSG as usize;
     let (act1, hs) = ClientHandshake::start(*key, remote.node_id, ephemeral, max);
     sock.send(act1, 0).map_err(proto)?;
-    let ready = sock
-        .poll(
-            zmq::POLLIN,
-            timeout.as_millis().min(i64::MAX as u128) as i64,
-        )
-        .map_err(proto)?;
+    let ready = sock.poll(zmq::POLLIN, millis(timeout)).map_err(proto)?;
     if ready == 0 {
         return Err(ClientError::NotRunning(format!(
             "no handshake answer from {} within {:.1} s{}",

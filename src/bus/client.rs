@@ -368,6 +368,54 @@ pub fn handshake(
     Ok(session)
 }
 
+/// How often a link to another node (the Storm node's to its LNP node, the RGB node's to its
+/// Storm node) asks whether it is there.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Silence after which a link counts the other node as unreachable.
+pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+/// When a link last heard the other node, and when it opened its session.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    opened: Instant,
+    heard: Option<Instant>,
+}
+
+impl Liveness {
+    /// A session opened at `now`, nothing heard yet.
+    pub fn new(now: Instant) -> Liveness {
+        Liveness {
+            opened: now,
+            heard: None,
+        }
+    }
+
+    /// A new session (connection) opened at `now`.
+    pub fn opened(&mut self, now: Instant) {
+        self.opened = now;
+    }
+
+    /// The other node answered at `now`.
+    pub fn heard(&mut self, now: Instant) {
+        self.heard = Some(now);
+    }
+
+    /// Whether the other node answered within [`DEAD_AFTER`].
+    pub fn alive(&self, now: Instant) -> bool {
+        self.heard
+            .is_some_and(|t| now.saturating_duration_since(t) < DEAD_AFTER)
+    }
+
+    /// Whether a remote session is silent for twice [`DEAD_AFTER`] since it was opened or last
+    /// heard: over TCP it is started afresh (the node restarted, the connection broke, or our
+    /// key was allowed since; ZMQ reconnects TCP by itself, but a new connection needs a new
+    /// session).
+    pub fn stale(&self, now: Instant) -> bool {
+        let since = self.heard.map_or(self.opened, |t| t.max(self.opened));
+        !self.alive(now) && now.saturating_duration_since(since) >= DEAD_AFTER * 2
+    }
+}
+
 /// Longest wait of a [`SharedClient`] for a connection to the other node.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(1);
 

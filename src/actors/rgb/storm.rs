@@ -17,7 +17,7 @@
 //!   registers and subscribes again (a restarted Storm node has forgotten us).
 
 use super::rgbd::Dispatch;
-use crate::bus::client::{Client, ClientError, Dial, SharedClient};
+use crate::bus::client::{Client, ClientError, Dial, Liveness, SharedClient};
 use crate::storage::stored_id;
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_CONSIGNMENT};
 use crate::wire::msg::{code, Msg, ServiceId};
@@ -29,10 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often the Storm node is asked whether it is there.
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Silence after which the Storm node counts as unreachable.
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+pub use crate::bus::client::{DEAD_AFTER, HEARTBEAT};
 /// The MIME type of a contract container.
 pub const MIME: &str = "application/vnd.rgb.consignment";
 /// The Storm table of chunks (`stormd::CHUNKS`).
@@ -217,10 +214,9 @@ impl StormLink {
 /// The receiving thread: registration, subscription, heartbeat, notifications.
 fn listen(zmq: &zmq::Context, endpoint: &Dial, link: &StormLink, dispatch: &Dispatch) {
     let mut client: Option<Client> = None;
-    let mut last_answer: Option<Instant> = None;
+    let mut live = Liveness::new(Instant::now());
     let mut last_ping = Instant::now() - HEARTBEAT;
     let mut ping_id = 0;
-    let mut opened = Instant::now();
     // The request ids of our registration (container_received for the app comes with it) and
     // of our transfer subscription (offers; it also carries container_received, ignored).
     let mut reg_id = None;
@@ -229,7 +225,7 @@ fn listen(zmq: &zmq::Context, endpoint: &Dial, link: &StormLink, dispatch: &Disp
             match Client::dial(zmq, endpoint, DEAD_AFTER) {
                 Ok(c) => {
                     client = Some(c);
-                    opened = Instant::now();
+                    live.opened(Instant::now());
                 }
                 Err(e) => {
                     tracing::debug!("the Storm node is not there yet: {e}");
@@ -238,14 +234,11 @@ fn listen(zmq: &zmq::Context, endpoint: &Dial, link: &StormLink, dispatch: &Disp
                 }
             }
         }
-        let alive = last_answer.is_some_and(|t| t.elapsed() < DEAD_AFTER);
-        if !alive && link.reachable.swap(false, Ordering::AcqRel) {
+        let now = Instant::now();
+        if !live.alive(now) && link.reachable.swap(false, Ordering::AcqRel) {
             tracing::warn!(storm = %endpoint.shown(), "the Storm node is unreachable");
         }
-        let quiet = last_answer.map_or(opened, |t| t.max(opened)).elapsed();
-        if matches!(endpoint, Dial::Remote(..)) && !alive && quiet >= DEAD_AFTER * 2 {
-            // Over TCP a silent session is started afresh (a restarted Storm node, or our
-            // key allowed since).
+        if matches!(endpoint, Dial::Remote(..)) && live.stale(now) {
             client = None;
             continue;
         }
@@ -271,7 +264,7 @@ fn listen(zmq: &zmq::Context, endpoint: &Dial, link: &StormLink, dispatch: &Disp
         };
         match env.msg {
             Msg::NodeInfo(_) if env.request_id == ping_id => {
-                last_answer = Some(Instant::now());
+                live.heard(Instant::now());
                 if !link.reachable.load(Ordering::Acquire) {
                     // (Re)joined: register the app and subscribe to transfers.
                     let reg = c.send(

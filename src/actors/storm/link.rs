@@ -19,7 +19,7 @@ use super::chat::Chat;
 use super::stormd::Apps;
 use super::transfer::{Outgoing, Transfers};
 use crate::actors::clock::unix_now_ms;
-use crate::bus::client::{open_message, seal_message, Dial};
+use crate::bus::client::{open_message, seal_message, Dial, Liveness};
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::wire::bifrost::APP_STORM;
@@ -36,10 +36,7 @@ use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How often the LNP node is asked whether it is there.
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Silence after which the LNP node counts as unreachable.
-pub const DEAD_AFTER: Duration = Duration::from_secs(3);
+pub use crate::bus::client::{DEAD_AFTER, HEARTBEAT};
 
 /// Longest wait for the LNP node's act two (a remote MSG bus).
 const HANDSHAKE: Duration = Duration::from_secs(2);
@@ -283,9 +280,7 @@ fn lock(t: &Mutex<Transfers>) -> std::sync::MutexGuard<'_, Transfers> {
 fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
     let ctx = zmq::Context::new();
     let endpoint = target.shown();
-    // A remote target is reached by a handshake, again after each silence (ZMQ reconnects
-    // TCP by itself, but a new connection needs a new session).
-    let mut opened = Instant::now();
+    // A remote target is reached by a handshake, again after each silence.
     let mut sock = loop {
         match Socket::open(&ctx, target) {
             Ok(s) => break s,
@@ -295,7 +290,7 @@ fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
             }
         }
     };
-    let mut last_heard: Option<Instant> = None;
+    let mut live = Liveness::new(Instant::now());
     let mut next_beat = Instant::now();
     let mut subscription: Option<u64> = None;
     let mut pending: HashMap<u64, Pending> = HashMap::new();
@@ -334,15 +329,9 @@ fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
             next_beat = now + HEARTBEAT;
             let _ = sock.send(LnpMsg::ListPeers);
         }
-        let alive = last_heard.is_some_and(|t| now.saturating_duration_since(t) < DEAD_AFTER);
-        let quiet_since = last_heard.map_or(opened, |t| t.max(opened));
-        if matches!(target, Dial::Remote(..))
-            && !alive
-            && now.saturating_duration_since(quiet_since) >= DEAD_AFTER * 2
-        {
-            // Silent for long over TCP (the node restarted, the connection broke, or our key
-            // was not allowed yet): a new connection and a new session.
-            opened = now;
+        let alive = live.alive(now);
+        if matches!(target, Dial::Remote(..)) && live.stale(now) {
+            live.opened(now);
             if let Ok(s) = Socket::open(&ctx, target) {
                 sock = s;
                 subscription = None;
@@ -380,7 +369,7 @@ fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
                 let Some(env) = next else {
                     continue;
                 };
-                last_heard = Some(Instant::now());
+                live.heard(Instant::now());
                 if !link.reachable() {
                     tracing::info!(%endpoint, "the LNP node is reachable");
                     link.reachable.store(true, Ordering::Release);

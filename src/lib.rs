@@ -34,4 +34,5 @@ pub mod lograte;
 pub mod rgb;
 pub mod signer;
 pub mod storage;
+pub mod sync;
 pub mod wire;

@@ -48,7 +48,7 @@ impl Limiter {
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Window>> {
-        self.window.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.window)
     }
 
     /// Counts one event from `source`; true if its own line should be written.

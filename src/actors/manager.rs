@@ -111,7 +111,7 @@ impl Manager {
     }
 
     fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
-        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.subscribers)
     }
 
     fn debug_crash(&mut self, env: &Envelope, service: &str) -> Msg {

@@ -71,7 +71,7 @@ impl RpcAccess {
     /// Allows (`true`) or revokes a key, and keeps the change (written and synced before it
     /// takes effect). Whether the list changed.
     pub fn set(&self, key: [u8; 33], allowed: bool) -> Result<bool, String> {
-        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changes = crate::sync::lock(&self.changes);
         let mut next = changes.clone();
         next.insert(key, allowed);
         let text: String = next

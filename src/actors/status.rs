@@ -3,11 +3,12 @@
 
 use super::service::Control;
 use super::NodeKind;
+use crate::sync::{read, write};
 use crate::wire::msg::{Detail, API_VERSION};
 use crate::wire::msg::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
 use actix::Recipient;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// The node's shared status.
@@ -29,14 +30,6 @@ pub struct NodeStatus {
 
 /// Computes the node-specific details of `info`.
 pub type DetailsFn = Box<dyn Fn() -> Vec<(String, Detail)> + Send + Sync>;
-
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
-}
 
 impl NodeStatus {
     /// A status with no services yet.

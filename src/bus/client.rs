@@ -449,7 +449,7 @@ impl SharedClient {
 
     /// Sends `msg` to `dst` and waits for its final reply (progress is skipped).
     pub fn request(&self, dst: &ServiceId, msg: Msg) -> Result<Msg, ClientError> {
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = crate::sync::lock(&self.slot);
         let wait = CONNECT_WAIT.min(self.timeout);
         let client = match (slot.as_mut(), &self.dial) {
             (Some(c), _) => c,

@@ -191,7 +191,7 @@ impl Bus {
     fn table(&self) -> MutexGuard<'_, Table> {
         // A panic never happens while the lock is held (no user code runs under it), but a
         // poisoned lock must not take the whole bus down: the table stays consistent.
-        self.inner.table.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.inner.table)
     }
 
     /// Registers a local service's mailbox under `id` (replacing any earlier one).

@@ -58,36 +58,22 @@ impl AllowList {
 
     /// Whether `key` is allowed.
     pub fn allows(&self, key: &PublicKey) -> bool {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&key.serialize())
+        crate::sync::read(&self.keys).contains(&key.serialize())
     }
 
     /// Adds a key; whether it was new.
     pub fn allow(&self, key: [u8; 33]) -> bool {
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key)
+        crate::sync::write(&self.keys).insert(key)
     }
 
     /// Removes a key; whether it was there.
     pub fn revoke(&self, key: &[u8; 33]) -> bool {
-        self.keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key)
+        crate::sync::write(&self.keys).remove(key)
     }
 
     /// Every key, sorted.
     pub fn list(&self) -> Vec<[u8; 33]> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect()
+        crate::sync::read(&self.keys).iter().copied().collect()
     }
 }
 

@@ -56,13 +56,11 @@ struct Shared {
 
 impl Shared {
     fn sock(&self) -> MutexGuard<'_, Option<zmq::Socket>> {
-        self.sock.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.sock)
     }
 
     fn sessions(&self) -> Option<MutexGuard<'_, Sessions>> {
-        self.sessions
-            .as_ref()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()))
+        self.sessions.as_ref().map(|s| crate::sync::lock(s))
     }
 
     /// Sends `[routing id, src, dst, payload]`: as is, or encrypted into `[routing id,

@@ -204,7 +204,7 @@ impl Contracts {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     /// Imports the journal entries after the snapshot, in order (older ones in the ring are

@@ -338,7 +338,7 @@ impl Keychain {
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.cache)
     }
 
     /// The private key at `path` (from the master). An address of an account's chain is derived

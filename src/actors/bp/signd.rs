@@ -12,12 +12,13 @@ use crate::actors::limits::MAX_SIGN_JOBS;
 use crate::actors::service::{not_taken, Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
 use crate::signer::{sign_psbt, AccountKind, Keychain, Policy, SignError};
+use crate::sync::lock;
 use crate::wire::bp_api::{AccountInfo, AddressInfo, BpMsg, PsbtSigned};
 use crate::wire::msg::{code, Envelope, Msg, ServiceId};
 use actix::prelude::*;
 use bitcoin::consensus::encode;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// signd's service id on its buses.
 pub fn id() -> ServiceId {
@@ -136,10 +137,6 @@ impl Signd {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Signs and builds the reply (on the job thread).

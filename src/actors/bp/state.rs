@@ -10,6 +10,7 @@ use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::Bus;
 use crate::lograte;
+use crate::sync::lock;
 use crate::wire::bp_api::{BlockRef, BpMsg, BtcPeerInfo};
 use crate::wire::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
 use crate::wire::msg::{code, Detail, Envelope, Msg, ServiceId};
@@ -22,7 +23,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The best chain by height (height 0, genesis, is not stored).
@@ -61,10 +62,6 @@ pub struct BpState {
     chain: Mutex<HeaderChain>,
     db: Database,
     inner: Mutex<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A header and its place, for the API.

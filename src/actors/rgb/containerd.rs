@@ -123,7 +123,7 @@ struct Held {
 impl Held {
     /// Removes `id`; true if it was held (so the caller answers it).
     fn take(&self, id: u64) -> bool {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = crate::sync::lock(&self.ids);
         match ids.iter().position(|i| *i == id) {
             Some(n) => {
                 ids.remove(n);
@@ -197,11 +197,7 @@ impl Service for Containerd {
             crate::actors::service::not_taken(&self.name, &d);
             return Ok(());
         }
-        self.held
-            .ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(d.env.request_id);
+        crate::sync::lock(&self.held.ids).push(d.env.request_id);
         let tx = self.tx.as_ref().ok_or("the worker thread is not running")?;
         tx.send(d.env)
             .map_err(|_| "the worker thread is gone".to_string())
@@ -210,7 +206,7 @@ impl Service for Containerd {
     fn stop(&mut self) {
         self.held.cancelled.store(true, Ordering::Release);
         self.tx = None;
-        let ids = std::mem::take(&mut *self.held.ids.lock().unwrap_or_else(|e| e.into_inner()));
+        let ids = std::mem::take(&mut *crate::sync::lock(&self.held.ids));
         for id in ids {
             self.ctl.fail_request(
                 &self.id,

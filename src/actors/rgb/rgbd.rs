@@ -98,11 +98,11 @@ impl Dispatch {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     fn listeners(&self) -> MutexGuard<'_, Listeners> {
-        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.listeners)
     }
 
     /// (workers, busy workers, queued tasks).

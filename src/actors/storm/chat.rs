@@ -45,7 +45,7 @@ impl Chat {
     }
 
     fn listeners(&self) -> MutexGuard<'_, Listeners> {
-        self.listeners.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.listeners)
     }
 
     /// Keeps `entry` (committed before this returns).

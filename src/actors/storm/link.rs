@@ -22,6 +22,7 @@ use crate::actors::clock::unix_now_ms;
 use crate::bus::client::{open_message, seal_message, Dial, Liveness};
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
+use crate::sync::lock;
 use crate::wire::bifrost::APP_STORM;
 use crate::wire::lnp_api::{AppMessage, LnpMsg};
 use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
@@ -177,7 +178,7 @@ impl Link {
             keep,
             reply,
         };
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = crate::sync::lock(&self.tx);
         tx.0.send(cmd)
             .map_err(|_| "the LNP link has stopped".to_string())?;
         let _ = tx.1.send(&[][..], zmq::DONTWAIT);
@@ -186,7 +187,7 @@ impl Link {
 
     /// Wakes the link thread (the transfers have work for it).
     pub fn wake(&self) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = crate::sync::lock(&self.tx);
         let _ = tx.1.send(&[][..], zmq::DONTWAIT);
     }
 }
@@ -270,10 +271,6 @@ impl Socket {
             payload: payload.to_vec(),
         }))
     }
-}
-
-fn lock(t: &Mutex<Transfers>) -> std::sync::MutexGuard<'_, Transfers> {
-    t.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The link thread: runs until the process ends.

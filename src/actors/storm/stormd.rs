@@ -48,7 +48,7 @@ pub struct Apps {
 
 impl Apps {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, App>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.map)
     }
 
     /// Sends `msg` to the service registered as `app`, with the request id of its
@@ -106,7 +106,7 @@ impl StormState {
 
     /// The transfers, locked.
     pub fn transfers(&self) -> std::sync::MutexGuard<'_, Transfers> {
-        self.transfers.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.transfers)
     }
 
     /// Number of registered apps.

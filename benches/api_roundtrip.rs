@@ -7,7 +7,7 @@ mod common;
 
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -125,14 +125,14 @@ fn main() {
     let Msg::NodeInfo(info) = info else {
         panic!("not info")
     };
-    let reply_len = lnpbp_nodes::wire::msg::payload_of(1, &Msg::NodeInfo(info)).len();
+    let reply_len = lnpbp_nodes::wire::api::payload_of(1, &Msg::NodeInfo(info)).len();
 
     let bare_ep = format!("ipc://{}", tmp.path().join("bare").display());
     let server = bare_server(ctx.clone(), bare_ep.clone(), reply_len);
     let sock = ctx.socket(zmq::DEALER).unwrap();
     sock.set_linger(0).unwrap();
     sock.connect(&bare_ep).unwrap();
-    let request = lnpbp_nodes::wire::msg::payload_of(1, &Msg::GetInfo);
+    let request = lnpbp_nodes::wire::api::payload_of(1, &Msg::GetInfo);
     let frames = [
         ServiceId::Client(1).to_bytes(),
         ServiceId::Lnpd.to_bytes(),

@@ -9,7 +9,7 @@ mod common;
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Responder, Transport};
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator, Responder, Transport};
 use std::time::Instant;
 
 fn key(b: u8) -> SecretKey {

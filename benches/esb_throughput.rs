@@ -7,7 +7,7 @@ mod common;
 
 use actix::prelude::*;
 use lnpbp_nodes::bus::{Bus, Deliver};
-use lnpbp_nodes::wire::msg::{Envelope, Msg, ServiceEvent, ServiceId, ServiceState};
+use lnpbp_nodes::wire::api::{Envelope, Msg, ServiceEvent, ServiceId, ServiceState};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};

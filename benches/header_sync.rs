@@ -10,9 +10,9 @@ mod common;
 
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::bp_api::BpMsg;
-use lnpbp_nodes::wire::msg::Detail;
-use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+use lnpbp_nodes::wire::api::bp::BpMsg;
+use lnpbp_nodes::wire::api::Detail;
+use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@ mod common;
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::{Network, TxMerkleNode};
-use lnpbp_nodes::wire::headers::HeaderChain;
+use lnpbp_nodes::wire::btc::headers::HeaderChain;
 use std::time::Instant;
 
 const HEADERS: usize = 20_000;

@@ -12,8 +12,8 @@
 mod common;
 
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
-use lnpbp_nodes::wire::bolt1::{Features, Init, Message};
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
+use lnpbp_nodes::wire::ln::bolt1::{Features, Init, Message};
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator, Transport};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

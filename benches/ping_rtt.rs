@@ -11,9 +11,9 @@ mod common;
 
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::lnp_api::LnpMsg;
-use lnpbp_nodes::wire::msg::Detail;
-use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+use lnpbp_nodes::wire::api::lnp::LnpMsg;
+use lnpbp_nodes::wire::api::Detail;
+use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};

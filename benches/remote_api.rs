@@ -10,7 +10,7 @@ mod common;
 use bitcoin::secp256k1::SecretKey;
 use lnpbp_nodes::bus::client::{Client, Remote};
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::msg::{Msg, ServiceId};
+use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use std::time::{Duration, Instant};
 
 const ROUND_TRIPS: usize = 2_000;
@@ -49,7 +49,7 @@ fn info(c: &mut Client) -> usize {
         Duration::from_secs(10),
         |_| {},
     ) {
-        Ok(m @ Msg::NodeInfo(_)) => lnpbp_nodes::wire::msg::payload_of(0, &m).len(),
+        Ok(m @ Msg::NodeInfo(_)) => lnpbp_nodes::wire::api::payload_of(0, &m).len(),
         other => panic!("info: {other:?}"),
     }
 }

@@ -14,8 +14,8 @@ mod common;
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::rgb::{NiaIssue, NoWitnesses, Rgb};
-use lnpbp_nodes::wire::msg::{Msg, MsgKind, ServiceId};
-use lnpbp_nodes::wire::rgb_api::RgbMsg;
+use lnpbp_nodes::wire::api::rgb::RgbMsg;
+use lnpbp_nodes::wire::api::{Msg, MsgKind, ServiceId};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 

@@ -16,8 +16,8 @@ use lnpbp_nodes::actors::bp::signd;
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::signer::{example_psbt, sign_psbt, AccountKind, Keychain, Policy};
-use lnpbp_nodes::wire::bp_api::BpMsg;
-use lnpbp_nodes::wire::msg::Msg;
+use lnpbp_nodes::wire::api::bp::BpMsg;
+use lnpbp_nodes::wire::api::Msg;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -58,7 +58,7 @@ fn honest_peers_get_in_during_a_slow_handshake_flood() {
         let fresh = std::panic::catch_unwind(|| {
             let mut p = RawPeer::handshake(&id, &addr);
             p.send(
-                &lnpbp_nodes::wire::bolt1::Message::Init(lnpbp_nodes::wire::bolt1::Init {
+                &lnpbp_nodes::wire::ln::bolt1::Message::Init(lnpbp_nodes::wire::ln::bolt1::Init {
                     global_features: Default::default(),
                     features: Default::default(),
                     networks: None,

@@ -10,8 +10,8 @@
 mod common;
 
 use common::*;
-use lnpbp_nodes::wire::msg::{Envelope, Msg, MsgKind, ServiceId};
-use lnpbp_nodes::wire::samples;
+use lnpbp_nodes::wire::api::samples;
+use lnpbp_nodes::wire::api::{Envelope, Msg, MsgKind, ServiceId};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;

@@ -7,9 +7,9 @@ mod common;
 
 use common::lnpeer::RawBifrost;
 use common::*;
-use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::lnp_api::{AppMessage, LnpMsg};
-use lnpbp_nodes::wire::msg::{Envelope, ServiceId};
+use lnpbp_nodes::wire::api::lnp::{AppMessage, LnpMsg};
+use lnpbp_nodes::wire::api::{Envelope, ServiceId};
+use lnpbp_nodes::wire::bifrost::msg::BifrostMsg;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

@@ -5,7 +5,7 @@ mod common;
 
 use common::lnpeer::{closed_silently, target, RawPeer};
 use common::*;
-use lnpbp_nodes::wire::bolt1::{Features, Init, Message};
+use lnpbp_nodes::wire::ln::bolt1::{Features, Init, Message};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};

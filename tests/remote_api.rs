@@ -16,8 +16,8 @@ mod common;
 
 use common::*;
 use lnpbp_nodes::bus::client::{Client, Remote};
-use lnpbp_nodes::wire::msg::{Msg, ServiceId};
-use lnpbp_nodes::wire::rpc_session::ClientHandshake;
+use lnpbp_nodes::wire::api::session::ClientHandshake;
+use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -328,7 +328,7 @@ fn hostile_sessions_end_alone_while_an_allowed_client_is_served() {
     let (act3, mut session) = hs.on_act_two(&act2).unwrap();
     f.send(&act3, 0).unwrap();
     let me = ServiceId::Client(7).to_bytes();
-    let info = lnpbp_nodes::wire::msg::payload_of(1, &Msg::GetInfo);
+    let info = lnpbp_nodes::wire::api::payload_of(1, &Msg::GetInfo);
     let good = session
         .seal(&me, &ServiceId::Lnpd.to_bytes(), &info)
         .unwrap();

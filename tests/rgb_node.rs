@@ -365,8 +365,8 @@ fn rgb_send_goes_through_two_storm_and_two_lnp_nodes() {
 fn tasks_are_served_in_turn_per_client_and_a_full_queue_answers_busy() {
     use lnpbp_nodes::bus::client::Client;
     use lnpbp_nodes::bus::Endpoint;
-    use lnpbp_nodes::wire::msg::{Msg, ServiceId};
-    use lnpbp_nodes::wire::rgb_api::RgbMsg;
+    use lnpbp_nodes::wire::api::rgb::RgbMsg;
+    use lnpbp_nodes::wire::api::{Msg, ServiceId};
 
     let a = Node::start("rgb", &[]);
     let id = issue(&a, "TEST", 1_000);

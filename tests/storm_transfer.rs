@@ -11,9 +11,11 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::hex::{DisplayHex, FromHex};
 use common::lnpeer::RawBifrost;
 use common::*;
-use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::storm::{chunk_id, container_id_bech32, Container, ContainerHeader};
-use lnpbp_nodes::wire::storm_p2p::{FullId, StormP2p};
+use lnpbp_nodes::wire::bifrost::msg::BifrostMsg;
+use lnpbp_nodes::wire::storm::container::{
+    chunk_id, container_id_bech32, Container, ContainerHeader,
+};
+use lnpbp_nodes::wire::storm::p2p::{FullId, StormP2p};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

@@ -9,7 +9,7 @@ use lnpbp_nodes::actors::status::NodeStatus;
 use lnpbp_nodes::actors::supervisor::{ChildSpec, RestartPolicy, Root, EXIT_ESCALATION};
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::{Bus, Deliver};
-use lnpbp_nodes::wire::msg::{code, Envelope, Msg, ServiceEvent, ServiceId, ServiceState};
+use lnpbp_nodes::wire::api::{code, Envelope, Msg, ServiceEvent, ServiceId, ServiceState};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;

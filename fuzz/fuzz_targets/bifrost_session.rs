@@ -7,9 +7,9 @@
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::bifrost_peer::{BifrostConfig, Session};
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator};
+use lnpbp_nodes::wire::bifrost::msg::BifrostMsg;
+use lnpbp_nodes::wire::bifrost::peer::{BifrostConfig, Session};
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator};
 use std::time::{Duration, Instant};
 
 fn secret(b: u8) -> SecretKey {

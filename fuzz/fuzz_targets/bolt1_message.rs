@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::bolt1::Message;
+use lnpbp_nodes::wire::ln::bolt1::Message;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = Message::decode(data) {

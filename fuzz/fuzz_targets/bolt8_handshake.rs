@@ -4,7 +4,7 @@
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Responder};
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator, Responder};
 
 fuzz_target!(|data: &[u8]| {
     let k = |b: u8| SecretKey::from_slice(&[b; 32]).unwrap();

@@ -4,7 +4,7 @@
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Responder, Transport};
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator, Responder, Transport};
 
 fn pair(framing: Framing) -> (Transport, Transport) {
     let k = |b: u8| SecretKey::from_slice(&[b; 32]).unwrap();

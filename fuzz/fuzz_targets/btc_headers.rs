@@ -9,7 +9,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::pow::CompactTarget;
 use bitcoin::{Network, TxMerkleNode};
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::headers::HeaderChain;
+use lnpbp_nodes::wire::btc::headers::HeaderChain;
 
 fuzz_target!(|data: &[u8]| {
     let mut chain = HeaderChain::new(Network::Regtest);

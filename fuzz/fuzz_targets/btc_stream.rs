@@ -6,8 +6,8 @@
 
 use bitcoin::p2p::Magic;
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::btc::{Codec, Frame, MAX_MESSAGE};
-use lnpbp_nodes::wire::btc_peer::{Session, Timers};
+use lnpbp_nodes::wire::btc::stream::{Codec, Frame, MAX_MESSAGE};
+use lnpbp_nodes::wire::btc::peer::{Session, Timers};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {

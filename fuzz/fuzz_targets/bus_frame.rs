@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::msg::Envelope;
+use lnpbp_nodes::wire::api::Envelope;
 
 fuzz_target!(|data: &[u8]| {
     // The first two bytes split the input into three frames.

@@ -6,9 +6,9 @@
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::bolt1::Features;
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator};
-use lnpbp_nodes::wire::lnp_peer::{Session, SessionConfig};
+use lnpbp_nodes::wire::ln::bolt1::Features;
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator};
+use lnpbp_nodes::wire::ln::peer::{Session, SessionConfig};
 use std::time::{Duration, Instant};
 
 fn secret(b: u8) -> SecretKey {
@@ -67,6 +67,6 @@ fuzz_target!(|data: &[u8]| {
     }
     from_node.extend_from_slice(&node.take_output());
     while let Some(m) = t.decrypt(&mut from_node).expect("the node's output decrypts") {
-        let _ = lnpbp_nodes::wire::bolt1::Message::decode(&m);
+        let _ = lnpbp_nodes::wire::ln::bolt1::Message::decode(&m);
     }
 });

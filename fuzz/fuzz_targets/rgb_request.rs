@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use lnpbp_nodes::wire::limits::{MAX_CONSIGNMENT, MAX_LIST};
-use lnpbp_nodes::wire::msg::{Envelope, Msg, ServiceId};
-use lnpbp_nodes::wire::rgb_api::{RgbMsg, MAX_ID_TEXT};
+use lnpbp_nodes::wire::api::{Envelope, Msg, ServiceId};
+use lnpbp_nodes::wire::api::rgb::{RgbMsg, MAX_ID_TEXT};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks an RGB type id, the rest is request id and body.

@@ -8,7 +8,7 @@
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::rpc_session::{
+use lnpbp_nodes::wire::api::session::{
     open_frames, seal_frames, ClientHandshake, ServerSession, ServerStep,
 };
 

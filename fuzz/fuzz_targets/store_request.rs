@@ -6,8 +6,8 @@
 use libfuzzer_sys::fuzz_target;
 use lnpbp_nodes::storage::{check_table, Write};
 use lnpbp_nodes::wire::limits::{MAX_IDS, MAX_VALUE};
-use lnpbp_nodes::wire::msg::{Envelope, Msg, ServiceId};
-use lnpbp_nodes::wire::storm_api::StormMsg;
+use lnpbp_nodes::wire::api::{Envelope, Msg, ServiceId};
+use lnpbp_nodes::wire::api::storm::StormMsg;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks a Storm type id, the rest is request id and body.

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use lnpbp_nodes::wire::limits::MAX_CONTAINER_CHUNKS;
-use lnpbp_nodes::wire::storm::{parse_container_id, Container};
+use lnpbp_nodes::wire::storm::container::{parse_container_id, Container};
 use lnpbp_nodes::wire::strict::{deserialize, serialize};
 
 fuzz_target!(|data: &[u8]| {

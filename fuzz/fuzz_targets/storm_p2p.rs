@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::storm_p2p::StormP2p;
+use lnpbp_nodes::wire::bifrost::msg::BifrostMsg;
+use lnpbp_nodes::wire::storm::p2p::StormP2p;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = StormP2p::decode(data) {

@@ -6,7 +6,7 @@
 //! listener that went away bounces (`NO_ROUTE`) to the manager, which forgets it.
 
 use crate::bus::Bus;
-use crate::wire::msg::{Envelope, Msg, ServiceId};
+use crate::wire::api::{Envelope, Msg, ServiceId};
 
 /// Most services listening for one kind of notification at once.
 pub const MAX_LISTENERS: usize = 64;

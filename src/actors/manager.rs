@@ -8,7 +8,7 @@ use super::rpc_access::RpcAccess;
 use super::service::{not_taken, Control, Service, ServiceActor};
 use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
-use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
+use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 

@@ -34,7 +34,7 @@ pub mod tcp;
 
 use crate::bus::router::Reserved;
 use crate::bus::{Bus, BusKind, Endpoint};
-use crate::wire::msg::ServiceId;
+use crate::wire::api::ServiceId;
 use crate::wire::network::Network;
 use actix::prelude::*;
 use bridge::Bridge;

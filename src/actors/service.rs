@@ -9,7 +9,7 @@
 
 use crate::bus::{limits, Bus, Deliver};
 use crate::guard::guard;
-use crate::wire::msg::{code, Msg, MsgKind, ServiceEvent, ServiceId};
+use crate::wire::api::{code, Msg, MsgKind, ServiceEvent, ServiceId};
 use actix::prelude::*;
 
 /// What a service does. Each method may fail; a failure (or panic) restarts the service.

@@ -4,8 +4,8 @@
 use super::service::Control;
 use super::NodeKind;
 use crate::sync::{read, write};
-use crate::wire::msg::{Detail, API_VERSION};
-use crate::wire::msg::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
+use crate::wire::api::{Detail, API_VERSION};
+use crate::wire::api::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
 use actix::Recipient;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

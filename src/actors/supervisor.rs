@@ -6,7 +6,7 @@
 use super::service::{Control, Lifecycle};
 use super::status::NodeStatus;
 use crate::bus::Bus;
-use crate::wire::msg::{code, ServiceEvent, ServiceState};
+use crate::wire::api::{code, ServiceEvent, ServiceState};
 use actix::prelude::*;
 use std::collections::VecDeque;
 use std::sync::Arc;

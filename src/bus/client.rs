@@ -4,8 +4,8 @@
 use super::endpoint::Endpoint;
 use super::limits;
 use super::socket::apply_limits;
-use crate::wire::msg::{Envelope, Msg, ServiceId};
-use crate::wire::rpc_session::{ClientHandshake, ClientSession};
+use crate::wire::api::session::{ClientHandshake, ClientSession};
+use crate::wire::api::{Envelope, Msg, ServiceId};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::time::{Duration, Instant};
 

@@ -12,7 +12,7 @@
 //!   ([`Bus::fail_all`]); a reply that comes after that is dropped.
 
 use super::limits;
-use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,5 @@
 //! Encrypted sessions of a TCP bus (docs/API.md, "Remote API"): the session table of one bus
-//! socket, over the sans-I/O sessions of [`crate::wire::rpc_session`].
+//! socket, over the sans-I/O sessions of [`crate::wire::api::session`].
 //!
 //! Every ZMQ peer of a TCP bus (a routing id) has one session. Its first three messages are
 //! the Noise_XK handshake; a client whose static key is not on the [`AllowList`] gets no
@@ -12,7 +12,7 @@
 //! that a peer went away), and a message that does not decrypt or parse. A refused peer's
 //! further messages are dropped without a word for [`REFUSED_FOR`].
 
-use crate::wire::rpc_session::{ServerSession, ServerStep, SessionError};
+use crate::wire::api::session::{ServerSession, ServerStep, SessionError};
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::{BTreeSet, HashMap};

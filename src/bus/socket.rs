@@ -19,7 +19,7 @@ use super::endpoint::Endpoint;
 use super::limits;
 use super::router::{Bus, OutletError};
 use super::secure::{Inbound, SecureConfig, Sessions};
-use crate::wire::msg::{code, type_id, Envelope, FrameError, Msg};
+use crate::wire::api::{code, type_id, Envelope, FrameError, Msg};
 use bitcoin::hex::DisplayHex;
 use std::future::Future;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -360,7 +360,7 @@ fn secure_in(shared: &Shared, bus: &Bus, (frames, count, addr): Received) {
                     code::REFUSED,
                     "the allow-list changes over the local API only",
                 );
-                let reply = crate::wire::msg::payload_of(id, &why);
+                let reply = crate::wire::api::payload_of(id, &why);
                 let _ = shared.send(vec![rid, dst, src, reply]);
                 return;
             }
@@ -399,7 +399,7 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count, _): Received) {
                 tracing::warn!(bus = bus.name(), %peer, request_id,
                     "bad message answered with failure {code:#06x}: {reason}");
             }
-            let payload = crate::wire::msg::payload_of(request_id, &Msg::failure(code, reason));
+            let payload = crate::wire::api::payload_of(request_id, &Msg::failure(code, reason));
             // The reply swaps the frames as given, so even a bad id frame gets an answer.
             let reply = vec![routing_id, body[1].clone(), body[0].clone(), payload];
             if shared.send(reply).is_err() {

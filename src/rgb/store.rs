@@ -34,7 +34,7 @@ use super::{
 };
 use crate::storage::{Storage, StoreError};
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_VALUE};
-use crate::wire::storm::Id32;
+use crate::wire::storm::container::Id32;
 use rgbstd::containers::ConsignmentExt;
 use rgbstd::persistence::{MemIndex, MemStash, MemState, Stock};
 use rgbstd::ContractId;

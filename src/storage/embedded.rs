@@ -5,7 +5,7 @@
 //! [`Storage`] are batches of one.
 
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
-use crate::wire::storm::{chunk_id, Id32};
+use crate::wire::storm::container::{chunk_id, Id32};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
     TableHandle,

@@ -17,10 +17,10 @@ mod remote;
 pub use embedded::{RedbStorage, Write, WriteDone};
 pub use remote::{stored_id, RemoteStorage};
 
+use crate::wire::api::code;
+pub use crate::wire::api::storm::TableInfo;
 use crate::wire::limits::{MAX_CHUNK, MAX_IDS, MAX_TABLE_NAME, MAX_VALUE};
-use crate::wire::msg::code;
-use crate::wire::storm::Id32;
-pub use crate::wire::storm_api::TableInfo;
+use crate::wire::storm::container::Id32;
 
 /// Why a storage call failed; [`StoreError::code`] is its failure code on the bus.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
 use crate::bus::client::{ClientError, Dial, SharedClient};
-use crate::wire::msg::{code, Msg, ServiceId};
-use crate::wire::storm::Id32;
-use crate::wire::storm_api::StormMsg;
+use crate::wire::api::storm::StormMsg;
+use crate::wire::api::{code, Msg, ServiceId};
+use crate::wire::storm::container::Id32;
 use std::time::Duration;
 
 /// The service id of `stored` on the STORE (and API) bus.

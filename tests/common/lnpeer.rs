@@ -4,10 +4,10 @@
 
 use super::Node;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
-use lnpbp_nodes::wire::bifrost::BifrostMsg;
-use lnpbp_nodes::wire::bolt1::{Features, Init, Message};
-use lnpbp_nodes::wire::bolt8::{Framing, Initiator, Transport};
-use lnpbp_nodes::wire::storm_p2p::StormP2p;
+use lnpbp_nodes::wire::bifrost::msg::BifrostMsg;
+use lnpbp_nodes::wire::ln::bolt1::{Features, Init, Message};
+use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator, Transport};
+use lnpbp_nodes::wire::storm::p2p::StormP2p;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::str::FromStr;

@@ -11,9 +11,9 @@ use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::Bus;
 use crate::lograte;
 use crate::sync::lock;
-use crate::wire::bp_api::{BlockRef, BpMsg, BtcPeerInfo};
-use crate::wire::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
-use crate::wire::msg::{code, Detail, Envelope, Msg, ServiceId};
+use crate::wire::api::bp::{BlockRef, BpMsg, BtcPeerInfo};
+use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
+use crate::wire::btc::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
 use actix::prelude::*;
 use bitcoin::block::Header;
 use bitcoin::consensus::encode;
@@ -227,11 +227,11 @@ impl BpState {
     }
 
     /// A header by height (best chain) or hash (any known).
-    pub fn header(&self, query: crate::wire::bp_api::BlockQuery) -> Option<BlockRef> {
+    pub fn header(&self, query: crate::wire::api::bp::BlockQuery) -> Option<BlockRef> {
         let c = lock(&self.chain);
         let hash = match query {
-            crate::wire::bp_api::BlockQuery::Height(h) => c.hash_at(h)?,
-            crate::wire::bp_api::BlockQuery::Hash(h) => BlockHash::from_byte_array(h),
+            crate::wire::api::bp::BlockQuery::Height(h) => c.hash_at(h)?,
+            crate::wire::api::bp::BlockQuery::Hash(h) => BlockHash::from_byte_array(h),
         };
         let e = c.get(&hash)?;
         Some(block_ref(e.height, &e.header))

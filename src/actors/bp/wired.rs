@@ -1,6 +1,6 @@
 //! `wired`: one actor per Bitcoin peer connection, the connection driver
 //! ([`crate::actors::conn`]) over the Bitcoin protocol [`Wire`]. The protocol is in [`Session`]
-//! (handshake, pings, framing rules) and [`crate::wire::headers`] (the chain); [`Wire`] drives
+//! (handshake, pings, framing rules) and [`crate::wire::btc::headers`] (the chain); [`Wire`] drives
 //! headers-first sync from every good peer, fetches blocks for clients, answers `getdata` for
 //! what we announced, and enforces each error's action (disconnect or discourage).
 //! A failure (error or panic) drops only this connection.
@@ -10,10 +10,10 @@ use crate::actors::clock::{random_u64, unix_now};
 use crate::actors::conn::{Conn, Protocol};
 use crate::actors::limits::MAX_UNCONNECTING;
 use crate::bus::Bus;
-use crate::wire::btc::MAX_HEADERS;
-use crate::wire::btc_peer::{Action, Event, PeerError, Session};
-use crate::wire::headers::HeaderError;
-use crate::wire::msg::{code, Envelope, Msg};
+use crate::wire::api::{code, Envelope, Msg};
+use crate::wire::btc::headers::HeaderError;
+use crate::wire::btc::peer::{Action, Event, PeerError, Session};
+use crate::wire::btc::stream::MAX_HEADERS;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
@@ -106,7 +106,7 @@ impl Wire {
                 let unknown_block = items.iter().any(|i| match i {
                     Inventory::Block(h) | Inventory::WitnessBlock(h) => self
                         .state
-                        .header(crate::wire::bp_api::BlockQuery::Hash(h.to_byte_array()))
+                        .header(crate::wire::api::bp::BlockQuery::Hash(h.to_byte_array()))
                         .is_none(),
                     _ => false,
                 });

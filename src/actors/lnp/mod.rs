@@ -18,9 +18,9 @@ use super::admission::{AdmissionConfig, RawAdmission};
 use super::settings::Section;
 use super::{NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
-use crate::wire::bolt1::Features;
-use crate::wire::lnp_peer::SessionConfig;
-use crate::wire::msg::ServiceId;
+use crate::wire::api::ServiceId;
+use crate::wire::ln::bolt1::Features;
+use crate::wire::ln::peer::SessionConfig;
 use crate::wire::network::Network;
 use bitcoin::secp256k1::SecretKey;
 use peers::{PeerConfig, Registry};
@@ -147,10 +147,10 @@ pub fn start_peers(
     };
     let registry = Registry::new(config, secret);
     for addr in &settings.listen {
-        registry.bind(addr, crate::wire::lnp_api::protocol::LIGHTNING)?;
+        registry.bind(addr, crate::wire::api::lnp::protocol::LIGHTNING)?;
     }
     for addr in &settings.bifrost_listen {
-        registry.bind(addr, crate::wire::lnp_api::protocol::BIFROST)?;
+        registry.bind(addr, crate::wire::api::lnp::protocol::BIFROST)?;
     }
     Ok(registry)
 }

@@ -24,8 +24,8 @@ use crate::guard::guard;
 use crate::lograte::RGB_REFUSED;
 use crate::rgb::store::Contracts;
 use crate::rgb::{NiaIssue, NoWitnesses};
-use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
-use crate::wire::rgb_api::{ContractState, RgbMsg, Validation};
+use crate::wire::api::rgb::{ContractState, RgbMsg, Validation};
+use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
 use actix::prelude::*;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -375,7 +375,7 @@ impl Job {
 }
 
 /// The library's issue parameters from the request (a random blinding, the time now).
-fn issue_params(i: &crate::wire::rgb_api::NiaIssue) -> Result<NiaIssue, String> {
+fn issue_params(i: &crate::wire::api::rgb::NiaIssue) -> Result<NiaIssue, String> {
     let seal = bitcoin::OutPoint::from_str(&i.seal)
         .map_err(|e| format!("seal `{}` is not TXID:VOUT: {e}", i.seal.escape_debug()))?;
     Ok(NiaIssue {

@@ -21,7 +21,7 @@ pub mod storm;
 use super::settings::Section;
 use super::{NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
-use crate::wire::msg::ServiceId;
+use crate::wire::api::ServiceId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,8 +212,8 @@ fn details(
     contracts: &crate::rgb::store::Contracts,
     dispatch: &rgbd::Dispatch,
     link: Option<&storm::StormLink>,
-) -> Vec<(String, crate::wire::msg::Detail)> {
-    use crate::wire::msg::Detail;
+) -> Vec<(String, crate::wire::api::Detail)> {
+    use crate::wire::api::Detail;
     let (workers, busy, queued) = dispatch.load();
     vec![
         ("store".into(), Detail::Text(store.to_string())),

@@ -16,8 +16,8 @@
 use super::super::listeners::Listeners;
 use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
-use crate::wire::msg::{code, Envelope, Msg, MsgKind, ServiceId};
-use crate::wire::rgb_api::{Received, RgbMsg};
+use crate::wire::api::rgb::{Received, RgbMsg};
+use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -19,11 +19,11 @@
 use super::rgbd::Dispatch;
 use crate::bus::client::{Client, ClientError, Dial, Liveness, SharedClient};
 use crate::storage::stored_id;
+use crate::wire::api::rgb::RGB_STORM_APP;
+use crate::wire::api::storm::{transfer_state, StormMsg, TransferInfo};
+use crate::wire::api::{code, Msg, ServiceId};
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_CONSIGNMENT};
-use crate::wire::msg::{code, Msg, ServiceId};
-use crate::wire::rgb_api::RGB_STORM_APP;
-use crate::wire::storm::{ContainerHeader, Id32};
-use crate::wire::storm_api::{transfer_state, StormMsg, TransferInfo};
+use crate::wire::storm::container::{ContainerHeader, Id32};
 use bitcoin::hex::DisplayHex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -8,9 +8,9 @@
 use crate::actors::listeners::Listeners;
 use crate::bus::Bus;
 use crate::storage::{RedbStorage, Storage};
-use crate::wire::msg::ServiceId;
-use crate::wire::storm::Id32;
-use crate::wire::storm_api::{ChatEntry, StormMsg};
+use crate::wire::api::storm::{ChatEntry, StormMsg};
+use crate::wire::api::ServiceId;
+use crate::wire::storm::container::Id32;
 use crate::wire::strict::{self, Reader, Strict};
 use bitcoin::hashes::{sha256, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -19,7 +19,7 @@ use super::settings::Section;
 use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::storage::{RedbStorage, Storage};
-use crate::wire::msg::{Detail, ServiceId};
+use crate::wire::api::{Detail, ServiceId};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

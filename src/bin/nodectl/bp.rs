@@ -9,9 +9,9 @@ use lnpbp_nodes::actors::bp::signd;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::signer::{keyfile, AccountKind, Keychain};
-use lnpbp_nodes::wire::bp_api::MAX_BLOB;
-use lnpbp_nodes::wire::bp_api::{BlockQuery, BlockRef, BpMsg};
-use lnpbp_nodes::wire::msg::Msg;
+use lnpbp_nodes::wire::api::bp::MAX_BLOB;
+use lnpbp_nodes::wire::api::bp::{BlockQuery, BlockRef, BpMsg};
+use lnpbp_nodes::wire::api::Msg;
 use std::os::unix::fs::DirBuilderExt;
 
 /// The BP commands.

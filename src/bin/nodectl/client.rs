@@ -7,7 +7,7 @@ use lnpbp_nodes::actors::settings::{self, Overrides};
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::client::{Client, ClientError, Remote};
 use lnpbp_nodes::bus::{BusKind, Endpoint};
-use lnpbp_nodes::wire::msg::{Envelope, Msg, ServiceId};
+use lnpbp_nodes::wire::api::{Envelope, Msg, ServiceId};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -5,8 +5,8 @@ use crate::render;
 use clap::Subcommand;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
+use lnpbp_nodes::wire::api::Msg;
 use lnpbp_nodes::wire::limits::MAX_SERVICE_NAME;
-use lnpbp_nodes::wire::msg::Msg;
 
 /// The commands of every node.
 #[derive(Subcommand)]

@@ -5,8 +5,8 @@ use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, rtt_text, unexpected};
 use clap::Subcommand;
 use lnpbp_nodes::actors::NodeKind;
-use lnpbp_nodes::wire::lnp_api::{protocol, LnpMsg, PeerInfo};
-use lnpbp_nodes::wire::msg::Msg;
+use lnpbp_nodes::wire::api::lnp::{protocol, LnpMsg, PeerInfo};
+use lnpbp_nodes::wire::api::Msg;
 
 /// The LNP commands.
 #[derive(Subcommand)]

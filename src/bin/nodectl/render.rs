@@ -2,7 +2,7 @@
 //! Every line goes through [`emit_line`], so a closed stdout (`nodectl lnp info | head`) ends
 //! the client quietly instead of panicking.
 
-use lnpbp_nodes::wire::msg::{Detail, Msg, NodeInfo, ServiceEvent};
+use lnpbp_nodes::wire::api::{Detail, Msg, NodeInfo, ServiceEvent};
 
 /// Prints one line (format arguments) through [`emit_line`].
 macro_rules! emit {

@@ -7,9 +7,9 @@ use crate::render::{self, emit, hex, unexpected};
 use clap::{Subcommand, ValueEnum};
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
+use lnpbp_nodes::wire::api::rgb::{ContractState, NiaIssue, Received, RgbMsg, MAX_ID_TEXT};
+use lnpbp_nodes::wire::api::Msg;
 use lnpbp_nodes::wire::limits::MAX_CONSIGNMENT;
-use lnpbp_nodes::wire::msg::Msg;
-use lnpbp_nodes::wire::rgb_api::{ContractState, NiaIssue, Received, RgbMsg, MAX_ID_TEXT};
 use std::path::PathBuf;
 
 /// Contract schemas `issue` knows.

@@ -13,15 +13,15 @@ use lnpbp_nodes::actors::storm::stormd::CHUNKS;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::storage::{check_table, stored_id};
+use lnpbp_nodes::wire::api::storm::{
+    transfer_state, ChatEntry, ContainerInfo, StormMsg, TransferInfo,
+};
+use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use lnpbp_nodes::wire::limits::{
     CONTAINER_CHUNK, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_INFO, MAX_MIME, MAX_TEXT, MAX_VALUE,
 };
-use lnpbp_nodes::wire::msg::{Msg, ServiceId};
-use lnpbp_nodes::wire::storm::{
+use lnpbp_nodes::wire::storm::container::{
     chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, Id32,
-};
-use lnpbp_nodes::wire::storm_api::{
-    transfer_state, ChatEntry, ContainerInfo, StormMsg, TransferInfo,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -11,12 +11,12 @@ use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::Magic;
 use std::fmt;
 
-pub use super::limits::BTC_MAX_MESSAGE as MAX_MESSAGE;
+pub use crate::wire::limits::BTC_MAX_MESSAGE as MAX_MESSAGE;
 /// Header length.
 pub const HEADER_LEN: usize = 24;
 /// The protocol version we speak (the crate's `PROTOCOL_VERSION` constant is stale, 70001).
 pub const PROTOCOL_VERSION: u32 = 70_016;
-pub use super::limits::{
+pub use crate::wire::limits::{
     BTC_MAX_ADDR as MAX_ADDR, BTC_MAX_HEADERS as MAX_HEADERS, BTC_MAX_INV as MAX_INV,
 };
 

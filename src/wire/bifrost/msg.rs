@@ -15,8 +15,8 @@
 //! through ([`BifrostMsg::Unknown`]), an unknown even type is an error for the connection.
 //! Channel messages (0x0020-0x0028) are not supported: they are even, so they end it.
 
-use super::limits::BIFROST_MAX_MESSAGE;
-use super::strict::{
+use crate::wire::limits::BIFROST_MAX_MESSAGE;
+use crate::wire::strict::{
     decode_bytes, decode_string, encode_bytes, encode_len, encode_string, Reader, Strict,
     StrictError,
 };

@@ -7,8 +7,8 @@
 //! The phases are an enum whose variants hold only the data valid in that phase; every
 //! transition consumes the old phase.
 
-use super::bolt1::{Features, Init, Message, PONG_BYTES_IGNORED_FROM};
-use super::bolt8::{
+use crate::wire::ln::bolt1::{Features, Init, Message, PONG_BYTES_IGNORED_FROM};
+use crate::wire::ln::bolt8::{
     AwaitingActThree, AwaitingActTwo, Framing, Responder, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
     ACT_TWO_LEN,
 };
@@ -26,7 +26,7 @@ pub const KNOWN_FEATURES: &[usize] = &[
     0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 34, 38, 42, 44, 46, 48, 50,
 ];
 
-pub use super::limits::LN_MAX_PINGS_IN_FLIGHT as MAX_PINGS_IN_FLIGHT;
+pub use crate::wire::limits::LN_MAX_PINGS_IN_FLIGHT as MAX_PINGS_IN_FLIGHT;
 
 /// Timers and identity of a session (time itself is passed in).
 #[derive(Clone, Debug)]
@@ -61,7 +61,7 @@ impl fmt::Display for PeerError {
 
 impl std::error::Error for PeerError {}
 
-impl super::session::SessionError for PeerError {
+impl crate::wire::session::SessionError for PeerError {
     fn disconnect(reason: String) -> Self {
         PeerError {
             reason,
@@ -73,7 +73,7 @@ impl super::session::SessionError for PeerError {
     }
 }
 
-impl super::session::PeerSession for Session {
+impl crate::wire::session::PeerSession for Session {
     type Event = Event;
     type Error = PeerError;
     type Context = dyn Fn(u16) -> bool;
@@ -181,8 +181,8 @@ impl Session {
         ephemeral: SecretKey,
         now: Instant,
     ) -> Session {
-        let (act, next) =
-            super::bolt8::Initiator::new(local, remote, ephemeral).act_one(Framing::Brontide);
+        let (act, next) = crate::wire::ln::bolt8::Initiator::new(local, remote, ephemeral)
+            .act_one(Framing::Brontide);
         let mut s = Session::new(config, Phase::ActTwo(next), now);
         s.out.extend_from_slice(&act);
         s
@@ -444,7 +444,7 @@ impl Session {
 
     /// Queues a `warning` (all-zero channel id: about the connection) and fails.
     fn warn_and_fail(&mut self, t: &mut Transport, reason: String) -> Result<Phase, PeerError> {
-        let warning = Message::Warning(super::bolt1::ErrorMessage {
+        let warning = Message::Warning(crate::wire::ln::bolt1::ErrorMessage {
             channel_id: [0; 32],
             data: reason.as_bytes().to_vec(),
         });
@@ -542,14 +542,14 @@ impl Session {
     }
 }
 
-fn handshake(e: super::bolt8::HandshakeError) -> PeerError {
+fn handshake(e: crate::wire::ln::bolt8::HandshakeError) -> PeerError {
     PeerError {
         reason: format!("handshake failed: {e}"),
         warned: false,
     }
 }
 
-fn transport(e: super::bolt8::TransportError) -> PeerError {
+fn transport(e: crate::wire::ln::bolt8::TransportError) -> PeerError {
     PeerError {
         reason: format!("transport: {e}"),
         warned: false,
@@ -577,7 +577,7 @@ pub fn address_descriptor(addr: &std::net::SocketAddr) -> Vec<u8> {
 mod tests {
     //! Two sessions wired back to back, and hand-made bad peers, on a paused (passed-in) clock.
     use super::*;
-    use crate::wire::bolt1::ErrorMessage;
+    use crate::wire::ln::bolt1::ErrorMessage;
     use bitcoin::secp256k1::Secp256k1;
 
     fn key(b: u8) -> SecretKey {
@@ -770,7 +770,7 @@ mod tests {
         let secp = Secp256k1::new();
         let now = Instant::now();
         let resp_pub = PublicKey::from_secret_key(&secp, &key(2));
-        let (act1, next) = super::super::bolt8::Initiator::new(key(1), resp_pub, key(3))
+        let (act1, next) = crate::wire::ln::bolt8::Initiator::new(key(1), resp_pub, key(3))
             .act_one(Framing::Brontide);
         let mut b = Session::inbound(config(chain_b), key(2), key(4), None, now);
         let mut ev = Vec::new();

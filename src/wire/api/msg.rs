@@ -1,15 +1,16 @@
-//! Bus and API messages: service ids, the message set with its type ids, and the three-frame
-//! layout `[src, dst, payload]` used on every bus socket (docs/API.md is the reference).
-//!
-//! `payload` = `type: u16 LE` ‖ `request_id: u64 LE` ‖ strict-encoded body of that type.
+//! The generic message set (docs/API.md section 5): replies, subscriptions, service events,
+//! `info`, `debug_crash`, the allow-list requests, and one variant per node wrapping that node's
+//! set; the `message_set!` macro each node's set is declared with; the API version.
 
-use super::bp_api::BpMsg;
-use super::limits;
-use super::lnp_api::LnpMsg;
-use super::rgb_api::RgbMsg;
-use super::storm_api::StormMsg;
-use super::strict::{self, decode_string, encode_len, encode_string, Reader, Strict, StrictError};
-use std::fmt;
+use super::bp::BpMsg;
+use super::lnp::LnpMsg;
+use super::rgb::RgbMsg;
+use super::storm::StormMsg;
+use super::BodyError;
+use crate::wire::limits;
+use crate::wire::strict::{
+    self, decode_string, encode_len, encode_string, Reader, Strict, StrictError,
+};
 
 /// Declares a node's message set (one edit per new message, plus its body in `encode_body`
 /// and `decode_body` next to it): the enum, every variant's type id and [`MsgKind`], the list of
@@ -62,9 +63,9 @@ macro_rules! message_set {
             }
 
             /// Whether this message opens, continues, ends a request, or stands alone.
-            pub fn kind(&self) -> $crate::wire::msg::MsgKind {
+            pub fn kind(&self) -> $crate::wire::api::MsgKind {
                 match self {
-                    $( $name::$variant { .. } => $crate::wire::msg::MsgKind::$kind, )*
+                    $( $name::$variant { .. } => $crate::wire::api::MsgKind::$kind, )*
                 }
             }
         }
@@ -146,134 +147,6 @@ pub fn decode_details(r: &mut Reader<'_>) -> Result<Vec<(String, Detail)>, Stric
         out.push((key, value));
     }
     Ok(out)
-}
-
-/// The address of a service on a bus (strict-encoded as a u8 tag and its data).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ServiceId {
-    /// A client of the API: tag 0x02 ‖ u64 LE chosen at random by the client.
-    Client(u64),
-    /// LNP Node manager (tag 0x20).
-    Lnpd,
-    /// BP Node manager (tag 0x30).
-    Bpd,
-    /// RGB Node manager (tag 0x40).
-    Rgbd,
-    /// Storm Node manager (tag 0x50).
-    Stormd,
-    /// Any other service, named (tag 0xFF ‖ u16 LE length ‖ UTF-8, 1..=64 bytes).
-    Other(String),
-}
-
-impl ServiceId {
-    const TAG_CLIENT: u8 = 0x02;
-    const TAG_LNPD: u8 = 0x20;
-    const TAG_BPD: u8 = 0x30;
-    const TAG_RGBD: u8 = 0x40;
-    const TAG_STORMD: u8 = 0x50;
-    const TAG_OTHER: u8 = 0xFF;
-
-    /// The strict encoding, used as a frame and as a ZMQ routing id.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        strict::serialize(self).expect("service ids are bounded when built")
-    }
-
-    /// Decodes a service id frame.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, StrictError> {
-        strict::deserialize(bytes)
-    }
-}
-
-impl fmt::Display for ServiceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServiceId::Client(id) => write!(f, "client:{id:016x}"),
-            ServiceId::Lnpd => f.write_str("lnpd"),
-            ServiceId::Bpd => f.write_str("bpd"),
-            ServiceId::Rgbd => f.write_str("rgbd"),
-            ServiceId::Stormd => f.write_str("stormd"),
-            ServiceId::Other(name) => write!(f, "other:{name}"),
-        }
-    }
-}
-
-impl Strict for ServiceId {
-    const MIN_SIZE: usize = 1;
-    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
-        match self {
-            ServiceId::Client(id) => {
-                out.push(Self::TAG_CLIENT);
-                id.strict_encode(out)
-            }
-            ServiceId::Lnpd => Self::TAG_LNPD.strict_encode(out),
-            ServiceId::Bpd => Self::TAG_BPD.strict_encode(out),
-            ServiceId::Rgbd => Self::TAG_RGBD.strict_encode(out),
-            ServiceId::Stormd => Self::TAG_STORMD.strict_encode(out),
-            ServiceId::Other(name) => {
-                if name.is_empty() {
-                    return Err(StrictError::InvalidValue("empty service name"));
-                }
-                out.push(Self::TAG_OTHER);
-                encode_string(name, limits::MAX_SERVICE_NAME, out)
-            }
-        }
-    }
-    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
-        match u8::strict_decode(r)? {
-            Self::TAG_CLIENT => Ok(ServiceId::Client(u64::strict_decode(r)?)),
-            Self::TAG_LNPD => Ok(ServiceId::Lnpd),
-            Self::TAG_BPD => Ok(ServiceId::Bpd),
-            Self::TAG_RGBD => Ok(ServiceId::Rgbd),
-            Self::TAG_STORMD => Ok(ServiceId::Stormd),
-            Self::TAG_OTHER => {
-                let name = decode_string(r, limits::MAX_SERVICE_NAME)?;
-                if name.is_empty() {
-                    return Err(StrictError::InvalidValue("empty service name"));
-                }
-                Ok(ServiceId::Other(name))
-            }
-            tag => Err(StrictError::UnknownTag {
-                ty: "service id",
-                tag,
-            }),
-        }
-    }
-}
-
-/// Failure codes carried by [`Msg::Failure`] (docs/API.md lists them for clients).
-pub mod code {
-    /// The message could not be decoded (truncated, bad field, trailing bytes).
-    pub const MALFORMED: u16 = 0x1000;
-    /// The message type id is not known to this node.
-    pub const UNKNOWN_TYPE: u16 = 0x1001;
-    /// A field or the message is above its size limit.
-    pub const TOO_LARGE: u16 = 0x1002;
-    /// A field decoded but its value is not allowed (e.g. a bad table name).
-    pub const INVALID_ARGUMENT: u16 = 0x1003;
-    /// No service with the destination id is on this bus.
-    pub const NO_ROUTE: u16 = 0x2000;
-    /// The destination is overloaded (mailbox or pending-request table full); retry later.
-    pub const BUSY: u16 = 0x2001;
-    /// A remote sender used the id of a service that lives inside the node.
-    pub const SPOOFED_SOURCE: u16 = 0x2002;
-    /// The request was not answered within the bus request timeout.
-    pub const TIMEOUT: u16 = 0x3000;
-    /// The destination does not handle this kind of message.
-    pub const UNEXPECTED: u16 = 0x4000;
-    /// The service failed (error or panic) while handling the request; it is being restarted.
-    pub const SERVICE_FAILED: u16 = 0x5000;
-    /// The node is shutting down.
-    pub const SHUTTING_DOWN: u16 = 0x5001;
-    /// The request is refused by configuration (e.g. `debug crash` without `--fault-injection`).
-    pub const REFUSED: u16 = 0x6000;
-    /// A named object (e.g. a service, a peer) does not exist.
-    pub const NOT_FOUND: u16 = 0x6001;
-    /// The name or id is already taken by someone else (e.g. a Storm app id).
-    pub const CONFLICT: u16 = 0x6002;
-    /// Stored data failed a check (e.g. a chunk whose hash is not its id).
-    pub const INVALID_DATA: u16 = 0x6003;
-    /// A peer connection failed or closed (connect refused, handshake failed, no pong, ...).
-    pub const PEER_FAILED: u16 = 0x7000;
 }
 
 /// Lifecycle state of a supervised service.
@@ -559,7 +432,7 @@ impl Msg {
         Msg::Failure { code, message }
     }
 
-    fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    pub(crate) fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
         let text = |s: &str, out: &mut Vec<u8>| encode_string(s, limits::MAX_TEXT, out);
         match self {
             Msg::Success(msg) => match msg {
@@ -595,7 +468,7 @@ impl Msg {
         }
     }
 
-    fn decode_body(type_id: u16, r: &mut Reader<'_>) -> Result<Msg, BodyError> {
+    pub(crate) fn decode_body(type_id: u16, r: &mut Reader<'_>) -> Result<Msg, BodyError> {
         let text = |r: &mut Reader<'_>| decode_string(r, limits::MAX_TEXT);
         let name = |r: &mut Reader<'_>| decode_string(r, limits::MAX_SERVICE_NAME);
         let msg = match type_id {
@@ -724,284 +597,4 @@ fn decode_info(r: &mut Reader<'_>) -> Result<NodeInfo, StrictError> {
         services,
         details: decode_details(r)?,
     })
-}
-
-/// Encodes a payload frame for `msg` answering `request_id` (used where no valid ids exist, e.g.
-/// to answer a message whose id frames did not decode).
-pub fn payload_of(request_id: u64, msg: &Msg) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32);
-    out.extend_from_slice(&msg.type_id().to_le_bytes());
-    out.extend_from_slice(&request_id.to_le_bytes());
-    if msg.encode_body(&mut out).is_err() {
-        // Only over-long text can fail; failures are truncated when built, so this is a
-        // message of ours that must still say something.
-        out.truncate(10);
-        out.extend_from_slice(&[0, 0]);
-    }
-    out
-}
-
-/// A message with its addressing, as carried between services.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Envelope {
-    /// Sender.
-    pub src: ServiceId,
-    /// Destination.
-    pub dst: ServiceId,
-    /// Request id chosen by the requester and echoed by every reply (0 for one-way messages
-    /// that belong to no request).
-    pub request_id: u64,
-    /// The message.
-    pub msg: Msg,
-}
-
-impl Envelope {
-    /// Builds the reply to this envelope: source and destination swapped, same request id.
-    pub fn reply(&self, msg: Msg) -> Envelope {
-        Envelope {
-            src: self.dst.clone(),
-            dst: self.src.clone(),
-            request_id: self.request_id,
-            msg,
-        }
-    }
-
-    /// Encodes the payload frame (`type ‖ request_id ‖ body`).
-    pub fn encode_payload(&self) -> Result<Vec<u8>, StrictError> {
-        let mut out = Vec::with_capacity(64);
-        self.msg.type_id().strict_encode(&mut out)?;
-        self.request_id.strict_encode(&mut out)?;
-        self.msg.encode_body(&mut out)?;
-        Ok(out)
-    }
-
-    /// Encodes the three frames `[src, dst, payload]`.
-    pub fn encode_frames(&self) -> Result<[Vec<u8>; 3], StrictError> {
-        Ok([
-            strict::serialize(&self.src)?,
-            strict::serialize(&self.dst)?,
-            self.encode_payload()?,
-        ])
-    }
-
-    /// Decodes the three frames of a message received on a bus socket. On failure the error
-    /// says whether (and with which request id) a failure reply can be sent back.
-    pub fn decode_frames(frames: &[Vec<u8>]) -> Result<Envelope, FrameError> {
-        if frames.len() != 3 {
-            return Err(FrameError::FrameCount(frames.len()));
-        }
-        let payload = &frames[2];
-        let mut r = Reader::new(payload);
-        let header = u16::strict_decode(&mut r).and_then(|t| Ok((t, u64::strict_decode(&mut r)?)));
-        let (type_id, request_id) = match header {
-            Ok(h) => h,
-            Err(err) => {
-                return Err(FrameError::Payload {
-                    request_id: 0,
-                    code: code::MALFORMED,
-                    reason: format!("payload header: {err}"),
-                })
-            }
-        };
-        let bad = |code, reason: String| FrameError::Payload {
-            request_id,
-            code,
-            reason,
-        };
-        let src = ServiceId::from_bytes(&frames[0])
-            .map_err(|e| bad(code::MALFORMED, format!("source frame: {e}")))?;
-        let dst = ServiceId::from_bytes(&frames[1])
-            .map_err(|e| bad(code::MALFORMED, format!("destination frame: {e}")))?;
-        let msg = Msg::decode_body(type_id, &mut r).map_err(|e| match e {
-            BodyError::UnknownType(t) => {
-                bad(code::UNKNOWN_TYPE, format!("unknown type id {t:#06x}"))
-            }
-            BodyError::Strict(e @ StrictError::ExceedMaxItems { .. }) => {
-                bad(code::TOO_LARGE, format!("type {type_id:#06x}: {e}"))
-            }
-            BodyError::Strict(e) => bad(code::MALFORMED, format!("type {type_id:#06x}: {e}")),
-        })?;
-        Ok(Envelope {
-            src,
-            dst,
-            request_id,
-            msg,
-        })
-    }
-}
-
-/// Why a message body did not decode.
-#[derive(Debug)]
-pub enum BodyError {
-    /// No message has this type id.
-    UnknownType(u16),
-    /// The body is bad (truncated, over a limit, trailing bytes).
-    Strict(StrictError),
-}
-
-impl From<StrictError> for BodyError {
-    fn from(e: StrictError) -> Self {
-        BodyError::Strict(e)
-    }
-}
-
-/// Why frames received on a bus socket were not a message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FrameError {
-    /// Not exactly three frames: dropped (the layout of a reply is unknown).
-    FrameCount(usize),
-    /// Three frames, but the content is bad: answer with a failure carrying `request_id`
-    /// (0 when the payload header itself was unreadable).
-    Payload {
-        /// The request id read from the payload header, or 0.
-        request_id: u64,
-        /// One of [`code`].
-        code: u16,
-        /// What was wrong.
-        reason: String,
-    },
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::FrameCount(n) => write!(f, "expected 3 frames, got {n}"),
-            FrameError::Payload { reason, .. } => f.write_str(reason),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
-
-/// Test helpers shared by the message sets of every node.
-#[cfg(test)]
-pub(crate) mod testing {
-    use super::*;
-
-    /// Encodes `msg` in frames and decodes it back: it must come out equal.
-    pub fn roundtrip(msg: Msg) {
-        let env = Envelope {
-            src: ServiceId::Client(0x0102030405060708),
-            dst: ServiceId::Lnpd,
-            request_id: 42,
-            msg,
-        };
-        let frames = env.encode_frames().unwrap();
-        assert_eq!(Envelope::decode_frames(&frames).unwrap(), env);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::testing::roundtrip;
-    use super::*;
-
-    #[test]
-    fn success_without_text_roundtrips() {
-        // Every type id has a sample in wire/samples.rs (round-tripped there); these are the
-        // other shapes of a body.
-        roundtrip(Msg::Success(None));
-        roundtrip(Msg::Failure {
-            code: code::TIMEOUT,
-            message: String::new(),
-        });
-    }
-
-    #[test]
-    fn documented_bytes() {
-        // The example of docs/API.md: client 1 asks lnpd for info with request id 7.
-        let env = Envelope {
-            src: ServiceId::Client(1),
-            dst: ServiceId::Lnpd,
-            request_id: 7,
-            msg: Msg::GetInfo,
-        };
-        let [src, dst, payload] = env.encode_frames().unwrap();
-        assert_eq!(src, [0x02, 1, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(dst, [0x20]);
-        assert_eq!(payload, [0x00, 0x01, 7, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            ServiceId::Other("ext".into()).to_bytes(),
-            [0xff, 3, 0, b'e', b'x', b't']
-        );
-    }
-
-    #[test]
-    fn bad_frames_say_how_to_answer() {
-        let good = Envelope {
-            src: ServiceId::Client(1),
-            dst: ServiceId::Lnpd,
-            request_id: 9,
-            msg: Msg::GetInfo,
-        }
-        .encode_frames()
-        .unwrap()
-        .to_vec();
-        assert_eq!(
-            Envelope::decode_frames(&good[..2]),
-            Err(FrameError::FrameCount(2))
-        );
-        let mut unknown = good.clone();
-        unknown[2][0] = 0x77;
-        assert!(matches!(
-            Envelope::decode_frames(&unknown),
-            Err(FrameError::Payload {
-                request_id: 9,
-                code: code::UNKNOWN_TYPE,
-                ..
-            })
-        ));
-        let mut trailing = good.clone();
-        trailing[2].push(0);
-        assert!(matches!(
-            Envelope::decode_frames(&trailing),
-            Err(FrameError::Payload {
-                request_id: 9,
-                code: code::MALFORMED,
-                ..
-            })
-        ));
-        let mut short = good.clone();
-        short[2].truncate(5);
-        assert!(matches!(
-            Envelope::decode_frames(&short),
-            Err(FrameError::Payload {
-                request_id: 0,
-                code: code::MALFORMED,
-                ..
-            })
-        ));
-        let mut bad_src = good.clone();
-        bad_src[0] = vec![0x99];
-        assert!(matches!(
-            Envelope::decode_frames(&bad_src),
-            Err(FrameError::Payload {
-                request_id: 9,
-                code: code::MALFORMED,
-                ..
-            })
-        ));
-        // A service name declared longer than the limit.
-        let mut crash = Envelope {
-            src: ServiceId::Client(1),
-            dst: ServiceId::Lnpd,
-            request_id: 3,
-            msg: Msg::DebugCrash {
-                service: "x".into(),
-            },
-        }
-        .encode_frames()
-        .unwrap()
-        .to_vec();
-        crash[2].truncate(10);
-        crash[2].extend_from_slice(&[0xff, 0xff]);
-        assert!(matches!(
-            Envelope::decode_frames(&crash),
-            Err(FrameError::Payload {
-                request_id: 3,
-                code: code::TOO_LARGE,
-                ..
-            })
-        ));
-    }
 }

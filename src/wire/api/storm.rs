@@ -9,13 +9,13 @@
 //! Values and chunks use a u32 length checked against [`MAX_VALUE`] and the bytes left before
 //! anything is allocated.
 
-use super::limits::{
+use crate::wire::api::{message_set, BodyError};
+use crate::wire::limits::{
     MAX_APP_PAYLOAD, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_LIST, MAX_POST_BODY, MAX_SERVICE_NAME,
     MAX_TABLE_NAME, MAX_TEXT, MAX_VALUE,
 };
-use super::msg::{message_set, BodyError};
-use super::storm::{Container, ContainerHeader, Id32};
-use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+use crate::wire::storm::container::{Container, ContainerHeader, Id32};
+use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
 message_set! {
     /// The Storm Node's messages (0x05xx; docs/API.md, "Storm requests").
@@ -708,8 +708,8 @@ fn decode_ids(r: &mut Reader<'_>, max: usize) -> Result<Vec<Id32>, StrictError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::msg::testing::roundtrip;
-    use crate::wire::msg::Msg;
+    use crate::wire::api::testing::roundtrip;
+    use crate::wire::api::Msg;
 
     #[test]
     fn messages_at_their_limits_roundtrip() {

@@ -7,9 +7,9 @@
 //! Consignments use a u32 length checked against [`MAX_CONSIGNMENT`] and the bytes left before
 //! anything is allocated.
 
-use super::limits::{MAX_CONSIGNMENT, MAX_LIST, MAX_TEXT};
-use super::msg::{message_set, BodyError};
-use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+use crate::wire::api::{message_set, BodyError};
+use crate::wire::limits::{MAX_CONSIGNMENT, MAX_LIST, MAX_TEXT};
+use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
 /// Longest contract id or seal text (`rgb:` and 50 characters of Baid64; a seal is a txid, a
 /// colon and a vout). Our own bound, well above both.

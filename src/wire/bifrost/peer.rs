@@ -6,13 +6,13 @@
 //! The driver (`actors::conn`) feeds it bytes and time; an error closes the connection, after
 //! a Bifrost `error` telling the peer why when the handshake is done.
 
-use super::bifrost::{BifrostMsg, Tlvs};
-use super::bolt8::{
+use crate::wire::bifrost::msg::{BifrostMsg, Tlvs};
+use crate::wire::limits::{BIFROST_MAX_MESSAGE, LN_MAX_PINGS_IN_FLIGHT};
+use crate::wire::ln::bolt8::{
     AwaitingActThree, AwaitingActTwo, Framing, Responder, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
     ACT_TWO_LEN,
 };
-use super::limits::{BIFROST_MAX_MESSAGE, LN_MAX_PINGS_IN_FLIGHT};
-use super::session::{PeerSession, SessionError};
+use crate::wire::session::{PeerSession, SessionError};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::VecDeque;
 use std::fmt;
@@ -130,8 +130,8 @@ impl Session {
         ephemeral: SecretKey,
         now: Instant,
     ) -> Session {
-        let (act, next) =
-            super::bolt8::Initiator::new(local, remote, ephemeral).act_one(Framing::Brontozaur);
+        let (act, next) = crate::wire::ln::bolt8::Initiator::new(local, remote, ephemeral)
+            .act_one(Framing::Brontozaur);
         let mut s = Session::new(config, Phase::ActTwo(next), now);
         s.out.extend_from_slice(&act);
         s
@@ -187,7 +187,7 @@ impl Session {
         events: &mut Vec<Event>,
         max_out: usize,
     ) -> Result<(), BifrostError> {
-        let hs = |e: super::bolt8::HandshakeError| {
+        let hs = |e: crate::wire::ln::bolt8::HandshakeError| {
             BifrostError::disconnect(format!("handshake failed: {e}"))
         };
         loop {

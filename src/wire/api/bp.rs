@@ -4,10 +4,10 @@
 //! explorers do. Blocks and transactions use a u32 length (they exceed 65,535 bytes), checked
 //! against 4,000,000 and the remaining input before anything is allocated.
 
-pub use super::limits::MAX_BLOB;
-use super::limits::{MAX_LIST, MAX_TEXT};
-use super::msg::{message_set, BodyError};
-use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+use crate::wire::api::{message_set, BodyError};
+pub use crate::wire::limits::MAX_BLOB;
+use crate::wire::limits::{MAX_LIST, MAX_TEXT};
+use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
 message_set! {
     /// The BP Node's messages (0x03xx; docs/API.md section 9).
@@ -445,8 +445,8 @@ impl Strict for PsbtSigned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::msg::testing::roundtrip;
-    use crate::wire::msg::Msg;
+    use crate::wire::api::testing::roundtrip;
+    use crate::wire::api::Msg;
 
     #[test]
     fn a_block_above_a_u16_length_roundtrips() {
@@ -474,9 +474,9 @@ mod tests {
         short.extend_from_slice(&[0; 3]);
         assert!(decode_blob(&mut Reader::new(&short)).is_err());
         let q = BlockQuery::Hash([9; 32]);
-        let bytes = super::super::strict::serialize(&q).unwrap();
+        let bytes = crate::wire::strict::serialize(&q).unwrap();
         assert_eq!(
-            super::super::strict::deserialize::<BlockQuery>(&bytes).unwrap(),
+            crate::wire::strict::deserialize::<BlockQuery>(&bytes).unwrap(),
             q
         );
         let p = BtcPeerInfo {
@@ -487,9 +487,9 @@ mod tests {
             start_height: 300,
             ping_rtt_us: None,
         };
-        let bytes = super::super::strict::serialize(&p).unwrap();
+        let bytes = crate::wire::strict::serialize(&p).unwrap();
         assert_eq!(
-            super::super::strict::deserialize::<BtcPeerInfo>(&bytes).unwrap(),
+            crate::wire::strict::deserialize::<BtcPeerInfo>(&bytes).unwrap(),
             p
         );
     }

@@ -6,9 +6,9 @@
 //! length); every length is checked against that and against the bytes left before anything
 //! is allocated.
 
-use super::limits::{MAX_CONTAINER_CHUNKS, STORM_MAX_MESSAGE};
-use super::storm::{Container, ContainerHeader, Id32};
-use super::strict::{decode_bytes, encode_bytes, encode_len, Reader, Strict, StrictError};
+use crate::wire::limits::{MAX_CONTAINER_CHUNKS, STORM_MAX_MESSAGE};
+use crate::wire::storm::container::{Container, ContainerHeader, Id32};
+use crate::wire::strict::{decode_bytes, encode_bytes, encode_len, Reader, Strict, StrictError};
 
 /// Strict encoding 0.9's u16 length: the longest string, `bytes` or list.
 const B16: usize = u16::MAX as usize;
@@ -395,7 +395,7 @@ impl StormP2p {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::storm::chunk_id;
+    use crate::wire::storm::container::chunk_id;
     use bitcoin::hex::FromHex;
 
     fn hex(s: &str) -> Vec<u8> {

@@ -17,7 +17,7 @@ pub const MAX_FUTURE_SECS: u32 = 2 * 60 * 60;
 pub const MAX_TIMEWARP_SECS: u32 = 600;
 /// Blocks in the median-time-past window.
 const MTP_WINDOW: usize = 11;
-pub use super::limits::MAX_HEADERS_KNOWN;
+pub use crate::wire::limits::MAX_HEADERS_KNOWN;
 
 /// Why a header was refused, with what the peer that sent it deserves.
 #[derive(Clone, Debug, PartialEq, Eq)]

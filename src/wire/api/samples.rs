@@ -7,22 +7,24 @@
 //! id. The values are small and harmless on a live node: addresses are loopback ports that
 //! refuse (`127.0.0.1:1`), node ids are not connected peers.
 
-use super::bp_api::{
+use crate::wire::api::bp::{
     AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
 };
-use super::lnp_api::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
-use super::msg::{
+use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
+use crate::wire::api::rgb::{ContractState, NiaIssue, Received, RgbMsg, Validation};
+use crate::wire::api::storm::{
+    AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo, TransferInfo,
+};
+use crate::wire::api::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
 };
-use super::rgb_api::{ContractState, NiaIssue, Received, RgbMsg, Validation};
-use super::storm::{Container, ContainerHeader};
-use super::storm_api::{AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo, TransferInfo};
+use crate::wire::storm::container::{Container, ContainerHeader};
 
 /// The generic messages (0x00xx, 0x01xx).
 pub fn generic() -> Vec<Msg> {
     let list = vec![
         Msg::Success(Some("ok".into())),
-        Msg::failure(super::msg::code::NO_ROUTE, "nobody"),
+        Msg::failure(crate::wire::api::code::NO_ROUTE, "nobody"),
         Msg::Progress("half way".into()),
         Msg::Subscribe,
         Msg::Unsubscribe,
@@ -568,7 +570,7 @@ pub fn covers(samples: &[Msg], ids: &[u16]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::msg::testing::roundtrip;
+    use crate::wire::api::testing::roundtrip;
 
     #[test]
     fn one_sample_of_every_type_id_and_each_round_trips() {

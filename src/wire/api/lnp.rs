@@ -1,9 +1,9 @@
 //! The LNP Node's API: its message set [`LnpMsg`] (type ids 0x02xx, docs/API.md section 8)
 //! and their bodies. Every length is checked before anything is allocated.
 
-use super::limits::{MAX_LIST, MAX_TEXT};
-use super::msg::{message_set, BodyError};
-use super::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+use crate::wire::api::{message_set, BodyError};
+use crate::wire::limits::{MAX_LIST, MAX_TEXT};
+use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
 message_set! {
     /// The LNP Node's messages (0x02xx; docs/API.md section 8).
@@ -291,7 +291,7 @@ pub struct PeerMessage {
 }
 
 /// Largest payload of a [`PeerMessage`] (a Lightning message's, `limits::LN_MAX_PAYLOAD`).
-pub use super::limits::LN_MAX_PAYLOAD as MAX_PEER_PAYLOAD;
+pub use crate::wire::limits::LN_MAX_PAYLOAD as MAX_PEER_PAYLOAD;
 
 impl Strict for PeerMessage {
     const MIN_SIZE: usize = 33 + 2 + 2;
@@ -365,7 +365,7 @@ pub fn decode_types(r: &mut Reader<'_>) -> Result<Vec<u16>, StrictError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::msg::{decode_details, encode_details, Detail};
+    use crate::wire::api::{decode_details, encode_details, Detail};
 
     #[test]
     fn details_and_peers_round_trip_and_bad_lengths_fail_before_allocating() {

@@ -6,8 +6,8 @@
 //! is a strict `bytes`, at most 65,535 bytes): a chunk holds at most [`MAX_CHUNK`] bytes and a
 //! container at most [`MAX_CONTAINER_CHUNKS`] chunk ids.
 
-use super::limits::{MAX_CHUNK, MAX_CONTAINER_CHUNKS, MAX_INFO, MAX_MIME};
-use super::strict::{decode_string, encode_string, Reader, Strict, StrictError};
+use crate::wire::limits::{MAX_CHUNK, MAX_CONTAINER_CHUNKS, MAX_INFO, MAX_MIME};
+use crate::wire::strict::{decode_string, encode_string, Reader, Strict, StrictError};
 use bitcoin::hashes::{sha256, Hash, HashEngine};
 
 /// A 32-byte id (chunk, container, table key).
@@ -124,7 +124,9 @@ impl Strict for Container {
 impl Container {
     /// The container id: the tagged hash (`storm:container`) of its strict encoding.
     pub fn id(&self) -> Result<Id32, StrictError> {
-        Ok(Container::id_of_encoding(&super::strict::serialize(self)?))
+        Ok(Container::id_of_encoding(&crate::wire::strict::serialize(
+            self,
+        )?))
     }
 
     /// The container id of an already encoded container.

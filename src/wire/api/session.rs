@@ -16,7 +16,7 @@
 //! decrypt, several packets or trailing bytes in one ZMQ message, frames that do not parse) is a
 //! [`SessionError`]: the caller ends the session.
 
-use super::bolt8::{
+use crate::wire::ln::bolt8::{
     AwaitingActThree, AwaitingActTwo, Framing, HandshakeError, Initiator, Responder, Transport,
     TransportError, ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN,
 };

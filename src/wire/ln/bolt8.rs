@@ -60,8 +60,8 @@ impl Framing {
     /// Largest message.
     pub fn max_message(self) -> usize {
         match self {
-            Framing::Brontide => super::limits::BOLT8_MAX_MESSAGE,
-            Framing::Brontozaur => super::limits::BRONTOZAUR_MAX_MESSAGE,
+            Framing::Brontide => crate::wire::limits::BOLT8_MAX_MESSAGE,
+            Framing::Brontozaur => crate::wire::limits::BRONTOZAUR_MAX_MESSAGE,
         }
     }
 

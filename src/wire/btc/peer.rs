@@ -4,7 +4,7 @@
 //! disconnect before the payload; bad checksum: drop the message; oversized collections:
 //! discourage). Everything else comes out as [`Event::Message`] for the chain logic.
 
-use super::btc::{oversized, Codec, Frame, StreamError, PROTOCOL_VERSION};
+use crate::wire::btc::stream::{oversized, Codec, Frame, StreamError, PROTOCOL_VERSION};
 use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
@@ -51,7 +51,7 @@ impl PeerError {
     }
 }
 
-impl super::session::SessionError for PeerError {
+impl crate::wire::session::SessionError for PeerError {
     fn disconnect(reason: String) -> Self {
         PeerError::disconnect(reason)
     }
@@ -60,7 +60,7 @@ impl super::session::SessionError for PeerError {
     }
 }
 
-impl super::session::PeerSession for Session {
+impl crate::wire::session::PeerSession for Session {
     type Event = Event;
     type Error = PeerError;
     type Context = ();

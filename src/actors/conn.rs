@@ -20,7 +20,7 @@ use super::clock::random_u64;
 use super::limits::CONN_MAILBOX;
 use super::tcp::{Counters, Inbound, Resume, SocketEnded, TcpBridge};
 use crate::guard::guard;
-use crate::wire::session::{PeerSession, SessionError};
+use crate::wire::session::{PeerAction, PeerError, PeerSession};
 use actix::prelude::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,8 +30,6 @@ use tokio::net::TcpStream;
 /// Input buffer capacity kept once a burst is consumed; above it the buffer is freed.
 const SHRINK_ABOVE: usize = 4096;
 
-/// The error type of a protocol's session.
-pub type ErrorOf<P> = <<P as Protocol>::Session as PeerSession>::Error;
 /// The event type of a protocol's session.
 pub type EventOf<P> = <<P as Protocol>::Session as PeerSession>::Event;
 
@@ -55,17 +53,14 @@ pub trait Protocol: Sized + Unpin + 'static {
         &mut self,
         peer: Option<SocketAddr>,
         outbound: bool,
-    ) -> Result<Self::Session, ErrorOf<Self>>;
+    ) -> Result<Self::Session, PeerError>;
 
     /// What the session consults while receiving.
     fn context(&self) -> &<Self::Session as PeerSession>::Context;
 
     /// Reacts to one event of the session.
-    fn event(
-        &mut self,
-        session: &mut Self::Session,
-        event: EventOf<Self>,
-    ) -> Result<(), ErrorOf<Self>>;
+    fn event(&mut self, session: &mut Self::Session, event: EventOf<Self>)
+        -> Result<(), PeerError>;
 
     /// Handles a command; the session is `None` while the TCP dial is under way. An error
     /// closes the connection.
@@ -73,11 +68,18 @@ pub trait Protocol: Sized + Unpin + 'static {
         &mut self,
         session: Option<&mut Self::Session>,
         cmd: Self::Cmd,
-    ) -> Result<(), ErrorOf<Self>>;
+    ) -> Result<(), PeerError>;
 
     /// The connection ends with `error` (`failure`: a handler failed, e.g. panicked): log it,
-    /// answer what waits, leave the registry. Called once.
-    fn closed(&mut self, error: &ErrorOf<Self>, failure: bool);
+    /// answer what waits, leave the registry. Called once, after [`Protocol::discourage`] when
+    /// the error's action is [`PeerAction::Discourage`].
+    fn closed(&mut self, error: &PeerError, failure: bool);
+
+    /// The peer's address is to be refused for a while ([`PeerAction::Discourage`]). A
+    /// protocol whose node keeps no such list only closes the connection (and says so).
+    fn discourage(&mut self) {
+        tracing::debug!(peer = %self.name(), "this protocol keeps no discouraged addresses: closed only");
+    }
 
     /// The actor was stopped by the system (node shutdown) without [`Protocol::closed`]:
     /// leave the registry.
@@ -140,7 +142,7 @@ impl<P: Protocol> Conn<P> {
         stream: TcpStream,
         accepted_from: Option<SocketAddr>,
         ctx: &mut Context<Self>,
-    ) -> Result<(), ErrorOf<P>> {
+    ) -> Result<(), PeerError> {
         let outbound = accepted_from.is_none();
         let peer = accepted_from.or_else(|| stream.peer_addr().ok());
         let session = self.proto.connected(peer, outbound)?;
@@ -156,13 +158,17 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
-    /// Ends the connection: flushes a queued warning, lets the protocol answer and log, stops.
-    fn close(&mut self, error: &ErrorOf<P>, failure: bool, ctx: &mut Context<Self>) {
+    /// Ends the connection: flushes a queued warning, discourages the peer if the error says
+    /// so, lets the protocol answer and log, stops.
+    fn close(&mut self, error: &PeerError, failure: bool, ctx: &mut Context<Self>) {
         if self.closed {
             return;
         }
         self.closed = true;
         self.flush();
+        if error.action == PeerAction::Discourage {
+            self.proto.discourage();
+        }
         self.proto.closed(error, failure);
         // The writer drains what is queued, then shuts the socket; the reader stops now.
         self.tcp.close();
@@ -196,11 +202,12 @@ impl<P: Protocol> Conn<P> {
         }
     }
 
-    /// Runs `f` guarded: an error or a panic closes this connection only.
+    /// Runs `f` guarded: an error is enforced by its action (the one place every protocol's
+    /// errors are), a panic closes this connection only.
     fn guarded(
         &mut self,
         ctx: &mut Context<Self>,
-        f: impl FnOnce(&mut Self, &mut Context<Self>) -> Result<(), ErrorOf<P>>,
+        f: impl FnOnce(&mut Self, &mut Context<Self>) -> Result<(), PeerError>,
     ) {
         if self.closed {
             return;
@@ -210,16 +217,21 @@ impl<P: Protocol> Conn<P> {
                 self.flush();
                 self.arm(ctx);
             }
+            Ok(Err(e)) if !e.closes() => {
+                tracing::debug!(peer = %self.proto.name(), "ignored: {}", e.reason);
+                self.flush();
+                self.arm(ctx);
+            }
             Ok(Err(e)) => self.close(&e, false, ctx),
             Err(panic) => {
                 let reason = format!("{} failed: {panic}", self.proto.name());
-                self.close(&ErrorOf::<P>::disconnect(reason), true, ctx);
+                self.close(&PeerError::close(reason), true, ctx);
             }
         }
     }
 
     /// Feeds buffered input to the session while the output has room.
-    fn process(&mut self) -> Result<(), ErrorOf<P>> {
+    fn process(&mut self) -> Result<(), PeerError> {
         loop {
             let queued = self.tcp.queued();
             let Some(session) = self.session.as_mut() else {
@@ -249,7 +261,12 @@ impl<P: Protocol> Conn<P> {
             // Events before an error still count (e.g. a pong, then a bad MAC).
             for ev in events {
                 let session = self.session.as_mut().expect("set above");
-                self.proto.event(session, ev)?;
+                match self.proto.event(session, ev) {
+                    Err(e) if !e.closes() => {
+                        tracing::debug!(peer = %self.proto.name(), "ignored: {}", e.reason)
+                    }
+                    other => other?,
+                }
             }
             result?;
             if self.buf.is_empty() && self.buf.capacity() > SHRINK_ABOVE {
@@ -277,7 +294,7 @@ impl<P: Protocol> Actor for Conn<P> {
                 let dial = super::tcp::dial(addr, self.proto.dial_timeout());
                 ctx.spawn(dial.into_actor(self).map(|result, me, ctx| {
                     me.guarded(ctx, |me, ctx| {
-                        let stream = result.map_err(ErrorOf::<P>::disconnect)?;
+                        let stream = result.map_err(PeerError::close)?;
                         me.attach(stream, None, ctx)
                     })
                 }));
@@ -316,7 +333,7 @@ impl<P: Protocol> Handler<SocketEnded> for Conn<P> {
     type Result = ();
 
     fn handle(&mut self, msg: SocketEnded, ctx: &mut Context<Self>) {
-        self.close(&ErrorOf::<P>::disconnect(msg.0), false, ctx);
+        self.close(&PeerError::close(msg.0), false, ctx);
     }
 }
 

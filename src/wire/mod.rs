@@ -13,7 +13,7 @@
 //! - [`strict`]: strict encoding (docs/API.md section 4), the encoding of every bus frame.
 //! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
 //! - [`network`]: the Bitcoin network as one typed value.
-//! - [`session`]: the trait a peer session implements for the connection driver.
+//! - [`session`]: what a peer session is to the connection driver, and how it ends.
 
 pub mod api;
 pub mod bifrost;

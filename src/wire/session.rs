@@ -1,25 +1,84 @@
-//! The seam between a sans-I/O peer session (`lnp_peer::Session`, `btc_peer::Session`, the
-//! Bifrost session to come) and the connection driver that feeds it (`actors::conn`). The
-//! driver owns the socket, the timer and back-pressure; the session owns the protocol.
+//! The seam between a sans-I/O peer session (`ln::peer::Session`, `bifrost::peer::Session`,
+//! `btc::peer::Session`) and the connection driver that feeds it (`actors::conn`). The driver
+//! owns the socket, the timer and back-pressure; the session owns the protocol.
+//!
+//! A session, and the protocol code above it, say what must happen to the connection with a
+//! [`PeerError`]: its [`PeerAction`] is the policy (as rust-lightning's `ErrorAction`), and the
+//! driver enforces it the same way for every protocol.
 
+use std::fmt;
 use std::time::Instant;
 
-/// The error a session ends with. It carries what the driver's owner must do (warn, close,
-/// discourage); the driver itself only needs its text, and a way to say "closed" for what
-/// happens outside the session (the socket ended, a dial failed, a handler failed).
-pub trait SessionError {
-    /// A plain disconnect with `reason`.
-    fn disconnect(reason: String) -> Self;
-    /// What happened, for the log and the API.
-    fn reason(&self) -> &str;
+/// What the connection driver does about a [`PeerError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerAction {
+    /// Close the connection.
+    Close,
+    /// Close the connection after the message that tells the peer why (a BOLT-1 `warning`, a
+    /// Bifrost `error`), which the session has queued: the driver flushes it first.
+    CloseAfterWarning,
+    /// Keep the connection: the error is logged (at debug level) and the session goes on.
+    IgnoreAndLog,
+    /// Close the connection and refuse the peer's address for a while (Bitcoin Core's
+    /// discouragement).
+    Discourage,
 }
+
+/// Why something went wrong with a peer, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerError {
+    /// What happened, for the log and the API.
+    pub reason: String,
+    /// What the driver does.
+    pub action: PeerAction,
+}
+
+impl PeerError {
+    /// The connection closes.
+    pub fn close(reason: impl Into<String>) -> PeerError {
+        PeerError::with(reason, PeerAction::Close)
+    }
+
+    /// The connection closes once the queued warning is written.
+    pub fn warned(reason: impl Into<String>) -> PeerError {
+        PeerError::with(reason, PeerAction::CloseAfterWarning)
+    }
+
+    /// The connection stays; the reason is logged.
+    pub fn ignore(reason: impl Into<String>) -> PeerError {
+        PeerError::with(reason, PeerAction::IgnoreAndLog)
+    }
+
+    /// The connection closes and the peer's address is discouraged.
+    pub fn discourage(reason: impl Into<String>) -> PeerError {
+        PeerError::with(reason, PeerAction::Discourage)
+    }
+
+    fn with(reason: impl Into<String>, action: PeerAction) -> PeerError {
+        PeerError {
+            reason: reason.into(),
+            action,
+        }
+    }
+
+    /// Whether the connection ends.
+    pub fn closes(&self) -> bool {
+        self.action != PeerAction::IgnoreAndLog
+    }
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for PeerError {}
 
 /// A peer session driven by bytes and time.
 pub trait PeerSession {
     /// What the session reports (handshake done, a pong, a message for the node's logic).
     type Event;
-    /// Why the session ended.
-    type Error: SessionError;
     /// What the session consults while receiving, beyond bytes and time (LNP: which message
     /// types a service asked for; BP: nothing).
     type Context: ?Sized;
@@ -34,11 +93,11 @@ pub trait PeerSession {
         context: &Self::Context,
         max_out: usize,
         events: &mut Vec<Self::Event>,
-    ) -> Result<(), Self::Error>;
+    ) -> Result<(), PeerError>;
 
     /// Runs the timers (handshake deadlines, pings). `entropy` is a fresh random number for
     /// what needs one (a Bitcoin ping nonce).
-    fn tick(&mut self, now: Instant, entropy: u64) -> Result<(), Self::Error>;
+    fn tick(&mut self, now: Instant, entropy: u64) -> Result<(), PeerError>;
 
     /// When [`PeerSession::tick`] has something to do next (none: nothing until more input).
     /// The driver sleeps until then instead of ticking on a period, so an idle peer costs no

@@ -12,8 +12,9 @@ use crate::actors::limits::MAX_UNCONNECTING;
 use crate::bus::Bus;
 use crate::wire::api::{code, Envelope, Msg};
 use crate::wire::btc::headers::HeaderError;
-use crate::wire::btc::peer::{Action, Event, PeerError, Session};
+use crate::wire::btc::peer::{Event, Session};
 use crate::wire::btc::stream::MAX_HEADERS;
+use crate::wire::session::{PeerAction, PeerError};
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
@@ -90,7 +91,7 @@ impl Wire {
                         }
                         self.getheaders(s);
                     }
-                    Some(e) => tracing::debug!(peer = %self.name(), "headers: {e}"),
+                    Some(e) => return Err(PeerError::ignore(format!("headers: {e}"))),
                     None => {
                         self.unconnecting = 0;
                         if full {
@@ -240,7 +241,7 @@ impl Protocol for Wire {
         let Some(s) = session else {
             match cmd {
                 WiredCmd::Crash(by) => panic!("debug crash of {} requested by {by}", self.name()),
-                WiredCmd::Disconnect(why) => return Err(PeerError::disconnect(why)),
+                WiredCmd::Disconnect(why) => return Err(PeerError::close(why)),
                 _ => return Ok(()),
             }
         };
@@ -258,7 +259,7 @@ impl Protocol for Wire {
                 s.send(NetworkMessage::Inv(vec![inv]))
             }
             WiredCmd::Crash(by) => panic!("debug crash of {} requested by {by}", self.name()),
-            WiredCmd::Disconnect(why) => return Err(PeerError::disconnect(why)),
+            WiredCmd::Disconnect(why) => return Err(PeerError::close(why)),
         }
         Ok(())
     }
@@ -271,14 +272,9 @@ impl Protocol for Wire {
             Some(ip) => crate::lograte::FAILED_HANDSHAKES.allow(&ip.to_string()),
             None => true,
         };
-        if e.action == Action::Discourage {
-            if let Some(a) = self.remote {
-                self.state.discourage(a.ip());
-            }
-        }
         if !logged {
             // Counted; the summary line tells.
-        } else if e.action == Action::Discourage {
+        } else if e.action == PeerAction::Discourage {
             tracing::warn!(peer = %name, %addr, "discouraged and disconnected: {}", e.reason);
         } else if failure {
             tracing::warn!(peer = %name, %addr, "connection dropped: {}", e.reason);
@@ -289,6 +285,12 @@ impl Protocol for Wire {
             bus.send(env.reply(Msg::failure(code::PEER_FAILED, e.reason.clone())));
         }
         self.state.remove(self.conn);
+    }
+
+    fn discourage(&mut self) {
+        if let Some(a) = self.remote {
+            self.state.discourage(a.ip());
+        }
     }
 
     fn stopped(&mut self) {

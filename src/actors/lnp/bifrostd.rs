@@ -8,8 +8,8 @@ use crate::actors::conn::{Conn, Protocol};
 use crate::bus::Bus;
 use crate::wire::api::lnp::{AppMessage, LnpMsg};
 use crate::wire::api::{code, Envelope, Msg};
-use crate::wire::bifrost::peer::{BifrostConfig, BifrostError, Event, Session};
-use crate::wire::session::SessionError;
+use crate::wire::bifrost::peer::{BifrostConfig, Event, Session};
+use crate::wire::session::PeerError;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use std::net::SocketAddr;
@@ -127,7 +127,7 @@ impl Protocol for Bifrost {
         &mut self,
         peer: Option<SocketAddr>,
         outbound: bool,
-    ) -> Result<Session, BifrostError> {
+    ) -> Result<Session, PeerError> {
         let ephemeral = SecretKey::new(&mut rand::thread_rng());
         let now = Instant::now();
         match self.remote {
@@ -161,7 +161,7 @@ impl Protocol for Bifrost {
         &()
     }
 
-    fn event(&mut self, session: &mut Session, ev: Event) -> Result<(), BifrostError> {
+    fn event(&mut self, session: &mut Session, ev: Event) -> Result<(), PeerError> {
         match ev {
             Event::Authenticated { remote } => {
                 let id = remote.serialize();
@@ -209,11 +209,7 @@ impl Protocol for Bifrost {
         Ok(())
     }
 
-    fn command(
-        &mut self,
-        session: Option<&mut Session>,
-        cmd: BifrostCmd,
-    ) -> Result<(), BifrostError> {
+    fn command(&mut self, session: Option<&mut Session>, cmd: BifrostCmd) -> Result<(), PeerError> {
         match cmd {
             BifrostCmd::Ping {
                 bus,
@@ -222,7 +218,7 @@ impl Protocol for Bifrost {
             } => {
                 let result = match session {
                     Some(s) if s.is_ready() => s.ping(pong_size, Instant::now()),
-                    _ => Err(BifrostError::disconnect("the peer is not ready yet".into())),
+                    _ => Err(PeerError::close("the peer is not ready yet")),
                 };
                 match result {
                     Ok(()) => self.waiting.pings.push_back((bus, env)),
@@ -246,7 +242,7 @@ impl Protocol for Bifrost {
             }
             BifrostCmd::Disconnect { reply, reason } => {
                 self.waiting.disconnect = reply;
-                Err(BifrostError::disconnect(reason))
+                Err(PeerError::close(reason))
             }
             BifrostCmd::Crash { requested_by } => {
                 panic!("debug crash of {} requested by {requested_by}", self.name())
@@ -254,7 +250,7 @@ impl Protocol for Bifrost {
         }
     }
 
-    fn closed(&mut self, e: &BifrostError, failure: bool) {
+    fn closed(&mut self, e: &PeerError, failure: bool) {
         let name = self.name();
         self.registry
             .closed(self.conn, &name, &e.reason, failure, &mut self.waiting);

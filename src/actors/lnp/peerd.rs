@@ -17,8 +17,8 @@ use crate::bus::Bus;
 use crate::wire::api::lnp::{LnpMsg, PeerMessage};
 use crate::wire::api::{code, Envelope, Msg};
 use crate::wire::ln::bolt1::{Message, PONG_BYTES_IGNORED_FROM};
-use crate::wire::ln::peer::{address_descriptor, Event, PeerError, Session};
-use crate::wire::session::SessionError;
+use crate::wire::ln::peer::{address_descriptor, Event, Session};
+use crate::wire::session::PeerError;
 use actix::prelude::*;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
@@ -217,7 +217,7 @@ impl Protocol for Peer {
             } => {
                 let result = match session {
                     Some(s) if s.is_ready() => s.ping(num_pong_bytes, Instant::now()),
-                    _ => Err(PeerError::disconnect("the peer is not ready yet".into())),
+                    _ => Err(PeerError::close("the peer is not ready yet")),
                 };
                 match result {
                     Ok(()) => self.waiting.pings.push_back((bus, env)),
@@ -234,7 +234,7 @@ impl Protocol for Peer {
             }
             PeerCmd::Disconnect { reply, reason } => {
                 self.waiting.disconnect = reply;
-                Err(PeerError::disconnect(reason))
+                Err(PeerError::close(reason))
             }
             PeerCmd::Send { bus, env, msg } => {
                 let m = Message::Unknown {

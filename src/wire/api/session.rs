@@ -16,10 +16,8 @@
 //! decrypt, several packets or trailing bytes in one ZMQ message, frames that do not parse) is a
 //! [`SessionError`]: the caller ends the session.
 
-use crate::wire::ln::bolt8::{
-    AwaitingActThree, AwaitingActTwo, Framing, HandshakeError, Initiator, Responder, Transport,
-    TransportError, ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN,
-};
+use crate::wire::ln::bolt8::{Framing, HandshakeError, Transport, TransportError};
+use crate::wire::ln::handshake::{Handshake, Progress};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 
 /// Longest `src` or `dst` frame (a strict-encoded service id is at most 67 bytes).
@@ -105,8 +103,11 @@ fn open_packet(t: &mut Transport, msg: &[u8]) -> Result<Vec<u8>, SessionError> {
 }
 
 enum ServerState {
+    /// Before act one (its ephemeral key comes with it).
     AwaitAct1,
-    AwaitAct3(AwaitingActThree),
+    /// After act two.
+    Handshake(Handshake),
+    /// Open: the transport and the client's key.
     Open(Transport, PublicKey),
     Ended,
 }
@@ -119,6 +120,19 @@ pub enum ServerStep {
     Authenticated(PublicKey),
     /// A bus message: `[src, dst, payload]`.
     Frames([Vec<u8>; 3]),
+}
+
+/// Takes one act, a whole ZMQ message: one of another length ends the session.
+fn act(hs: Handshake, msg: &[u8], out: &mut Vec<u8>) -> Result<Progress, SessionError> {
+    if msg.len() != hs.act_len() {
+        return Err(SessionError::Handshake(format!(
+            "{} bytes instead of {} ({})",
+            msg.len(),
+            hs.awaited(),
+            hs.act_len()
+        )));
+    }
+    Ok(hs.step(msg, out)?)
 }
 
 /// The node's side of one session.
@@ -163,38 +177,36 @@ impl ServerSession {
         ephemeral: SecretKey,
     ) -> Result<ServerStep, SessionError> {
         let state = std::mem::replace(&mut self.state, ServerState::Ended);
-        match state {
-            ServerState::AwaitAct1 => {
-                if msg.len() != ACT_ONE_LEN {
-                    return Err(SessionError::Handshake(format!(
-                        "{} bytes instead of act one ({ACT_ONE_LEN})",
-                        msg.len()
-                    )));
-                }
-                let (act2, next) =
-                    Responder::new(*local, ephemeral, Framing::Brontozaur).act_one(msg)?;
-                self.state = ServerState::AwaitAct3(next);
-                Ok(ServerStep::Reply(act2.to_vec()))
-            }
-            ServerState::AwaitAct3(next) => {
-                if msg.len() != ACT_THREE_LEN {
-                    return Err(SessionError::Handshake(format!(
-                        "{} bytes instead of act three ({ACT_THREE_LEN})",
-                        msg.len()
-                    )));
-                }
-                let (mut t, key) = next.act_three(msg)?;
-                t.set_max_receive(self.max_msg);
-                self.state = ServerState::Open(t, key);
-                Ok(ServerStep::Authenticated(key))
-            }
+        let hs = match state {
+            ServerState::AwaitAct1 => Handshake::respond(*local, ephemeral, Framing::Brontozaur),
+            ServerState::Handshake(hs) => hs,
             ServerState::Open(mut t, key) => {
                 let plain = open_packet(&mut t, msg)?;
                 let frames = open_frames(&plain)?;
                 self.state = ServerState::Open(t, key);
-                Ok(ServerStep::Frames(frames))
+                return Ok(ServerStep::Frames(frames));
             }
-            ServerState::Ended => Err(SessionError::Handshake("the session has ended".into())),
+            ServerState::Ended => {
+                return Err(SessionError::Handshake("the session has ended".into()))
+            }
+        };
+        let mut reply = Vec::new();
+        match act(hs, msg, &mut reply)? {
+            Progress::Next(hs) | Progress::Wait(hs) => {
+                self.state = ServerState::Handshake(hs);
+                Ok(ServerStep::Reply(reply))
+            }
+            Progress::Done {
+                mut transport,
+                learnt: Some(key),
+            } => {
+                transport.set_max_receive(self.max_msg);
+                self.state = ServerState::Open(transport, key);
+                Ok(ServerStep::Authenticated(key))
+            }
+            Progress::Done { learnt: None, .. } => Err(SessionError::Handshake(
+                "the responder did not learn the client's key".into(),
+            )),
         }
     }
 
@@ -215,7 +227,7 @@ impl ServerSession {
 
 /// The client's side of one session, during the handshake.
 pub struct ClientHandshake {
-    next: AwaitingActTwo,
+    hs: Handshake,
     max_msg: usize,
 }
 
@@ -227,21 +239,23 @@ impl ClientHandshake {
         ephemeral: SecretKey,
         max_msg: usize,
     ) -> (Vec<u8>, ClientHandshake) {
-        let (act1, next) = Initiator::new(local, node, ephemeral).act_one(Framing::Brontozaur);
-        (act1.to_vec(), ClientHandshake { next, max_msg })
+        let mut act1 = Vec::new();
+        let hs = Handshake::initiate(local, node, ephemeral, Framing::Brontozaur, &mut act1);
+        (act1, ClientHandshake { hs, max_msg })
     }
 
     /// Takes act two; the bytes of act three to send and the open session.
     pub fn on_act_two(self, msg: &[u8]) -> Result<(Vec<u8>, ClientSession), SessionError> {
-        if msg.len() != ACT_TWO_LEN {
-            return Err(SessionError::Handshake(format!(
-                "{} bytes instead of act two ({ACT_TWO_LEN})",
-                msg.len()
-            )));
+        let mut act3 = Vec::new();
+        match act(self.hs, msg, &mut act3)? {
+            Progress::Done { mut transport, .. } => {
+                transport.set_max_receive(self.max_msg);
+                Ok((act3, ClientSession { t: transport }))
+            }
+            _ => Err(SessionError::Handshake(
+                "the handshake did not end after act two".into(),
+            )),
         }
-        let (act3, mut t) = self.next.act_two(msg)?;
-        t.set_max_receive(self.max_msg);
-        Ok((act3.to_vec(), ClientSession { t }))
     }
 }
 

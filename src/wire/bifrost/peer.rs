@@ -4,18 +4,17 @@
 //! ([`BIFROST_MAX_MESSAGE`]) checked on each packet's decrypted length before its body is read.
 //!
 //! The driver (`actors::conn`) feeds it bytes and time; an error closes the connection, after
-//! a Bifrost `error` telling the peer why when the handshake is done.
+//! a Bifrost `error` telling the peer why when the handshake is done. The handshake and the
+//! timers are the Lightning session's ([`crate::wire::ln::handshake`],
+//! [`crate::wire::ln::keepalive`]).
 
-use crate::wire::bifrost::msg::{BifrostMsg, Tlvs};
-use crate::wire::limits::{BIFROST_MAX_MESSAGE, LN_MAX_PINGS_IN_FLIGHT};
-use crate::wire::ln::bolt8::{
-    AwaitingActThree, AwaitingActTwo, Framing, Responder, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
-    ACT_TWO_LEN,
-};
-use crate::wire::session::{PeerSession, SessionError};
+use super::msg::{BifrostMsg, Tlvs};
+use crate::wire::limits::BIFROST_MAX_MESSAGE;
+use crate::wire::ln::bolt8::{Framing, Transport};
+use crate::wire::ln::handshake::{Handshake, Progress};
+use crate::wire::ln::keepalive::{Answered, Due, Keepalive};
+use crate::wire::session::{PeerError, PeerSession};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use std::collections::VecDeque;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 /// Settings of a Bifrost session.
@@ -29,37 +28,6 @@ pub struct BifrostConfig {
     pub ping_interval: Duration,
     /// A ping unanswered this long ends the connection.
     pub pong_timeout: Duration,
-}
-
-/// Why a Bifrost session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BifrostError {
-    /// What happened.
-    pub reason: String,
-    /// Whether an `error` telling the peer why was queued.
-    pub told: bool,
-}
-
-impl fmt::Display for BifrostError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-impl SessionError for BifrostError {
-    fn disconnect(reason: String) -> Self {
-        BifrostError {
-            reason,
-            told: false,
-        }
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-fn fail<T>(reason: impl Into<String>) -> Result<T, BifrostError> {
-    Err(BifrostError::disconnect(reason.into()))
 }
 
 /// What the session reports.
@@ -103,11 +71,13 @@ pub enum Event {
 }
 
 enum Phase {
-    ActOne(Responder),
-    ActTwo(AwaitingActTwo),
-    ActThree(AwaitingActThree),
+    /// The BOLT-8 handshake (Brontozaur framing).
+    Handshake(Handshake),
+    /// Handshake done, waiting for the peer's `init`.
     AwaitInit(Transport),
+    /// `init` exchanged.
     Ready(Transport),
+    /// Ended; nothing more is read or written.
     Closed,
 }
 
@@ -116,9 +86,8 @@ pub struct Session {
     config: BifrostConfig,
     phase: Phase,
     out: Vec<u8>,
-    deadline: Option<Instant>,
-    last_heard: Instant,
-    pings: VecDeque<(u16, Instant, bool)>,
+    /// The act or `init` deadline, the idle ping and the pongs awaited.
+    timers: Keepalive,
 }
 
 impl Session {
@@ -130,10 +99,10 @@ impl Session {
         ephemeral: SecretKey,
         now: Instant,
     ) -> Session {
-        let (act, next) = crate::wire::ln::bolt8::Initiator::new(local, remote, ephemeral)
-            .act_one(Framing::Brontozaur);
-        let mut s = Session::new(config, Phase::ActTwo(next), now);
-        s.out.extend_from_slice(&act);
+        let mut out = Vec::new();
+        let hs = Handshake::initiate(local, remote, ephemeral, Framing::Brontozaur, &mut out);
+        let mut s = Session::new(config, hs, now);
+        s.out = out;
         s
     }
 
@@ -144,18 +113,21 @@ impl Session {
         ephemeral: SecretKey,
         now: Instant,
     ) -> Session {
-        let phase = Phase::ActOne(Responder::new(local, ephemeral, Framing::Brontozaur));
-        Session::new(config, phase, now)
+        let hs = Handshake::respond(local, ephemeral, Framing::Brontozaur);
+        Session::new(config, hs, now)
     }
 
-    fn new(config: BifrostConfig, phase: Phase, now: Instant) -> Session {
+    fn new(config: BifrostConfig, hs: Handshake, now: Instant) -> Session {
         Session {
-            deadline: Some(now + config.act_timeout),
+            timers: Keepalive::new(
+                config.act_timeout,
+                config.ping_interval,
+                config.pong_timeout,
+                now,
+            ),
             config,
-            phase,
+            phase: Phase::Handshake(hs),
             out: Vec::new(),
-            last_heard: now,
-            pings: VecDeque::new(),
         }
     }
 
@@ -172,7 +144,7 @@ impl Session {
         now: Instant,
         events: &mut Vec<Event>,
         max_out: usize,
-    ) -> Result<(), BifrostError> {
+    ) -> Result<(), PeerError> {
         let r = self.receive_inner(buf, now, events, max_out);
         if r.is_err() {
             self.phase = Phase::Closed;
@@ -186,48 +158,45 @@ impl Session {
         now: Instant,
         events: &mut Vec<Event>,
         max_out: usize,
-    ) -> Result<(), BifrostError> {
-        let hs = |e: crate::wire::ln::bolt8::HandshakeError| {
-            BifrostError::disconnect(format!("handshake failed: {e}"))
-        };
+    ) -> Result<(), PeerError> {
         loop {
             if self.out.len() >= max_out {
                 return Ok(());
             }
             let phase = std::mem::replace(&mut self.phase, Phase::Closed);
             self.phase = match phase {
-                Phase::Closed => return fail("the connection is closed"),
-                Phase::ActOne(r) if buf.len() >= ACT_ONE_LEN => {
-                    let act: Vec<u8> = buf.drain(..ACT_ONE_LEN).collect();
-                    let (reply, next) = r.act_one(&act).map_err(hs)?;
-                    self.out.extend_from_slice(&reply);
-                    self.deadline = Some(now + self.config.act_timeout);
-                    Phase::ActThree(next)
-                }
-                Phase::ActTwo(i) if buf.len() >= ACT_TWO_LEN => {
-                    let act: Vec<u8> = buf.drain(..ACT_TWO_LEN).collect();
-                    let (reply, t) = i.act_two(&act).map_err(hs)?;
-                    self.out.extend_from_slice(&reply);
-                    self.authenticated(t, now)?
-                }
-                Phase::ActThree(r) if buf.len() >= ACT_THREE_LEN => {
-                    let act: Vec<u8> = buf.drain(..ACT_THREE_LEN).collect();
-                    let (t, remote) = r.act_three(&act).map_err(hs)?;
-                    events.push(Event::Authenticated { remote });
-                    self.authenticated(t, now)?
-                }
+                Phase::Closed => return Err(PeerError::close("the connection is closed")),
+                Phase::Handshake(hs) => match hs
+                    .feed(buf, &mut self.out)
+                    .map_err(|e| PeerError::close(format!("handshake failed: {e}")))?
+                {
+                    Progress::Wait(hs) => {
+                        self.phase = Phase::Handshake(hs);
+                        return Ok(());
+                    }
+                    Progress::Next(hs) => {
+                        self.timers.expect(now);
+                        Phase::Handshake(hs)
+                    }
+                    Progress::Done { transport, learnt } => {
+                        if let Some(remote) = learnt {
+                            events.push(Event::Authenticated { remote });
+                        }
+                        self.authenticated(transport, now)?
+                    }
+                },
                 Phase::AwaitInit(mut t) => match self.next(&mut t, buf)? {
                     None => {
                         self.phase = Phase::AwaitInit(t);
                         return Ok(());
                     }
                     Some(bytes) => {
-                        self.last_heard = now;
+                        self.timers.heard(now);
                         match BifrostMsg::decode(&bytes) {
                             Ok(BifrostMsg::Init {
                                 protocols, assets, ..
                             }) => {
-                                self.deadline = None;
+                                self.timers.ready();
                                 events.push(Event::Ready { protocols, assets });
                                 Phase::Ready(t)
                             }
@@ -236,9 +205,9 @@ impl Session {
                                     "first message is of type {:#06x}, not init",
                                     other.type_id()
                                 );
-                                return self.tell_and_fail(&mut t, why);
+                                return Err(self.tell(&mut t, why));
                             }
-                            Err(e) => return self.tell_and_fail(&mut t, format!("{e}")),
+                            Err(e) => return Err(self.tell(&mut t, format!("{e}"))),
                         }
                     }
                 },
@@ -248,30 +217,22 @@ impl Session {
                         return Ok(());
                     }
                     Some(bytes) => {
-                        self.last_heard = now;
+                        self.timers.heard(now);
                         self.message(&mut t, &bytes, now, events)?;
                         Phase::Ready(t)
                     }
                 },
-                waiting => {
-                    self.phase = waiting;
-                    return Ok(());
-                }
             };
         }
     }
 
     /// The next packet's plaintext, if complete.
-    fn next(
-        &mut self,
-        t: &mut Transport,
-        buf: &mut Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, BifrostError> {
+    fn next(&mut self, t: &mut Transport, buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, PeerError> {
         t.decrypt(buf)
-            .map_err(|e| BifrostError::disconnect(format!("transport: {e}")))
+            .map_err(|e| PeerError::close(format!("transport: {e}")))
     }
 
-    fn authenticated(&mut self, mut t: Transport, now: Instant) -> Result<Phase, BifrostError> {
+    fn authenticated(&mut self, mut t: Transport, now: Instant) -> Result<Phase, PeerError> {
         t.set_max_receive(BIFROST_MAX_MESSAGE);
         let init = BifrostMsg::Init {
             protocols: self.config.protocols.clone(),
@@ -279,28 +240,31 @@ impl Session {
             tlvs: Tlvs::new(),
         };
         self.send_on(&mut t, &init)?;
-        self.deadline = Some(now + self.config.act_timeout);
+        self.timers.expect(now);
         Ok(Phase::AwaitInit(t))
     }
 
-    fn send_on(&mut self, t: &mut Transport, m: &BifrostMsg) -> Result<(), BifrostError> {
+    fn send_on(&mut self, t: &mut Transport, m: &BifrostMsg) -> Result<(), PeerError> {
         let bytes = m
             .encode()
-            .map_err(|e| BifrostError::disconnect(format!("cannot encode: {e}")))?;
+            .map_err(|e| PeerError::close(format!("cannot encode: {e}")))?;
         t.encrypt_into(&bytes, &mut self.out)
-            .map_err(|e| BifrostError::disconnect(format!("transport: {e}")))
+            .map_err(|e| PeerError::close(format!("transport: {e}")))
     }
 
-    /// Queues an `error` with `reason` and fails.
-    fn tell_and_fail<T>(&mut self, t: &mut Transport, reason: String) -> Result<T, BifrostError> {
+    /// Queues an `error` with `reason`; the error that closes the connection after it (or at
+    /// once, if it could not be queued).
+    fn tell(&mut self, t: &mut Transport, reason: String) -> PeerError {
         let err = BifrostMsg::Error {
             channel_id: None,
             errno: 1,
             message: Some(reason.clone()),
             tlvs: Tlvs::new(),
         };
-        let told = self.send_on(t, &err).is_ok();
-        Err(BifrostError { reason, told })
+        match self.send_on(t, &err) {
+            Ok(()) => PeerError::warned(reason),
+            Err(_) => PeerError::close(reason),
+        }
     }
 
     fn message(
@@ -309,24 +273,18 @@ impl Session {
         bytes: &[u8],
         now: Instant,
         events: &mut Vec<Event>,
-    ) -> Result<(), BifrostError> {
+    ) -> Result<(), PeerError> {
         let msg = match BifrostMsg::decode(bytes) {
             Ok(m) => m,
-            Err(e) => return self.tell_and_fail(t, e.to_string()),
+            Err(e) => return Err(self.tell(t, e.to_string())),
         };
         match msg {
             BifrostMsg::Ping { pong_size, .. } => {
                 self.send_on(t, &BifrostMsg::Pong(vec![0; pong_size as usize]))?
             }
-            BifrostMsg::Pong(ignored) => match self.pings.front() {
-                Some((len, sent, requested)) if *len as usize == ignored.len() => {
-                    events.push(Event::Pong {
-                        rtt: now.saturating_duration_since(*sent),
-                        requested: *requested,
-                    });
-                    self.pings.pop_front();
-                }
-                _ => events.push(Event::Note(format!(
+            BifrostMsg::Pong(ignored) => match self.timers.pong(ignored.len(), now) {
+                Some(Answered { rtt, requested }) => events.push(Event::Pong { rtt, requested }),
+                None => events.push(Event::Note(format!(
                     "ignored an unsolicited pong of {} bytes",
                     ignored.len()
                 ))),
@@ -335,9 +293,7 @@ impl Session {
             BifrostMsg::Error { errno, message, .. } => {
                 events.push(Event::PeerError { errno, message })
             }
-            BifrostMsg::Init { .. } => {
-                return self.tell_and_fail(t, "a second init".into());
-            }
+            BifrostMsg::Init { .. } => return Err(self.tell(t, "a second init".into())),
             BifrostMsg::Unknown { type_id, .. } => events.push(Event::Note(format!(
                 "ignored an unknown odd message of type {type_id:#06x}"
             ))),
@@ -346,40 +302,40 @@ impl Session {
     }
 
     /// Sends `m` on a ready connection.
-    fn send_ready(&mut self, m: &BifrostMsg) -> Result<(), BifrostError> {
+    fn send_ready(&mut self, m: &BifrostMsg) -> Result<(), PeerError> {
         let mut phase = std::mem::replace(&mut self.phase, Phase::Closed);
         let r = match &mut phase {
             Phase::Ready(t) => self.send_on(t, m),
-            _ => fail("the peer is not ready (no init exchanged)"),
+            _ => Err(PeerError::close(
+                "the peer is not ready (no init exchanged)",
+            )),
         };
         self.phase = phase;
         r
     }
 
     /// Sends a ping asking `pong_size` bytes; its pong comes back as [`Event::Pong`].
-    pub fn ping(&mut self, pong_size: u16, now: Instant) -> Result<(), BifrostError> {
+    pub fn ping(&mut self, pong_size: u16, now: Instant) -> Result<(), PeerError> {
         self.send_ping(pong_size, now, true)
     }
 
-    fn send_ping(&mut self, len: u16, now: Instant, requested: bool) -> Result<(), BifrostError> {
-        if self.pings.len() >= LN_MAX_PINGS_IN_FLIGHT {
-            return fail(format!("{LN_MAX_PINGS_IN_FLIGHT} pings already unanswered"));
-        }
+    fn send_ping(&mut self, len: u16, now: Instant, requested: bool) -> Result<(), PeerError> {
+        self.timers.may_ping().map_err(PeerError::close)?;
         self.send_ready(&BifrostMsg::Ping {
             ignored: Vec::new(),
             pong_size: len,
         })?;
-        self.pings.push_back((len, now, requested));
+        self.timers.pinged(len, now, requested);
         Ok(())
     }
 
     /// Sends an app message.
-    pub fn send_app(&mut self, app: u16, payload: Vec<u8>) -> Result<(), BifrostError> {
+    pub fn send_app(&mut self, app: u16, payload: Vec<u8>) -> Result<(), PeerError> {
         self.send_ready(&BifrostMsg::Msg { app, payload })
     }
 
     /// Sends an `error` (e.g. an app message nobody takes) without closing.
-    pub fn send_error(&mut self, errno: u64, message: String) -> Result<(), BifrostError> {
+    pub fn send_error(&mut self, errno: u64, message: String) -> Result<(), PeerError> {
         self.send_ready(&BifrostMsg::Error {
             channel_id: None,
             errno,
@@ -393,50 +349,34 @@ impl Session {
         if matches!(self.phase, Phase::Closed) {
             return None;
         }
-        let timer = match self.pings.front() {
-            Some((_, sent, _)) => Some(*sent + self.config.pong_timeout),
-            None if self.is_ready() => Some(self.last_heard + self.config.ping_interval),
-            None => None,
-        };
-        match (self.deadline, timer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next_deadline(self.is_ready())
     }
 
     /// Runs the timers: an act or `init` past its deadline, a ping past the pong timeout end
     /// the session; a quiet peer gets a ping.
-    pub fn tick(&mut self, now: Instant) -> Result<(), BifrostError> {
+    pub fn tick(&mut self, now: Instant) -> Result<(), PeerError> {
         if matches!(self.phase, Phase::Closed) {
-            return fail("the connection is closed");
+            return Err(PeerError::close("the connection is closed"));
         }
-        if self.deadline.is_some_and(|d| now >= d) {
-            self.phase = Phase::Closed;
-            return fail(format!(
+        let reason = match self.timers.due(now, self.is_ready()) {
+            Due::Nothing => return Ok(()),
+            Due::Ping => return self.send_ping(0, now, false),
+            Due::Late => format!(
                 "the handshake or init did not arrive within {} ms",
-                self.config.act_timeout.as_millis()
-            ));
-        }
-        if let Some((_, sent, _)) = self.pings.front() {
-            if now.saturating_duration_since(*sent) >= self.config.pong_timeout {
-                self.phase = Phase::Closed;
-                return fail(format!(
-                    "no pong within {} ms",
-                    self.config.pong_timeout.as_millis()
-                ));
-            }
-        } else if self.is_ready()
-            && now.saturating_duration_since(self.last_heard) >= self.config.ping_interval
-        {
-            self.send_ping(0, now, false)?;
-        }
-        Ok(())
+                self.timers.act_timeout().as_millis()
+            ),
+            Due::NoPong => format!(
+                "no pong within {} ms",
+                self.timers.pong_timeout().as_millis()
+            ),
+        };
+        self.phase = Phase::Closed;
+        Err(PeerError::close(reason))
     }
 }
 
 impl PeerSession for Session {
     type Event = Event;
-    type Error = BifrostError;
     type Context = ();
 
     fn receive(
@@ -446,10 +386,10 @@ impl PeerSession for Session {
         _: &(),
         max_out: usize,
         events: &mut Vec<Event>,
-    ) -> Result<(), BifrostError> {
+    ) -> Result<(), PeerError> {
         Session::receive(self, buf, now, events, max_out)
     }
-    fn tick(&mut self, now: Instant, _: u64) -> Result<(), BifrostError> {
+    fn tick(&mut self, now: Instant, _: u64) -> Result<(), PeerError> {
         Session::tick(self, now)
     }
     fn next_deadline(&self) -> Option<Instant> {
@@ -547,7 +487,11 @@ mod tests {
         let e = b
             .receive(&mut bytes, t0, &mut Vec::new(), usize::MAX)
             .unwrap_err();
-        assert!(e.told && e.reason.contains("unknown even"), "{e:?}");
+        assert!(
+            e.action == crate::wire::session::PeerAction::CloseAfterWarning
+                && e.reason.contains("unknown even"),
+            "{e:?}"
+        );
         // A packet announcing more than the limit is refused on its header alone.
         let (mut a, mut b) = pair(t0);
         let Phase::Ready(t) = &mut a.phase else {

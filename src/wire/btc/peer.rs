@@ -5,6 +5,7 @@
 //! discourage). Everything else comes out as [`Event::Message`] for the chain logic.
 
 use crate::wire::btc::stream::{oversized, Codec, Frame, StreamError, PROTOCOL_VERSION};
+use crate::wire::session::{PeerError, PeerSession};
 use bitcoin::p2p::address::Address;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_network::VersionMessage;
@@ -15,54 +16,8 @@ use std::time::{Duration, Instant};
 /// Our user agent.
 pub const USER_AGENT: &str = concat!("/nodectl:", env!("CARGO_PKG_VERSION"), "/");
 
-/// What the bridge must do after an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Close the connection.
-    Disconnect,
-    /// Close it and refuse the peer's address for a while (Core's discouragement).
-    Discourage,
-}
-
-/// Why a session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerError {
-    /// What happened.
-    pub reason: String,
-    /// What to do.
-    pub action: Action,
-}
-
-impl PeerError {
-    /// A disconnect.
-    pub fn disconnect(reason: impl Into<String>) -> PeerError {
-        PeerError {
-            reason: reason.into(),
-            action: Action::Disconnect,
-        }
-    }
-
-    /// A discouragement.
-    pub fn discourage(reason: impl Into<String>) -> PeerError {
-        PeerError {
-            reason: reason.into(),
-            action: Action::Discourage,
-        }
-    }
-}
-
-impl crate::wire::session::SessionError for PeerError {
-    fn disconnect(reason: String) -> Self {
-        PeerError::disconnect(reason)
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-impl crate::wire::session::PeerSession for Session {
+impl PeerSession for Session {
     type Event = Event;
-    type Error = PeerError;
     type Context = ();
 
     fn receive(
@@ -237,7 +192,7 @@ impl Session {
                 Ok(Some(f)) => f,
                 Ok(None) => return Ok(()),
                 Err(e @ StreamError::BadMagic(_)) | Err(e @ StreamError::TooLarge(_)) => {
-                    return Err(PeerError::disconnect(e.to_string()))
+                    return Err(PeerError::close(e.to_string()))
                 }
             };
             self.last_heard = now;
@@ -272,10 +227,10 @@ impl Session {
                     return Ok(());
                 }
                 if v.nonce == self.our_nonce && v.nonce != 0 {
-                    return Err(PeerError::disconnect("connected to ourselves"));
+                    return Err(PeerError::close("connected to ourselves"));
                 }
                 if v.version < 70_012 {
-                    return Err(PeerError::disconnect(format!(
+                    return Err(PeerError::close(format!(
                         "protocol version {} is below 70012 (no sendheaders)",
                         v.version
                     )));
@@ -354,13 +309,13 @@ impl Session {
     pub fn tick(&mut self, now: Instant, nonce: u64) -> Result<(), PeerError> {
         if !self.is_ready() && now.saturating_duration_since(self.started) >= self.timers.handshake
         {
-            return Err(PeerError::disconnect(format!(
+            return Err(PeerError::close(format!(
                 "no handshake within {} s",
                 self.timers.handshake.as_secs_f64()
             )));
         }
         if now.saturating_duration_since(self.last_heard) >= self.timers.inactivity {
-            return Err(PeerError::disconnect(format!(
+            return Err(PeerError::close(format!(
                 "silent for {} s",
                 self.timers.inactivity.as_secs_f64()
             )));
@@ -380,6 +335,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::session::PeerAction;
     use bitcoin::hashes::Hash;
     use bitcoin::p2p::message_blockdata::Inventory;
 
@@ -462,7 +418,7 @@ mod tests {
         let err = b
             .receive(&mut bad, t0, usize::MAX, &mut Vec::new())
             .unwrap_err();
-        assert_eq!(err.action, Action::Disconnect);
+        assert_eq!(err.action, PeerAction::Close);
         let (mut a, mut b) = (session(true, 1, t0), session(false, 2, t0));
         pump(&mut a, &mut b, t0);
         a.send(NetworkMessage::Inv(vec![Inventory::Error; 50_001]));
@@ -470,7 +426,7 @@ mod tests {
         let err = b
             .receive(&mut bytes, t0, usize::MAX, &mut Vec::new())
             .unwrap_err();
-        assert_eq!(err.action, Action::Discourage);
+        assert_eq!(err.action, PeerAction::Discourage);
         assert!(err.reason.contains("inv with 50001 items"));
     }
 

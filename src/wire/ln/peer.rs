@@ -5,17 +5,16 @@
 //! in one call). The bridge actor only moves bytes and enforces the [`PeerError`]'s action.
 //!
 //! The phases are an enum whose variants hold only the data valid in that phase; every
-//! transition consumes the old phase.
+//! transition consumes the old phase. The handshake is the shared driver
+//! ([`super::handshake`]), the timers the shared [`Keepalive`].
 
-use crate::wire::ln::bolt1::{Features, Init, Message, PONG_BYTES_IGNORED_FROM};
-use crate::wire::ln::bolt8::{
-    AwaitingActThree, AwaitingActTwo, Framing, Responder, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
-    ACT_TWO_LEN,
-};
+use super::bolt1::{ErrorMessage, Features, Init, Message, PONG_BYTES_IGNORED_FROM};
+use super::bolt8::{Framing, HandshakeError, Transport, TransportError};
+use super::handshake::{Handshake, Progress};
+use super::keepalive::{Answered, Due, Keepalive};
+use crate::wire::session::{PeerError, PeerSession};
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use std::collections::VecDeque;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 /// The even bit of every feature pair BOLT-9 assigns. A peer requiring one of these is not
@@ -43,39 +42,8 @@ pub struct SessionConfig {
     pub pong_timeout: Duration,
 }
 
-/// Why a session ended. Any bytes the session wanted to send first (a `warning`) are already
-/// in the output; the bridge flushes them and closes the connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerError {
-    /// What happened, for the log and the API.
-    pub reason: String,
-    /// Whether a `warning` telling the peer why was queued.
-    pub warned: bool,
-}
-
-impl fmt::Display for PeerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-impl std::error::Error for PeerError {}
-
-impl crate::wire::session::SessionError for PeerError {
-    fn disconnect(reason: String) -> Self {
-        PeerError {
-            reason,
-            warned: false,
-        }
-    }
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-impl crate::wire::session::PeerSession for Session {
+impl PeerSession for Session {
     type Event = Event;
-    type Error = PeerError;
     type Context = dyn Fn(u16) -> bool;
 
     fn receive(
@@ -100,13 +68,6 @@ impl crate::wire::session::PeerSession for Session {
     fn pending_output(&self) -> usize {
         Session::pending_output(self)
     }
-}
-
-fn fail<T>(reason: impl Into<String>) -> Result<T, PeerError> {
-    Err(PeerError {
-        reason: reason.into(),
-        warned: false,
-    })
 }
 
 /// Something the bridge should know about.
@@ -142,12 +103,8 @@ pub enum Event {
 }
 
 enum Phase {
-    /// Responder waiting for act one.
-    ActOne(Responder),
-    /// Initiator waiting for act two.
-    ActTwo(AwaitingActTwo),
-    /// Responder waiting for act three.
-    ActThree(AwaitingActThree),
+    /// The BOLT-8 handshake.
+    Handshake(Handshake),
     /// Handshake done, waiting for the peer's `init`.
     AwaitInit(Transport),
     /// `init` exchanged.
@@ -162,12 +119,8 @@ pub struct Session {
     phase: Phase,
     /// Bytes to write, in order.
     out: Vec<u8>,
-    /// The current deadline: of the handshake act or `init` we wait for.
-    deadline: Option<Instant>,
-    /// When the peer last sent a complete message (the idle timer).
-    last_heard: Instant,
-    /// Pings sent and not answered: (num_pong_bytes, sent at, asked by the user).
-    pings: VecDeque<(u16, Instant, bool)>,
+    /// The act or `init` deadline, the idle ping and the pongs awaited.
+    timers: Keepalive,
     /// The peer's address, as we put it in `remote_addr` of our `init` (BOLT-7 descriptor).
     remote_addr: Option<Vec<u8>>,
 }
@@ -181,10 +134,10 @@ impl Session {
         ephemeral: SecretKey,
         now: Instant,
     ) -> Session {
-        let (act, next) = crate::wire::ln::bolt8::Initiator::new(local, remote, ephemeral)
-            .act_one(Framing::Brontide);
-        let mut s = Session::new(config, Phase::ActTwo(next), now);
-        s.out.extend_from_slice(&act);
+        let mut out = Vec::new();
+        let hs = Handshake::initiate(local, remote, ephemeral, Framing::Brontide, &mut out);
+        let mut s = Session::new(config, hs, None, now);
+        s.out = out;
         s
     }
 
@@ -197,21 +150,27 @@ impl Session {
         remote_addr: Option<Vec<u8>>,
         now: Instant,
     ) -> Session {
-        let phase = Phase::ActOne(Responder::new(local, ephemeral, Framing::Brontide));
-        let mut s = Session::new(config, phase, now);
-        s.remote_addr = remote_addr;
-        s
+        let hs = Handshake::respond(local, ephemeral, Framing::Brontide);
+        Session::new(config, hs, remote_addr, now)
     }
 
-    fn new(config: SessionConfig, phase: Phase, now: Instant) -> Session {
+    fn new(
+        config: SessionConfig,
+        hs: Handshake,
+        remote_addr: Option<Vec<u8>>,
+        now: Instant,
+    ) -> Session {
         Session {
-            deadline: Some(now + config.act_timeout),
+            timers: Keepalive::new(
+                config.act_timeout,
+                config.ping_interval,
+                config.pong_timeout,
+                now,
+            ),
             config,
-            phase,
+            phase: Phase::Handshake(hs),
             out: Vec::new(),
-            last_heard: now,
-            pings: VecDeque::new(),
-            remote_addr: None,
+            remote_addr,
         }
     }
 
@@ -273,34 +232,31 @@ impl Session {
             }
             let phase = std::mem::replace(&mut self.phase, Phase::Closed);
             self.phase = match phase {
-                Phase::Closed => return fail("the connection is closed"),
-                Phase::ActOne(r) if buf.len() >= ACT_ONE_LEN => {
-                    let act: Vec<u8> = buf.drain(..ACT_ONE_LEN).collect();
-                    let (reply, next) = r.act_one(&act).map_err(handshake)?;
-                    self.out.extend_from_slice(&reply);
-                    self.deadline = Some(now + self.config.act_timeout);
-                    Phase::ActThree(next)
-                }
-                Phase::ActTwo(i) if buf.len() >= ACT_TWO_LEN => {
-                    let act: Vec<u8> = buf.drain(..ACT_TWO_LEN).collect();
-                    let (reply, transport) = i.act_two(&act).map_err(handshake)?;
-                    self.out.extend_from_slice(&reply);
-                    // The initiator knew the key it dialled; it is authenticated now.
-                    self.authenticated(transport, now)?
-                }
-                Phase::ActThree(r) if buf.len() >= ACT_THREE_LEN => {
-                    let act: Vec<u8> = buf.drain(..ACT_THREE_LEN).collect();
-                    let (transport, remote) = r.act_three(&act).map_err(handshake)?;
-                    events.push(Event::Authenticated { remote });
-                    self.authenticated(transport, now)?
-                }
+                Phase::Closed => return Err(PeerError::close("the connection is closed")),
+                Phase::Handshake(hs) => match hs.feed(buf, &mut self.out).map_err(handshake)? {
+                    Progress::Wait(hs) => {
+                        self.phase = Phase::Handshake(hs);
+                        return Ok(());
+                    }
+                    Progress::Next(hs) => {
+                        self.timers.expect(now);
+                        Phase::Handshake(hs)
+                    }
+                    Progress::Done { transport, learnt } => {
+                        // The initiator knew the key it dialled; the responder learnt it now.
+                        if let Some(remote) = learnt {
+                            events.push(Event::Authenticated { remote });
+                        }
+                        self.authenticated(transport, now)?
+                    }
+                },
                 Phase::AwaitInit(mut t) => match t.decrypt(buf).map_err(transport)? {
                     None => {
                         self.phase = Phase::AwaitInit(t);
                         return Ok(());
                     }
                     Some(bytes) => {
-                        self.last_heard = now;
+                        self.timers.heard(now);
                         self.first_message(t, &bytes, events)?
                     }
                 },
@@ -310,15 +266,11 @@ impl Session {
                         return Ok(());
                     }
                     Some(bytes) => {
-                        self.last_heard = now;
+                        self.timers.heard(now);
                         self.message(&mut t, &bytes, now, wanted, events)?;
                         Phase::Ready(t)
                     }
                 },
-                waiting => {
-                    self.phase = waiting;
-                    return Ok(());
-                }
             };
         }
     }
@@ -334,7 +286,7 @@ impl Session {
         });
         t.encrypt_into(&init.encode(), &mut self.out)
             .map_err(transport)?;
-        self.deadline = Some(now + self.config.act_timeout);
+        self.timers.expect(now);
         Ok(Phase::AwaitInit(t))
     }
 
@@ -351,27 +303,25 @@ impl Session {
                     "first message is of type {}, not init (BOLT-1: init comes first)",
                     other.type_id()
                 );
-                return self.warn_and_fail(&mut t, why);
+                return Err(self.warn(&mut t, why));
             }
-            Err(e) => return self.warn_and_fail(&mut t, format!("malformed init: {e}")),
+            Err(e) => return Err(self.warn(&mut t, format!("malformed init: {e}"))),
         };
         let all = init.global_features.or(&init.features);
         if let Some(bit) = all.unknown_required(KNOWN_FEATURES) {
-            return self.warn_and_fail(&mut t, format!("unknown required feature bit {bit}"));
+            return Err(self.warn(&mut t, format!("unknown required feature bit {bit}")));
         }
         if let Some(chains) = &init.networks {
             if !chains.contains(&self.config.chain) {
-                return self.warn_and_fail(
-                    &mut t,
-                    format!(
-                        "no common chain: we are on {}, the peer offers {} other chain(s)",
-                        self.config.chain.to_lower_hex_string(),
-                        chains.len()
-                    ),
+                let why = format!(
+                    "no common chain: we are on {}, the peer offers {} other chain(s)",
+                    self.config.chain.to_lower_hex_string(),
+                    chains.len()
                 );
+                return Err(self.warn(&mut t, why));
             }
         }
-        self.deadline = None;
+        self.timers.ready();
         events.push(Event::Ready { init });
         Ok(Phase::Ready(t))
     }
@@ -389,7 +339,7 @@ impl Session {
             Err(e) => {
                 let type_id = bytes.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
                 let why = format!("malformed message (type {type_id:?}): {e}");
-                return self.warn_and_fail(t, why).map(|_| ());
+                return Err(self.warn(t, why));
             }
         };
         match msg {
@@ -402,19 +352,15 @@ impl Session {
                 )));
             }
             ping @ Message::Ping { .. } => {
-                let pong = ping.pong_for().expect("answerable ping");
-                t.encrypt_into(&pong.encode(), &mut self.out)
-                    .map_err(transport)?;
-            }
-            Message::Pong { ignored } => match self.pings.front() {
-                Some((len, sent, requested)) if *len as usize == ignored.len() => {
-                    events.push(Event::Pong {
-                        rtt: now.saturating_duration_since(*sent),
-                        requested: *requested,
-                    });
-                    self.pings.pop_front();
+                // Every ping below the limit above has its pong.
+                if let Some(pong) = ping.pong_for() {
+                    t.encrypt_into(&pong.encode(), &mut self.out)
+                        .map_err(transport)?;
                 }
-                _ => events.push(Event::Note(format!(
+            }
+            Message::Pong { ignored } => match self.timers.pong(ignored.len(), now) {
+                Some(Answered { rtt, requested }) => events.push(Event::Pong { rtt, requested }),
+                None => events.push(Event::Note(format!(
                     "ignored an unsolicited pong of {} bytes",
                     ignored.len()
                 ))),
@@ -432,7 +378,7 @@ impl Session {
             }
             m if m.must_understand() => {
                 let why = format!("unknown even message type {} (BOLT-1: close)", m.type_id());
-                return self.warn_and_fail(t, why).map(|_| ());
+                return Err(self.warn(t, why));
             }
             m => events.push(Event::Note(format!(
                 "ignored unknown odd message type {}",
@@ -442,48 +388,53 @@ impl Session {
         Ok(())
     }
 
-    /// Queues a `warning` (all-zero channel id: about the connection) and fails.
-    fn warn_and_fail(&mut self, t: &mut Transport, reason: String) -> Result<Phase, PeerError> {
-        let warning = Message::Warning(crate::wire::ln::bolt1::ErrorMessage {
+    /// Queues a `warning` (all-zero channel id: about the connection); the error that closes
+    /// the connection after it (or at once, if it could not be queued).
+    fn warn(&mut self, t: &mut Transport, reason: String) -> PeerError {
+        let warning = Message::Warning(ErrorMessage {
             channel_id: [0; 32],
             data: reason.as_bytes().to_vec(),
         });
-        let warned = t.encrypt_into(&warning.encode(), &mut self.out).is_ok();
-        Err(PeerError { reason, warned })
+        match t.encrypt_into(&warning.encode(), &mut self.out) {
+            Ok(()) => PeerError::warned(reason),
+            Err(_) => PeerError::close(reason),
+        }
     }
 
     /// Sends a `ping` asking for `num_pong_bytes`; its `pong` comes back as [`Event::Pong`]
     /// with `requested` set.
     pub fn ping(&mut self, num_pong_bytes: u16, now: Instant) -> Result<(), PeerError> {
         if num_pong_bytes >= PONG_BYTES_IGNORED_FROM {
-            return fail(format!(
+            return Err(PeerError::close(format!(
                 "a ping asking {num_pong_bytes} bytes would never be answered"
-            ));
+            )));
         }
         self.send_ping(num_pong_bytes, now, true)
     }
 
     fn send_ping(&mut self, len: u16, now: Instant, requested: bool) -> Result<(), PeerError> {
         let Phase::Ready(t) = &mut self.phase else {
-            return fail("the peer is not ready (no init exchanged)");
+            return Err(PeerError::close(
+                "the peer is not ready (no init exchanged)",
+            ));
         };
-        if self.pings.len() >= MAX_PINGS_IN_FLIGHT {
-            return fail(format!("{MAX_PINGS_IN_FLIGHT} pings already unanswered"));
-        }
+        self.timers.may_ping().map_err(PeerError::close)?;
         let ping = Message::Ping {
             num_pong_bytes: len,
             ignored: Vec::new(),
         };
         t.encrypt_into(&ping.encode(), &mut self.out)
             .map_err(transport)?;
-        self.pings.push_back((len, now, requested));
+        self.timers.pinged(len, now, requested);
         Ok(())
     }
 
     /// Sends any message (for services on the MSG bus).
     pub fn send(&mut self, message: &Message) -> Result<(), PeerError> {
         let Phase::Ready(t) = &mut self.phase else {
-            return fail("the peer is not ready (no init exchanged)");
+            return Err(PeerError::close(
+                "the peer is not ready (no init exchanged)",
+            ));
         };
         t.encrypt_into(&message.encode(), &mut self.out)
             .map_err(transport)
@@ -495,65 +446,40 @@ impl Session {
         if matches!(self.phase, Phase::Closed) {
             return None;
         }
-        let timer = match self.pings.front() {
-            Some((_, sent, _)) => Some(*sent + self.config.pong_timeout),
-            None if self.is_ready() => Some(self.last_heard + self.config.ping_interval),
-            None => None,
-        };
-        match (self.deadline, timer) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next_deadline(self.is_ready())
     }
 
     /// Runs the timers: a handshake act or `init` past its deadline, a ping past the pong
     /// timeout end the session; a peer quiet for the ping interval gets a ping.
     pub fn tick(&mut self, now: Instant) -> Result<(), PeerError> {
-        if matches!(self.phase, Phase::Closed) {
-            return fail("the connection is closed");
-        }
-        if self.deadline.is_some_and(|d| now >= d) {
-            let what = match self.phase {
-                Phase::ActOne(_) => "handshake act one",
-                Phase::ActTwo(_) => "handshake act two",
-                Phase::ActThree(_) => "handshake act three",
-                _ => "the peer's init",
-            };
-            self.phase = Phase::Closed;
-            return fail(format!(
-                "{what} did not arrive within {} ms",
-                self.config.act_timeout.as_millis()
-            ));
-        }
-        if let Some((_, sent, _)) = self.pings.front() {
-            if now.saturating_duration_since(*sent) >= self.config.pong_timeout {
-                self.phase = Phase::Closed;
-                return fail(format!(
-                    "no pong within {} ms",
-                    self.config.pong_timeout.as_millis()
-                ));
-            }
-        } else if self.is_ready()
-            && now.saturating_duration_since(self.last_heard) >= self.config.ping_interval
-        {
-            self.send_ping(0, now, false)?;
-        }
-        Ok(())
+        let late = match &self.phase {
+            Phase::Closed => return Err(PeerError::close("the connection is closed")),
+            Phase::Handshake(hs) => format!("handshake {}", hs.awaited()),
+            _ => "the peer's init".to_string(),
+        };
+        let reason = match self.timers.due(now, self.is_ready()) {
+            Due::Nothing => return Ok(()),
+            Due::Ping => return self.send_ping(0, now, false),
+            Due::Late => format!(
+                "{late} did not arrive within {} ms",
+                self.timers.act_timeout().as_millis()
+            ),
+            Due::NoPong => format!(
+                "no pong within {} ms",
+                self.timers.pong_timeout().as_millis()
+            ),
+        };
+        self.phase = Phase::Closed;
+        Err(PeerError::close(reason))
     }
 }
 
-fn handshake(e: crate::wire::ln::bolt8::HandshakeError) -> PeerError {
-    PeerError {
-        reason: format!("handshake failed: {e}"),
-        warned: false,
-    }
+fn handshake(e: HandshakeError) -> PeerError {
+    PeerError::close(format!("handshake failed: {e}"))
 }
 
-fn transport(e: crate::wire::ln::bolt8::TransportError) -> PeerError {
-    PeerError {
-        reason: format!("transport: {e}"),
-        warned: false,
-    }
+fn transport(e: TransportError) -> PeerError {
+    PeerError::close(format!("transport: {e}"))
 }
 
 /// The BOLT-7 address descriptor of a socket address (for `remote_addr`).
@@ -578,6 +504,8 @@ mod tests {
     //! Two sessions wired back to back, and hand-made bad peers, on a paused (passed-in) clock.
     use super::*;
     use crate::wire::ln::bolt1::ErrorMessage;
+    use crate::wire::ln::bolt8::ACT_ONE_LEN;
+    use crate::wire::session::PeerAction;
     use bitcoin::secp256k1::Secp256k1;
 
     fn key(b: u8) -> SecretKey {
@@ -723,7 +651,10 @@ mod tests {
             }]
         );
         let err = inject(&mut a, &mut b, &[0x80, 0x02]).unwrap_err();
-        assert!(err.warned && err.reason.contains("32770"), "{err:?}");
+        assert!(
+            err.action == PeerAction::CloseAfterWarning && err.reason.contains("32770"),
+            "{err:?}"
+        );
         let mut warning = b.take_output();
         let mut ea = Vec::new();
         a.receive(&mut warning, Instant::now(), &none, &mut ea)
@@ -803,7 +734,10 @@ mod tests {
             ignored: vec![],
         };
         let err = first(&mut b, &mut t, &ping).unwrap_err();
-        assert!(err.warned && err.reason.contains("not init"), "{err:?}");
+        assert!(
+            err.action == PeerAction::CloseAfterWarning && err.reason.contains("not init"),
+            "{err:?}"
+        );
 
         let (mut b, mut t) = handshaken(7);
         let err = first(

@@ -409,7 +409,7 @@ fn tasks_are_served_in_turn_per_client_and_a_full_queue_answers_busy() {
                 match env.msg {
                     Msg::Progress(_) => {}
                     Msg::Failure { code, .. } if env.request_id == a5 && who == "a" => {
-                        busy = Some(code);
+                        busy = Some(code.0);
                         order.push(("a", a5));
                     }
                     Msg::Rgb(RgbMsg::Imported(_)) => order.push((who, env.request_id)),

@@ -5,7 +5,7 @@ use super::endpoint::Endpoint;
 use super::limits;
 use super::socket::apply_limits;
 use crate::wire::api::session::{ClientHandshake, ClientSession};
-use crate::wire::api::{Envelope, Msg, ServiceId};
+use crate::wire::api::{Code, Envelope, Msg, ServiceId};
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ pub enum ClientError {
     /// The node answered with a failure.
     Failure {
         /// Failure code.
-        code: u16,
+        code: Code,
         /// Message.
         message: String,
     },

@@ -12,7 +12,7 @@
 //!   ([`Bus::fail_all`]); a reply that comes after that is dropped.
 
 use super::limits;
-use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::api::{code, ApiError, Code, Envelope, Msg, MsgKind, ServiceId};
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,8 +64,8 @@ struct Remote {
     last_seen: Instant,
 }
 
-/// A message that could not be handed over: it, the failure code and why.
-type Undelivered = (Envelope, u16, String);
+/// A message that could not be handed over, and why.
+type Undelivered = (Envelope, ApiError);
 
 /// Key of a request in flight: (handler, requester, request id).
 type PendingKey = (ServiceId, ServiceId, u64);
@@ -301,7 +301,7 @@ impl Bus {
     }
 
     /// Answers every request in flight with `code` (node shutdown).
-    pub fn fail_all(&self, code: u16, why: &str) {
+    pub fn fail_all(&self, code: Code, why: &str) {
         let mut t = self.table();
         let keys: Vec<PendingKey> = t.pending.drain().map(|(k, _)| k).collect();
         for (handler, requester, id) in keys {
@@ -404,7 +404,7 @@ impl Bus {
                 }
             }
             Err(undelivered) => {
-                let (env, code, why) = *undelivered;
+                let (env, ApiError { code, message: why }) = *undelivered;
                 if kind == MsgKind::Final || kind == MsgKind::Progress {
                     // The requester is gone; nobody to tell.
                     self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -433,17 +433,17 @@ impl Bus {
                 }
                 Err(SendError::Full(d)) => {
                     let why = format!("{} is busy (mailbox full)", d.env.dst);
-                    Err(Box::new((d.env, code::BUSY, why)))
+                    Err(Box::new((d.env, ApiError::new(code::BUSY, why))))
                 }
                 Err(SendError::Closed(d)) => {
                     let why = format!("{} is stopped", d.env.dst);
-                    Err(Box::new((d.env, code::NO_ROUTE, why)))
+                    Err(Box::new((d.env, ApiError::new(code::NO_ROUTE, why))))
                 }
             };
         }
         let Some(remote) = t.remote.get(&env.dst) else {
             let why = format!("no service {} on the {} bus", env.dst, self.inner.name);
-            return Err(Box::new((env, code::NO_ROUTE, why)));
+            return Err(Box::new((env, ApiError::new(code::NO_ROUTE, why))));
         };
         let routing_id = remote.routing_id.clone();
         match self.socket_frames(routing_id, &env) {
@@ -454,20 +454,20 @@ impl Bus {
                 }
                 Some(Err(OutletError::Full)) => {
                     let why = format!("{} does not read its messages (queue full)", env.dst);
-                    Err(Box::new((env, code::BUSY, why)))
+                    Err(Box::new((env, ApiError::new(code::BUSY, why))))
                 }
                 Some(Err(OutletError::Unreachable)) => {
                     t.remote.remove(&env.dst);
                     let why = format!("{} left the {} bus", env.dst, self.inner.name);
-                    Err(Box::new((env, code::NO_ROUTE, why)))
+                    Err(Box::new((env, ApiError::new(code::NO_ROUTE, why))))
                 }
                 Some(Err(OutletError::Closed)) | None => {
                     // The bridge is restarting: the destination may be back in a moment.
                     let why = format!("{} bus socket is restarting; retry", self.inner.name);
-                    Err(Box::new((env, code::BUSY, why)))
+                    Err(Box::new((env, ApiError::new(code::BUSY, why))))
                 }
             },
-            Err(why) => Err(Box::new((env, code::TOO_LARGE, why))),
+            Err(why) => Err(Box::new((env, ApiError::new(code::TOO_LARGE, why)))),
         }
     }
 
@@ -492,14 +492,14 @@ impl Bus {
     /// Delivers a failure reply built by the router itself (it ends no tracked request).
     fn deliver_direct(&self, t: &mut Table, reply: Envelope) {
         if let Err(undelivered) = self.deliver(t, reply) {
-            let (env, _, why) = *undelivered;
+            let (env, ApiError { message: why, .. }) = *undelivered;
             self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(bus = self.inner.name, dst = %env.dst, "failure undeliverable: {why}");
         }
     }
 
     /// Returns a message to its sender as a failure.
-    fn bounce(&self, t: &mut Table, env: &Envelope, code: u16, why: String) {
+    fn bounce(&self, t: &mut Table, env: &Envelope, code: Code, why: String) {
         if matches!(env.msg.kind(), MsgKind::Final | MsgKind::Progress) {
             self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             return;

@@ -17,8 +17,8 @@ mod remote;
 pub use embedded::{RedbStorage, Write, WriteDone};
 pub use remote::{stored_id, RemoteStorage};
 
-use crate::wire::api::code;
 pub use crate::wire::api::storm::TableInfo;
+use crate::wire::api::{code, Code};
 use crate::wire::limits::{MAX_CHUNK, MAX_IDS, MAX_TABLE_NAME, MAX_VALUE};
 use crate::wire::storm::container::Id32;
 
@@ -36,7 +36,7 @@ pub enum StoreError {
     /// A remote STORE answered with a failure, or could not be reached.
     Remote {
         /// Failure code.
-        code: u16,
+        code: Code,
         /// Its message.
         message: String,
     },
@@ -44,7 +44,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// The failure code a bus client gets for this error (docs/API.md, "Storm requests").
-    pub fn code(&self) -> u16 {
+    pub fn code(&self) -> Code {
         match self {
             StoreError::Invalid(_) => code::INVALID_ARGUMENT,
             StoreError::TooLarge(_) => code::TOO_LARGE,

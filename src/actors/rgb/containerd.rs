@@ -25,7 +25,7 @@ use crate::lograte::RGB_REFUSED;
 use crate::rgb::store::Contracts;
 use crate::rgb::{NiaIssue, NoWitnesses};
 use crate::wire::api::rgb::{ContractState, RgbMsg, Validation};
-use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::api::{code, Code, Envelope, Msg, MsgKind, ServiceId};
 use actix::prelude::*;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -284,7 +284,7 @@ impl Job {
             return None;
         }
         let c = &self.shared.contracts;
-        let failure = |code: u16, e: &dyn std::fmt::Display| Msg::failure(code, e.to_string());
+        let failure = |code: Code, e: &dyn std::fmt::Display| Msg::failure(code, e.to_string());
         Some(match m {
             RgbMsg::Issue(i) => match issue_params(i) {
                 Err(e) => failure(code::INVALID_ARGUMENT, &e),
@@ -363,7 +363,7 @@ impl Job {
                 self.progress(env, "handing the consignment to the Storm node");
                 match link.send(*node_id, contract_id, &bytes) {
                     Ok(note) => Msg::Success(Some(note)),
-                    Err((code, why)) => Msg::failure(code, why),
+                    Err(e) => e.into(),
                 }
             }
             other => failure(

@@ -21,7 +21,7 @@ use crate::bus::client::{Client, ClientError, Dial, Liveness, SharedClient};
 use crate::storage::stored_id;
 use crate::wire::api::rgb::RGB_STORM_APP;
 use crate::wire::api::storm::{transfer_state, StormMsg, TransferInfo};
-use crate::wire::api::{code, Msg, ServiceId};
+use crate::wire::api::{code, ApiError, Msg, ServiceId};
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_CONSIGNMENT};
 use crate::wire::storm::container::{ContainerHeader, Id32};
 use bitcoin::hex::DisplayHex;
@@ -41,16 +41,18 @@ pub struct StormLink {
     reachable: Arc<AtomicBool>,
 }
 
-fn failed(e: ClientError) -> (u16, String) {
+fn failed(e: ClientError) -> ApiError {
     match e {
-        ClientError::Failure { code, message } => (code, format!("the Storm node: {message}")),
-        ClientError::Timeout(_) => (code::TIMEOUT, format!("the Storm node: {e}")),
-        other => (code::NO_ROUTE, format!("the Storm node: {other}")),
+        ClientError::Failure { code, message } => {
+            ApiError::new(code, format!("the Storm node: {message}"))
+        }
+        ClientError::Timeout(_) => ApiError::new(code::TIMEOUT, format!("the Storm node: {e}")),
+        other => ApiError::new(code::NO_ROUTE, format!("the Storm node: {other}")),
     }
 }
 
-fn unexpected(m: &Msg) -> (u16, String) {
-    (
+fn unexpected(m: &Msg) -> ApiError {
+    ApiError::new(
         code::SERVICE_FAILED,
         format!("unexpected reply {:#06x} from the Storm node", m.type_id()),
     )
@@ -86,7 +88,7 @@ impl StormLink {
         self.reachable.load(Ordering::Acquire)
     }
 
-    fn call(&self, dst: &ServiceId, msg: StormMsg) -> Result<Msg, (u16, String)> {
+    fn call(&self, dst: &ServiceId, msg: StormMsg) -> Result<Msg, ApiError> {
         self.client.request(dst, msg.into()).map_err(failed)
     }
 
@@ -97,9 +99,9 @@ impl StormLink {
         node_id: [u8; 33],
         contract_id: &str,
         bytes: &[u8],
-    ) -> Result<String, (u16, String)> {
+    ) -> Result<String, ApiError> {
         if !self.reachable() {
-            return Err((
+            return Err(ApiError::new(
                 code::NO_ROUTE,
                 format!("the Storm node at {} is unreachable", self.endpoint()),
             ));
@@ -147,13 +149,13 @@ impl StormLink {
 
     /// The consignment in a received container: assembled (checked) by the Storm node, then
     /// its chunks read.
-    fn fetch(&self, id: Id32) -> Result<Vec<u8>, (u16, String)> {
+    fn fetch(&self, id: Id32) -> Result<Vec<u8>, ApiError> {
         let container = match self.call(&ServiceId::Stormd, StormMsg::Assemble(id))? {
             Msg::Storm(StormMsg::ContainerData { container, .. }) => container,
             m => return Err(unexpected(&m)),
         };
         if container.header.size > MAX_CONSIGNMENT as u64 {
-            return Err((
+            return Err(ApiError::new(
                 code::TOO_LARGE,
                 format!(
                     "a container of {} bytes (a consignment is at most {MAX_CONSIGNMENT})",
@@ -174,9 +176,9 @@ impl StormLink {
                 m => return Err(unexpected(&m)),
             }
             if out.len() > MAX_CONSIGNMENT {
-                return Err((
+                return Err(ApiError::new(
                     code::TOO_LARGE,
-                    "the container holds more than its header says".into(),
+                    "the container holds more than its header says",
                 ));
             }
         }
@@ -192,7 +194,7 @@ impl StormLink {
         if received {
             match self.fetch(t.container_id) {
                 Ok(bytes) => dispatch.received(t.peer, t.container_id, bytes),
-                Err((_, why)) => {
+                Err(ApiError { message: why, .. }) => {
                     tracing::warn!(container = %id, "a contract container could not be read: {why}")
                 }
             }
@@ -201,7 +203,7 @@ impl StormLink {
                 tracing::warn!(container = %id, size = t.size, "a contract offer above {MAX_CONSIGNMENT} bytes is not accepted");
                 return;
             }
-            if let Err((_, why)) = self.call(
+            if let Err(ApiError { message: why, .. }) = self.call(
                 &ServiceId::Stormd,
                 StormMsg::AcceptContainer(t.container_id),
             ) {

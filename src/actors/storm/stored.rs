@@ -17,7 +17,7 @@ use crate::actors::service::{not_taken, Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
 use crate::storage::{RedbStorage, Storage, StoreError, Write, WriteDone};
 use crate::wire::api::storm::StormMsg;
-use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::api::{code, Code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::storm::container::Id32;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,7 +148,7 @@ impl Stored {
 }
 
 impl Job {
-    fn fail(&self, code: u16, why: &str) {
+    fn fail(&self, code: Code, why: &str) {
         self.bus.send(self.env.reply(Msg::failure(code, why)));
     }
 

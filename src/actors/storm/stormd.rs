@@ -16,7 +16,7 @@ use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
 use crate::storage::{RedbStorage, Storage, StoreError};
 use crate::wire::api::storm::{AppInfo, ContainerInfo, StormMsg};
-use crate::wire::api::{code, Envelope, Msg, ServiceId};
+use crate::wire::api::{code, ApiError, Code, Envelope, Msg, ServiceId};
 use crate::wire::limits::{MAX_CONTAINER_CHUNKS, MAX_LIST};
 use crate::wire::storm::container::{chunk_id, Container, Id32};
 use crate::wire::storm::p2p::{Mesg, StormP2p};
@@ -181,25 +181,22 @@ fn store_failure(e: StoreError) -> Msg {
     Msg::failure(e.code(), e.to_string())
 }
 
-/// A failure: its code and message.
-pub type Refusal = (u16, String);
-
-fn refused((code, message): Refusal) -> Msg {
-    Msg::failure(code, message)
+fn refused(e: ApiError) -> Msg {
+    e.into()
 }
 
-fn store_refusal(e: StoreError) -> Refusal {
-    (e.code(), e.to_string())
+fn store_refusal(e: StoreError) -> ApiError {
+    ApiError::new(e.code(), e.to_string())
 }
 
 /// Reads and decodes a container.
-pub fn load_container(s: &dyn Storage, id: &Id32) -> Result<Option<Container>, Refusal> {
+pub fn load_container(s: &dyn Storage, id: &Id32) -> Result<Option<Container>, ApiError> {
     match s.get(CONTAINERS, id).map_err(store_refusal)? {
         None => Ok(None),
         Some(bytes) => crate::wire::strict::deserialize(&bytes)
             .map(Some)
             .map_err(|e| {
-                (
+                ApiError::new(
                     code::INVALID_DATA,
                     format!("container {} is damaged: {e}", id.to_lower_hex_string()),
                 )
@@ -208,7 +205,7 @@ pub fn load_container(s: &dyn Storage, id: &Id32) -> Result<Option<Container>, R
 }
 
 /// Every container, by id (at most [`MAX_LIST`]).
-pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, Refusal> {
+pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, ApiError> {
     let (ids, _) = s
         .list_ids(CONTAINERS, None, MAX_LIST)
         .map_err(store_refusal)?;
@@ -231,9 +228,9 @@ pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, Refusal> {
 pub fn check_chunks(
     s: &RedbStorage,
     container: &Container,
-    size_code: u16,
+    size_code: Code,
     verified: &BTreeSet<Id32>,
-) -> Result<(), Refusal> {
+) -> Result<(), ApiError> {
     let mut size = 0u64;
     for (n, id) in container.chunks.iter().enumerate() {
         match s.get(CHUNKS, id) {
@@ -252,7 +249,7 @@ pub fn check_chunks(
         }
     }
     if size != container.header.size {
-        return Err((
+        return Err(ApiError::new(
             size_code,
             format!(
                 "the chunks hold {size} bytes, the header says {}",
@@ -297,8 +294,8 @@ fn assemble(s: &RedbStorage, id: Id32) -> Msg {
     }
 }
 
-fn bad_chunk(n: usize, id: &Id32, what: &str) -> Refusal {
-    (
+fn bad_chunk(n: usize, id: &Id32, what: &str) -> ApiError {
+    ApiError::new(
         code::INVALID_DATA,
         format!("chunk #{n} {} {what}", id.to_lower_hex_string()),
     )
@@ -457,7 +454,9 @@ impl Extension for Stormd {
                 app,
             } => {
                 let shared = match &self.state.link {
-                    Some(l) if !l.reachable() => Err((code::PEER_FAILED, l.unreachable())),
+                    Some(l) if !l.reachable() => {
+                        Err(ApiError::new(code::PEER_FAILED, l.unreachable()))
+                    }
                     _ => self.state.transfers().share(*node_id, *container_id, *app),
                 };
                 match shared {

@@ -30,7 +30,7 @@ use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::storage::{RedbStorage, Storage, Write};
 use crate::wire::api::storm::{transfer_state as st, StormMsg, TransferInfo};
-use crate::wire::api::{code, ServiceId};
+use crate::wire::api::{code, ApiError, ServiceId};
 use crate::wire::limits::MAX_CONTAINER_CHUNKS;
 use crate::wire::storm::container::{chunk_id, Container, ContainerHeader, Id32};
 use crate::wire::storm::p2p::{FullId, StormP2p};
@@ -265,16 +265,17 @@ impl Transfers {
         peer: [u8; 33],
         container: Id32,
         app: u16,
-    ) -> Result<StormP2p, (u16, String)> {
-        let c = load_container(&*self.storage, &container)?
-            .ok_or_else(|| (code::NOT_FOUND, format!("no container {}", hex(&container))))?;
+    ) -> Result<StormP2p, ApiError> {
+        let c = load_container(&*self.storage, &container)?.ok_or_else(|| {
+            ApiError::new(code::NOT_FOUND, format!("no container {}", hex(&container)))
+        })?;
         let mut v = Vec::with_capacity(67);
         v.extend_from_slice(&peer);
         v.extend_from_slice(&container);
         v.extend_from_slice(&app.to_le_bytes());
         self.storage
             .put(SHARES, &share_key(&peer, &container), &v)
-            .map_err(|e| (e.code(), e.to_string()))?;
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
         self.uploads
             .entry((container, peer))
             .and_modify(|u| u.app = app)
@@ -290,12 +291,12 @@ impl Transfers {
     }
 
     /// `accept_container`: the offer becomes a download.
-    pub fn accept(&mut self, container: Id32) -> Result<String, (u16, String)> {
+    pub fn accept(&mut self, container: Id32) -> Result<String, ApiError> {
         if self.downloads.contains_key(&container) {
             return Ok("already downloading".into());
         }
         let Some(offer) = self.offers.remove(&container) else {
-            return Err((
+            return Err(ApiError::new(
                 code::NOT_FOUND,
                 format!("no offer of container {}", hex(&container)),
             ));
@@ -304,7 +305,7 @@ impl Transfers {
             .map(|()| "accepted: downloading".into())
     }
 
-    fn start(&mut self, container: Id32, o: Offer) -> Result<(), (u16, String)> {
+    fn start(&mut self, container: Id32, o: Offer) -> Result<(), ApiError> {
         let rec = Record {
             peer: o.peer,
             app: o.app,
@@ -320,11 +321,12 @@ impl Transfers {
         Ok(())
     }
 
-    fn save(&self, container: &Id32, rec: &Record) -> Result<(), (u16, String)> {
-        let bytes = strict::serialize(rec).map_err(|e| (code::INVALID_DATA, e.to_string()))?;
+    fn save(&self, container: &Id32, rec: &Record) -> Result<(), ApiError> {
+        let bytes =
+            strict::serialize(rec).map_err(|e| ApiError::new(code::INVALID_DATA, e.to_string()))?;
         self.storage
             .put(DOWNLOADS, container, &bytes)
-            .map_err(|e| (e.code(), format!("the download cannot be kept: {e}")))
+            .map_err(|e| ApiError::new(e.code(), format!("the download cannot be kept: {e}")))
     }
 
     /// Every offer, download and shared container.
@@ -470,7 +472,7 @@ impl Transfers {
             header,
         };
         if self.settings.auto_accept.contains(&peer) {
-            if let Err((_, why)) = self.start(c, offer) {
+            if let Err(ApiError { message: why, .. }) = self.start(c, offer) {
                 tracing::warn!(container = %hex(&c), "cannot start a download: {why}");
             }
             return;
@@ -661,7 +663,7 @@ impl Transfers {
         d.phase = Phase::Chunks;
         d.planned = false;
         let rec = &self.downloads[&id].rec;
-        if let Err((_, why)) = self.save(&id, rec) {
+        if let Err(ApiError { message: why, .. }) = self.save(&id, rec) {
             tracing::warn!("{why}");
         }
         self.progress(&id, true);
@@ -803,7 +805,7 @@ impl Transfers {
             return;
         };
         // The chunks received in this run were hashed on arrival; the others are hashed now.
-        if let Err((_, why)) =
+        if let Err(ApiError { message: why, .. }) =
             check_chunks(&self.storage, &container, code::INVALID_DATA, &d.verified)
         {
             return self.fail(

@@ -2,7 +2,7 @@
 //! `payload` = `type: u16 LE` ‖ `request_id: u64 LE` ‖ the strict-encoded body of that type.
 //! Decoding says, on failure, whether (and with which request id) a failure can be answered.
 
-use super::{code, Msg, ServiceId};
+use super::{code, Code, Msg, ServiceId};
 use crate::wire::strict::{self, Reader, Strict, StrictError};
 use std::fmt;
 
@@ -136,7 +136,7 @@ pub enum FrameError {
         /// The request id read from the payload header, or 0.
         request_id: u64,
         /// One of [`code`].
-        code: u16,
+        code: Code,
         /// What was wrong.
         reason: String,
     },

@@ -22,6 +22,7 @@ pub mod service;
 pub mod session;
 pub mod storm;
 
+pub use code::{ApiError, Code};
 #[cfg(test)]
 pub(crate) use frame::testing;
 pub use frame::{payload_of, BodyError, Envelope, FrameError};

@@ -3,6 +3,7 @@
 //! set; the `message_set!` macro each node's set is declared with; the API version.
 
 use super::bp::BpMsg;
+use super::code::{ApiError, Code};
 use super::lnp::LnpMsg;
 use super::rgb::RgbMsg;
 use super::storm::StormMsg;
@@ -255,8 +256,8 @@ pub enum Msg {
     Success(Option<String>),
     /// 0x0002, final reply: failed, with a code of [`code`] and a message.
     Failure {
-        /// One of [`code`].
-        code: u16,
+        /// One of [`code`] (or any code, from another node).
+        code: Code,
         /// Human-readable reason.
         message: String,
     },
@@ -293,6 +294,12 @@ pub enum Msg {
     Rgb(RgbMsg),
     /// 0x05xx: the Storm Node's messages.
     Storm(StormMsg),
+}
+
+impl From<ApiError> for Msg {
+    fn from(e: ApiError) -> Msg {
+        Msg::failure(e.code, e.message)
+    }
 }
 
 impl From<LnpMsg> for Msg {
@@ -426,7 +433,7 @@ impl Msg {
     }
 
     /// Shorthand for a failure reply.
-    pub fn failure(code: u16, message: impl Into<String>) -> Msg {
+    pub fn failure(code: Code, message: impl Into<String>) -> Msg {
         let mut message = message.into();
         truncate_utf8(&mut message, limits::MAX_TEXT);
         Msg::Failure { code, message }
@@ -474,7 +481,7 @@ impl Msg {
         let msg = match type_id {
             type_id::SUCCESS => Msg::Success(decode_opt_text(r)?),
             type_id::FAILURE => Msg::Failure {
-                code: u16::strict_decode(r)?,
+                code: Code::strict_decode(r)?,
                 message: text(r)?,
             },
             type_id::PROGRESS => Msg::Progress(text(r)?),

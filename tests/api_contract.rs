@@ -98,7 +98,7 @@ fn every_message_type_sent_to_every_manager_is_answered_or_dropped_with_a_log_li
         exercise(node, 0x5eed_0000 + n as u64, &manager);
         if node.kind == "storm" {
             // The Storm node's other service reachable from outside.
-            exercise(node, 0x5eed_1000, &ServiceId::Other("stored".into()));
+            exercise(node, 0x5eed_1000, &ServiceId::named("stored").unwrap());
         }
     }
 }

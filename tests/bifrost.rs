@@ -94,7 +94,7 @@ fn two_nodes_over_bifrost_and_lightning_at_once() {
 
 /// A service in another process on a node's MSG bus (frames built with the crate's codec).
 fn msg_bus_client(node: &Node, name: &str) -> (Raw, ServiceId) {
-    let me = ServiceId::Other(name.into());
+    let me = ServiceId::named(name).unwrap();
     let endpoint = format!("ipc://{}", node.dir.join("msg").display());
     (Raw::connect(&endpoint, me.to_bytes()), me)
 }

@@ -53,7 +53,7 @@ impl Service for Faulty {
         // Register only once: after a restart the old registration must still reach us.
         if self.plan.starts.fetch_add(1, Ordering::SeqCst) == 0 {
             self.bus
-                .register(ServiceId::Other(ID.into()), ctx.address().recipient());
+                .register(ServiceId::named(ID).unwrap(), ctx.address().recipient());
         }
         inject(next(&self.plan.start), "start")
     }
@@ -100,7 +100,7 @@ impl Harness {
         let status = NodeStatus::new(NodeKind::Lnp, "regtest".into(), [2; 33]);
         let (tx, replies) = mpsc::channel();
         bus.register(
-            ServiceId::Other("probe".into()),
+            ServiceId::named("probe").unwrap(),
             Probe(tx).start().recipient(),
         );
         let control = Arc::new(Mutex::new(None));
@@ -138,8 +138,8 @@ impl Harness {
         let id = self.next_id;
         self.next_id += 1;
         self.bus.send(Envelope {
-            src: ServiceId::Other("probe".into()),
-            dst: ServiceId::Other(ID.into()),
+            src: ServiceId::named("probe").unwrap(),
+            dst: ServiceId::named(ID).unwrap(),
             request_id: id,
             msg: Msg::GetInfo,
         });

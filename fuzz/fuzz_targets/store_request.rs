@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     payload.extend_from_slice(rest);
     let frames = vec![
         ServiceId::Client(1).to_bytes(),
-        ServiceId::Other("stored".into()).to_bytes(),
+        ServiceId::named("stored").unwrap().to_bytes(),
         payload,
     ];
     let Ok(env) = Envelope::decode_frames(&frames) else {

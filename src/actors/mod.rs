@@ -288,7 +288,12 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
     // tag, the names of all its services, and the name families of per-connection services.
     let reserved = Arc::new(Reserved::new(
         std::iter::once(seed.manager_id.clone())
-            .chain(children.iter().map(|c| ServiceId::Other(c.name.clone()))),
+            // A name that cannot be a service name cannot come as a `src` either.
+            .chain(
+                children
+                    .iter()
+                    .filter_map(|c| ServiceId::named(c.name.clone()).ok()),
+            ),
         seed.connection_names,
     ));
     for (_, bus) in &buses {

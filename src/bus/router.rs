@@ -119,7 +119,7 @@ impl Reserved {
     pub fn holds(&self, id: &ServiceId) -> bool {
         self.ids.contains(id)
             || matches!(id, ServiceId::Other(name)
-                if self.prefixes.iter().any(|p| name.starts_with(p.as_str())))
+                if self.prefixes.iter().any(|p| name.as_str().starts_with(p.as_str())))
     }
 }
 
@@ -544,8 +544,8 @@ mod tests {
         let bus = Bus::new("ctl", Duration::from_millis(50));
         let (atx, arx) = mpsc::channel();
         let (btx, brx) = mpsc::channel();
-        let a = ServiceId::Other("a".into());
-        let b = ServiceId::Other("b".into());
+        let a = ServiceId::named("a").unwrap();
+        let b = ServiceId::named("b").unwrap();
         bus.register(a.clone(), Probe(atx).start().recipient());
         bus.register(b.clone(), Probe(btx).start().recipient());
 

@@ -5,13 +5,14 @@
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
 use crate::bus::client::{ClientError, Dial, SharedClient};
 use crate::wire::api::storm::StormMsg;
-use crate::wire::api::{code, Msg, ServiceId};
+use crate::wire::api::{code, Msg, ServiceId, ServiceName};
 use crate::wire::storm::container::Id32;
 use std::time::Duration;
 
 /// The service id of `stored` on the STORE (and API) bus.
 pub fn stored_id() -> ServiceId {
-    ServiceId::Other("stored".into())
+    const STORED: ServiceId = ServiceId::Other(ServiceName::fixed("stored"));
+    STORED
 }
 
 /// A STORE client.

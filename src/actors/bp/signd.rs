@@ -14,7 +14,7 @@ use crate::bus::{Bus, Deliver};
 use crate::signer::{sign_psbt, AccountKind, Keychain, Policy, SignError};
 use crate::sync::lock;
 use crate::wire::api::bp::{AccountInfo, AddressInfo, BpMsg, PsbtSigned};
-use crate::wire::api::{code, Envelope, Msg, ServiceId};
+use crate::wire::api::{code, Envelope, Msg, ServiceId, ServiceName};
 use actix::prelude::*;
 use bitcoin::consensus::encode;
 use std::collections::HashMap;
@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 
 /// signd's service id on its buses.
 pub fn id() -> ServiceId {
-    ServiceId::Other("signd".into())
+    const SIGND: ServiceId = ServiceId::Other(ServiceName::fixed("signd"));
+    SIGND
 }
 
 /// What outlives a restart of signd: the keychain, its policy, the store of address indexes.

@@ -25,7 +25,7 @@ use crate::lograte::RGB_REFUSED;
 use crate::rgb::store::Contracts;
 use crate::rgb::{NiaIssue, NoWitnesses};
 use crate::wire::api::rgb::{ContractState, RgbMsg, Validation};
-use crate::wire::api::{code, Code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::api::{code, Code, Envelope, Msg, MsgKind, ServiceId, ServiceName};
 use actix::prelude::*;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,7 +140,7 @@ impl Held {
 
 /// The worker service.
 pub struct Containerd {
-    name: String,
+    name: ServiceName,
     id: ServiceId,
     ctl: Bus,
     shared: Arc<Shared>,
@@ -150,7 +150,7 @@ pub struct Containerd {
 
 impl Containerd {
     /// Worker `name` on the `ctl` bus.
-    pub fn new(name: String, ctl: Bus, shared: Arc<Shared>) -> Containerd {
+    pub fn new(name: ServiceName, ctl: Bus, shared: Arc<Shared>) -> Containerd {
         Containerd {
             id: ServiceId::Other(name.clone()),
             name,
@@ -169,13 +169,13 @@ impl Service for Containerd {
         let control = ctx.address().recipient::<Control>();
         let (tx, rx) = channel::<Envelope>();
         let job = Job {
-            name: self.name.clone(),
+            name: self.name.to_string(),
             ctl: self.ctl.clone(),
             shared: self.shared.clone(),
             held: self.held.clone(),
         };
         std::thread::Builder::new()
-            .name(self.name.clone())
+            .name(self.name.to_string())
             .spawn(move || {
                 for env in rx {
                     if job.held.cancelled() {
@@ -194,7 +194,7 @@ impl Service for Containerd {
 
     fn handle(&mut self, d: Deliver, _: &mut Context<ServiceActor<Self>>) -> Result<(), String> {
         if d.env.msg.kind() != MsgKind::Request || !matches!(d.env.msg, Msg::Rgb(_)) {
-            crate::actors::service::not_taken(&self.name, &d);
+            crate::actors::service::not_taken(self.name.as_str(), &d);
             return Ok(());
         }
         crate::sync::lock(&self.held.ids).push(d.env.request_id);

@@ -142,15 +142,12 @@ impl NodeSettings for RgbSettings {
             .find(|(k, _)| *k == BusKind::Ctl)
             .map(|(_, b)| b.clone())
             .ok_or("the RGB node has no CTL bus")?;
-        let workers: Vec<String> = (0..self.workers)
-            .map(|n| format!("containerd-{n}"))
-            .collect();
+        let workers = (0..self.workers)
+            .map(|n| crate::wire::api::ServiceName::new(format!("containerd-{n}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let dispatch = Arc::new(rgbd::Dispatch::new(
             ctl.clone(),
-            workers
-                .iter()
-                .map(|w| ServiceId::Other(w.clone()))
-                .collect(),
+            workers.iter().cloned().map(ServiceId::Other).collect(),
             self.queue,
         ));
         let link = match &self.storm {
@@ -183,7 +180,7 @@ impl NodeSettings for RgbSettings {
             .iter()
             .map(|name| {
                 let (name, ctl, shared) = (name.clone(), ctl.clone(), shared.clone());
-                service_spec(name.clone(), move || {
+                service_spec(name.to_string(), move || {
                     containerd::Containerd::new(name.clone(), ctl.clone(), shared.clone())
                 })
             })

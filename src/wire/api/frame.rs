@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(dst, [0x20]);
         assert_eq!(payload, [0x00, 0x01, 7, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
-            ServiceId::Other("ext".into()).to_bytes(),
+            ServiceId::named("ext").unwrap().to_bytes(),
             [0xff, 3, 0, b'e', b'x', b't']
         );
     }

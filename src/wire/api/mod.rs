@@ -31,4 +31,4 @@ pub use msg::{
     decode_details, encode_details, type_id, Detail, EndpointInfo, Msg, MsgKind, NodeInfo,
     ServiceEvent, ServiceInfo, ServiceState, API_VERSION,
 };
-pub use service::ServiceId;
+pub use service::{ServiceId, ServiceName};

@@ -11,9 +11,10 @@ mod common;
 
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::api::lnp::LnpMsg;
+use lnpbp_nodes::wire::api::lnp::{LnpMsg, Protocol};
 use lnpbp_nodes::wire::api::Detail;
 use lnpbp_nodes::wire::api::{Msg, ServiceId};
+use lnpbp_nodes::wire::node_id::NodeId;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -37,8 +38,8 @@ fn request(c: &mut Client, msg: Msg) -> Msg {
 }
 
 /// (node-measured RTT median, client-seen `ping` request median), microseconds, over the
-/// connection of `protocol` (0 Lightning, 1 Bifrost).
-fn ours(b: &mut Client, a_id: [u8; 33], protocol: u8) -> (f64, f64) {
+/// connection of `protocol`.
+fn ours(b: &mut Client, a_id: NodeId, protocol: Protocol) -> (f64, f64) {
     let (mut rtts, mut totals) = (Vec::new(), Vec::new());
     for _ in 0..PINGS {
         let t = Instant::now();
@@ -98,7 +99,10 @@ fn main() {
             })
             .expect("an address")
     };
-    for (protocol, addr) in [(0, first("listening")), (1, first("bifrost_listening"))] {
+    for (protocol, addr) in [
+        (Protocol::Lightning, first("listening")),
+        (Protocol::Bifrost, first("bifrost_listening")),
+    ] {
         request(
             &mut cb,
             LnpMsg::Connect {
@@ -109,16 +113,16 @@ fn main() {
             .into(),
         );
     }
-    ours(&mut cb, info.node_id, 0); // warm-up
-    ours(&mut cb, info.node_id, 1);
+    ours(&mut cb, info.node_id, Protocol::Lightning); // warm-up
+    ours(&mut cb, info.node_id, Protocol::Bifrost);
     let (mut node_rtt, mut client_rtt, mut py, mut bif) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..samples {
-        let (n, c) = ours(&mut cb, info.node_id, 0);
+        let (n, c) = ours(&mut cb, info.node_id, Protocol::Lightning);
         node_rtt.push(n);
         client_rtt.push(c);
         py.push(pyln());
-        bif.push(ours(&mut cb, info.node_id, 1).0);
+        bif.push(ours(&mut cb, info.node_id, Protocol::Bifrost).0);
     }
     let bif = common::median(bif);
     let (n, c, p) = (

@@ -15,11 +15,13 @@ mod common;
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
-use lnpbp_nodes::wire::api::lnp::LnpMsg;
+use lnpbp_nodes::wire::api::lnp::{LnpMsg, Protocol};
 use lnpbp_nodes::wire::api::storm::StormMsg;
 use lnpbp_nodes::wire::api::{Detail, Msg, NodeInfo, ServiceId};
 use lnpbp_nodes::wire::limits::CONTAINER_CHUNK;
 use lnpbp_nodes::wire::ln::bolt8::{Framing, Initiator, Responder};
+use lnpbp_nodes::wire::node_id::NodeId;
+use lnpbp_nodes::wire::storm::container::ContainerId;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -69,7 +71,7 @@ fn random(size: usize, seed: u64) -> Vec<u8> {
 }
 
 /// `nodectl storm containerize` of `data` on the node in `dir`: the container id.
-fn containerize(dir: &Path, data: &[u8], name: &str) -> [u8; 32] {
+fn containerize(dir: &Path, data: &[u8], name: &str) -> ContainerId {
     let file = dir.join(name);
     std::fs::write(&file, data).unwrap();
     let out = common::storm_cli(dir, &["containerize", file.to_str().unwrap()]);
@@ -79,11 +81,11 @@ fn containerize(dir: &Path, data: &[u8], name: &str) -> [u8; 32] {
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
         .collect();
     std::fs::remove_file(&file).unwrap();
-    bytes.try_into().unwrap()
+    ContainerId(bytes.try_into().unwrap())
 }
 
 /// Seconds from `send_container` on A to `container_received` on B's subscriber.
-fn transfer(ca: &mut Client, sub: &mut Client, b_id: [u8; 33], id: [u8; 32]) -> f64 {
+fn transfer(ca: &mut Client, sub: &mut Client, b_id: NodeId, id: ContainerId) -> f64 {
     let t = Instant::now();
     request(
         ca,
@@ -176,14 +178,13 @@ fn main() {
         LnpMsg::Connect {
             node_id: a_info.node_id,
             addr: addrs[0].clone(),
-            protocol: 1,
+            protocol: Protocol::Bifrost,
         }
         .into(),
     );
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let join = |l: &str| format!("ipc://{}", dir(l).join("msg").display());
     let mut sa = common::start_node("storm", &dir("sa"), &["--lnp", &join("la")]);
-    let a_hex = hex(&a_info.node_id);
+    let a_hex = a_info.node_id.to_string();
     // STORM_WINDOW=N: the receiver's `[storm] window` (default: the built-in 16).
     let env: Vec<(String, String)> = std::env::var("STORM_WINDOW")
         .map(|w| vec![("NODECTL_STORM__WINDOW".to_string(), w)])
@@ -274,7 +275,7 @@ fn main() {
             LnpMsg::PingPeer {
                 node_id: a_info.node_id,
                 num_pong_bytes: 0,
-                protocol: 1,
+                protocol: Protocol::Bifrost,
             }
             .into(),
         ) else {

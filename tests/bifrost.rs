@@ -147,7 +147,7 @@ fn app_messages_cross_from_one_nodes_msg_bus_to_the_others() {
             &me_a,
             id,
             LnpMsg::SendBifrostApp(AppMessage {
-                node_id: node(&b_id),
+                node_id: node(&b_id).into(),
                 app,
                 payload: payload.to_vec(),
             }),
@@ -176,7 +176,7 @@ fn app_messages_cross_from_one_nodes_msg_bus_to_the_others() {
         &me_a,
         3,
         LnpMsg::SendBifrostApp(AppMessage {
-            node_id: node(&a_id),
+            node_id: node(&a_id).into(),
             app: 1,
             payload: vec![],
         }),

@@ -333,7 +333,11 @@ fn twenty_megabytes_through_containers_and_an_altered_chunk_is_named() {
     let victim = chunk_id(&content[CONTAINER_CHUNK..2 * CONTAINER_CHUNK]);
     let junk = work.join("junk");
     std::fs::write(&junk, b"not the chunk").unwrap();
-    let hex: String = victim.iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = victim
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     ok(node.cli(&["store", "put", "chunks", &hex, junk.to_str().unwrap()]));
     let bad = work.join("bad.bin");
     let out = node.cli(&["assemble", &id, bad.to_str().unwrap()]);

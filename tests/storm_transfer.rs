@@ -8,14 +8,14 @@
 mod common;
 
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::hex::{DisplayHex, FromHex};
+use bitcoin::hex::FromHex;
 use common::lnpeer::RawBifrost;
 use common::*;
 use lnpbp_nodes::wire::bifrost::msg::BifrostMsg;
 use lnpbp_nodes::wire::storm::container::{
-    chunk_id, container_id_bech32, Container, ContainerHeader,
+    chunk_id, container_id_bech32, Container, ContainerHeader, ContainerId,
 };
-use lnpbp_nodes::wire::storm::p2p::{FullId, StormP2p};
+use lnpbp_nodes::wire::storm::p2p::{FullId, MessageId, StormP2p};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -265,12 +265,12 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
         chunks: parts.iter().map(|p| chunk_id(p)).collect(),
     };
     let cid = offered.id().unwrap();
-    let cid_hex = cid.to_lower_hex_string();
+    let cid_hex = cid.to_string();
     h.send_storm(&StormP2p::AnnounceContainer(
         2,
         offered.header.clone(),
         FullId {
-            message_id: [0; 32],
+            message_id: MessageId::default(),
             container_id: cid,
         },
     ));
@@ -319,9 +319,9 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
         chunks: offered.chunks.clone(),
     };
     let liar_id = liar.id().unwrap();
-    let liar_hex = liar_id.to_lower_hex_string();
+    let liar_hex = liar_id.to_string();
     let full = FullId {
-        message_id: [0; 32],
+        message_id: MessageId::default(),
         container_id: liar_id,
     };
     h.send_storm(&StormP2p::AnnounceContainer(2, liar.header.clone(), full));
@@ -348,7 +348,7 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
     for container_id in [honest, [7; 32]] {
         h.send_storm(&StormP2p::PushChunk {
             app: 2,
-            container_id,
+            container_id: ContainerId(container_id),
             chunk_id: chunk_id(b"junk"),
             data: b"junk".to_vec(),
         });
@@ -363,8 +363,8 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
                 size: 1000,
             },
             FullId {
-                message_id: [0; 32],
-                container_id: sha256::Hash::hash(&i.to_le_bytes()).to_byte_array(),
+                message_id: MessageId::default(),
+                container_id: ContainerId(sha256::Hash::hash(&i.to_le_bytes()).to_byte_array()),
             },
         ));
     }
@@ -386,12 +386,7 @@ fn a_hostile_bifrost_peer_is_refused_while_an_honest_transfer_completes() {
     });
     let refused = sb.info_json()["storm_refused"].as_u64().unwrap();
     assert!(refused > 1 + 2 + 184, "{refused} refusals counted");
-    let junk = sb.cli(&[
-        "store",
-        "get",
-        "chunks",
-        &chunk_id(b"junk").to_lower_hex_string(),
-    ]);
+    let junk = sb.cli(&["store", "get", "chunks", &chunk_id(b"junk").to_string()]);
     assert!(!junk.status.success(), "unasked chunks are not stored");
 
     // The honest transfer completes, intact.

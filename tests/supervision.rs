@@ -97,7 +97,11 @@ struct Harness {
 impl Harness {
     fn start(plan: Arc<Plan>, policy: RestartPolicy) -> Harness {
         let bus = Bus::new("ctl", Duration::from_secs(5));
-        let status = NodeStatus::new(NodeKind::Lnp, "regtest".into(), [2; 33]);
+        let status = NodeStatus::new(
+            NodeKind::Lnp,
+            "regtest".into(),
+            lnpbp_nodes::wire::node_id::NodeId([2; 33]),
+        );
         let (tx, replies) = mpsc::channel();
         bus.register(
             ServiceId::named("probe").unwrap(),

@@ -9,6 +9,7 @@ use super::service::{not_taken, Control, Service, ServiceActor};
 use super::status::NodeStatus;
 use crate::bus::{Bus, Deliver};
 use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
+use crate::wire::node_id::NodeId;
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 
@@ -84,9 +85,8 @@ impl Manager {
         let Some(rpc) = &self.rpc else {
             return Msg::failure(code::REFUSED, "this node has no allow-list");
         };
-        let hex = |k: &[u8; 33]| bitcoin::hex::DisplayHex::to_lower_hex_string(&k[..]);
-        let set = |key: &[u8; 33], allowed: bool| {
-            if bitcoin::secp256k1::PublicKey::from_slice(key).is_err() {
+        let set = |key: &NodeId, allowed: bool| {
+            if !key.is_key() {
                 return Msg::failure(code::INVALID_ARGUMENT, "not a public key");
             }
             match rpc.set(*key, allowed) {
@@ -97,8 +97,8 @@ impl Manager {
                         (false, true) => "revoked",
                         (false, false) => "was not allowed",
                     };
-                    tracing::info!(key = %hex(key), "client key {what}");
-                    Msg::Success(Some(format!("client key {} {what}", hex(key))))
+                    tracing::info!(%key, "client key {what}");
+                    Msg::Success(Some(format!("client key {key} {what}")))
                 }
                 Err(e) => Msg::failure(code::SERVICE_FAILED, e),
             }

@@ -36,6 +36,7 @@ use crate::bus::router::Reserved;
 use crate::bus::{Bus, BusKind, Endpoint};
 use crate::wire::api::ServiceId;
 use crate::wire::network::Network;
+use crate::wire::node_id::NodeId;
 use actix::prelude::*;
 use bridge::Bridge;
 use manager::{Extension, Manager};
@@ -196,11 +197,11 @@ pub struct NodeConfig {
     /// Whether `debug crash` is allowed.
     pub fault_injection: bool,
     /// Compressed public key of the node.
-    pub node_id: [u8; 33],
+    pub node_id: NodeId,
     /// The node's secret key (BOLT-8 static key; the key of its encrypted TCP buses too).
     pub secret: bitcoin::secp256k1::SecretKey,
     /// Client keys allowed on the node's TCP buses, as configured.
-    pub rpc_allow: Vec<[u8; 33]>,
+    pub rpc_allow: Vec<NodeId>,
     /// The node's own settings.
     pub node: Arc<dyn NodeSettings>,
 }

@@ -5,7 +5,7 @@
 //! start: a key revoked at run time stays revoked even if the config lists it.
 
 use crate::bus::secure::AllowList;
-use bitcoin::hex::DisplayHex;
+use crate::wire::node_id::NodeId;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub struct RpcAccess {
     list: Arc<AllowList>,
     file: PathBuf,
     /// Run-time changes: key -> allowed.
-    changes: Mutex<BTreeMap<[u8; 33], bool>>,
+    changes: Mutex<BTreeMap<NodeId, bool>>,
 }
 
 impl std::fmt::Debug for RpcAccess {
@@ -30,7 +30,7 @@ impl std::fmt::Debug for RpcAccess {
 
 impl RpcAccess {
     /// The configured keys with the changes kept in `data_dir` applied.
-    pub fn load(configured: &[[u8; 33]], data_dir: &Path) -> Result<RpcAccess, String> {
+    pub fn load(configured: &[NodeId], data_dir: &Path) -> Result<RpcAccess, String> {
         let file = data_dir.join(FILE);
         let mut changes = BTreeMap::new();
         match std::fs::read_to_string(&file) {
@@ -46,14 +46,14 @@ impl RpcAccess {
                         ("-", k) => (false, k),
                         _ => return Err(bad()),
                     };
-                    let key = crate::bus::secure::parse_key(hex).ok_or_else(bad)?;
+                    let key = NodeId::parse_key(hex).map_err(|_| bad())?;
                     changes.insert(key, allowed);
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("{}: {e}", file.display())),
         }
-        let mut keys: BTreeMap<[u8; 33], bool> = configured.iter().map(|k| (*k, true)).collect();
+        let mut keys: BTreeMap<NodeId, bool> = configured.iter().map(|k| (*k, true)).collect();
         keys.extend(changes.iter().map(|(k, v)| (*k, *v)));
         let list = AllowList::new(keys.into_iter().filter(|(_, a)| *a).map(|(k, _)| k));
         Ok(RpcAccess {
@@ -70,19 +70,13 @@ impl RpcAccess {
 
     /// Allows (`true`) or revokes a key, and keeps the change (written and synced before it
     /// takes effect). Whether the list changed.
-    pub fn set(&self, key: [u8; 33], allowed: bool) -> Result<bool, String> {
+    pub fn set(&self, key: NodeId, allowed: bool) -> Result<bool, String> {
         let mut changes = crate::sync::lock(&self.changes);
         let mut next = changes.clone();
         next.insert(key, allowed);
         let text: String = next
             .iter()
-            .map(|(k, a)| {
-                format!(
-                    "{}{}\n",
-                    if *a { '+' } else { '-' },
-                    k.to_lower_hex_string()
-                )
-            })
+            .map(|(k, a)| format!("{}{}\n", if *a { '+' } else { '-' }, k))
             .collect();
         let tmp = self.file.with_extension("tmp");
         let write = || -> std::io::Result<()> {

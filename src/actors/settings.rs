@@ -12,6 +12,7 @@ use super::supervisor::RestartPolicy;
 use super::{NodeKind, NodeSettings};
 use crate::bus::{limits, BusKind, Endpoint};
 use crate::wire::network::Network;
+use crate::wire::node_id::NodeId;
 use config::{Config, Environment, File, FileFormat};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -108,7 +109,7 @@ pub struct Settings {
     /// Request deadline.
     pub request_timeout: Duration,
     /// Client keys allowed on the node's TCP buses (`[rpc] allow` and `--rpc-allow`).
-    pub rpc_allow: Vec<[u8; 33]>,
+    pub rpc_allow: Vec<NodeId>,
     /// How P2P dials are made (`proxy`, `always_use_proxy`).
     pub proxy: super::tcp::ProxyConfig,
     /// The node's own settings (its sections), validated by its module.
@@ -372,9 +373,9 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
                 .map(|k| (k, "flag --rpc-allow".to_string())),
         )
     {
-        match crate::bus::secure::parse_key(key) {
-            Some(k) => rpc_allow.push(k),
-            None => {
+        match NodeId::parse_key(key) {
+            Ok(k) => rpc_allow.push(k),
+            Err(_) => {
                 return Err(format!(
                     "rpc.allow ({from}): `{}` is not a client key (66 hex digits of a public key)",
                     key.escape_debug()

@@ -6,6 +6,7 @@ use super::NodeKind;
 use crate::sync::{read, write};
 use crate::wire::api::{Detail, API_VERSION};
 use crate::wire::api::{EndpointInfo, NodeInfo, ServiceInfo, ServiceState};
+use crate::wire::node_id::NodeId;
 use actix::Recipient;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,7 +19,7 @@ pub struct NodeStatus {
     /// Network name (`signet`, ...).
     pub network: String,
     /// Compressed public key of the node identity.
-    pub node_id: [u8; 33],
+    pub node_id: NodeId,
     /// When the node started.
     pub started: Instant,
     services: RwLock<Vec<ServiceInfo>>,
@@ -33,7 +34,7 @@ pub type DetailsFn = Box<dyn Fn() -> Vec<(String, Detail)> + Send + Sync>;
 
 impl NodeStatus {
     /// A status with no services yet.
-    pub fn new(kind: NodeKind, network: String, node_id: [u8; 33]) -> Arc<NodeStatus> {
+    pub fn new(kind: NodeKind, network: String, node_id: NodeId) -> Arc<NodeStatus> {
         Arc::new(NodeStatus {
             kind,
             network,

@@ -6,6 +6,7 @@ use super::limits;
 use super::socket::apply_limits;
 use crate::wire::api::session::{ClientHandshake, ClientSession};
 use crate::wire::api::{Code, Envelope, Msg, ServiceId};
+use crate::wire::node_id::NodeId;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::time::{Duration, Instant};
 
@@ -104,8 +105,10 @@ impl Remote {
         let bad = |why: &str| format!("`{}` is not NODE_ID@HOST:PORT: {why}", text.escape_debug());
         let rest = text.trim().strip_prefix("bronze://").unwrap_or(text.trim());
         let (id, addr) = rest.split_once('@').ok_or_else(|| bad("no @"))?;
-        let key = super::secure::parse_key(id).ok_or_else(|| bad("a bad node id"))?;
-        let node_id = PublicKey::from_slice(&key).map_err(|_| bad("a bad node id"))?;
+        let node_id = NodeId::parse_key(id)
+            .ok()
+            .and_then(|k| k.public_key())
+            .ok_or_else(|| bad("a bad node id"))?;
         let (host, port) = super::endpoint::host_port(addr).ok_or_else(|| bad("no HOST:PORT"))?;
         if host.len() > 255 || !host.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(bad("a bad host"));

@@ -13,6 +13,7 @@
 //! further messages are dropped without a word for [`REFUSED_FOR`].
 
 use crate::wire::api::session::{ServerSession, ServerStep, SessionError};
+use crate::wire::node_id::NodeId;
 use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::{BTreeSet, HashMap};
@@ -33,24 +34,16 @@ pub const EVICT_IDLE: Duration = Duration::from_secs(10);
 /// A peer whose key was refused: its next messages are dropped silently for this long.
 pub const REFUSED_FOR: Duration = Duration::from_secs(60);
 
-/// A public key: 66 hex digits (a compressed secp256k1 point).
-pub fn parse_key(text: &str) -> Option<[u8; 33]> {
-    let bytes: Vec<u8> = bitcoin::hex::FromHex::from_hex(text.trim()).ok()?;
-    let key = <[u8; 33]>::try_from(bytes).ok()?;
-    PublicKey::from_slice(&key).ok()?;
-    Some(key)
-}
-
 /// The client keys allowed to open sessions (shared by a node's TCP buses and changed at run
 /// time by `rpc_allow` / `rpc_revoke`).
 #[derive(Default, Debug)]
 pub struct AllowList {
-    keys: RwLock<BTreeSet<[u8; 33]>>,
+    keys: RwLock<BTreeSet<NodeId>>,
 }
 
 impl AllowList {
     /// A list of `keys`.
-    pub fn new(keys: impl IntoIterator<Item = [u8; 33]>) -> AllowList {
+    pub fn new(keys: impl IntoIterator<Item = NodeId>) -> AllowList {
         AllowList {
             keys: RwLock::new(keys.into_iter().collect()),
         }
@@ -58,21 +51,21 @@ impl AllowList {
 
     /// Whether `key` is allowed.
     pub fn allows(&self, key: &PublicKey) -> bool {
-        crate::sync::read(&self.keys).contains(&key.serialize())
+        crate::sync::read(&self.keys).contains(&NodeId::from(key))
     }
 
     /// Adds a key; whether it was new.
-    pub fn allow(&self, key: [u8; 33]) -> bool {
+    pub fn allow(&self, key: NodeId) -> bool {
         crate::sync::write(&self.keys).insert(key)
     }
 
     /// Removes a key; whether it was there.
-    pub fn revoke(&self, key: &[u8; 33]) -> bool {
+    pub fn revoke(&self, key: &NodeId) -> bool {
         crate::sync::write(&self.keys).remove(key)
     }
 
     /// Every key, sorted.
-    pub fn list(&self) -> Vec<[u8; 33]> {
+    pub fn list(&self) -> Vec<NodeId> {
         crate::sync::read(&self.keys).iter().copied().collect()
     }
 }

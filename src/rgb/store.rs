@@ -33,8 +33,9 @@ use super::{
     binary, err, parse_id, Checked, NiaIssue, NiaState, NoWitnesses, Rgb, RgbError, Validator,
 };
 use crate::storage::{Storage, StoreError};
+use crate::wire::api::storm::Key;
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_VALUE};
-use crate::wire::storm::container::Id32;
+use crate::wire::storm::container::ChunkId;
 use rgbstd::containers::ConsignmentExt;
 use rgbstd::persistence::{MemIndex, MemStash, MemState, Stock};
 use rgbstd::ContractId;
@@ -49,7 +50,7 @@ pub const JOURNAL_MAX: u64 = 256;
 /// Upper bound of a stock part (rgbstd's file limit, u32).
 const PART_MAX: usize = u32::MAX as usize;
 
-const HEAD_KEY: Id32 = [0; 32];
+const HEAD_KEY: Key = [0; 32];
 const MANIFEST_VERSION: u8 = 1;
 const INLINE: u8 = 0;
 const CHUNKED: u8 = 1;
@@ -93,12 +94,12 @@ struct Inner {
     /// First journal entry not in the snapshot.
     journal_from: u64,
     /// Chunk ids of the snapshot.
-    snapshot: Vec<Id32>,
+    snapshot: Vec<ChunkId>,
     /// Chunk ids of the journal entries after the snapshot (deleted by the next one).
-    journal_chunks: Vec<Id32>,
+    journal_chunks: Vec<ChunkId>,
 }
 
-fn seq_key(seq: u64) -> Id32 {
+fn seq_key(seq: u64) -> Key {
     let mut k = [0u8; 32];
     k[24..].copy_from_slice(&seq.to_be_bytes());
     k
@@ -111,7 +112,7 @@ fn store_err(e: StoreError) -> RgbError {
 /// The manifest in `head`.
 struct Manifest {
     journal_from: u64,
-    parts: [Vec<Id32>; 3],
+    parts: [Vec<ChunkId>; 3],
 }
 
 impl Manifest {
@@ -136,7 +137,7 @@ impl Manifest {
         let journal_from = <u64 as crate::wire::strict::Strict>::strict_decode(&mut r)
             .map_err(|e| damaged(e.to_string()))?;
         let mut part = || {
-            <Vec<Id32> as crate::wire::strict::Strict>::strict_decode(&mut r)
+            <Vec<ChunkId> as crate::wire::strict::Strict>::strict_decode(&mut r)
                 .map_err(|e| damaged(e.to_string()))
         };
         let parts = [part()?, part()?, part()?];
@@ -173,7 +174,7 @@ impl Contracts {
             None => (Rgb::empty(validator.clone())?, 0, Vec::new()),
             Some(bytes) => {
                 let m = Manifest::decode(&bytes)?;
-                let part = |ids: &[Id32]| read_chunks(&*storage, &tables, ids, "the snapshot");
+                let part = |ids: &[ChunkId]| read_chunks(&*storage, &tables, ids, "the snapshot");
                 let stash: MemStash = decode_part(&part(&m.parts[0])?, "stash")?;
                 let state: MemState = decode_part(&part(&m.parts[1])?, "state")?;
                 let index: MemIndex = decode_part(&part(&m.parts[2])?, "index")?;
@@ -246,7 +247,7 @@ impl Contracts {
     }
 
     /// The entry in `slot`: its sequence number and body.
-    fn read_entry(&self, slot: &Id32) -> Result<(u64, Vec<u8>), RgbError> {
+    fn read_entry(&self, slot: &Key) -> Result<(u64, Vec<u8>), RgbError> {
         let value = self
             .storage
             .get(&self.tables.journal, slot)
@@ -261,11 +262,11 @@ impl Contracts {
     }
 
     /// The consignment of an entry's body, and the chunks it was cut into (if any).
-    fn entry_bytes(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<Id32>), RgbError> {
+    fn entry_bytes(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<ChunkId>), RgbError> {
         match body.split_first() {
             Some((&INLINE, bytes)) => Ok((bytes.to_vec(), Vec::new())),
             Some((&CHUNKED, list)) => {
-                let ids: Vec<Id32> =
+                let ids: Vec<ChunkId> =
                     crate::wire::strict::deserialize(list).map_err(|e| err(e.to_string()))?;
                 let bytes = read_chunks(&*self.storage, &self.tables, &ids, "a journal entry")?;
                 Ok((bytes, ids))
@@ -276,7 +277,7 @@ impl Contracts {
 
     /// Writes entry `seq` holding `bytes` (committed when it returns); the chunks it was cut
     /// into, if any.
-    fn write_entry(&self, seq: u64, bytes: &[u8]) -> Result<Vec<Id32>, RgbError> {
+    fn write_entry(&self, seq: u64, bytes: &[u8]) -> Result<Vec<ChunkId>, RgbError> {
         let mut value = seq.to_be_bytes().to_vec();
         let mut chunks = Vec::new();
         if bytes.len() + 9 <= MAX_VALUE {
@@ -293,7 +294,7 @@ impl Contracts {
         Ok(chunks)
     }
 
-    fn store_chunks(&self, bytes: &[u8]) -> Result<Vec<Id32>, RgbError> {
+    fn store_chunks(&self, bytes: &[u8]) -> Result<Vec<ChunkId>, RgbError> {
         bytes
             .chunks(CONTAINER_CHUNK)
             .map(|c| {
@@ -313,7 +314,7 @@ impl Contracts {
             encode_part(stock.as_state_provider())?,
             encode_part(stock.as_index_provider())?,
         ];
-        let mut ids: [Vec<Id32>; 3] = Default::default();
+        let mut ids: [Vec<ChunkId>; 3] = Default::default();
         for (i, p) in parts.iter().enumerate() {
             ids[i] = self.store_chunks(p)?;
         }
@@ -329,7 +330,7 @@ impl Contracts {
         let old = inner.snapshot.iter().chain(&inner.journal_chunks);
         for id in old.filter(|id| !kept.contains(id)) {
             self.storage
-                .delete(&self.tables.chunks, id)
+                .delete(&self.tables.chunks, id.as_bytes())
                 .map_err(store_err)?;
         }
         inner.journal_from = m.journal_from;
@@ -421,12 +422,15 @@ impl Contracts {
 fn read_chunks(
     storage: &dyn Storage,
     tables: &Tables,
-    ids: &[Id32],
+    ids: &[ChunkId],
     what: &str,
 ) -> Result<Vec<u8>, RgbError> {
     let mut out = Vec::new();
     for id in ids {
-        match storage.get(&tables.chunks, id).map_err(store_err)? {
+        match storage
+            .retrieve_chunk(&tables.chunks, id)
+            .map_err(store_err)?
+        {
             Some(c) => out.extend_from_slice(&c),
             None => return Err(err(format!("a chunk of {what} of the stock is missing"))),
         }

@@ -5,7 +5,8 @@
 //! [`Storage`] are batches of one.
 
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
-use crate::wire::storm::container::{chunk_id, Id32};
+use crate::wire::api::storm::Key;
+use crate::wire::storm::container::{chunk_id, ChunkId};
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
     TableHandle,
@@ -28,7 +29,7 @@ pub enum Write {
         /// Table.
         table: String,
         /// Key.
-        key: Id32,
+        key: Key,
         /// Value.
         value: Vec<u8>,
     },
@@ -37,28 +38,28 @@ pub enum Write {
         /// Table.
         table: String,
         /// Key.
-        key: Id32,
+        key: Key,
     },
     /// Add ids to a set.
     Insert {
         /// Table.
         table: String,
         /// Ids.
-        ids: Vec<Id32>,
+        ids: Vec<Key>,
     },
 }
 
 impl Write {
     /// A chunk write: the chunk (at most `MAX_CHUNK` bytes) under its id. Like every write,
     /// it is checked by [`Write::check`] before it is applied.
-    pub fn chunk(table: String, data: Vec<u8>) -> Result<(Id32, Write), StoreError> {
+    pub fn chunk(table: String, data: Vec<u8>) -> Result<(ChunkId, Write), StoreError> {
         check_chunk(&data)?;
-        let key = chunk_id(&data);
+        let id = chunk_id(&data);
         Ok((
-            key,
+            id,
             Write::Put {
                 table,
-                key,
+                key: id.0,
                 value: data,
             },
         ))
@@ -190,7 +191,7 @@ impl Storage for RedbStorage {
         Ok(self.read(table, |t| t.len().map_err(failed))?.unwrap_or(0))
     }
 
-    fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, table: &str, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .read(table, |t| {
                 Ok(t.get(key).map_err(failed)?.map(|v| v.value().to_vec()))
@@ -198,7 +199,7 @@ impl Storage for RedbStorage {
             .flatten())
     }
 
-    fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError> {
+    fn put(&self, table: &str, key: &Key, value: &[u8]) -> Result<(), StoreError> {
         self.apply(&[Write::Put {
             table: table.into(),
             key: *key,
@@ -207,7 +208,7 @@ impl Storage for RedbStorage {
         .map(|_| ())
     }
 
-    fn delete(&self, table: &str, key: &Id32) -> Result<bool, StoreError> {
+    fn delete(&self, table: &str, key: &Key) -> Result<bool, StoreError> {
         let done = self.apply(&[Write::Delete {
             table: table.into(),
             key: *key,
@@ -215,13 +216,13 @@ impl Storage for RedbStorage {
         Ok(done.first() == Some(&WriteDone::Deleted(true)))
     }
 
-    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError> {
+    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<ChunkId, StoreError> {
         let (id, w) = Write::chunk(table.into(), data.to_vec())?;
         self.apply(&[w])?;
         Ok(id)
     }
 
-    fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError> {
+    fn insert(&self, table: &str, ids: &[Key]) -> Result<(), StoreError> {
         self.apply(&[Write::Insert {
             table: table.into(),
             ids: ids.to_vec(),
@@ -232,9 +233,9 @@ impl Storage for RedbStorage {
     fn list_ids(
         &self,
         table: &str,
-        after: Option<Id32>,
+        after: Option<Key>,
         limit: usize,
-    ) -> Result<(Vec<Id32>, bool), StoreError> {
+    ) -> Result<(Vec<Key>, bool), StoreError> {
         check_ids(limit)?;
         if limit == 0 {
             return Err(StoreError::Invalid("a page holds at least 1 id".into()));
@@ -264,7 +265,7 @@ impl Storage for RedbStorage {
             .unwrap_or_default())
     }
 
-    fn check_unknown(&self, table: &str, ids: &[Id32]) -> Result<Vec<Id32>, StoreError> {
+    fn check_unknown(&self, table: &str, ids: &[Key]) -> Result<Vec<Key>, StoreError> {
         check_ids(ids.len())?;
         Ok(self
             .read(table, |t| {

@@ -17,10 +17,11 @@ mod remote;
 pub use embedded::{RedbStorage, Write, WriteDone};
 pub use remote::{stored_id, RemoteStorage};
 
+use crate::wire::api::storm::Key;
 pub use crate::wire::api::storm::TableInfo;
 use crate::wire::api::{code, Code};
 use crate::wire::limits::{MAX_CHUNK, MAX_IDS, MAX_TABLE_NAME, MAX_VALUE};
-use crate::wire::storm::container::Id32;
+use crate::wire::storm::container::ChunkId;
 
 /// Why a storage call failed; [`StoreError::code`] is its failure code on the bus.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,28 +123,28 @@ pub trait Storage: Send + Sync {
     /// Number of keys in `table`.
     fn count(&self, table: &str) -> Result<u64, StoreError>;
     /// The value under `key`.
-    fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError>;
+    fn get(&self, table: &str, key: &Key) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` under `key`, replacing any.
-    fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError>;
+    fn put(&self, table: &str, key: &Key, value: &[u8]) -> Result<(), StoreError>;
     /// Removes `key`; whether it was there.
-    fn delete(&self, table: &str, key: &Id32) -> Result<bool, StoreError>;
-    /// Stores a chunk under its chunk id (`wire::storm::chunk_id`) and returns the id.
-    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError>;
+    fn delete(&self, table: &str, key: &Key) -> Result<bool, StoreError>;
+    /// Stores a chunk under its chunk id (`wire::storm::container::chunk_id`) and returns it.
+    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<ChunkId, StoreError>;
     /// The chunk with id `id` (as stored: the caller checks its hash when it matters).
-    fn retrieve_chunk(&self, table: &str, id: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(table, id)
+    fn retrieve_chunk(&self, table: &str, id: &ChunkId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(table, id.as_bytes())
     }
     /// Adds ids to a set (a table with empty values); ids already present keep their value.
-    fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError>;
+    fn insert(&self, table: &str, ids: &[Key]) -> Result<(), StoreError>;
     /// Up to `limit` keys after `after`, ascending, and whether more follow.
     fn list_ids(
         &self,
         table: &str,
-        after: Option<Id32>,
+        after: Option<Key>,
         limit: usize,
-    ) -> Result<(Vec<Id32>, bool), StoreError>;
+    ) -> Result<(Vec<Key>, bool), StoreError>;
     /// The ids of `ids` that are not keys of `table`, in the order given.
-    fn check_unknown(&self, table: &str, ids: &[Id32]) -> Result<Vec<Id32>, StoreError>;
+    fn check_unknown(&self, table: &str, ids: &[Key]) -> Result<Vec<Key>, StoreError>;
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@
 
 use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
 use crate::bus::client::{ClientError, Dial, SharedClient};
+use crate::wire::api::storm::Key;
 use crate::wire::api::storm::StormMsg;
 use crate::wire::api::{code, Msg, ServiceId, ServiceName};
-use crate::wire::storm::container::Id32;
+use crate::wire::storm::container::ChunkId;
 use std::time::Duration;
 
 /// The service id of `stored` on the STORE (and API) bus.
@@ -107,7 +108,7 @@ impl Storage for RemoteStorage {
         }
     }
 
-    fn get(&self, table: &str, key: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, table: &str, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
         check_table(table)?;
         self.value(StormMsg::Get {
             table: table.into(),
@@ -115,7 +116,7 @@ impl Storage for RemoteStorage {
         })
     }
 
-    fn put(&self, table: &str, key: &Id32, value: &[u8]) -> Result<(), StoreError> {
+    fn put(&self, table: &str, key: &Key, value: &[u8]) -> Result<(), StoreError> {
         check_table(table)?;
         check_value(value)?;
         self.call(StormMsg::Put {
@@ -126,7 +127,7 @@ impl Storage for RemoteStorage {
         .map(|_| ())
     }
 
-    fn delete(&self, table: &str, key: &Id32) -> Result<bool, StoreError> {
+    fn delete(&self, table: &str, key: &Key) -> Result<bool, StoreError> {
         check_table(table)?;
         match self.call(StormMsg::Delete {
             table: table.into(),
@@ -137,7 +138,7 @@ impl Storage for RemoteStorage {
         }
     }
 
-    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<Id32, StoreError> {
+    fn store_chunk(&self, table: &str, data: &[u8]) -> Result<ChunkId, StoreError> {
         check_table(table)?;
         check_chunk(data)?;
         match self.call(StormMsg::StoreChunk {
@@ -149,7 +150,7 @@ impl Storage for RemoteStorage {
         }
     }
 
-    fn retrieve_chunk(&self, table: &str, id: &Id32) -> Result<Option<Vec<u8>>, StoreError> {
+    fn retrieve_chunk(&self, table: &str, id: &ChunkId) -> Result<Option<Vec<u8>>, StoreError> {
         check_table(table)?;
         self.value(StormMsg::RetrieveChunk {
             table: table.into(),
@@ -157,7 +158,7 @@ impl Storage for RemoteStorage {
         })
     }
 
-    fn insert(&self, table: &str, ids: &[Id32]) -> Result<(), StoreError> {
+    fn insert(&self, table: &str, ids: &[Key]) -> Result<(), StoreError> {
         check_table(table)?;
         check_ids(ids.len())?;
         self.call(StormMsg::Insert {
@@ -170,9 +171,9 @@ impl Storage for RemoteStorage {
     fn list_ids(
         &self,
         table: &str,
-        after: Option<Id32>,
+        after: Option<Key>,
         limit: usize,
-    ) -> Result<(Vec<Id32>, bool), StoreError> {
+    ) -> Result<(Vec<Key>, bool), StoreError> {
         check_table(table)?;
         check_ids(limit)?;
         match self.call(StormMsg::ListIds {
@@ -185,7 +186,7 @@ impl Storage for RemoteStorage {
         }
     }
 
-    fn check_unknown(&self, table: &str, ids: &[Id32]) -> Result<Vec<Id32>, StoreError> {
+    fn check_unknown(&self, table: &str, ids: &[Key]) -> Result<Vec<Key>, StoreError> {
         check_table(table)?;
         check_ids(ids.len())?;
         match self.call(StormMsg::CheckUnknown {

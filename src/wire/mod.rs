@@ -13,14 +13,18 @@
 //! - [`strict`]: strict encoding (docs/API.md section 4), the encoding of every bus frame.
 //! - [`limits`]: the size limits every decoder checks before allocating, with their sources.
 //! - [`network`]: the Bitcoin network as one typed value.
+//! - [`node_id`]: a node's id (and a client's key), the one type for 33-byte public keys.
+//! - [`hex_id`]: the macro fixed-size ids are declared with (node, chunk, container ids).
 //! - [`session`]: what a peer session is to the connection driver, and how it ends.
 
 pub mod api;
 pub mod bifrost;
 pub mod btc;
+pub mod hex_id;
 pub mod limits;
 pub mod ln;
 pub mod network;
+pub mod node_id;
 pub mod session;
 pub mod storm;
 pub mod strict;

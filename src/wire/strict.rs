@@ -42,6 +42,16 @@ pub enum StrictError {
     },
     /// A value that is well-formed but not acceptable (e.g. a zero-length identifier).
     InvalidValue(&'static str),
+    /// A field's value outside the closed set it takes: a well-formed request asking for
+    /// something that does not exist (answered as an invalid argument, not as malformed).
+    NotAllowed {
+        /// The field.
+        field: &'static str,
+        /// The value read.
+        value: u8,
+        /// What it may be.
+        allowed: &'static str,
+    },
     /// Bytes were left after the value: `left` of them.
     DataNotEntirelyConsumed {
         /// How many bytes were left over.
@@ -63,6 +73,11 @@ impl fmt::Display for StrictError {
             StrictError::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             StrictError::UnknownTag { ty, tag } => write!(f, "unknown {ty} tag {tag:#04x}"),
             StrictError::InvalidValue(what) => write!(f, "invalid value: {what}"),
+            StrictError::NotAllowed {
+                field,
+                value,
+                allowed,
+            } => write!(f, "{field} {value} is not one of {allowed}"),
             StrictError::DataNotEntirelyConsumed { left } => {
                 write!(f, "{left} trailing byte(s) after the message")
             }

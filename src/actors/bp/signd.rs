@@ -98,7 +98,7 @@ impl Signd {
                 index,
                 path: format!("m/{}", a.path),
                 script: a.script().to_bytes(),
-                pubkey: a.pubkey.to_bytes(),
+                pubkey: a.pubkey.0,
             })
             .into(),
             Err(e) => Msg::failure(code::INVALID_ARGUMENT, e.0),

@@ -9,8 +9,8 @@ use crate::bus::Bus;
 use crate::wire::api::lnp::{AppMessage, LnpMsg};
 use crate::wire::api::{code, Envelope, Msg};
 use crate::wire::bifrost::peer::{BifrostConfig, Event, Session};
+use crate::wire::node_id::NodeId;
 use crate::wire::session::PeerError;
-use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,7 +57,7 @@ pub struct Bifrost {
     conn: u64,
     registry: Arc<Registry>,
     remote: Option<PublicKey>,
-    node_id: Option<[u8; 33]>,
+    node_id: Option<NodeId>,
     waiting: Waiting,
 }
 
@@ -66,9 +66,9 @@ pub type Bifrostd = Conn<Bifrost>;
 
 /// The service name of a Bifrost connection: `bifrost-` and the first 8 bytes of the node id
 /// in hex (or the connection number before it is known).
-pub fn service_name(node_id: Option<&[u8; 33]>, conn: u64) -> String {
+pub fn service_name(node_id: Option<&NodeId>, conn: u64) -> String {
     match node_id {
-        Some(id) => format!("bifrost-{}", id[..8].to_lower_hex_string()),
+        Some(id) => format!("bifrost-{}", id.short()),
         None => format!("bifrost-#{conn}"),
     }
 }
@@ -85,7 +85,7 @@ impl Bifrost {
         Bifrost {
             conn,
             registry,
-            node_id: remote.map(|k| k.serialize()),
+            node_id: remote.map(NodeId::from),
             remote,
             waiting: Waiting {
                 connect: connect_reply,
@@ -164,7 +164,7 @@ impl Protocol for Bifrost {
     fn event(&mut self, session: &mut Session, ev: Event) -> Result<(), PeerError> {
         match ev {
             Event::Authenticated { remote } => {
-                let id = remote.serialize();
+                let id = NodeId::from(remote);
                 self.node_id = Some(id);
                 self.registry.authenticated(self.conn, id);
             }
@@ -172,10 +172,7 @@ impl Protocol for Bifrost {
                 tracing::info!(peer = %self.name(), %protocols, "Bifrost peer ready");
                 self.registry.ready(self.conn, Vec::new(), unix_now());
                 if let Some((bus, env)) = self.waiting.connect.take() {
-                    let id = self
-                        .node_id
-                        .map(|k| k.to_lower_hex_string())
-                        .unwrap_or_default();
+                    let id = self.node_id.map(|k| k.to_string()).unwrap_or_default();
                     let text = format!("connected to {id} (Bifrost)");
                     bus.send(env.reply(Msg::Success(Some(text))));
                 }

@@ -8,11 +8,10 @@ use super::peers::{PeerActor, Registry};
 use crate::actors::conn::Command;
 use crate::actors::manager::Extension;
 use crate::bus::Deliver;
-use crate::wire::api::lnp::{protocol, LnpMsg};
+use crate::wire::api::lnp::{LnpMsg, Protocol};
 use crate::wire::api::{code, Msg, ServiceId};
 use crate::wire::ln::bolt1::msg_type;
-use bitcoin::hex::DisplayHex;
-use bitcoin::secp256k1::PublicKey;
+use crate::wire::node_id::NodeId;
 use std::sync::Arc;
 
 /// Port of `connect` addresses given without one (BOLT-1's default).
@@ -50,24 +49,13 @@ pub fn with_default_port(addr: &str) -> String {
     with_port(addr, DEFAULT_PORT)
 }
 
-fn unknown_protocol(p: u8) -> Msg {
-    Msg::failure(
-        code::INVALID_ARGUMENT,
-        format!("protocol {p} is neither 0 (Lightning) nor 1 (Bifrost)"),
-    )
-}
-
 impl Extension for Lnpd {
     fn handle(&mut self, d: Deliver) -> Option<Deliver> {
         let Deliver { env, bus } = &d;
-        let not_found = |id: &[u8; 33], p: u8| {
+        let not_found = |id: &NodeId, p: Protocol| {
             Msg::failure(
                 code::NOT_FOUND,
-                format!(
-                    "not connected to {} over {}",
-                    id.to_lower_hex_string(),
-                    protocol::name(p)
-                ),
+                format!("not connected to {id} over {}", p.name()),
             )
         };
         // Hands a command to a peer, which answers the request itself (`None`, and `?` ends
@@ -86,7 +74,7 @@ impl Extension for Lnpd {
                     code::INVALID_ARGUMENT,
                     format!("`{addr}` is not an IP address and port (e.g. 0.0.0.0:9735)"),
                 ),
-                Ok(sa) => match self.registry.bind(&sa.to_string(), protocol::LIGHTNING) {
+                Ok(sa) => match self.registry.bind(&sa.to_string(), Protocol::Lightning) {
                     Ok(local) => LnpMsg::Listening {
                         addr: local.to_string(),
                     }
@@ -98,22 +86,18 @@ impl Extension for Lnpd {
                 node_id,
                 addr,
                 protocol,
-            }) => match (PublicKey::from_slice(node_id), *protocol) {
-                (Err(_), _) => {
-                    Msg::failure(code::INVALID_ARGUMENT, "the node id is not a public key")
-                }
-                (Ok(remote), p @ (protocol::LIGHTNING | protocol::BIFROST)) => {
-                    let port = if p == protocol::BIFROST {
-                        BIFROST_PORT
-                    } else {
-                        DEFAULT_PORT
+            }) => match node_id.public_key() {
+                None => Msg::failure(code::INVALID_ARGUMENT, "the node id is not a public key"),
+                Some(remote) => {
+                    let port = match protocol {
+                        Protocol::Lightning => DEFAULT_PORT,
+                        Protocol::Bifrost => BIFROST_PORT,
                     };
                     let addr = with_port(addr, port);
                     self.registry
-                        .connect(p, remote, addr, (bus.clone(), env.clone()));
+                        .connect(*protocol, remote, addr, (bus.clone(), env.clone()));
                     return None; // the connection answers
                 }
-                (Ok(_), p) => unknown_protocol(p),
             },
             Msg::Lnp(LnpMsg::Disconnect { node_id, protocol }) => {
                 match self.registry.find(node_id, *protocol) {
@@ -162,7 +146,7 @@ impl Extension for Lnpd {
                 }
             }
             Msg::Lnp(LnpMsg::SendBifrostApp(m)) => {
-                match self.registry.find(&m.node_id, protocol::BIFROST) {
+                match self.registry.find(&m.node_id, Protocol::Bifrost) {
                     Some(PeerActor::Bifrost(actor)) => {
                         let cmd = BifrostCmd::SendApp {
                             bus: bus.clone(),
@@ -175,7 +159,7 @@ impl Extension for Lnpd {
                             Err(_) => Msg::failure(code::BUSY, "the peer's mailbox is full; retry"),
                         }
                     }
-                    _ => not_found(&m.node_id, protocol::BIFROST),
+                    _ => not_found(&m.node_id, Protocol::Bifrost),
                 }
             }
             Msg::Lnp(LnpMsg::SendPeerMessage(m)) => {
@@ -194,7 +178,7 @@ impl Extension for Lnpd {
                             };
                             send(actor, cmd)?
                         }
-                        None => not_found(&m.node_id, protocol::LIGHTNING),
+                        None => not_found(&m.node_id, Protocol::Lightning),
                     }
                 }
             }

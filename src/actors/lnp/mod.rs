@@ -147,10 +147,10 @@ pub fn start_peers(
     };
     let registry = Registry::new(config, secret);
     for addr in &settings.listen {
-        registry.bind(addr, crate::wire::api::lnp::protocol::LIGHTNING)?;
+        registry.bind(addr, crate::wire::api::lnp::Protocol::Lightning)?;
     }
     for addr in &settings.bifrost_listen {
-        registry.bind(addr, crate::wire::api::lnp::protocol::BIFROST)?;
+        registry.bind(addr, crate::wire::api::lnp::Protocol::Bifrost)?;
     }
     Ok(registry)
 }

@@ -18,9 +18,9 @@ use crate::wire::api::lnp::{LnpMsg, PeerMessage};
 use crate::wire::api::{code, Envelope, Msg};
 use crate::wire::ln::bolt1::{Message, PONG_BYTES_IGNORED_FROM};
 use crate::wire::ln::peer::{address_descriptor, Event, Session};
+use crate::wire::node_id::NodeId;
 use crate::wire::session::PeerError;
 use actix::prelude::*;
-use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{rand, PublicKey, SecretKey};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,7 +72,7 @@ pub struct Peer {
     /// The peer's key when we dial it.
     remote: Option<PublicKey>,
     /// The peer's node id once known (dialled, or learnt in act three).
-    node_id: Option<[u8; 33]>,
+    node_id: Option<NodeId>,
     /// The requests waiting on this connection.
     waiting: Waiting,
 }
@@ -95,7 +95,7 @@ impl Peer {
             registry,
             wanted: Box::new(move |t| r.wants(t)),
             remote,
-            node_id: remote.map(|k| k.serialize()),
+            node_id: remote.map(NodeId::from),
             waiting: Waiting {
                 connect: connect_reply,
                 ..Waiting::default()
@@ -170,7 +170,7 @@ impl Protocol for Peer {
     fn event(&mut self, _: &mut Session, ev: Event) -> Result<(), PeerError> {
         match ev {
             Event::Authenticated { remote } => {
-                let id = remote.serialize();
+                let id = NodeId::from(remote);
                 self.node_id = Some(id);
                 self.registry.authenticated(self.conn, id);
             }
@@ -179,10 +179,7 @@ impl Protocol for Peer {
                 tracing::info!(peer = %self.name(), features = ?features.bits(), "peer ready");
                 self.registry.ready(self.conn, features.0, unix_now());
                 if let Some((bus, env)) = self.waiting.connect.take() {
-                    let id = self
-                        .node_id
-                        .map(|k| k.to_lower_hex_string())
-                        .unwrap_or_default();
+                    let id = self.node_id.map(|k| k.to_string()).unwrap_or_default();
                     bus.send(env.reply(Msg::Success(Some(format!("connected to {id}")))));
                 }
             }
@@ -268,9 +265,9 @@ impl Protocol for Peer {
 
 /// The service name of a peer: `peerd-` and the first 8 bytes of its node id in hex (or the
 /// connection number before the id is known).
-pub fn service_name(node_id: Option<&[u8; 33]>, conn: u64) -> String {
+pub fn service_name(node_id: Option<&NodeId>, conn: u64) -> String {
     match node_id {
-        Some(id) => format!("peerd-{}", id[..8].to_lower_hex_string()),
+        Some(id) => format!("peerd-{}", id.short()),
         None => format!("peerd-#{conn}"),
     }
 }

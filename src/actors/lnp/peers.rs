@@ -11,11 +11,11 @@ use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
 use crate::bus::Bus;
 use crate::lograte;
-use crate::wire::api::lnp::{protocol, AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
+use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage, Protocol};
 use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
 use crate::wire::ln::peer::SessionConfig;
+use crate::wire::node_id::NodeId;
 use actix::prelude::*;
-use bitcoin::hex::DisplayHex;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -42,11 +42,11 @@ pub enum PeerActor {
 }
 
 impl PeerActor {
-    /// [`protocol::LIGHTNING`] or [`protocol::BIFROST`].
-    pub fn protocol(&self) -> u8 {
+    /// Lightning or Bifrost.
+    pub fn protocol(&self) -> Protocol {
         match self {
-            PeerActor::Lightning(_) => protocol::LIGHTNING,
-            PeerActor::Bifrost(_) => protocol::BIFROST,
+            PeerActor::Lightning(_) => Protocol::Lightning,
+            PeerActor::Bifrost(_) => Protocol::Bifrost,
         }
     }
 
@@ -94,7 +94,7 @@ impl PeerActor {
         }
     }
 
-    fn service_name(&self, node_id: Option<&[u8; 33]>, conn: u64) -> String {
+    fn service_name(&self, node_id: Option<&NodeId>, conn: u64) -> String {
         match self {
             PeerActor::Lightning(_) => peerd::service_name(node_id, conn),
             PeerActor::Bifrost(_) => bifrostd::service_name(node_id, conn),
@@ -118,7 +118,7 @@ struct Entry {
     actor: PeerActor,
     direction: Direction,
     addr: String,
-    node_id: Option<[u8; 33]>,
+    node_id: Option<NodeId>,
     ready_since: Option<u64>,
     features: Vec<u8>,
     counters: Arc<Counters>,
@@ -185,10 +185,10 @@ impl Registry {
         }
     }
 
-    /// Binds `addr` and accepts peers of `kind` (`protocol::LIGHTNING` or `BIFROST`) on it.
-    pub fn bind(self: &Arc<Self>, addr: &str, kind: u8) -> Result<SocketAddr, String> {
+    /// Binds `addr` and accepts peers of `kind` (Lightning or Bifrost) on it.
+    pub fn bind(self: &Arc<Self>, addr: &str, kind: Protocol) -> Result<SocketAddr, String> {
         let me = self.clone();
-        let what = if kind == protocol::BIFROST {
+        let what = if kind == Protocol::Bifrost {
             "Bifrost peers"
         } else {
             "Lightning peers"
@@ -197,7 +197,7 @@ impl Registry {
             me.accepted(kind, stream, from)
         })?;
         let mut t = self.lock();
-        if kind == protocol::BIFROST {
+        if kind == Protocol::Bifrost {
             t.bifrost_listening.push((local, task));
         } else {
             t.listening.push((local, task));
@@ -219,7 +219,7 @@ impl Registry {
             .collect()
     }
 
-    fn accepted(self: &Arc<Self>, kind: u8, stream: tokio::net::TcpStream, addr: SocketAddr) {
+    fn accepted(self: &Arc<Self>, kind: Protocol, stream: tokio::net::TcpStream, addr: SocketAddr) {
         let verdict = {
             let t = self.lock();
             let slots = t.peers.iter().map(|(conn, e)| Slot {
@@ -264,7 +264,7 @@ impl Registry {
 
     fn spawn(
         self: &Arc<Self>,
-        kind: u8,
+        kind: Protocol,
         origin: Origin,
         remote: Option<PublicKey>,
         reply: Option<(Bus, Envelope)>,
@@ -273,12 +273,12 @@ impl Registry {
             Origin::Inbound(_, a) => (Direction::Inbound, a.to_string(), Some(a.ip())),
             Origin::Outbound(a) => (Direction::Outbound, a.clone(), None),
         };
-        let node_id = remote.map(|k| k.serialize());
+        let node_id = remote.map(NodeId::from);
         let mut t = self.lock();
         let conn = t.next_conn;
         t.next_conn += 1;
         // Registered before it starts, so its first events find the entry.
-        let (actor, counters) = if kind == protocol::BIFROST {
+        let (actor, counters) = if kind == Protocol::Bifrost {
             let peer = Bifrostd::new(Bifrost::new(conn, self.clone(), remote, reply), origin);
             let counters = peer.counters();
             (PeerActor::Bifrost(Bifrostd::start(peer)), counters)
@@ -308,12 +308,12 @@ impl Registry {
     /// connected (or connecting) is not connected twice.
     pub fn connect(
         self: &Arc<Self>,
-        kind: u8,
+        kind: Protocol,
         remote: PublicKey,
         addr: String,
         reply: (Bus, Envelope),
     ) {
-        let id = remote.serialize();
+        let id = NodeId::from(remote);
         let found = self
             .lock()
             .peers
@@ -326,7 +326,7 @@ impl Registry {
             } else {
                 "already connecting"
             };
-            let text = format!("{state} to {} at {at}", id.to_lower_hex_string());
+            let text = format!("{state} to {id} at {at}");
             reply.0.send(reply.1.reply(Msg::Success(Some(text))));
             return;
         }
@@ -335,7 +335,7 @@ impl Registry {
 
     /// A peer authenticated as `node_id`. An older connection to the same node with the same
     /// protocol is replaced (the remote side reconnected; the old socket is likely dead).
-    pub fn authenticated(&self, conn: u64, node_id: [u8; 33]) {
+    pub fn authenticated(&self, conn: u64, node_id: NodeId) {
         let mut t = self.lock();
         let Some(kind) = t.peers.get(&conn).map(|e| e.actor.protocol()) else {
             return;
@@ -414,7 +414,7 @@ impl Registry {
     }
 
     /// The actor of a peer, by node id and protocol.
-    pub fn find(&self, node_id: &[u8; 33], kind: u8) -> Option<PeerActor> {
+    pub fn find(&self, node_id: &NodeId, kind: Protocol) -> Option<PeerActor> {
         let t = self.lock();
         let e = t
             .peers
@@ -424,8 +424,8 @@ impl Registry {
     }
 
     /// The actor of a Lightning peer, by node id.
-    pub fn find_lightning(&self, node_id: &[u8; 33]) -> Option<Addr<Peerd>> {
-        match self.find(node_id, protocol::LIGHTNING)? {
+    pub fn find_lightning(&self, node_id: &NodeId) -> Option<Addr<Peerd>> {
+        match self.find(node_id, Protocol::Lightning)? {
             PeerActor::Lightning(a) => Some(a),
             PeerActor::Bifrost(_) => None,
         }

@@ -199,8 +199,8 @@ impl NodeSettings for RgbSettings {
 /// The owner part of the stock's table names: 8 bytes of the node id after its parity byte,
 /// in hex (docs/API.md, "RGB requests").
 #[cfg(feature = "rgb")]
-fn owner(node_id: &[u8; 33]) -> String {
-    bitcoin::hex::DisplayHex::to_lower_hex_string(&node_id[1..9])
+fn owner(node_id: &crate::wire::node_id::NodeId) -> String {
+    bitcoin::hex::DisplayHex::to_lower_hex_string(&node_id.as_bytes()[1..9])
 }
 
 #[cfg(feature = "rgb")]

@@ -18,6 +18,8 @@ use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
 use crate::wire::api::rgb::{Received, RgbMsg};
 use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::ContainerId;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -28,9 +30,9 @@ pub enum Origin {
     /// A contract a peer sent through the Storm node.
     Peer {
         /// The sending node.
-        from: [u8; 33],
+        from: NodeId,
         /// The container it came in.
-        container_id: [u8; 32],
+        container_id: ContainerId,
     },
 }
 
@@ -38,10 +40,7 @@ impl Origin {
     fn key(&self) -> String {
         match self {
             Origin::Client(_, env) => env.src.to_string(),
-            Origin::Peer { from, .. } => format!(
-                "peer:{}",
-                bitcoin::hex::DisplayHex::to_lower_hex_string(&from[..])
-            ),
+            Origin::Peer { from, .. } => format!("peer:{from}"),
         }
     }
 }
@@ -132,7 +131,7 @@ impl Dispatch {
 
     /// A contract from a peer (the Storm link): validated and imported by a worker; the
     /// subscribers hear of it either way.
-    pub fn received(&self, from: [u8; 33], container_id: [u8; 32], consignment: Vec<u8>) {
+    pub fn received(&self, from: NodeId, container_id: ContainerId, consignment: Vec<u8>) {
         let origin = Origin::Peer { from, container_id };
         if self.submit(origin, RgbMsg::Import(consignment)).is_some() {
             tracing::warn!("a contract from a peer was dropped: the task queue is full");

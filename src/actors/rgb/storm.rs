@@ -20,11 +20,11 @@ use super::rgbd::Dispatch;
 use crate::bus::client::{Client, ClientError, Dial, Liveness, SharedClient};
 use crate::storage::stored_id;
 use crate::wire::api::rgb::RGB_STORM_APP;
-use crate::wire::api::storm::{transfer_state, StormMsg, TransferInfo};
+use crate::wire::api::storm::{StormMsg, TransferInfo, TransferState};
 use crate::wire::api::{code, ApiError, Msg, ServiceId};
 use crate::wire::limits::{CONTAINER_CHUNK, MAX_CONSIGNMENT};
-use crate::wire::storm::container::{ContainerHeader, Id32};
-use bitcoin::hex::DisplayHex;
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::{ContainerHeader, ContainerId};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +96,7 @@ impl StormLink {
     /// node; a line saying what was done.
     pub fn send(
         &self,
-        node_id: [u8; 33],
+        node_id: NodeId,
         contract_id: &str,
         bytes: &[u8],
     ) -> Result<String, ApiError> {
@@ -142,14 +142,13 @@ impl StormLink {
         )?;
         Ok(format!(
             "contract {contract_id} offered to {} as container {}",
-            node_id.to_lower_hex_string(),
-            container.to_lower_hex_string()
+            node_id, container
         ))
     }
 
     /// The consignment in a received container: assembled (checked) by the Storm node, then
     /// its chunks read.
-    fn fetch(&self, id: Id32) -> Result<Vec<u8>, ApiError> {
+    fn fetch(&self, id: ContainerId) -> Result<Vec<u8>, ApiError> {
         let container = match self.call(&ServiceId::Stormd, StormMsg::Assemble(id))? {
             Msg::Storm(StormMsg::ContainerData { container, .. }) => container,
             m => return Err(unexpected(&m)),
@@ -190,7 +189,7 @@ impl StormLink {
         if t.app != RGB_STORM_APP {
             return;
         }
-        let id = t.container_id.to_lower_hex_string();
+        let id = t.container_id.to_string();
         if received {
             match self.fetch(t.container_id) {
                 Ok(bytes) => dispatch.received(t.peer, t.container_id, bytes),
@@ -198,7 +197,7 @@ impl StormLink {
                     tracing::warn!(container = %id, "a contract container could not be read: {why}")
                 }
             }
-        } else if t.state == transfer_state::OFFERED {
+        } else if t.state == TransferState::Offered {
             if t.size > MAX_CONSIGNMENT as u64 {
                 tracing::warn!(container = %id, size = t.size, "a contract offer above {MAX_CONSIGNMENT} bytes is not accepted");
                 return;

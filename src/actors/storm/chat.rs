@@ -8,9 +8,10 @@
 use crate::actors::listeners::Listeners;
 use crate::bus::Bus;
 use crate::storage::{RedbStorage, Storage};
+use crate::wire::api::storm::Key as Id32;
 use crate::wire::api::storm::{ChatEntry, StormMsg};
 use crate::wire::api::ServiceId;
-use crate::wire::storm::container::Id32;
+use crate::wire::node_id::NodeId;
 use crate::wire::strict::{self, Reader, Strict};
 use bitcoin::hashes::{sha256, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +30,8 @@ pub struct Chat {
     counter: AtomicU64,
 }
 
-fn prefix(peer: &[u8; 33]) -> [u8; 8] {
-    let h = sha256::Hash::hash(peer).to_byte_array();
+fn prefix(peer: &NodeId) -> [u8; 8] {
+    let h = sha256::Hash::hash(peer.as_bytes()).to_byte_array();
     h[..8].try_into().expect("8 bytes")
 }
 
@@ -80,7 +81,7 @@ impl Chat {
     }
 
     /// The messages with `peer`, oldest first (the newest [`MAX_HISTORY`]).
-    pub fn history(&self, peer: &[u8; 33]) -> Result<Vec<ChatEntry>, String> {
+    pub fn history(&self, peer: &NodeId) -> Result<Vec<ChatEntry>, String> {
         let p = prefix(peer);
         let mut after: Option<Id32> = {
             let mut start = [0u8; 32];

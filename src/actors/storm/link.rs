@@ -28,9 +28,9 @@ use crate::wire::api::session::ClientSession;
 use crate::wire::api::storm::{ChatEntry, StormMsg};
 use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::bifrost::msg::APP_STORM;
-use crate::wire::storm::container::Id32;
-use crate::wire::storm::p2p::{Mesg, StormP2p};
-use bitcoin::hex::DisplayHex;
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::ContainerId;
+use crate::wire::storm::p2p::{Mesg, MessageId, StormP2p};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -59,7 +59,7 @@ pub const STORM_APP_CHAT: u16 = 0x0001;
 enum LinkCmd {
     /// Send a Storm message to a peer; answer `reply` with the outcome.
     Send {
-        peer: [u8; 33],
+        peer: NodeId,
         payload: Vec<u8>,
         /// The chat entry to keep once sent.
         keep: Option<ChatEntry>,
@@ -77,11 +77,11 @@ enum Pending {
 
 /// A transfer message waiting for (or in) the send window.
 struct Queued {
-    peer: [u8; 33],
+    peer: NodeId,
     payload: Vec<u8>,
     /// The download it is for (a failure makes it wait), or `None` for what we serve (the
     /// peer asks again if it is lost).
-    download: Option<Id32>,
+    download: Option<ContainerId>,
 }
 
 /// What the link thread works with.
@@ -141,11 +141,11 @@ impl Link {
 
     /// Sends a chat message to `peer`; the link answers `reply`. Fails at once if the LNP node
     /// is unreachable.
-    pub fn chat(&self, peer: [u8; 33], text: String, reply: (Bus, Envelope)) -> Result<(), String> {
+    pub fn chat(&self, peer: NodeId, text: String, reply: (Bus, Envelope)) -> Result<(), String> {
         let post = StormP2p::Post(
             STORM_APP_CHAT,
             Mesg {
-                parent_id: [0; 32],
+                parent_id: MessageId::default(),
                 body: text.clone().into_bytes(),
                 container_ids: vec![],
             },
@@ -163,7 +163,7 @@ impl Link {
     /// `keep` on success). Fails at once if the LNP node is unreachable.
     pub fn send(
         &self,
-        peer: [u8; 33],
+        peer: NodeId,
         msg: StormP2p,
         keep: Option<ChatEntry>,
         reply: (Bus, Envelope),
@@ -264,7 +264,7 @@ impl Socket {
         Some(id)
     }
 
-    fn send_storm(&mut self, peer: [u8; 33], payload: &[u8]) -> Option<u64> {
+    fn send_storm(&mut self, peer: NodeId, payload: &[u8]) -> Option<u64> {
         self.send(LnpMsg::SendBifrostApp(AppMessage {
             node_id: peer,
             app: APP_STORM,
@@ -424,8 +424,8 @@ fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
             // What we serve waits only while the queue has room: a peer that pulls faster than
             // its connection drains gets the rest when it asks again.
             if o.download.is_none() && queue.len() >= MAX_QUEUED {
-                if STORM_REFUSED.allow(&o.peer.to_lower_hex_string()) {
-                    tracing::warn!(peer = %o.peer.to_lower_hex_string(), "storm: {MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
+                if STORM_REFUSED.allow(&o.peer.to_string()) {
+                    tracing::warn!(peer = %o.peer.to_string(), "storm: {MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
                 }
                 continue;
             }
@@ -460,7 +460,7 @@ fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
 
 /// A Storm message from a Bifrost peer.
 fn received(parts: &LinkParts, t: &mut Transfers, m: &AppMessage, out: &mut Vec<Outgoing>) {
-    let from = m.node_id.to_lower_hex_string();
+    let from = m.node_id.to_string();
     match StormP2p::decode(&m.payload) {
         Ok(StormP2p::Post(STORM_APP_CHAT, post)) => match String::from_utf8(post.body) {
             Ok(text) => parts.chat.received(ChatEntry {

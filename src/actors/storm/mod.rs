@@ -20,6 +20,7 @@ use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::storage::{RedbStorage, Storage};
 use crate::wire::api::{Detail, ServiceId};
+use crate::wire::node_id::NodeId;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -81,11 +82,7 @@ impl StormSettings {
         let t: RawStorm = s.table("storm")?;
         let mut auto_accept = Vec::new();
         for id in &t.auto_accept {
-            let bytes = bitcoin::hex::FromHex::from_hex(id)
-                .ok()
-                .and_then(|b: Vec<u8>| <[u8; 33]>::try_from(b).ok())
-                .filter(|b| bitcoin::secp256k1::PublicKey::from_slice(b).is_ok());
-            match bytes {
+            match NodeId::parse_key(id).ok() {
                 Some(b) => auto_accept.push(b),
                 None => {
                     return Err(s.bad(

@@ -16,9 +16,10 @@ use crate::actors::limits::{STORE_MAX_BATCH, STORE_WRITE_QUEUE};
 use crate::actors::service::{not_taken, Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
 use crate::storage::{RedbStorage, Storage, StoreError, Write, WriteDone};
+use crate::wire::api::storm::Key;
 use crate::wire::api::storm::StormMsg;
 use crate::wire::api::{code, Code, Envelope, Msg, MsgKind, ServiceId};
-use crate::wire::storm::container::Id32;
+use crate::wire::storm::container::ChunkId;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -34,7 +35,7 @@ pub fn id() -> ServiceId {
 struct Job {
     write: Write,
     /// The chunk id, for `store_chunk`.
-    chunk: Option<Id32>,
+    chunk: Option<ChunkId>,
     bus: Bus,
     env: Envelope,
 }
@@ -64,10 +65,10 @@ impl Stored {
 
     fn read(&self, op: &StormMsg) -> Result<Msg, StoreError> {
         let s = &*self.storage;
-        let absent = |what: &str, key: &Id32, table: &str| {
+        let absent = |what: &str, key: &dyn std::fmt::Display, table: &str| {
             Msg::failure(
                 code::NOT_FOUND,
-                format!("no {what} {} in table `{table}`", hex(key)),
+                format!("no {what} {key} in table `{table}`"),
             )
         };
         Ok(match op {
@@ -75,7 +76,7 @@ impl Stored {
             StormMsg::Count { table } => StormMsg::Counted(s.count(table)?).into(),
             StormMsg::Get { table, key } => match s.get(table, key)? {
                 Some(v) => StormMsg::Value(v).into(),
-                None => absent("key", key, table),
+                None => absent("key", &hex(key), table),
             },
             StormMsg::RetrieveChunk { table, id } => match s.retrieve_chunk(table, id)? {
                 Some(v) => StormMsg::Value(v).into(),
@@ -105,7 +106,7 @@ impl Stored {
     }
 
     /// The write of a write request, validated, and the chunk id for `store_chunk`.
-    fn write_of(op: StormMsg) -> Result<(Write, Option<Id32>), StoreError> {
+    fn write_of(op: StormMsg) -> Result<(Write, Option<ChunkId>), StoreError> {
         let (write, chunk) = match op {
             StormMsg::Put { table, key, value } => (Write::Put { table, key, value }, None),
             StormMsg::Delete { table, key } => (Write::Delete { table, key }, None),
@@ -165,7 +166,7 @@ impl Job {
     }
 }
 
-fn hex(id: &Id32) -> String {
+fn hex(id: &Key) -> String {
     use bitcoin::hex::DisplayHex;
     id.to_lower_hex_string()
 }

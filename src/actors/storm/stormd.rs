@@ -18,9 +18,10 @@ use crate::storage::{RedbStorage, Storage, StoreError};
 use crate::wire::api::storm::{AppInfo, ContainerInfo, StormMsg};
 use crate::wire::api::{code, ApiError, Code, Envelope, Msg, ServiceId};
 use crate::wire::limits::{MAX_CONTAINER_CHUNKS, MAX_LIST};
-use crate::wire::storm::container::{chunk_id, Container, Id32};
-use crate::wire::storm::p2p::{Mesg, StormP2p};
-use bitcoin::hex::DisplayHex;
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::{chunk_id, ChunkId, Container, ContainerId};
+use crate::wire::storm::p2p::{Mesg, MessageId, StormP2p};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -190,15 +191,15 @@ fn store_refusal(e: StoreError) -> ApiError {
 }
 
 /// Reads and decodes a container.
-pub fn load_container(s: &dyn Storage, id: &Id32) -> Result<Option<Container>, ApiError> {
-    match s.get(CONTAINERS, id).map_err(store_refusal)? {
+pub fn load_container(s: &dyn Storage, id: &ContainerId) -> Result<Option<Container>, ApiError> {
+    match s.get(CONTAINERS, id.as_bytes()).map_err(store_refusal)? {
         None => Ok(None),
         Some(bytes) => crate::wire::strict::deserialize(&bytes)
             .map(Some)
             .map_err(|e| {
                 ApiError::new(
                     code::INVALID_DATA,
-                    format!("container {} is damaged: {e}", id.to_lower_hex_string()),
+                    format!("container {} is damaged: {e}", id),
                 )
             }),
     }
@@ -210,7 +211,7 @@ pub fn list_containers(s: &dyn Storage) -> Result<Vec<ContainerInfo>, ApiError> 
         .list_ids(CONTAINERS, None, MAX_LIST)
         .map_err(store_refusal)?;
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
+    for id in ids.into_iter().map(ContainerId) {
         if let Some(c) = load_container(s, &id)? {
             out.push(ContainerInfo {
                 id,
@@ -229,11 +230,11 @@ pub fn check_chunks(
     s: &RedbStorage,
     container: &Container,
     size_code: Code,
-    verified: &BTreeSet<Id32>,
+    verified: &BTreeSet<ChunkId>,
 ) -> Result<(), ApiError> {
     let mut size = 0u64;
     for (n, id) in container.chunks.iter().enumerate() {
-        match s.get(CHUNKS, id) {
+        match s.get(CHUNKS, id.as_bytes()) {
             Ok(Some(data)) if verified.contains(id) || chunk_id(&data) == *id => {
                 size += data.len() as u64
             }
@@ -270,7 +271,7 @@ fn containerize(s: &RedbStorage, container: Container) -> Msg {
         Err(e) => return Msg::failure(code::INVALID_ARGUMENT, e.to_string()),
     };
     let id = Container::id_of_encoding(&bytes);
-    if let Err(e) = s.put(CONTAINERS, &id, &bytes) {
+    if let Err(e) = s.put(CONTAINERS, id.as_bytes(), &bytes) {
         return store_failure(e);
     }
     StormMsg::ContainerCreated(ContainerInfo {
@@ -282,7 +283,7 @@ fn containerize(s: &RedbStorage, container: Container) -> Msg {
 }
 
 /// `assemble`: the container and every chunk checked (a size mismatch is the store's).
-fn assemble(s: &RedbStorage, id: Id32) -> Msg {
+fn assemble(s: &RedbStorage, id: ContainerId) -> Msg {
     let container = match load_container(s, &id) {
         Ok(Some(c)) => c,
         Ok(None) => return no_container(&id),
@@ -294,11 +295,8 @@ fn assemble(s: &RedbStorage, id: Id32) -> Msg {
     }
 }
 
-fn bad_chunk(n: usize, id: &Id32, what: &str) -> ApiError {
-    ApiError::new(
-        code::INVALID_DATA,
-        format!("chunk #{n} {} {what}", id.to_lower_hex_string()),
-    )
+fn bad_chunk(n: usize, id: &ChunkId, what: &str) -> ApiError {
+    ApiError::new(code::INVALID_DATA, format!("chunk #{n} {} {what}", id))
 }
 
 fn no_link() -> Msg {
@@ -308,17 +306,14 @@ fn no_link() -> Msg {
     )
 }
 
-fn no_container(id: &Id32) -> Msg {
-    Msg::failure(
-        code::NOT_FOUND,
-        format!("no container {}", id.to_lower_hex_string()),
-    )
+fn no_container(id: &ContainerId) -> Msg {
+    Msg::failure(code::NOT_FOUND, format!("no container {}", id))
 }
 
 impl Stormd {
     /// Sends a Storm message to a peer through the link, which answers the request (`None`),
     /// or the failure to answer with.
-    fn link_send(&self, peer: [u8; 33], msg: StormP2p, bus: &Bus, env: &Envelope) -> Option<Msg> {
+    fn link_send(&self, peer: NodeId, msg: StormP2p, bus: &Bus, env: &Envelope) -> Option<Msg> {
         let Some(link) = &self.state.link else {
             return Some(no_link());
         };
@@ -440,7 +435,7 @@ impl Extension for Stormd {
                 let post = StormP2p::Post(
                     *app,
                     Mesg {
-                        parent_id: [0; 32],
+                        parent_id: MessageId::default(),
                         body: payload.clone(),
                         container_ids: vec![],
                     },

@@ -29,14 +29,14 @@ use crate::actors::listeners::Listeners;
 use crate::bus::Bus;
 use crate::lograte::STORM_REFUSED;
 use crate::storage::{RedbStorage, Storage, Write};
-use crate::wire::api::storm::{transfer_state as st, StormMsg, TransferInfo};
+use crate::wire::api::storm::{Key, StormMsg, TransferInfo, TransferState as st};
 use crate::wire::api::{code, ApiError, ServiceId};
 use crate::wire::limits::MAX_CONTAINER_CHUNKS;
-use crate::wire::storm::container::{chunk_id, Container, ContainerHeader, Id32};
-use crate::wire::storm::p2p::{FullId, StormP2p};
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::{chunk_id, ChunkId, Container, ContainerHeader, ContainerId};
+use crate::wire::storm::p2p::{FullId, MessageId, StormP2p};
 use crate::wire::strict::{self, Reader, Strict, StrictError};
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::hex::DisplayHex;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ const SERVE_CACHE: usize = 64;
 #[derive(Clone, Debug)]
 pub struct TransferSettings {
     /// Node ids whose announcements are accepted at once.
-    pub auto_accept: Vec<[u8; 33]>,
+    pub auto_accept: Vec<NodeId>,
     /// Chunk requests in flight per download.
     pub window: usize,
     /// Time a requested chunk may take.
@@ -82,25 +82,25 @@ pub struct TransferSettings {
 #[derive(Debug)]
 pub struct Outgoing {
     /// The peer.
-    pub peer: [u8; 33],
+    pub peer: NodeId,
     /// The message.
     pub msg: StormP2p,
     /// The download it serves (a failed send makes it wait).
-    pub download: Option<Id32>,
+    pub download: Option<ContainerId>,
 }
 
 struct Offer {
-    peer: [u8; 33],
+    peer: NodeId,
     app: u16,
-    message_id: Id32,
+    message_id: MessageId,
     header: ContainerHeader,
 }
 
 /// What a download keeps in the STORE.
 struct Record {
-    peer: [u8; 33],
+    peer: NodeId,
     app: u16,
-    message_id: Id32,
+    message_id: MessageId,
     header: ContainerHeader,
     container: Option<Container>,
 }
@@ -122,9 +122,9 @@ impl Strict for Record {
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         Ok(Record {
-            peer: r.array()?,
+            peer: NodeId::strict_decode(r)?,
             app: u16::strict_decode(r)?,
-            message_id: r.array()?,
+            message_id: MessageId::strict_decode(r)?,
             header: ContainerHeader::strict_decode(r)?,
             container: match u8::strict_decode(r)? {
                 0 => None,
@@ -154,8 +154,8 @@ struct Download {
     rec: Record,
     phase: Phase,
     /// Missing chunks not asked for yet (planned from the store).
-    queue: VecDeque<Id32>,
-    in_flight: HashMap<Id32, Flight>,
+    queue: VecDeque<ChunkId>,
+    in_flight: HashMap<ChunkId, Flight>,
     /// The missing chunks have been planned in this phase.
     planned: bool,
     chunks: u32,
@@ -163,7 +163,7 @@ struct Download {
     had: Option<u32>,
     fetched: u32,
     /// Chunks received and hashed in this run.
-    verified: BTreeSet<Id32>,
+    verified: BTreeSet<ChunkId>,
     note: String,
     last_progress: Option<Instant>,
 }
@@ -180,31 +180,31 @@ pub struct Transfers {
     storage: Arc<RedbStorage>,
     settings: TransferSettings,
     apps: Arc<Apps>,
-    offers: BTreeMap<Id32, Offer>,
-    downloads: BTreeMap<Id32, Download>,
-    uploads: BTreeMap<(Id32, [u8; 33]), Upload>,
+    offers: BTreeMap<ContainerId, Offer>,
+    downloads: BTreeMap<ContainerId, Download>,
+    uploads: BTreeMap<(ContainerId, NodeId), Upload>,
     /// Chunk sets of shared containers, for serving.
-    serving: HashMap<Id32, BTreeSet<Id32>>,
+    serving: HashMap<ContainerId, BTreeSet<ChunkId>>,
     /// Chunks received and checked, stored at the next [`Transfers::commit`].
-    received: Vec<(Id32, Id32, Vec<u8>)>,
+    received: Vec<(ContainerId, ChunkId, Vec<u8>)>,
     listeners: Listeners,
     /// The rate cap: requests are paced to this instant.
     paced: Instant,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.to_lower_hex_string()
+fn hex(id: &impl std::fmt::Display) -> String {
+    id.to_string()
 }
 
-fn share_key(peer: &[u8; 33], container: &Id32) -> Id32 {
+fn share_key(peer: &NodeId, container: &ContainerId) -> Key {
     let mut e = Vec::with_capacity(65);
-    e.extend_from_slice(peer);
-    e.extend_from_slice(container);
+    e.extend_from_slice(peer.as_bytes());
+    e.extend_from_slice(container.as_bytes());
     sha256::Hash::hash(&e).to_byte_array()
 }
 
 /// Counts a refused peer message; logs it unless that peer has filled its share of lines.
-fn refuse(peer: &[u8; 33], what: &str) {
+fn refuse(peer: &NodeId, what: &str) {
     if STORM_REFUSED.allow(&hex(peer)) {
         tracing::warn!(peer = %hex(peer), "storm: {what}");
     }
@@ -241,11 +241,11 @@ impl Transfers {
                 };
                 match strict::deserialize::<Record>(&v) {
                     Ok(rec) => {
-                        tracing::info!(container = %hex(id), "download resumes");
-                        t.downloads.insert(*id, Download::new(rec));
+                        tracing::info!(container = %ContainerId(*id), "download resumes");
+                        t.downloads.insert(ContainerId(*id), Download::new(rec));
                     }
                     Err(e) => {
-                        tracing::warn!(container = %hex(id), "a damaged download record: {e}")
+                        tracing::warn!(container = %ContainerId(*id), "a damaged download record: {e}")
                     }
                 }
             }
@@ -262,16 +262,16 @@ impl Transfers {
     /// `send_container`: shares `container` with `peer` and returns the announcement.
     pub fn share(
         &mut self,
-        peer: [u8; 33],
-        container: Id32,
+        peer: NodeId,
+        container: ContainerId,
         app: u16,
     ) -> Result<StormP2p, ApiError> {
         let c = load_container(&*self.storage, &container)?.ok_or_else(|| {
             ApiError::new(code::NOT_FOUND, format!("no container {}", hex(&container)))
         })?;
         let mut v = Vec::with_capacity(67);
-        v.extend_from_slice(&peer);
-        v.extend_from_slice(&container);
+        v.extend_from_slice(peer.as_bytes());
+        v.extend_from_slice(container.as_bytes());
         v.extend_from_slice(&app.to_le_bytes());
         self.storage
             .put(SHARES, &share_key(&peer, &container), &v)
@@ -284,14 +284,14 @@ impl Transfers {
             app,
             c.header,
             FullId {
-                message_id: [0; 32],
+                message_id: MessageId::default(),
                 container_id: container,
             },
         ))
     }
 
     /// `accept_container`: the offer becomes a download.
-    pub fn accept(&mut self, container: Id32) -> Result<String, ApiError> {
+    pub fn accept(&mut self, container: ContainerId) -> Result<String, ApiError> {
         if self.downloads.contains_key(&container) {
             return Ok("already downloading".into());
         }
@@ -305,7 +305,7 @@ impl Transfers {
             .map(|()| "accepted: downloading".into())
     }
 
-    fn start(&mut self, container: Id32, o: Offer) -> Result<(), ApiError> {
+    fn start(&mut self, container: ContainerId, o: Offer) -> Result<(), ApiError> {
         let rec = Record {
             peer: o.peer,
             app: o.app,
@@ -321,11 +321,11 @@ impl Transfers {
         Ok(())
     }
 
-    fn save(&self, container: &Id32, rec: &Record) -> Result<(), ApiError> {
+    fn save(&self, container: &ContainerId, rec: &Record) -> Result<(), ApiError> {
         let bytes =
             strict::serialize(rec).map_err(|e| ApiError::new(code::INVALID_DATA, e.to_string()))?;
         self.storage
-            .put(DOWNLOADS, container, &bytes)
+            .put(DOWNLOADS, container.as_bytes(), &bytes)
             .map_err(|e| ApiError::new(e.code(), format!("the download cannot be kept: {e}")))
     }
 
@@ -343,7 +343,7 @@ impl Transfers {
                 container_id: *id,
                 peer: *peer,
                 app: u.app,
-                state: st::SHARED,
+                state: st::Shared,
                 size: u.size,
                 chunks: u.chunks,
                 have: u.chunks,
@@ -364,7 +364,7 @@ impl Transfers {
         bus: Bus,
         id: ServiceId,
         request_id: u64,
-        container: Option<Id32>,
+        container: Option<ContainerId>,
     ) -> Result<Vec<StormMsg>, String> {
         self.listeners.add(bus, id, request_id)?;
         let mut now: Vec<StormMsg> = self
@@ -378,9 +378,9 @@ impl Transfers {
                     let n = distinct(&found.chunks).len() as u32;
                     now.push(StormMsg::ContainerReceived(TransferInfo {
                         container_id: c,
-                        peer: [0; 33],
+                        peer: NodeId::default(),
                         app: 0,
-                        state: st::RECEIVED,
+                        state: st::Received,
                         size: found.header.size,
                         chunks: n,
                         have: n,
@@ -400,7 +400,7 @@ impl Transfers {
         self.listeners.forget(id);
     }
 
-    fn progress(&mut self, id: &Id32, changed: bool) {
+    fn progress(&mut self, id: &ContainerId, changed: bool) {
         let now = Instant::now();
         let Some(d) = self.downloads.get_mut(id) else {
             return;
@@ -418,7 +418,7 @@ impl Transfers {
     /// A Storm message from `peer`.
     pub fn on_message(
         &mut self,
-        peer: [u8; 33],
+        peer: NodeId,
         msg: StormP2p,
         now: Instant,
         out: &mut Vec<Outgoing>,
@@ -446,12 +446,12 @@ impl Transfers {
         }
     }
 
-    fn on_announce(&mut self, peer: [u8; 33], app: u16, header: ContainerHeader, id: FullId) {
+    fn on_announce(&mut self, peer: NodeId, app: u16, header: ContainerHeader, id: FullId) {
         let c = id.container_id;
         if self.downloads.contains_key(&c) || self.offers.contains_key(&c) {
             return;
         }
-        if matches!(self.storage.get(CONTAINERS, &c), Ok(Some(_))) {
+        if matches!(self.storage.get(CONTAINERS, c.as_bytes()), Ok(Some(_))) {
             tracing::debug!(container = %hex(&c), "an announced container we have");
             return;
         }
@@ -498,7 +498,7 @@ impl Transfers {
     }
 
     /// Whether `c` was sent to `peer` (STORE table `shares`; remembered in `uploads`).
-    fn shared(&mut self, peer: &[u8; 33], c: &Id32) -> bool {
+    fn shared(&mut self, peer: &NodeId, c: &ContainerId) -> bool {
         if self.uploads.contains_key(&(*c, *peer)) {
             return true;
         }
@@ -515,7 +515,7 @@ impl Transfers {
         true
     }
 
-    fn on_pull_container(&mut self, peer: [u8; 33], app: u16, id: FullId, out: &mut Vec<Outgoing>) {
+    fn on_pull_container(&mut self, peer: NodeId, app: u16, id: FullId, out: &mut Vec<Outgoing>) {
         let c = id.container_id;
         let found = if self.shared(&peer, &c) {
             load_container(&*self.storage, &c).ok().flatten()
@@ -544,11 +544,11 @@ impl Transfers {
 
     fn on_pull_chunk(
         &mut self,
-        peer: [u8; 33],
+        peer: NodeId,
         app: u16,
-        message_id: Id32,
-        c: Id32,
-        ids: &[Id32],
+        message_id: MessageId,
+        c: ContainerId,
+        ids: &[ChunkId],
         out: &mut Vec<Outgoing>,
     ) {
         if !self.shared(&peer, &c) {
@@ -605,7 +605,7 @@ impl Transfers {
                 );
                 continue;
             }
-            let Ok(Some(data)) = self.storage.get(CHUNKS, id) else {
+            let Ok(Some(data)) = self.storage.get(CHUNKS, id.as_bytes()) else {
                 tracing::warn!(chunk = %hex(id), "a chunk of a shared container is missing from the store");
                 continue;
             };
@@ -626,7 +626,7 @@ impl Transfers {
         }
     }
 
-    fn on_push_container(&mut self, peer: [u8; 33], c: Container) {
+    fn on_push_container(&mut self, peer: NodeId, c: Container) {
         let Ok(id) = c.id() else {
             return refuse(&peer, "a container that does not encode");
         };
@@ -669,7 +669,7 @@ impl Transfers {
         self.progress(&id, true);
     }
 
-    fn on_chunk(&mut self, peer: [u8; 33], c: Id32, id: Id32, data: Vec<u8>, now: Instant) {
+    fn on_chunk(&mut self, peer: NodeId, c: ContainerId, id: ChunkId, data: Vec<u8>, now: Instant) {
         let Some(d) = self.downloads.get_mut(&c) else {
             return refuse(
                 &peer,
@@ -706,7 +706,7 @@ impl Transfers {
         self.received.push((c, id, data));
     }
 
-    fn on_reject(&mut self, peer: [u8; 33], c: Id32) {
+    fn on_reject(&mut self, peer: NodeId, c: ContainerId) {
         match self.downloads.get(&c) {
             Some(d) if d.rec.peer == peer => {
                 self.fail(&c, "the peer refused to give it (Reject)".into())
@@ -716,19 +716,19 @@ impl Transfers {
     }
 
     /// Gives a download up: its record goes, subscribers are told.
-    fn fail(&mut self, c: &Id32, why: String) {
+    fn fail(&mut self, c: &ContainerId, why: String) {
         tracing::warn!(container = %hex(c), "download failed: {why}");
         if let Some(mut d) = self.downloads.remove(c) {
-            let _ = self.storage.delete(DOWNLOADS, c);
+            let _ = self.storage.delete(DOWNLOADS, c.as_bytes());
             d.note = why;
             let mut info = d.info(c);
-            info.state = st::FAILED;
+            info.state = st::Failed;
             self.listeners.send(StormMsg::TransferProgress(info));
         }
     }
 
     /// A request for download `c` could not be sent: it waits and starts over.
-    pub fn send_failed(&mut self, c: &Id32, why: &str, now: Instant) {
+    pub fn send_failed(&mut self, c: &ContainerId, why: &str, now: Instant) {
         if let Some(d) = self.downloads.get_mut(c) {
             if !matches!(d.phase, Phase::Waiting(_)) {
                 d.wait(
@@ -742,7 +742,7 @@ impl Transfers {
 
     /// The LNP node is gone: every download waits.
     pub fn link_down(&mut self, now: Instant) {
-        let ids: Vec<Id32> = self.downloads.keys().copied().collect();
+        let ids: Vec<ContainerId> = self.downloads.keys().copied().collect();
         for c in ids {
             self.send_failed(&c, "the LNP node is not reachable", now);
         }
@@ -761,7 +761,7 @@ impl Transfers {
                 got.push((c, id));
                 Write::Put {
                     table: CHUNKS.into(),
-                    key: id,
+                    key: id.0,
                     value: data,
                 }
             })
@@ -770,7 +770,7 @@ impl Transfers {
             // Not stored: they are missing and planned again after the wait.
             tracing::error!("{} chunks not stored: {e}", got.len());
             let now = Instant::now();
-            let ids: BTreeSet<Id32> = got.iter().map(|(c, _)| *c).collect();
+            let ids: BTreeSet<ContainerId> = got.iter().map(|(c, _)| *c).collect();
             for c in ids {
                 if let Some(d) = self.downloads.get_mut(&c) {
                     d.wait(now + STALL_WAIT, format!("the store failed: {e}"));
@@ -793,7 +793,7 @@ impl Transfers {
         }
     }
 
-    fn maybe_complete(&mut self, c: &Id32) {
+    fn maybe_complete(&mut self, c: &ContainerId) {
         let Some(d) = self.downloads.get(c) else {
             return;
         };
@@ -817,7 +817,7 @@ impl Transfers {
             Ok(b) => b,
             Err(e) => return self.fail(c, e.to_string()),
         };
-        if let Err(e) = self.storage.put(CONTAINERS, c, &bytes) {
+        if let Err(e) = self.storage.put(CONTAINERS, c.as_bytes(), &bytes) {
             if let Some(d) = self.downloads.get_mut(c) {
                 d.wait(
                     Instant::now() + STALL_WAIT,
@@ -826,12 +826,12 @@ impl Transfers {
             }
             return;
         }
-        let _ = self.storage.delete(DOWNLOADS, c);
+        let _ = self.storage.delete(DOWNLOADS, c.as_bytes());
         let Some(d) = self.downloads.remove(c) else {
             return;
         };
         let mut info = d.info(c);
-        info.state = st::RECEIVED;
+        info.state = st::Received;
         tracing::info!(container = %hex(c), peer = %hex(&d.rec.peer), chunks = info.chunks, fetched = info.fetched, had = info.had, "container received");
         self.listeners
             .send(StormMsg::ContainerReceived(info.clone()));
@@ -844,13 +844,13 @@ impl Transfers {
         if !reachable {
             return;
         }
-        let ids: Vec<Id32> = self.downloads.keys().copied().collect();
+        let ids: Vec<ContainerId> = self.downloads.keys().copied().collect();
         for c in ids {
             self.tick_one(&c, now, out);
         }
     }
 
-    fn tick_one(&mut self, c: &Id32, now: Instant, out: &mut Vec<Outgoing>) {
+    fn tick_one(&mut self, c: &ContainerId, now: Instant, out: &mut Vec<Outgoing>) {
         let settings = self.settings.clone();
         let Some(d) = self.downloads.get_mut(c) else {
             return;
@@ -992,12 +992,12 @@ impl Upload {
 }
 
 impl Offer {
-    fn info(&self, id: &Id32) -> TransferInfo {
+    fn info(&self, id: &ContainerId) -> TransferInfo {
         TransferInfo {
             container_id: *id,
             peer: self.peer,
             app: self.app,
-            state: st::OFFERED,
+            state: st::Offered,
             size: self.header.size,
             chunks: 0,
             have: 0,
@@ -1052,9 +1052,9 @@ impl Download {
         };
         let ids = distinct(&c.chunks);
         let missing = storage
-            .check_unknown(CHUNKS, &ids)
+            .check_unknown(CHUNKS, &ids.iter().map(|c| c.0).collect::<Vec<_>>())
             .map_err(|e| format!("the store cannot say which chunks are missing: {e}"))?;
-        let missing = distinct(&missing);
+        let missing = distinct(&missing.into_iter().map(ChunkId).collect::<Vec<_>>());
         self.chunks = ids.len() as u32;
         self.have = self.chunks - missing.len() as u32;
         if self.had.is_none() {
@@ -1066,15 +1066,15 @@ impl Download {
         Ok(())
     }
 
-    fn info(&self, id: &Id32) -> TransferInfo {
+    fn info(&self, id: &ContainerId) -> TransferInfo {
         TransferInfo {
             container_id: *id,
             peer: self.rec.peer,
             app: self.rec.app,
             state: match self.phase {
-                Phase::Header(_) => st::HEADER,
-                Phase::Chunks => st::CHUNKS,
-                Phase::Waiting(_) => st::WAITING,
+                Phase::Header(_) => st::Header,
+                Phase::Chunks => st::Chunks,
+                Phase::Waiting(_) => st::Waiting,
             },
             size: self.rec.header.size,
             chunks: self.chunks,
@@ -1088,7 +1088,7 @@ impl Download {
 }
 
 /// The distinct ids of `ids`, in order of first appearance.
-fn distinct(ids: &[Id32]) -> Vec<Id32> {
+fn distinct(ids: &[ChunkId]) -> Vec<ChunkId> {
     let mut seen = BTreeSet::new();
     ids.iter().filter(|id| seen.insert(**id)).copied().collect()
 }

@@ -238,10 +238,10 @@ fn accounts(reply: Msg, json: bool) -> Result<(), String> {
             .collect();
         emit!(
             "{}",
-            serde_json::json!({ "fingerprint": hex(&fingerprint), "accounts": list })
+            serde_json::json!({ "fingerprint": hex(fingerprint), "accounts": list })
         );
     } else {
-        emit!("fingerprint {}", hex(&fingerprint));
+        emit!("fingerprint {}", hex(fingerprint));
         for a in &accounts {
             emit!("{} {} {}", kind(a.kind), a.path, a.xpub);
             emit!("  receive {}", a.receive);
@@ -262,7 +262,7 @@ fn address(reply: Msg, json: bool) -> Result<(), String> {
         emit!(
             "{}",
             serde_json::json!({ "address": a.address, "kind": kind, "index": a.index,
-                "path": a.path, "script": hex(&a.script), "pubkey": hex(&a.pubkey) })
+                "path": a.path, "script": hex(&a.script), "pubkey": hex(a.pubkey.serialize()) })
         );
     } else {
         emit!("{}", a.address);
@@ -350,7 +350,7 @@ fn block_json(b: &BlockRef, connected: Option<bool>) -> Result<serde_json::Value
         "prev": header.prev_blockhash.to_string(),
         "time": header.time,
         "bits": format!("{:08x}", header.bits.to_consensus()),
-        "header": hex(&b.header),
+        "header": hex(b.header),
     });
     if let Some(c) = connected {
         v["event"] = serde_json::json!(if c {
@@ -404,7 +404,7 @@ fn header(reply: Msg, json: bool) -> Result<(), String> {
     if json {
         emit!("{}", block_json(&b, None)?);
     } else {
-        emit!("{}", hex(&b.header));
+        emit!("{}", hex(b.header));
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::client::{Client, ClientError, Remote};
 use lnpbp_nodes::bus::{BusKind, Endpoint};
 use lnpbp_nodes::wire::api::{Envelope, Msg, ServiceId};
+use lnpbp_nodes::wire::node_id::NodeId;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -136,7 +137,7 @@ pub fn key_path(given: Option<&PathBuf>) -> Result<PathBuf, String> {
 /// Loads the client key, creating it (mode 0600, in a directory of mode 0700) on first use.
 pub fn client_key(
     given: Option<&PathBuf>,
-) -> Result<(bitcoin::secp256k1::SecretKey, [u8; 33]), String> {
+) -> Result<(bitcoin::secp256k1::SecretKey, NodeId), String> {
     use std::os::unix::fs::DirBuilderExt;
     let path = key_path(given)?;
     if let Some(dir) = path
@@ -153,7 +154,7 @@ pub fn client_key(
     if created {
         eprintln!("created a new client key in {}", path.display());
     }
-    Ok((secret, public.serialize()))
+    Ok((secret, NodeId::from(public)))
 }
 
 /// `--proxy`: `host:port`.
@@ -424,12 +425,13 @@ pub fn hex_arg(what: &str, text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// A node id: 66 hex digits of a valid compressed public key.
-pub fn node_id_arg(text: &str) -> Result<[u8; 33], String> {
-    let not_id = || format!("`{}` is not a node id (66 hex digits)", shown(text));
-    let bytes = hex_arg("the node id", text).map_err(|_| not_id())?;
-    let id: [u8; 33] = bytes.try_into().map_err(|_| not_id())?;
-    bitcoin::secp256k1::PublicKey::from_slice(&id)
-        .map_err(|_| format!("`{}` is not a valid public key", shown(text)))?;
+pub fn node_id_arg(text: &str) -> Result<NodeId, String> {
+    let id: NodeId = text
+        .parse()
+        .map_err(|_| format!("`{}` is not a node id (66 hex digits)", shown(text)))?;
+    if !id.is_key() {
+        return Err(format!("`{}` is not a valid public key", shown(text)));
+    }
     Ok(id)
 }
 

@@ -7,6 +7,7 @@ use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::wire::api::Msg;
 use lnpbp_nodes::wire::limits::MAX_SERVICE_NAME;
+use lnpbp_nodes::wire::node_id::NodeId;
 
 /// The commands of every node.
 #[derive(Subcommand)]
@@ -67,7 +68,7 @@ pub fn key(cmd: &KeyCmd) -> Result<(), String> {
     let KeyCmd::Show { key, json } = cmd;
     let (_, public) = client::client_key(key.as_ref())?;
     let path = client::key_path(key.as_ref())?;
-    let hex = render::hex(&public);
+    let hex = render::hex(public);
     if *json {
         render::emit!(
             "{}",
@@ -79,8 +80,8 @@ pub fn key(cmd: &KeyCmd) -> Result<(), String> {
     Ok(())
 }
 
-fn key_arg(text: &str) -> Result<[u8; 33], String> {
-    lnpbp_nodes::bus::secure::parse_key(text).ok_or_else(|| {
+fn key_arg(text: &str) -> Result<NodeId, String> {
+    NodeId::parse_key(text).map_err(|_| {
         format!(
             "`{}` is not a client key (66 hex digits of a public key)",
             client::shown(text)
@@ -92,7 +93,7 @@ fn key_list(reply: Msg, json: bool) -> Result<(), String> {
     let Msg::RpcAllowList(keys) = reply else {
         return Err(render::unexpected(&reply));
     };
-    let keys: Vec<String> = keys.iter().map(|k| render::hex(k)).collect();
+    let keys: Vec<String> = keys.iter().map(render::hex).collect();
     if json {
         render::emit!("{}", serde_json::json!(keys));
     } else if keys.is_empty() {

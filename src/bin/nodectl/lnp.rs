@@ -5,7 +5,7 @@ use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, rtt_text, unexpected};
 use clap::Subcommand;
 use lnpbp_nodes::actors::NodeKind;
-use lnpbp_nodes::wire::api::lnp::{protocol, LnpMsg, PeerInfo};
+use lnpbp_nodes::wire::api::lnp::{LnpMsg, PeerInfo, Protocol};
 use lnpbp_nodes::wire::api::Msg;
 
 /// The LNP commands.
@@ -60,10 +60,10 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
         ),
         LnpCmd::Connect { target } => {
             let (kind, rest) = if let Some(r) = target.strip_prefix("bifrost://") {
-                (protocol::BIFROST, r)
+                (Protocol::Bifrost, r)
             } else {
                 (
-                    protocol::LIGHTNING,
+                    Protocol::Lightning,
                     target.strip_prefix("bolt://").unwrap_or(target),
                 )
             };
@@ -104,11 +104,11 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
     client::run(kind, &args, req)
 }
 
-fn kind_of(bifrost: bool) -> u8 {
+fn kind_of(bifrost: bool) -> Protocol {
     if bifrost {
-        protocol::BIFROST
+        Protocol::Bifrost
     } else {
-        protocol::LIGHTNING
+        Protocol::Lightning
     }
 }
 
@@ -150,11 +150,11 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
             .iter()
             .map(|p| {
                 serde_json::json!({
-                    "node_id": hex(&p.node_id), "addr": p.addr,
+                    "node_id": hex(p.node_id), "addr": p.addr,
                     "direction": p.direction.as_str(), "features": hex(&p.features),
                     "connected_since": p.connected_since, "bytes_in": p.bytes_in,
                     "bytes_out": p.bytes_out, "ping_rtt_us": p.ping_rtt_us,
-                    "service": p.service, "protocol": protocol::name(p.protocol),
+                    "service": p.service, "protocol": p.protocol.name(),
                 })
             })
             .collect();
@@ -168,8 +168,8 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
         let rtt = rtt_text(p.ping_rtt_us);
         emit!(
             "{} {} {} {} features {} since {} in {} B out {} B rtt {}",
-            protocol::name(p.protocol),
-            hex(&p.node_id),
+            p.protocol.name(),
+            hex(p.node_id),
             p.addr,
             p.direction.as_str(),
             if p.features.is_empty() {

@@ -25,8 +25,8 @@ pub fn emit_line(line: std::fmt::Arguments) {
 }
 
 /// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bitcoin::hex::DisplayHex::to_lower_hex_string(bytes)
+pub fn hex(bytes: impl AsRef<[u8]>) -> String {
+    bitcoin::hex::DisplayHex::to_lower_hex_string(bytes.as_ref())
 }
 
 /// A round-trip time for people: milliseconds with three decimals, or `-` if none yet.
@@ -106,7 +106,7 @@ fn print_info(info: &NodeInfo, json: bool) {
             .collect();
         let mut v = serde_json::json!({
             "node": info.node, "version": info.version, "network": info.network,
-            "node_id": hex(&info.node_id), "uptime_s": info.uptime_s,
+            "node_id": hex(info.node_id), "uptime_s": info.uptime_s,
             "endpoints": endpoints, "services": services,
         });
         for (key, value) in &info.details {
@@ -121,7 +121,7 @@ fn print_info(info: &NodeInfo, json: bool) {
     }
     emit!("node       {} (nodectl {})", info.node, info.version);
     emit!("network    {}", info.network);
-    emit!("node id    {}", hex(&info.node_id));
+    emit!("node id    {}", hex(info.node_id));
     emit!("uptime     {} s", info.uptime_s);
     for (key, value) in &info.details {
         let text = match value {

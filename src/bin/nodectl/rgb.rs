@@ -254,7 +254,7 @@ fn exported(reply: Msg, json: bool, id: &str, out: &PathBuf, armored: bool) -> R
 
 fn received_json(r: &Received) -> serde_json::Value {
     serde_json::json!({
-        "event": "contract_received", "from": hex(&r.from), "container_id": hex(&r.container_id),
+        "event": "contract_received", "from": hex(r.from), "container_id": hex(r.container_id),
         "valid": r.valid, "contract_id": r.contract_id, "reasons": r.reasons,
     })
 }
@@ -272,12 +272,12 @@ fn listen(args: &ClientArgs<RgbCmd>) -> Result<(), String> {
             emit!(
                 "received {} from {}: valid, imported",
                 r.contract_id,
-                hex(&r.from)
+                hex(r.from)
             );
         } else {
             emit!(
                 "received a contract from {}: refused: {}",
-                hex(&r.from),
+                hex(r.from),
                 r.reasons.join("; ")
             );
         }

@@ -217,12 +217,12 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         policy: settings.policy,
         request_timeout: settings.request_timeout,
         fault_injection: settings.fault_injection,
-        node_id: public.serialize(),
+        node_id: public.into(),
         secret,
         rpc_allow: settings.rpc_allow,
         node: settings.node,
     };
-    tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(&config.node_id),
+    tracing::info!(node = kind.name(), network = %config.network, node_id = %hex(config.node_id),
         data_dir = %dir.display(), fault_injection = config.fault_injection, "starting");
 
     let zmq = zmq::Context::new();

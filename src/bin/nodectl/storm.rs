@@ -14,14 +14,14 @@ use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::storage::{check_table, stored_id};
 use lnpbp_nodes::wire::api::storm::{
-    transfer_state, ChatEntry, ContainerInfo, StormMsg, TransferInfo,
+    ChatEntry, ContainerInfo, Key, StormMsg, TransferInfo, TransferState,
 };
 use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use lnpbp_nodes::wire::limits::{
     CONTAINER_CHUNK, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_INFO, MAX_MIME, MAX_TEXT, MAX_VALUE,
 };
 use lnpbp_nodes::wire::storm::container::{
-    chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, Id32,
+    chunk_id, container_id_bech32, parse_container_id, split, ContainerHeader, ContainerId,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -210,14 +210,14 @@ pub fn run(args: ClientArgs<StormCmd>) -> Result<(), String> {
                     if json {
                         emit!(
                             "{}",
-                            serde_json::json!({"ok": true, "container_id": hex(&container_id),
-                                "peer": hex(&peer), "state": "shared"})
+                            serde_json::json!({"ok": true, "container_id": hex(container_id),
+                                "peer": hex(peer), "state": "shared"})
                         );
                     } else {
                         emit!(
                             "offered {} to {}: it downloads once the peer accepts",
                             container_id_bech32(&container_id),
-                            hex(&peer)
+                            hex(peer)
                         );
                     }
                     Ok(())
@@ -255,16 +255,16 @@ fn chat_text_arg(text: &str) -> Result<String, String> {
 
 fn chat_json(e: &ChatEntry) -> serde_json::Value {
     serde_json::json!({
-        "from": if e.outgoing { "me".to_string() } else { hex(&e.peer) },
-        "peer": hex(&e.peer), "outgoing": e.outgoing, "time_ms": e.time_ms, "text": e.text,
+        "from": if e.outgoing { "me".to_string() } else { hex(e.peer) },
+        "peer": hex(e.peer), "outgoing": e.outgoing, "time_ms": e.time_ms, "text": e.text,
     })
 }
 
 fn chat_line(e: &ChatEntry) -> String {
     let who = if e.outgoing {
-        format!("me -> {}", hex(&e.peer))
+        format!("me -> {}", hex(e.peer))
     } else {
-        hex(&e.peer)
+        hex(e.peer)
     };
     format!("{} {who}: {}", e.time_ms, e.text)
 }
@@ -313,7 +313,7 @@ fn table_arg(t: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
-fn key_arg(k: &str) -> Result<Id32, String> {
+fn key_arg(k: &str) -> Result<Key, String> {
     let bytes = hex_arg("the key", k)?;
     bytes
         .try_into()
@@ -441,7 +441,7 @@ fn list(args: &ClientArgs<StormCmd>, table: String) -> Result<(), String> {
         };
         after = ids.last().copied();
         if args.json {
-            all.extend(ids.iter().map(|id| hex(id)));
+            all.extend(ids.iter().map(hex));
         } else {
             for id in &ids {
                 emit!("{}", hex(id));
@@ -459,7 +459,7 @@ fn list(args: &ClientArgs<StormCmd>, table: String) -> Result<(), String> {
 
 fn container_json(c: &ContainerInfo) -> serde_json::Value {
     serde_json::json!({
-        "container_id": hex(&c.id),
+        "container_id": hex(c.id),
         "id": container_id_bech32(&c.id),
         "mime": c.header.mime,
         "info": c.header.info,
@@ -512,7 +512,7 @@ fn containerize(args: &ClientArgs<StormCmd>, c: &ContainerizeArgs) -> Result<(),
     if args.json {
         emit!("{}", container_json(&info));
     } else {
-        emit!("{}", hex(&info.id));
+        emit!("{}", hex(info.id));
         emit!("{}", container_id_bech32(&info.id));
         emit!("{} bytes in {} chunks", info.header.size, info.chunks);
     }
@@ -553,7 +553,7 @@ fn assemble(args: &ClientArgs<StormCmd>, id: &str, out: &Path) -> Result<(), Str
             if chunk_id(&data) != chunks[i] {
                 return Err(format!(
                     "chunk #{i} {} does not hash to its id",
-                    hex(&chunks[i])
+                    hex(chunks[i])
                 ));
             }
             size += data.len() as u64;
@@ -578,7 +578,7 @@ fn assemble(args: &ClientArgs<StormCmd>, id: &str, out: &Path) -> Result<(), Str
         emit!(
             "{}",
             serde_json::json!({
-                "container_id": hex(&id), "out": out, "size": container.header.size,
+                "container_id": hex(id), "out": out, "size": container.header.size,
                 "chunks": container.chunks.len(),
             })
         );
@@ -647,16 +647,16 @@ fn app_arg(text: &str) -> Result<u16, String> {
     parsed.map_err(|_| format!("`{}` is not an app id (0 to 65535)", client::shown(text)))
 }
 
-fn container_arg(id: &str) -> Result<Id32, String> {
+fn container_arg(id: &str) -> Result<ContainerId, String> {
     parse_container_id(id).map_err(|e| format!("`{}`: {e}", client::shown(id)))
 }
 
 fn transfer_json(t: &TransferInfo, event: &str) -> serde_json::Value {
     serde_json::json!({
         "event": event,
-        "container_id": hex(&t.container_id),
+        "container_id": hex(t.container_id),
         "id": container_id_bech32(&t.container_id),
-        "peer": hex(&t.peer),
+        "peer": hex(t.peer),
         "app": t.app,
         "state": state_name(t.state),
         "size": t.size,
@@ -669,11 +669,8 @@ fn transfer_json(t: &TransferInfo, event: &str) -> serde_json::Value {
     })
 }
 
-fn state_name(s: u8) -> &'static str {
-    transfer_state::NAMES
-        .get(usize::from(s))
-        .copied()
-        .unwrap_or("unknown")
+fn state_name(s: TransferState) -> &'static str {
+    s.name()
 }
 
 fn transfer_line(t: &TransferInfo) -> String {
@@ -681,11 +678,11 @@ fn transfer_line(t: &TransferInfo) -> String {
         "{} {} peer {} app {:#06x}: {} bytes",
         container_id_bech32(&t.container_id),
         state_name(t.state),
-        hex(&t.peer),
+        hex(t.peer),
         t.app,
         t.size
     );
-    if t.state == transfer_state::SHARED {
+    if t.state == TransferState::Shared {
         line += &format!(", {} chunks served", t.served);
     } else if t.chunks > 0 {
         line += &format!(", {}/{} chunks", t.have, t.chunks);
@@ -713,7 +710,7 @@ fn transfers(reply: Msg, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn download(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
+fn download(args: &ClientArgs<StormCmd>, id: ContainerId) -> Result<(), String> {
     let mut s = session(args)?;
     let reply = s.request_to(&ServiceId::Stormd, StormMsg::Transfers.into())?;
     let Msg::Storm(StormMsg::TransferList(list)) = reply else {
@@ -721,7 +718,7 @@ fn download(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
     };
     let found = list
         .iter()
-        .find(|t| t.container_id == id && t.state != transfer_state::SHARED);
+        .find(|t| t.container_id == id && t.state != TransferState::Shared);
     match found {
         Some(t) if args.json => emit!("{}", transfer_json(t, "transfer")),
         Some(t) => emit!("{}", transfer_line(t)),
@@ -736,7 +733,7 @@ fn download(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
             if args.json {
                 emit!(
                     "{}",
-                    serde_json::json!({"event": "stored", "container_id": hex(&id),
+                    serde_json::json!({"event": "stored", "container_id": hex(id),
                         "id": container_id_bech32(&id), "state": "received",
                         "size": container.header.size})
                 );
@@ -748,7 +745,7 @@ fn download(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
     Ok(())
 }
 
-fn download_wait(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
+fn download_wait(args: &ClientArgs<StormCmd>, id: ContainerId) -> Result<(), String> {
     use std::io::IsTerminal;
     let mut s = session(args)?;
     let json = args.json;
@@ -761,10 +758,10 @@ fn download_wait(args: &ClientArgs<StormCmd>, id: Id32) -> Result<(), String> {
             Msg::Storm(StormMsg::ContainerReceived(t)) => (t, true),
             _ => return Step::Other,
         };
-        if t.container_id != id || t.state == transfer_state::SHARED {
+        if t.container_id != id || t.state == TransferState::Shared {
             return Step::Event;
         }
-        let failed = t.state == transfer_state::FAILED;
+        let failed = t.state == TransferState::Failed;
         if json {
             let event = if done {
                 "container_received"

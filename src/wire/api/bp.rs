@@ -8,6 +8,7 @@ use crate::wire::api::{message_set, BodyError};
 pub use crate::wire::limits::MAX_BLOB;
 use crate::wire::limits::{MAX_LIST, MAX_TEXT};
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+use bitcoin::secp256k1::PublicKey;
 
 message_set! {
     /// The BP Node's messages (0x03xx; docs/API.md section 9).
@@ -361,7 +362,7 @@ pub struct AddressInfo {
     /// The output script.
     pub script: Vec<u8>,
     /// The compressed public key at that path (for P2TR, the internal key is its x).
-    pub pubkey: [u8; 33],
+    pub pubkey: PublicKey,
 }
 
 impl Strict for AddressInfo {
@@ -373,7 +374,8 @@ impl Strict for AddressInfo {
         encode_string(&self.path, MAX_TEXT, out)?;
         encode_len(self.script.len(), MAX_TEXT, out)?;
         out.extend_from_slice(&self.script);
-        self.pubkey.strict_encode(out)
+        out.extend_from_slice(&self.pubkey.serialize());
+        Ok(())
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         let address = decode_string(r, MAX_TEXT)?;
@@ -388,7 +390,8 @@ impl Strict for AddressInfo {
             index,
             path,
             script,
-            pubkey: r.array()?,
+            pubkey: PublicKey::from_slice(r.take(33)?)
+                .map_err(|_| StrictError::InvalidValue("not a public key"))?,
         })
     }
 }

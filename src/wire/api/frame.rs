@@ -99,6 +99,9 @@ impl Envelope {
             BodyError::Strict(e @ StrictError::ExceedMaxItems { .. }) => {
                 bad(code::TOO_LARGE, format!("type {type_id:#06x}: {e}"))
             }
+            BodyError::Strict(e @ StrictError::NotAllowed { .. }) => {
+                bad(code::INVALID_ARGUMENT, format!("type {type_id:#06x}: {e}"))
+            }
             BodyError::Strict(e) => bad(code::MALFORMED, format!("type {type_id:#06x}: {e}")),
         })?;
         Ok(Envelope {

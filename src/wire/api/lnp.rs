@@ -3,6 +3,7 @@
 
 use crate::wire::api::{message_set, BodyError};
 use crate::wire::limits::{MAX_LIST, MAX_TEXT};
+use crate::wire::node_id::NodeId;
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
 message_set! {
@@ -16,18 +17,18 @@ message_set! {
         /// Request: connect to a peer (progress replies, then success or failure).
         Connect {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// Its address (`host:port`; the port defaults to 9735, or 9999 for Bifrost).
             addr: String,
-            /// [`protocol::LIGHTNING`] or [`protocol::BIFROST`].
-            protocol: u8,
+            /// Lightning or Bifrost.
+            protocol: Protocol,
         } = 0x0201 as Request,
         /// Request: disconnect a peer.
         Disconnect {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// Which connection to it.
-            protocol: u8,
+            protocol: Protocol,
         } = 0x0202 as Request,
         /// Request: list the connected peers.
         ListPeers = 0x0203 as Request,
@@ -36,11 +37,11 @@ message_set! {
         /// Request: ping a peer and wait for its pong.
         PingPeer {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// Bytes of pong to ask for (below 65,532).
             num_pong_bytes: u16,
             /// Which connection to it.
-            protocol: u8,
+            protocol: Protocol,
         } = 0x0205 as Request,
         /// Final reply to `PingPeer`: the round-trip time.
         PeerPong {
@@ -121,20 +122,20 @@ impl LnpMsg {
         Ok(match type_id {
             0x0200 => LnpMsg::Listen { addr: text(r)? },
             0x0201 => LnpMsg::Connect {
-                node_id: r.array()?,
+                node_id: NodeId::strict_decode(r)?,
                 addr: text(r)?,
-                protocol: u8::strict_decode(r)?,
+                protocol: Protocol::strict_decode(r)?,
             },
             0x0202 => LnpMsg::Disconnect {
-                node_id: r.array()?,
-                protocol: u8::strict_decode(r)?,
+                node_id: NodeId::strict_decode(r)?,
+                protocol: Protocol::strict_decode(r)?,
             },
             0x0203 => LnpMsg::ListPeers,
             0x0204 => LnpMsg::PeerList(decode_peers(r)?),
             0x0205 => LnpMsg::PingPeer {
-                node_id: r.array()?,
+                node_id: NodeId::strict_decode(r)?,
                 num_pong_bytes: u16::strict_decode(r)?,
-                protocol: u8::strict_decode(r)?,
+                protocol: Protocol::strict_decode(r)?,
             },
             0x0206 => LnpMsg::PeerPong {
                 rtt_us: u64::strict_decode(r)?,
@@ -156,19 +157,39 @@ impl LnpMsg {
 }
 
 /// The peer protocols of the LNP node (the `protocol` field of `connect`, `ping`,
-/// `disconnect` and of each `peer`).
-pub mod protocol {
-    /// Lightning: BOLT-1 over BOLT-8 (`bolt://`, port 9735).
-    pub const LIGHTNING: u8 = 0;
-    /// Bifrost: LNPBP-50 over Brontozaur (`bifrost://`, port 9999).
-    pub const BIFROST: u8 = 1;
+/// `disconnect` and of each `peer`); a `u8` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// 0: Lightning, BOLT-1 over BOLT-8 (`bolt://`, port 9735).
+    Lightning = 0,
+    /// 1: Bifrost, LNPBP-50 over Brontozaur (`bifrost://`, port 9999).
+    Bifrost = 1,
+}
 
+impl Protocol {
     /// `lightning` or `bifrost`.
-    pub fn name(p: u8) -> &'static str {
-        match p {
-            LIGHTNING => "lightning",
-            BIFROST => "bifrost",
-            _ => "unknown",
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Lightning => "lightning",
+            Protocol::Bifrost => "bifrost",
+        }
+    }
+}
+
+impl Strict for Protocol {
+    const MIN_SIZE: usize = 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        (*self as u8).strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        match u8::strict_decode(r)? {
+            0 => Ok(Protocol::Lightning),
+            1 => Ok(Protocol::Bifrost),
+            value => Err(StrictError::NotAllowed {
+                field: "protocol",
+                value,
+                allowed: "0 (Lightning), 1 (Bifrost)",
+            }),
         }
     }
 }
@@ -196,7 +217,7 @@ impl Direction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
     /// The peer's node id.
-    pub node_id: [u8; 33],
+    pub node_id: NodeId,
     /// Its socket address (`host:port`).
     pub addr: String,
     /// Who connected.
@@ -213,8 +234,8 @@ pub struct PeerInfo {
     pub ping_rtt_us: Option<u64>,
     /// The name of its peerd (for `debug crash`).
     pub service: String,
-    /// [`protocol::LIGHTNING`] or [`protocol::BIFROST`].
-    pub protocol: u8,
+    /// Lightning or Bifrost.
+    pub protocol: Protocol,
 }
 
 impl Strict for PeerInfo {
@@ -234,7 +255,7 @@ impl Strict for PeerInfo {
         self.protocol.strict_encode(out)
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
-        let node_id = r.array()?;
+        let node_id = NodeId::strict_decode(r)?;
         let addr = decode_string(r, MAX_TEXT)?;
         let direction = match u8::strict_decode(r)? {
             0 => Direction::Inbound,
@@ -258,7 +279,7 @@ impl Strict for PeerInfo {
             bytes_out: u64::strict_decode(r)?,
             ping_rtt_us: Option::<u64>::strict_decode(r)?,
             service: decode_string(r, MAX_TEXT)?,
-            protocol: u8::strict_decode(r)?,
+            protocol: Protocol::strict_decode(r)?,
         })
     }
 }
@@ -283,7 +304,7 @@ pub fn decode_peers(r: &mut Reader<'_>) -> Result<Vec<PeerInfo>, StrictError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerMessage {
     /// The peer.
-    pub node_id: [u8; 33],
+    pub node_id: NodeId,
     /// BOLT-1 type.
     pub type_id: u16,
     /// Payload after the type (at most 65,533 bytes: a BOLT-8 message is at most 65,535).
@@ -303,7 +324,7 @@ impl Strict for PeerMessage {
         Ok(())
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
-        let node_id = r.array()?;
+        let node_id = NodeId::strict_decode(r)?;
         let type_id = u16::strict_decode(r)?;
         let n = r.len_prefix(MAX_PEER_PAYLOAD, 1)?;
         Ok(PeerMessage {
@@ -318,7 +339,7 @@ impl Strict for PeerMessage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppMessage {
     /// The Bifrost peer.
-    pub node_id: [u8; 33],
+    pub node_id: NodeId,
     /// The app (Storm is 0x0001).
     pub app: u16,
     /// The payload (at most 65,535 bytes: a Bifrost `msg`'s u16 length).
@@ -335,7 +356,7 @@ impl Strict for AppMessage {
         Ok(())
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
-        let node_id = r.array()?;
+        let node_id = NodeId::strict_decode(r)?;
         let app = u16::strict_decode(r)?;
         let n = r.len_prefix(u16::MAX as usize, 1)?;
         Ok(AppMessage {
@@ -384,7 +405,7 @@ mod tests {
         r.finish().unwrap();
 
         let p = PeerInfo {
-            node_id: [2; 33],
+            node_id: NodeId([2; 33]),
             addr: "127.0.0.1:1".into(),
             direction: Direction::Outbound,
             features: vec![0x02, 0x00],
@@ -393,7 +414,7 @@ mod tests {
             bytes_out: 20,
             ping_rtt_us: Some(150),
             service: "peerd-02".into(),
-            protocol: protocol::BIFROST,
+            protocol: Protocol::Bifrost,
         };
         let mut out = Vec::new();
         encode_peers(std::slice::from_ref(&p), &mut out).unwrap();
@@ -413,7 +434,7 @@ mod tests {
     #[test]
     fn peer_message_payload_is_bounded() {
         let m = PeerMessage {
-            node_id: [3; 33],
+            node_id: NodeId([3; 33]),
             type_id: 32_769,
             payload: vec![1; MAX_PEER_PAYLOAD],
         };

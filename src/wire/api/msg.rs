@@ -9,6 +9,7 @@ use super::rgb::RgbMsg;
 use super::storm::StormMsg;
 use super::BodyError;
 use crate::wire::limits;
+use crate::wire::node_id::NodeId;
 use crate::wire::strict::{
     self, decode_string, encode_len, encode_string, Reader, Strict, StrictError,
 };
@@ -222,7 +223,7 @@ pub struct NodeInfo {
     /// `bitcoin`, `testnet`, `testnet4`, `signet` or `regtest`.
     pub network: String,
     /// Compressed secp256k1 public key of the node.
-    pub node_id: [u8; 33],
+    pub node_id: NodeId,
     /// Seconds since the node started.
     pub uptime_s: u64,
     /// Every bound bus endpoint.
@@ -279,13 +280,13 @@ pub enum Msg {
         service: String,
     },
     /// 0x0120, request (local API only): allow a client key on the node's TCP buses.
-    RpcAllow([u8; 33]),
+    RpcAllow(NodeId),
     /// 0x0121, request (local API only): revoke a client key.
-    RpcRevoke([u8; 33]),
+    RpcRevoke(NodeId),
     /// 0x0122, request: the allowed client keys.
     RpcList,
     /// 0x0123, final reply to `RpcList`.
-    RpcAllowList(Vec<[u8; 33]>),
+    RpcAllowList(Vec<NodeId>),
     /// 0x02xx: the LNP Node's messages.
     Lnp(LnpMsg),
     /// 0x03xx: the BP Node's messages.
@@ -496,14 +497,14 @@ impl Msg {
             type_id::GET_INFO => Msg::GetInfo,
             type_id::NODE_INFO => Msg::NodeInfo(decode_info(r)?),
             type_id::DEBUG_CRASH => Msg::DebugCrash { service: name(r)? },
-            type_id::RPC_ALLOW => Msg::RpcAllow(r.array()?),
-            type_id::RPC_REVOKE => Msg::RpcRevoke(r.array()?),
+            type_id::RPC_ALLOW => Msg::RpcAllow(NodeId::strict_decode(r)?),
+            type_id::RPC_REVOKE => Msg::RpcRevoke(NodeId::strict_decode(r)?),
             type_id::RPC_LIST => Msg::RpcList,
             type_id::RPC_ALLOW_LIST => {
                 let n = r.len_prefix(limits::MAX_LIST, 33)?;
                 let mut keys = Vec::with_capacity(n);
                 for _ in 0..n {
-                    keys.push(r.array()?);
+                    keys.push(NodeId::strict_decode(r)?);
                 }
                 Msg::RpcAllowList(keys)
             }
@@ -573,7 +574,7 @@ fn decode_info(r: &mut Reader<'_>) -> Result<NodeInfo, StrictError> {
     let node = short(r)?;
     let version = short(r)?;
     let network = short(r)?;
-    let node_id = r.array()?;
+    let node_id = NodeId::strict_decode(r)?;
     let uptime_s = u64::strict_decode(r)?;
     // An endpoint takes at least 4 bytes (two empty strings), a service at least 8.
     let n = r.len_prefix(limits::MAX_LIST, 4)?;

@@ -9,6 +9,8 @@
 
 use crate::wire::api::{message_set, BodyError};
 use crate::wire::limits::{MAX_CONSIGNMENT, MAX_LIST, MAX_TEXT};
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::ContainerId;
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
 /// Longest contract id or seal text (`rgb:` and 50 characters of Baid64; a seal is a txid, a
@@ -50,7 +52,7 @@ message_set! {
         /// Request: send a contract to a node through the Storm node this one is attached to.
         SendContract {
             /// The receiving node's id (the LNP node behind its Storm node).
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// Contract id.
             contract_id: String,
         } = 0x040A as Request,
@@ -106,9 +108,9 @@ pub struct ContractState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
     /// The sending node's id.
-    pub from: [u8; 33],
-    /// The Storm container it came in (32 bytes).
-    pub container_id: [u8; 32],
+    pub from: NodeId,
+    /// The Storm container it came in.
+    pub container_id: ContainerId,
     /// Whether it was valid (and so imported).
     pub valid: bool,
     /// Contract id (empty when the consignment could not be read).
@@ -267,13 +269,13 @@ impl RgbMsg {
             },
             0x0409 => RgbMsg::Exported(decode_blob(r)?),
             0x040A => RgbMsg::SendContract {
-                node_id: r.array()?,
+                node_id: NodeId::strict_decode(r)?,
                 contract_id: decode_id(r)?,
             },
             0x040B => RgbMsg::ContractSubscribe,
             0x040C => RgbMsg::ContractReceived(Received {
-                from: r.array()?,
-                container_id: r.array()?,
+                from: NodeId::strict_decode(r)?,
+                container_id: ContainerId::strict_decode(r)?,
                 valid: bool::strict_decode(r)?,
                 contract_id: decode_id(r)?,
                 reasons: decode_texts(r, MAX_TEXT)?,

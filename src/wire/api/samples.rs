@@ -10,15 +10,25 @@
 use crate::wire::api::bp::{
     AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
 };
+use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
 use crate::wire::api::rgb::{ContractState, NiaIssue, Received, RgbMsg, Validation};
+use crate::wire::api::storm::TransferState;
 use crate::wire::api::storm::{
     AppInfo, ChatEntry, ContainerInfo, StormMsg, TableInfo, TransferInfo,
 };
 use crate::wire::api::{
     type_id, Detail, EndpointInfo, Msg, NodeInfo, ServiceEvent, ServiceInfo, ServiceState,
 };
-use crate::wire::storm::container::{Container, ContainerHeader};
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::{ChunkId, Container, ContainerHeader, ContainerId};
+use bitcoin::secp256k1::{constants, PublicKey, Secp256k1, SecretKey};
+
+/// The generator point (the key of the secret 1): a valid public key, of no one's node.
+fn generator() -> PublicKey {
+    let one = SecretKey::from_slice(&constants::ONE).expect("1 is a valid secret key");
+    PublicKey::from_secret_key(&Secp256k1::signing_only(), &one)
+}
 
 /// The generic messages (0x00xx, 0x01xx).
 pub fn generic() -> Vec<Msg> {
@@ -39,7 +49,7 @@ pub fn generic() -> Vec<Msg> {
             node: "lnp".into(),
             version: "0.1.0".into(),
             network: "signet".into(),
-            node_id: [2; 33],
+            node_id: NodeId([2; 33]),
             uptime_s: 7,
             endpoints: vec![EndpointInfo {
                 bus: "api".into(),
@@ -63,10 +73,10 @@ pub fn generic() -> Vec<Msg> {
         Msg::DebugCrash {
             service: "lnpd".into(),
         },
-        Msg::RpcAllow([2; 33]),
-        Msg::RpcRevoke([2; 33]),
+        Msg::RpcAllow(NodeId([2; 33])),
+        Msg::RpcRevoke(NodeId([2; 33])),
         Msg::RpcList,
-        Msg::RpcAllowList(vec![[2; 33]]),
+        Msg::RpcAllowList(vec![NodeId([2; 33])]),
     ];
     for m in &list {
         match m {
@@ -95,13 +105,7 @@ pub fn generic() -> Vec<Msg> {
 /// The LNP Node's messages (0x02xx).
 pub fn lnp() -> Vec<Msg> {
     // A valid public key (the generator point), so that `connect` gets as far as dialling.
-    let mut id = [0u8; 33];
-    id[0] = 0x02;
-    id[1..].copy_from_slice(&[
-        0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87, 0x0b,
-        0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b, 0x16, 0xf8,
-        0x17, 0x98,
-    ]);
+    let id = NodeId::from(generator());
     let m = PeerMessage {
         node_id: id,
         type_id: 32_769,
@@ -119,11 +123,11 @@ pub fn lnp() -> Vec<Msg> {
         LnpMsg::Connect {
             node_id: id,
             addr: "127.0.0.1:1".into(),
-            protocol: 0,
+            protocol: Protocol::Lightning,
         },
         LnpMsg::Disconnect {
             node_id: id,
-            protocol: 0,
+            protocol: Protocol::Lightning,
         },
         LnpMsg::ListPeers,
         LnpMsg::PeerList(vec![PeerInfo {
@@ -136,12 +140,12 @@ pub fn lnp() -> Vec<Msg> {
             bytes_out: 20,
             ping_rtt_us: Some(150),
             service: "peerd-0279be667ef9dcbb".into(),
-            protocol: 0,
+            protocol: Protocol::Lightning,
         }]),
         LnpMsg::PingPeer {
             node_id: id,
             num_pong_bytes: 4,
-            protocol: 0,
+            protocol: Protocol::Lightning,
         },
         LnpMsg::PeerPong { rtt_us: 99 },
         LnpMsg::Listening {
@@ -231,7 +235,7 @@ pub fn bp() -> Vec<Msg> {
             index: 0,
             path: "m/84'/1'/0'/0/0".into(),
             script: vec![0; 22],
-            pubkey: [2; 33],
+            pubkey: generator(),
         }),
         BpMsg::SignPsbt {
             psbt: b"psbt\xff".to_vec(),
@@ -307,13 +311,13 @@ pub fn rgb() -> Vec<Msg> {
         },
         RgbMsg::Exported(vec![1; 10]),
         RgbMsg::SendContract {
-            node_id: [2; 33],
+            node_id: NodeId([2; 33]),
             contract_id: id(),
         },
         RgbMsg::ContractSubscribe,
         RgbMsg::ContractReceived(Received {
-            from: [2; 33],
-            container_id: [9; 32],
+            from: NodeId([2; 33]),
+            container_id: ContainerId([9; 32]),
             valid: false,
             contract_id: String::new(),
             reasons: vec!["invalid".into()],
@@ -348,22 +352,22 @@ pub fn storm() -> Vec<Msg> {
         size: 5,
     };
     let info = ContainerInfo {
-        id: [9; 32],
+        id: ContainerId([9; 32]),
         header: header.clone(),
         chunks: 1,
     };
     let t = || "chunks".to_string();
     let chat = ChatEntry {
-        peer: [2; 33],
+        peer: NodeId([2; 33]),
         outgoing: false,
         time_ms: 1_700_000_000_000,
         text: "hi".into(),
     };
     let transfer = TransferInfo {
-        container_id: [9; 32],
-        peer: [2; 33],
+        container_id: ContainerId([9; 32]),
+        peer: NodeId([2; 33]),
         app: 0x0002,
-        state: 2,
+        state: TransferState::Chunks,
         size: 5,
         chunks: 1,
         have: 0,
@@ -398,10 +402,10 @@ pub fn storm() -> Vec<Msg> {
             table: t(),
             data: b"hello".to_vec(),
         },
-        StormMsg::ChunkStored([2; 32]),
+        StormMsg::ChunkStored(ChunkId([2; 32])),
         StormMsg::RetrieveChunk {
             table: t(),
-            id: [2; 32],
+            id: ChunkId([2; 32]),
         },
         StormMsg::Insert {
             table: "contract-test".into(),
@@ -422,20 +426,20 @@ pub fn storm() -> Vec<Msg> {
         },
         StormMsg::Containerize {
             header: header.clone(),
-            chunks: vec![[6; 32]],
+            chunks: vec![ChunkId([6; 32])],
         },
         StormMsg::ContainerCreated(info.clone()),
         StormMsg::Containers,
         StormMsg::ContainerList(vec![info]),
-        StormMsg::GetContainer([7; 32]),
+        StormMsg::GetContainer(ContainerId([7; 32])),
         StormMsg::ContainerData {
-            id: [7; 32],
+            id: ContainerId([7; 32]),
             container: Container {
                 header,
-                chunks: vec![[8; 32]],
+                chunks: vec![ChunkId([8; 32])],
             },
         },
-        StormMsg::Assemble([7; 32]),
+        StormMsg::Assemble(ContainerId([7; 32])),
         StormMsg::RegisterApp {
             app: 0x8001,
             name: "echo".into(),
@@ -455,27 +459,29 @@ pub fn storm() -> Vec<Msg> {
             name: "chat".into(),
         }]),
         StormMsg::ChatSend {
-            node_id: [2; 33],
+            node_id: NodeId([2; 33]),
             text: "hi".into(),
         },
         StormMsg::ChatSubscribe,
         StormMsg::ChatIn(chat.clone()),
-        StormMsg::ChatHistory { node_id: [2; 33] },
+        StormMsg::ChatHistory {
+            node_id: NodeId([2; 33]),
+        },
         StormMsg::ChatList(vec![chat]),
         StormMsg::AppSendTo {
-            node_id: [2; 33],
+            node_id: NodeId([2; 33]),
             app: 0x8001,
             payload: b"ping".to_vec(),
         },
         StormMsg::SendContainer {
-            node_id: [2; 33],
-            container_id: [9; 32],
+            node_id: NodeId([2; 33]),
+            container_id: ContainerId([9; 32]),
             app: 0x0002,
         },
-        StormMsg::AcceptContainer([9; 32]),
+        StormMsg::AcceptContainer(ContainerId([9; 32])),
         StormMsg::Transfers,
         StormMsg::TransferList(vec![transfer.clone()]),
-        StormMsg::TransferSubscribe(Some([9; 32])),
+        StormMsg::TransferSubscribe(Some(ContainerId([9; 32]))),
         StormMsg::TransferProgress(transfer.clone()),
         StormMsg::ContainerReceived(transfer),
     ];

@@ -14,8 +14,13 @@ use crate::wire::limits::{
     MAX_APP_PAYLOAD, MAX_CONTAINER_CHUNKS, MAX_IDS, MAX_LIST, MAX_POST_BODY, MAX_SERVICE_NAME,
     MAX_TABLE_NAME, MAX_TEXT, MAX_VALUE,
 };
-use crate::wire::storm::container::{Container, ContainerHeader, Id32};
+use crate::wire::node_id::NodeId;
+use crate::wire::storm::container::{ChunkId, Container, ContainerHeader, ContainerId};
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
+
+/// A key of a STORE table: 32 bytes (a chunk's id in `chunks`, a container's in
+/// `containers`, any 32 bytes elsewhere).
+pub type Key = [u8; 32];
 
 message_set! {
     /// The Storm Node's messages (0x05xx; docs/API.md, "Storm requests").
@@ -36,7 +41,7 @@ message_set! {
             /// Table name.
             table: String,
             /// Key.
-            key: Id32,
+            key: Key,
             /// Value (at most `MAX_VALUE` bytes).
             value: Vec<u8>,
         } = 0x0504 as Request,
@@ -45,7 +50,7 @@ message_set! {
             /// Table name.
             table: String,
             /// Key.
-            key: Id32,
+            key: Key,
         } = 0x0505 as Request,
         /// Final reply to `Get` and `RetrieveChunk`.
         Value(Vec<u8>) = 0x0506 as Final,
@@ -54,7 +59,7 @@ message_set! {
             /// Table name.
             table: String,
             /// Key.
-            key: Id32,
+            key: Key,
         } = 0x0507 as Request,
         /// Request: store a chunk under its chunk id; answered after the commit.
         StoreChunk {
@@ -64,34 +69,34 @@ message_set! {
             data: Vec<u8>,
         } = 0x0508 as Request,
         /// Final reply to `StoreChunk`: the chunk id.
-        ChunkStored(Id32) = 0x0509 as Final,
+        ChunkStored(ChunkId) = 0x0509 as Final,
         /// Request: the chunk with this id (`NOT_FOUND` if absent); the reply is `Value`.
         RetrieveChunk {
             /// Table name.
             table: String,
             /// Chunk id.
-            id: Id32,
+            id: ChunkId,
         } = 0x050A as Request,
         /// Request: add ids to a set (a table whose values are empty); after the commit.
         Insert {
             /// Table name.
             table: String,
             /// Ids to add (at most `MAX_IDS`).
-            ids: Vec<Id32>,
+            ids: Vec<Key>,
         } = 0x050B as Request,
         /// Request: the keys of a table in ascending order, one page at a time.
         ListIds {
             /// Table name.
             table: String,
             /// Start after this key (none: from the first).
-            after: Option<Id32>,
+            after: Option<Key>,
             /// Most keys to return (1 to `MAX_IDS`).
             limit: u16,
         } = 0x050C as Request,
         /// Final reply to `ListIds` and `CheckUnknown`.
         IdList {
             /// The ids.
-            ids: Vec<Id32>,
+            ids: Vec<Key>,
             /// Whether `ListIds` has more keys after the last one.
             more: bool,
         } = 0x050D as Final,
@@ -100,7 +105,7 @@ message_set! {
             /// Table name.
             table: String,
             /// Ids to check (at most `MAX_IDS`).
-            ids: Vec<Id32>,
+            ids: Vec<Key>,
         } = 0x050E as Request,
         /// Request (to `stormd`): make a container of chunks already stored in table
         /// `chunks`, in this order; the sizes must add up to `header.size`.
@@ -108,7 +113,7 @@ message_set! {
             /// The header.
             header: ContainerHeader,
             /// Chunk ids in content order.
-            chunks: Vec<Id32>,
+            chunks: Vec<ChunkId>,
         } = 0x0520 as Request,
         /// Final reply to `Containerize`.
         ContainerCreated(ContainerInfo) = 0x0521 as Final,
@@ -117,17 +122,17 @@ message_set! {
         /// Final reply to `Containers`.
         ContainerList(Vec<ContainerInfo>) = 0x0523 as Final,
         /// Request (to `stormd`): a container as stored.
-        GetContainer(Id32) = 0x0524 as Request,
+        GetContainer(ContainerId) = 0x0524 as Request,
         /// Final reply to `GetContainer` and `Assemble`.
         ContainerData {
             /// Its id.
-            id: Id32,
+            id: ContainerId,
             /// The container.
             container: Container,
         } = 0x0525 as Final,
         /// Request (to `stormd`): check every chunk of a container (present, hash, total size)
         /// and answer with the container; a bad chunk is named in an `INVALID_DATA` failure.
-        Assemble(Id32) = 0x0526 as Request,
+        Assemble(ContainerId) = 0x0526 as Request,
         /// Request (to `stormd` on the STORM bus): register the sender as app `app`.
         RegisterApp {
             /// App id.
@@ -159,7 +164,7 @@ message_set! {
         /// node's id), as a Storm `Post`; it arrives there as `app_message` from the node id.
         AppSendTo {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// Destination app id.
             app: u16,
             /// Payload (at most `MAX_POST_BODY` bytes).
@@ -169,7 +174,7 @@ message_set! {
         /// node's id), over the LNP node this node joined.
         ChatSend {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// The text.
             text: String,
         } = 0x0540 as Request,
@@ -180,7 +185,7 @@ message_set! {
         /// Request (to `stormd`): the chat history with a peer, oldest first.
         ChatHistory {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
         } = 0x0543 as Request,
         /// Final reply to `ChatHistory`.
         ChatList(Vec<ChatEntry>) = 0x0544 as Final,
@@ -188,14 +193,14 @@ message_set! {
         /// `app` (a Storm `AnnounceContainer`); the peer may then pull it.
         SendContainer {
             /// The peer's node id.
-            node_id: [u8; 33],
+            node_id: NodeId,
             /// The container.
-            container_id: Id32,
+            container_id: ContainerId,
             /// The Storm app it is meant for.
             app: u16,
         } = 0x0550 as Request,
         /// Request (to `stormd`): accept an offered container and download it.
-        AcceptContainer(Id32) = 0x0551 as Request,
+        AcceptContainer(ContainerId) = 0x0551 as Request,
         /// Request (to `stormd`): the offers, downloads and shared containers.
         Transfers = 0x0552 as Request,
         /// Final reply to `Transfers`.
@@ -203,7 +208,7 @@ message_set! {
         /// Request (to `stormd`): subscribe the sender to `transfer_progress` and
         /// `container_received`. It gets a `transfer_progress` for every transfer at once, and
         /// a `container_received` at once if `container` is given and already stored.
-        TransferSubscribe(Option<Id32>) = 0x0554 as Request,
+        TransferSubscribe(Option<ContainerId>) = 0x0554 as Request,
         /// Notification: the state of a transfer changed.
         TransferProgress(TransferInfo) = 0x0555 as OneWay,
         /// Notification: a container was downloaded, checked and stored (to the API's
@@ -216,7 +221,7 @@ message_set! {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatEntry {
     /// The peer (its LNP node's id).
-    pub peer: [u8; 33],
+    pub peer: NodeId,
     /// Sent by us (1) or by the peer (0).
     pub outgoing: bool,
     /// Unix time in milliseconds when it was sent or received.
@@ -235,7 +240,7 @@ impl Strict for ChatEntry {
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         Ok(ChatEntry {
-            peer: r.array()?,
+            peer: Strict::strict_decode(r)?,
             outgoing: bool::strict_decode(r)?,
             time_ms: u64::strict_decode(r)?,
             text: decode_string(r, MAX_TEXT)?,
@@ -243,39 +248,79 @@ impl Strict for ChatEntry {
     }
 }
 
-/// What a transfer is doing ([`TransferInfo::state`]).
-pub mod transfer_state {
-    /// Offered by the peer, not accepted.
-    pub const OFFERED: u8 = 0;
-    /// Accepted: asking for the header and chunk list.
-    pub const HEADER: u8 = 1;
-    /// Fetching chunks.
-    pub const CHUNKS: u8 = 2;
-    /// Waiting for the peer (unreachable, or it stopped answering); retried by itself.
-    pub const WAITING: u8 = 3;
-    /// Received, checked and stored.
-    pub const RECEIVED: u8 = 4;
-    /// Given up (the peer refused, or sent a container that does not check out).
-    pub const FAILED: u8 = 5;
-    /// Ours, offered to the peer, which may pull it.
-    pub const SHARED: u8 = 6;
-    /// The names, by state.
-    pub const NAMES: [&str; 7] = [
-        "offered", "header", "chunks", "waiting", "received", "failed", "shared",
+/// What a transfer is doing ([`TransferInfo::state`]); a `u8` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransferState {
+    /// 0: offered by the peer, not accepted.
+    Offered = 0,
+    /// 1: accepted: asking for the header and chunk list.
+    Header = 1,
+    /// 2: fetching chunks.
+    Chunks = 2,
+    /// 3: waiting for the peer (unreachable, or it stopped answering); retried by itself.
+    Waiting = 3,
+    /// 4: received, checked and stored.
+    Received = 4,
+    /// 5: given up (the peer refused, or sent a container that does not check out).
+    Failed = 5,
+    /// 6: ours, offered to the peer, which may pull it.
+    Shared = 6,
+}
+
+impl TransferState {
+    /// Every state, by value.
+    pub const ALL: [TransferState; 7] = [
+        TransferState::Offered,
+        TransferState::Header,
+        TransferState::Chunks,
+        TransferState::Waiting,
+        TransferState::Received,
+        TransferState::Failed,
+        TransferState::Shared,
     ];
+
+    /// Its name, as `nodectl` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferState::Offered => "offered",
+            TransferState::Header => "header",
+            TransferState::Chunks => "chunks",
+            TransferState::Waiting => "waiting",
+            TransferState::Received => "received",
+            TransferState::Failed => "failed",
+            TransferState::Shared => "shared",
+        }
+    }
+}
+
+impl Strict for TransferState {
+    const MIN_SIZE: usize = 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        (*self as u8).strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        let tag = u8::strict_decode(r)?;
+        TransferState::ALL
+            .get(usize::from(tag))
+            .copied()
+            .ok_or(StrictError::UnknownTag {
+                ty: "transfer state",
+                tag,
+            })
+    }
 }
 
 /// A transfer: an offer, a download or a container shared with a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TransferInfo {
     /// The container.
-    pub container_id: Id32,
+    pub container_id: ContainerId,
     /// The peer (its LNP node's id).
-    pub peer: [u8; 33],
+    pub peer: NodeId,
     /// The Storm app it is meant for.
     pub app: u16,
-    /// One of [`transfer_state`].
-    pub state: u8,
+    /// What it is doing.
+    pub state: TransferState,
     /// Content size from the header.
     pub size: u64,
     /// Distinct chunks (0 until the chunk list is known).
@@ -307,10 +352,10 @@ impl Strict for TransferInfo {
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         Ok(TransferInfo {
-            container_id: r.array()?,
-            peer: r.array()?,
+            container_id: Strict::strict_decode(r)?,
+            peer: Strict::strict_decode(r)?,
             app: u16::strict_decode(r)?,
-            state: u8::strict_decode(r)?,
+            state: TransferState::strict_decode(r)?,
             size: u64::strict_decode(r)?,
             chunks: u32::strict_decode(r)?,
             have: u32::strict_decode(r)?,
@@ -335,7 +380,7 @@ pub struct TableInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerInfo {
     /// Container id.
-    pub id: Id32,
+    pub id: ContainerId,
     /// Header.
     pub header: ContainerHeader,
     /// Number of chunks.
@@ -385,9 +430,8 @@ impl StormMsg {
                 table(t, out)?;
                 encode_value(data, MAX_VALUE, out)
             }
-            StormMsg::ChunkStored(id) | StormMsg::GetContainer(id) | StormMsg::Assemble(id) => {
-                id.strict_encode(out)
-            }
+            StormMsg::ChunkStored(id) => id.strict_encode(out),
+            StormMsg::GetContainer(id) | StormMsg::Assemble(id) => id.strict_encode(out),
             StormMsg::RetrieveChunk { table: t, id } => {
                 table(t, out)?;
                 id.strict_encode(out)
@@ -515,26 +559,26 @@ impl StormMsg {
             0x0503 => StormMsg::Counted(u64::strict_decode(r)?),
             0x0504 => StormMsg::Put {
                 table: table(r)?,
-                key: r.array()?,
+                key: Strict::strict_decode(r)?,
                 value: decode_value(r, MAX_VALUE)?,
             },
             0x0505 => StormMsg::Get {
                 table: table(r)?,
-                key: r.array()?,
+                key: Strict::strict_decode(r)?,
             },
             0x0506 => StormMsg::Value(decode_value(r, MAX_VALUE)?),
             0x0507 => StormMsg::Delete {
                 table: table(r)?,
-                key: r.array()?,
+                key: Strict::strict_decode(r)?,
             },
             0x0508 => StormMsg::StoreChunk {
                 table: table(r)?,
                 data: decode_value(r, MAX_VALUE)?,
             },
-            0x0509 => StormMsg::ChunkStored(r.array()?),
+            0x0509 => StormMsg::ChunkStored(Strict::strict_decode(r)?),
             0x050A => StormMsg::RetrieveChunk {
                 table: table(r)?,
-                id: r.array()?,
+                id: Strict::strict_decode(r)?,
             },
             0x050B => StormMsg::Insert {
                 table: table(r)?,
@@ -544,7 +588,7 @@ impl StormMsg {
                 table: table(r)?,
                 after: match u8::strict_decode(r)? {
                     0 => None,
-                    1 => Some(r.array()?),
+                    1 => Some(Strict::strict_decode(r)?),
                     t => return Err(StrictError::WrongOptionalEncoding(t).into()),
                 },
                 limit: u16::strict_decode(r)?,
@@ -571,12 +615,12 @@ impl StormMsg {
                 }
                 StormMsg::ContainerList(list)
             }
-            0x0524 => StormMsg::GetContainer(r.array()?),
+            0x0524 => StormMsg::GetContainer(Strict::strict_decode(r)?),
             0x0525 => StormMsg::ContainerData {
-                id: r.array()?,
+                id: Strict::strict_decode(r)?,
                 container: Container::strict_decode(r)?,
             },
-            0x0526 => StormMsg::Assemble(r.array()?),
+            0x0526 => StormMsg::Assemble(Strict::strict_decode(r)?),
             0x0530 => StormMsg::RegisterApp {
                 app: u16::strict_decode(r)?,
                 name: decode_string(r, MAX_SERVICE_NAME)?,
@@ -603,13 +647,13 @@ impl StormMsg {
                 StormMsg::AppList(apps)
             }
             0x0540 => StormMsg::ChatSend {
-                node_id: r.array()?,
+                node_id: Strict::strict_decode(r)?,
                 text: decode_string(r, MAX_TEXT)?,
             },
             0x0541 => StormMsg::ChatSubscribe,
             0x0542 => StormMsg::ChatIn(ChatEntry::strict_decode(r)?),
             0x0543 => StormMsg::ChatHistory {
-                node_id: r.array()?,
+                node_id: Strict::strict_decode(r)?,
             },
             0x0544 => {
                 let n = r.len_prefix(MAX_LIST, ChatEntry::MIN_SIZE)?;
@@ -620,16 +664,16 @@ impl StormMsg {
                 StormMsg::ChatList(list)
             }
             0x0535 => StormMsg::AppSendTo {
-                node_id: r.array()?,
+                node_id: Strict::strict_decode(r)?,
                 app: u16::strict_decode(r)?,
                 payload: decode_value(r, MAX_POST_BODY)?,
             },
             0x0550 => StormMsg::SendContainer {
-                node_id: r.array()?,
-                container_id: r.array()?,
+                node_id: Strict::strict_decode(r)?,
+                container_id: Strict::strict_decode(r)?,
                 app: u16::strict_decode(r)?,
             },
-            0x0551 => StormMsg::AcceptContainer(r.array()?),
+            0x0551 => StormMsg::AcceptContainer(Strict::strict_decode(r)?),
             0x0552 => StormMsg::Transfers,
             0x0553 => {
                 let n = r.len_prefix(MAX_LIST, TransferInfo::MIN_SIZE)?;
@@ -641,7 +685,7 @@ impl StormMsg {
             }
             0x0554 => StormMsg::TransferSubscribe(match u8::strict_decode(r)? {
                 0 => None,
-                1 => Some(r.array()?),
+                1 => Some(Strict::strict_decode(r)?),
                 t => return Err(StrictError::WrongOptionalEncoding(t).into()),
             }),
             0x0555 => StormMsg::TransferProgress(TransferInfo::strict_decode(r)?),
@@ -660,7 +704,7 @@ impl Strict for ContainerInfo {
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         Ok(ContainerInfo {
-            id: r.array()?,
+            id: Strict::strict_decode(r)?,
             header: ContainerHeader::strict_decode(r)?,
             chunks: u32::strict_decode(r)?,
         })
@@ -686,21 +730,18 @@ fn decode_value(r: &mut Reader<'_>, max: usize) -> Result<Vec<u8>, StrictError> 
     Ok(r.take(len)?.to_vec())
 }
 
-/// Encodes ids with a u16 count, at most `max`.
-fn encode_ids(ids: &[Id32], max: usize, out: &mut Vec<u8>) -> Result<(), StrictError> {
+/// Encodes ids (32 bytes each) with a u16 count, at most `max`.
+fn encode_ids<T: Strict>(ids: &[T], max: usize, out: &mut Vec<u8>) -> Result<(), StrictError> {
     encode_len(ids.len(), max, out)?;
-    for id in ids {
-        out.extend_from_slice(id);
-    }
-    Ok(())
+    ids.iter().try_for_each(|id| id.strict_encode(out))
 }
 
 /// Decodes ids with a u16 count, checked against `max` and the bytes left first.
-fn decode_ids(r: &mut Reader<'_>, max: usize) -> Result<Vec<Id32>, StrictError> {
-    let n = r.len_prefix(max, 32)?;
+fn decode_ids<T: Strict>(r: &mut Reader<'_>, max: usize) -> Result<Vec<T>, StrictError> {
+    let n = r.len_prefix(max, T::MIN_SIZE)?;
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
-        ids.push(r.array()?);
+        ids.push(T::strict_decode(r)?);
     }
     Ok(ids)
 }
@@ -742,10 +783,10 @@ mod tests {
                 ids: vec![],
             },
             StormMsg::ContainerData {
-                id: [7; 32],
+                id: ContainerId([7; 32]),
                 container: Container {
                     header,
-                    chunks: vec![[8; 32]; MAX_CONTAINER_CHUNKS],
+                    chunks: vec![ChunkId([8; 32]); MAX_CONTAINER_CHUNKS],
                 },
             },
             StormMsg::AppSend {

@@ -6,25 +6,38 @@
 //! is a strict `bytes`, at most 65,535 bytes): a chunk holds at most [`MAX_CHUNK`] bytes and a
 //! container at most [`MAX_CONTAINER_CHUNKS`] chunk ids.
 
+use crate::wire::hex_id::hex_id;
 use crate::wire::limits::{MAX_CHUNK, MAX_CONTAINER_CHUNKS, MAX_INFO, MAX_MIME};
 use crate::wire::strict::{decode_string, encode_string, Reader, Strict, StrictError};
 use bitcoin::hashes::{sha256, Hash, HashEngine};
 
-/// A 32-byte id (chunk, container, table key).
-pub type Id32 = [u8; 32];
+hex_id!(
+    /// A chunk's id: SHA256(u24 LE length ‖ data) ([`chunk_id`], storm-core's `ChunkId`).
+    ChunkId,
+    32,
+    "a chunk id"
+);
+
+hex_id!(
+    /// A container's id: the tagged hash of its encoding ([`Container::id`]); shown as hex or
+    /// as `storm1…` ([`ContainerId::bech32`]).
+    ContainerId,
+    32,
+    "a container id"
+);
 
 /// The chunk id of `data`: SHA256(u24 LE length ‖ data), storm-core's `ChunkId`.
 /// `data` longer than [`MAX_CHUNK`] has no chunk id (the caller checks first).
-pub fn chunk_id(data: &[u8]) -> Id32 {
+pub fn chunk_id(data: &[u8]) -> ChunkId {
     let mut e = sha256::Hash::engine();
     let len = (data.len() as u32).to_le_bytes();
     e.input(&len[..3]);
     e.input(data);
-    sha256::Hash::from_engine(e).to_byte_array()
+    ChunkId(sha256::Hash::from_engine(e).to_byte_array())
 }
 
 /// The tagged hash of storm-core: SHA256(SHA256(tag) ‖ SHA256(tag) ‖ msg).
-pub fn tagged_hash(tag: &str, msg: &[u8]) -> Id32 {
+pub fn tagged_hash(tag: &str, msg: &[u8]) -> [u8; 32] {
     let t = sha256::Hash::hash(tag.as_bytes());
     let mut e = sha256::Hash::engine();
     e.input(t.as_byte_array());
@@ -78,7 +91,7 @@ pub struct Container {
     /// The header.
     pub header: ContainerHeader,
     /// Chunk ids in content order.
-    pub chunks: Vec<Id32>,
+    pub chunks: Vec<ChunkId>,
 }
 
 impl Strict for Container {
@@ -94,7 +107,7 @@ impl Strict for Container {
         }
         out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
         for id in &self.chunks {
-            out.extend_from_slice(id);
+            out.extend_from_slice(id.as_bytes());
         }
         Ok(())
     }
@@ -115,7 +128,7 @@ impl Strict for Container {
         }
         let mut chunks = Vec::with_capacity(n);
         for _ in 0..n {
-            chunks.push(r.array()?);
+            chunks.push(ChunkId(r.array()?));
         }
         Ok(Container { header, chunks })
     }
@@ -123,15 +136,15 @@ impl Strict for Container {
 
 impl Container {
     /// The container id: the tagged hash (`storm:container`) of its strict encoding.
-    pub fn id(&self) -> Result<Id32, StrictError> {
+    pub fn id(&self) -> Result<ContainerId, StrictError> {
         Ok(Container::id_of_encoding(&crate::wire::strict::serialize(
             self,
         )?))
     }
 
     /// The container id of an already encoded container.
-    pub fn id_of_encoding(encoded: &[u8]) -> Id32 {
-        tagged_hash("storm:container", encoded)
+    pub fn id_of_encoding(encoded: &[u8]) -> ContainerId {
+        ContainerId(tagged_hash("storm:container", encoded))
     }
 }
 
@@ -141,28 +154,28 @@ pub fn split(content: &[u8], size: usize) -> impl Iterator<Item = &[u8]> {
     content.chunks(size.clamp(1, MAX_CHUNK))
 }
 
+impl ContainerId {
+    /// The human form: bech32m with HRP `storm`.
+    pub fn bech32(&self) -> String {
+        let hrp = bitcoin::bech32::Hrp::parse_unchecked("storm");
+        bitcoin::bech32::encode::<bitcoin::bech32::Bech32m>(hrp, &self.0)
+            .unwrap_or_else(|_| String::from("storm1?"))
+    }
+}
+
 /// The human form of a container id: bech32m with HRP `storm`.
-pub fn container_id_bech32(id: &Id32) -> String {
-    let hrp = bitcoin::bech32::Hrp::parse_unchecked("storm");
-    bitcoin::bech32::encode::<bitcoin::bech32::Bech32m>(hrp, id)
-        .unwrap_or_else(|_| String::from("storm1?"))
+pub fn container_id_bech32(id: &ContainerId) -> String {
+    id.bech32()
 }
 
 /// Parses a container id given as 64 hex digits or as `storm1…`.
-pub fn parse_container_id(s: &str) -> Result<Id32, String> {
-    if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let mut id = [0u8; 32];
-        for (i, pair) in s.as_bytes().chunks(2).enumerate() {
-            let digit = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-            id[i] = digit(pair[0]) << 4 | digit(pair[1]);
-        }
+pub fn parse_container_id(s: &str) -> Result<ContainerId, String> {
+    if let Ok(id) = s.parse() {
         return Ok(id);
     }
     match bitcoin::bech32::decode(s) {
-        Ok((hrp, data)) if hrp.as_str() == "storm" && data.len() == 32 => {
-            let mut id = [0u8; 32];
-            id.copy_from_slice(&data);
-            Ok(id)
+        Ok((hrp, data)) if hrp.as_str() == "storm" => {
+            ContainerId::from_slice(&data).ok_or_else(|| "not a storm1… container id".to_string())
         }
         Ok(_) => Err("not a storm1… container id".into()),
         Err(_) => Err("neither 64 hex digits nor a storm1… id".into()),
@@ -195,7 +208,7 @@ mod tests {
 
     #[test]
     fn chunk_id_matches_storm_core() {
-        assert_eq!(chunk_id(b"hello").to_lower_hex_string(), HELLO_ID);
+        assert_eq!(chunk_id(b"hello").to_string(), HELLO_ID);
     }
 
     #[test]
@@ -203,7 +216,7 @@ mod tests {
         let c = greeting();
         assert_eq!(serialize(&c).unwrap().to_lower_hex_string(), CONTAINER);
         let id = c.id().unwrap();
-        assert_eq!(id.to_lower_hex_string(), CONTAINER_ID);
+        assert_eq!(id.to_string(), CONTAINER_ID);
         assert_eq!(container_id_bech32(&id), CONTAINER_BECH32);
         assert_eq!(parse_container_id(CONTAINER_BECH32).unwrap(), id);
         assert_eq!(parse_container_id(CONTAINER_ID).unwrap(), id);

@@ -6,8 +6,9 @@
 //! length); every length is checked against that and against the bytes left before anything
 //! is allocated.
 
+use crate::wire::hex_id::hex_id;
 use crate::wire::limits::{MAX_CONTAINER_CHUNKS, STORM_MAX_MESSAGE};
-use crate::wire::storm::container::{Container, ContainerHeader, Id32};
+use crate::wire::storm::container::{ChunkId, Container, ContainerHeader, ContainerId};
 use crate::wire::strict::{decode_bytes, encode_bytes, encode_len, Reader, Strict, StrictError};
 
 /// Strict encoding 0.9's u16 length: the longest string, `bytes` or list.
@@ -17,18 +18,22 @@ const B16: usize = u16::MAX as usize;
 /// 0x11 RGB transfers; 0x8000 and above are vendors').
 pub type App = u16;
 
-/// A message id (storm-core `MesgId`).
-pub type MesgId = Id32;
+hex_id!(
+    /// A message id (storm-core `MessageId`).
+    MessageId,
+    32,
+    "a message id"
+);
 
 /// A message of a Storm app (`Mesg`): a reply to `parent_id`, a body, attachments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mesg {
     /// Parent message or topic.
-    pub parent_id: MesgId,
+    pub parent_id: MessageId,
     /// App-specific body.
     pub body: Vec<u8>,
     /// Ids of attached containers.
-    pub container_ids: Vec<Id32>,
+    pub container_ids: Vec<ContainerId>,
 }
 
 /// A topic (`Topic`): a body and attachments.
@@ -37,16 +42,16 @@ pub struct Topic {
     /// App-specific body.
     pub body: Vec<u8>,
     /// Ids of attached containers.
-    pub container_ids: Vec<Id32>,
+    pub container_ids: Vec<ContainerId>,
 }
 
 /// The message id that gives access to a container, and the container (`ContainerFullId`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FullId {
     /// The message defining access (zero when none).
-    pub message_id: MesgId,
+    pub message_id: MessageId,
     /// The container.
-    pub container_id: Id32,
+    pub container_id: ContainerId,
 }
 
 /// A Storm peer message.
@@ -59,17 +64,17 @@ pub enum StormP2p {
     /// 0x0004: the topics of an app.
     ListTopics(App),
     /// 0x0005: answer to `ListTopics` (a set).
-    AppTopics(App, Vec<MesgId>),
+    AppTopics(App, Vec<MessageId>),
     /// 0x0006: propose a new topic.
     ProposeTopic(App, Topic),
     /// 0x0008: a message (chat text, an offer, ...).
     Post(App, Mesg),
     /// 0x000a: ask for a message.
-    Read(App, MesgId),
+    Read(App, MessageId),
     /// 0x000c: decline a message.
-    Decline(App, MesgId),
+    Decline(App, MessageId),
     /// 0x000e: accept a message.
-    Accept(App, MesgId),
+    Accept(App, MessageId),
     /// 0x0010: ask for a container's header and chunk list.
     PullContainer(App, FullId),
     /// 0x0011: announce a container.
@@ -83,20 +88,20 @@ pub enum StormP2p {
         /// The app.
         app: App,
         /// The message giving access.
-        message_id: MesgId,
+        message_id: MessageId,
         /// The container.
-        container_id: Id32,
+        container_id: ContainerId,
         /// The chunks wanted, ascending.
-        chunk_ids: Vec<Id32>,
+        chunk_ids: Vec<ChunkId>,
     },
     /// 0x0015: one chunk.
     PushChunk {
         /// The app.
         app: App,
         /// The container.
-        container_id: Id32,
+        container_id: ContainerId,
         /// The chunk's id (SHA256 of u24 length ‖ data; the receiver checks it).
-        chunk_id: Id32,
+        chunk_id: ChunkId,
         /// The chunk's bytes (u24 length on the wire).
         data: Vec<u8>,
     },
@@ -136,16 +141,16 @@ impl std::fmt::Display for StormP2pError {
 
 impl std::error::Error for StormP2pError {}
 
-fn encode_ids(ids: &[Id32], out: &mut Vec<u8>) -> Result<(), StrictError> {
+fn encode_ids<T: Strict>(ids: &[T], out: &mut Vec<u8>) -> Result<(), StrictError> {
     encode_len(ids.len(), u16::MAX as usize, out)?;
     ids.iter().try_for_each(|id| id.strict_encode(out))
 }
 
-fn decode_ids(r: &mut Reader<'_>) -> Result<Vec<Id32>, StrictError> {
-    let n = r.len_prefix(u16::MAX as usize, 32)?;
+fn decode_ids<T: Strict>(r: &mut Reader<'_>) -> Result<Vec<T>, StrictError> {
+    let n = r.len_prefix(u16::MAX as usize, T::MIN_SIZE)?;
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
-        v.push(r.array()?);
+        v.push(T::strict_decode(r)?);
     }
     Ok(v)
 }
@@ -176,8 +181,8 @@ impl FullId {
     }
     fn decode(r: &mut Reader<'_>) -> Result<FullId, StrictError> {
         Ok(FullId {
-            message_id: r.array()?,
-            container_id: r.array()?,
+            message_id: Strict::strict_decode(r)?,
+            container_id: Strict::strict_decode(r)?,
         })
     }
 }
@@ -339,14 +344,14 @@ impl StormP2p {
             0x0008 => StormP2p::Post(
                 app(r)?,
                 Mesg {
-                    parent_id: r.array()?,
+                    parent_id: Strict::strict_decode(r)?,
                     body: decode_bytes(r, B16)?,
                     container_ids: decode_ids(r)?,
                 },
             ),
-            0x000a => StormP2p::Read(app(r)?, r.array()?),
-            0x000c => StormP2p::Decline(app(r)?, r.array()?),
-            0x000e => StormP2p::Accept(app(r)?, r.array()?),
+            0x000a => StormP2p::Read(app(r)?, Strict::strict_decode(r)?),
+            0x000c => StormP2p::Decline(app(r)?, Strict::strict_decode(r)?),
+            0x000e => StormP2p::Accept(app(r)?, Strict::strict_decode(r)?),
             0x0010 => StormP2p::PullContainer(app(r)?, FullId::decode(r)?),
             0x0011 => {
                 let a = app(r)?;
@@ -368,14 +373,14 @@ impl StormP2p {
             }
             0x0014 => StormP2p::PullChunk {
                 app: app(r)?,
-                message_id: r.array()?,
-                container_id: r.array()?,
+                message_id: Strict::strict_decode(r)?,
+                container_id: Strict::strict_decode(r)?,
                 chunk_ids: decode_set(decode_ids(r)?)?,
             },
             0x0015 => {
                 let a = app(r)?;
-                let container_id = r.array()?;
-                let chunk_id = r.array()?;
+                let container_id = Strict::strict_decode(r)?;
+                let chunk_id = Strict::strict_decode(r)?;
                 let len = r.take(3)?;
                 let n = u32::from_le_bytes([len[0], len[1], len[2], 0]) as usize;
                 StormP2p::PushChunk {
@@ -415,8 +420,8 @@ mod tests {
         }
     }
 
-    fn id(s: &str) -> Id32 {
-        <[u8; 32]>::from_hex(s).unwrap()
+    fn id<T: From<[u8; 32]>>(s: &str) -> T {
+        <[u8; 32]>::from_hex(s).unwrap().into()
     }
 
     #[test]
@@ -434,7 +439,7 @@ mod tests {
             (
                 StormP2p::PullChunk {
                     app: 0x0011,
-                    message_id: [0; 32],
+                    message_id: MessageId([0; 32]),
                     container_id: id(CONTAINER_ID),
                     chunk_ids: vec![id(HELLO_ID)],
                 },
@@ -445,7 +450,7 @@ mod tests {
                     0x0011,
                     header(),
                     FullId {
-                        message_id: [0; 32],
+                        message_id: MessageId([0; 32]),
                         container_id: id(CONTAINER_ID),
                     },
                 ),
@@ -455,7 +460,7 @@ mod tests {
                 StormP2p::Post(
                     0x0001,
                     Mesg {
-                        parent_id: [0; 32],
+                        parent_id: MessageId([0; 32]),
                         body: b"hi".to_vec(),
                         container_ids: vec![],
                     },
@@ -468,37 +473,37 @@ mod tests {
             assert_eq!(msg.encode().unwrap(), bytes, "{msg:?}");
             assert_eq!(StormP2p::decode(&bytes).unwrap(), msg);
         }
-        assert_eq!(chunk_id(b"hello"), id(HELLO_ID));
+        assert_eq!(chunk_id(b"hello"), id::<ChunkId>(HELLO_ID));
     }
 
     #[test]
     fn every_type_roundtrips_and_bad_input_fails_before_allocating() {
         let full = FullId {
-            message_id: [1; 32],
-            container_id: [2; 32],
+            message_id: MessageId([1; 32]),
+            container_id: ContainerId([2; 32]),
         };
         let all = vec![
             StormP2p::ListApps,
             StormP2p::ActiveApps(vec![1, 2, 0x11]),
             StormP2p::ListTopics(1),
-            StormP2p::AppTopics(1, vec![[3; 32], [4; 32]]),
+            StormP2p::AppTopics(1, vec![MessageId([3; 32]), MessageId([4; 32])]),
             StormP2p::ProposeTopic(
                 1,
                 Topic {
                     body: b"t".to_vec(),
-                    container_ids: vec![[5; 32]],
+                    container_ids: vec![ContainerId([5; 32])],
                 },
             ),
-            StormP2p::Read(1, [6; 32]),
-            StormP2p::Decline(1, [6; 32]),
-            StormP2p::Accept(1, [6; 32]),
+            StormP2p::Read(1, MessageId([6; 32])),
+            StormP2p::Decline(1, MessageId([6; 32])),
+            StormP2p::Accept(1, MessageId([6; 32])),
             StormP2p::PullContainer(2, full),
             StormP2p::Reject(2, full),
             StormP2p::PushContainer(
                 2,
                 Container {
                     header: header(),
-                    chunks: vec![[7; 32]; 3],
+                    chunks: vec![ChunkId([7; 32]); 3],
                 },
             ),
         ];
@@ -533,8 +538,8 @@ mod tests {
         // A chunk too big for one message does not encode.
         let big = StormP2p::PushChunk {
             app: 2,
-            container_id: [0; 32],
-            chunk_id: [0; 32],
+            container_id: ContainerId([0; 32]),
+            chunk_id: ChunkId([0; 32]),
             data: vec![0; STORM_MAX_MESSAGE],
         };
         assert!(big.encode().is_err());

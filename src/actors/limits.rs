@@ -34,6 +34,10 @@ pub const MAX_SUBSCRIBERS: usize = 256;
 /// Services subscribed to Lightning message types on the MSG bus at once. Our own choice.
 pub const MAX_PEER_SUBSCRIPTIONS: usize = 64;
 
+/// Services listening for one kind of a node's own notifications at once (Storm chat
+/// messages and transfers, RGB contracts received). Our own choice.
+pub const MAX_LISTENERS: usize = 64;
+
 // ---- Bitcoin peers (Bitcoin Core) ----
 
 /// `headers` messages in a row that do not connect: at this many the peer is discouraged

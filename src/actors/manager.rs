@@ -7,15 +7,20 @@ use super::limits::MAX_SUBSCRIBERS;
 use super::rpc_access::RpcAccess;
 use super::service::{not_taken, Control, Service, ServiceActor};
 use super::status::NodeStatus;
-use crate::bus::{Bus, Deliver};
+use crate::bus::{Bus, Deliver, Subscriber, Subscribers};
 use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceEvent, ServiceId};
 use crate::wire::node_id::NodeId;
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 
-/// Who subscribed: (bus, subscriber, request id of its `subscribe`). Shared with the factory so
-/// that subscriptions survive a restart of the manager (whose crash is news they want).
-pub type Subscribers = Arc<Mutex<Vec<(Bus, ServiceId, u64)>>>;
+/// Who subscribed to service events. Shared with the factory so that subscriptions survive a
+/// restart of the manager (whose crash is news they want).
+pub type EventSubscribers = Arc<Mutex<Subscribers>>;
+
+/// No subscribers yet (at most [`MAX_SUBSCRIBERS`]).
+pub fn event_subscribers() -> EventSubscribers {
+    Arc::new(Mutex::new(Subscribers::new("subscribers", MAX_SUBSCRIBERS)))
+}
 
 /// The node-specific requests of a manager (LNP: listen, connect, peers, ...). Its state must
 /// live outside (shared), since the manager is rebuilt on restart.
@@ -44,7 +49,7 @@ pub struct Manager {
     buses: Vec<Bus>,
     status: Arc<NodeStatus>,
     fault_injection: bool,
-    subscribers: Subscribers,
+    subscribers: EventSubscribers,
     /// The node's request handlers, asked in order.
     exts: Vec<Box<dyn Extension>>,
     /// The allow-list of the node's TCP buses.
@@ -60,7 +65,7 @@ impl Manager {
         buses: Vec<Bus>,
         status: Arc<NodeStatus>,
         fault_injection: bool,
-        subscribers: Subscribers,
+        subscribers: EventSubscribers,
         exts: Vec<Box<dyn Extension>>,
     ) -> Manager {
         Manager {
@@ -110,7 +115,7 @@ impl Manager {
         }
     }
 
-    fn subscribers(&self) -> std::sync::MutexGuard<'_, Vec<(Bus, ServiceId, u64)>> {
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, Subscribers> {
         crate::sync::lock(&self.subscribers)
     }
 
@@ -187,18 +192,12 @@ impl Service for Manager {
             Msg::GetInfo => Msg::NodeInfo(self.status.info()),
             Msg::DebugCrash { service } => self.debug_crash(&env, service),
             m @ (Msg::RpcAllow(_) | Msg::RpcRevoke(_) | Msg::RpcList) => self.rpc(m),
-            Msg::Subscribe => {
-                let mut subs = self.subscribers();
-                subs.retain(|(_, id, _)| id != &env.src);
-                if subs.len() >= MAX_SUBSCRIBERS {
-                    Msg::failure(code::BUSY, format!("{MAX_SUBSCRIBERS} subscribers already"))
-                } else {
-                    subs.push((bus.clone(), env.src.clone(), env.request_id));
-                    Msg::Success(Some("subscribed to service events".into()))
-                }
-            }
+            Msg::Subscribe => match self.subscribers().add(Subscriber::of(&bus, &env), ()) {
+                Ok(()) => Msg::Success(Some("subscribed to service events".into())),
+                Err(full) => Msg::failure(code::BUSY, full),
+            },
             Msg::Unsubscribe => {
-                self.subscribers().retain(|(_, id, _)| id != &env.src);
+                self.subscribers().remove(&env.src);
                 Msg::Success(Some("unsubscribed".into()))
             }
             Msg::Failure { code, message } => {
@@ -206,7 +205,7 @@ impl Service for Manager {
                 // anything else (a full queue, a socket restarting) loses only that event.
                 if *code == code::NO_ROUTE {
                     tracing::debug!(subscriber = %env.src, "dropping subscriber: {message}");
-                    self.subscribers().retain(|(_, id, _)| id != &env.src);
+                    self.subscribers().remove(&env.src);
                     for ext in self.exts.iter_mut() {
                         ext.gone(&env.src);
                     }
@@ -223,14 +222,8 @@ impl Service for Manager {
     }
 
     fn service_event(&mut self, ev: &ServiceEvent) -> Result<(), String> {
-        for (bus, sub, request_id) in self.subscribers().iter() {
-            bus.send(Envelope {
-                src: self.id.clone(),
-                dst: sub.clone(),
-                request_id: *request_id,
-                msg: Msg::ServiceEvent(ev.clone()),
-            });
-        }
+        self.subscribers()
+            .notify(&self.id, Msg::ServiceEvent(ev.clone()));
         Ok(())
     }
 }

@@ -253,7 +253,7 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
         let (id, name) = (seed.manager_id.clone(), seed.manager);
         let all: Vec<Bus> = buses.iter().map(|(_, b)| b.clone()).collect();
         let (status, fault) = (status.clone(), config.fault_injection);
-        let subscribers = manager::Subscribers::default();
+        let subscribers = manager::event_subscribers();
         let extensions = plan.extensions;
         let rpc = rpc.clone();
         children.push(service_spec(name.to_string(), move || {

@@ -7,6 +7,7 @@
 //! - [`socket`]: the ROUTER socket of a bus and the thread that owns it.
 //! - [`secure`]: the encrypted sessions of a TCP bus and the allow-list of client keys.
 //! - [`client`]: a blocking API client (CLI, tests, benchmarks), local or remote (encrypted).
+//! - [`subscribers`]: who asked for notifications (the one subscriber list of the crate).
 //! - [`limits`]: socket and table limits.
 
 pub mod client;
@@ -16,7 +17,9 @@ pub mod limits;
 pub mod router;
 pub mod secure;
 pub mod socket;
+pub mod subscribers;
 
 pub use endpoint::Endpoint;
 pub use kind::BusKind;
 pub use router::{Bus, Deliver};
+pub use subscribers::{Subscriber, Subscribers};

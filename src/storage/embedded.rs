@@ -1,12 +1,12 @@
 //! [`RedbStorage`]: the embedded backend, one redb file. Each table of the interface is a redb
 //! table of `[u8; 32] -> bytes`. Reads use their own read transaction (MVCC: they never wait
-//! for a writer). Writes go through [`RedbStorage::apply`], which commits a whole batch in one
+//! for a writer). Writes go through [`Storage::apply`], which commits a whole batch in one
 //! durable transaction: `stored` uses it for group commit, the single-write methods of
 //! [`Storage`] are batches of one.
 
-use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
+use super::{check_ids, check_table, Storage, StoreError, TableInfo, Write, WriteDone};
 use crate::wire::api::storm::Key;
-use crate::wire::storm::container::{chunk_id, ChunkId};
+use crate::wire::storm::container::ChunkId;
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableError,
     TableHandle,
@@ -19,75 +19,6 @@ fn def(name: &str) -> TableDefinition<'_, [u8; 32], &'static [u8]> {
 
 fn failed(e: impl std::fmt::Display) -> StoreError {
     StoreError::Failed(format!("database: {e}"))
-}
-
-/// One write of a batch (validated by [`Write::check`] before it is queued).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Write {
-    /// Store `value` under `key`.
-    Put {
-        /// Table.
-        table: String,
-        /// Key.
-        key: Key,
-        /// Value.
-        value: Vec<u8>,
-    },
-    /// Remove `key`.
-    Delete {
-        /// Table.
-        table: String,
-        /// Key.
-        key: Key,
-    },
-    /// Add ids to a set.
-    Insert {
-        /// Table.
-        table: String,
-        /// Ids.
-        ids: Vec<Key>,
-    },
-}
-
-impl Write {
-    /// A chunk write: the chunk (at most `MAX_CHUNK` bytes) under its id. Like every write,
-    /// it is checked by [`Write::check`] before it is applied.
-    pub fn chunk(table: String, data: Vec<u8>) -> Result<(ChunkId, Write), StoreError> {
-        check_chunk(&data)?;
-        let id = chunk_id(&data);
-        Ok((
-            id,
-            Write::Put {
-                table,
-                key: id.0,
-                value: data,
-            },
-        ))
-    }
-
-    /// Checks the table name and the sizes.
-    pub fn check(&self) -> Result<(), StoreError> {
-        match self {
-            Write::Put { table, value, .. } => {
-                check_table(table)?;
-                check_value(value)
-            }
-            Write::Delete { table, .. } => check_table(table),
-            Write::Insert { table, ids } => {
-                check_table(table)?;
-                check_ids(ids.len())
-            }
-        }
-    }
-}
-
-/// What a committed write did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteDone {
-    /// Stored.
-    Stored,
-    /// Removed (`true`) or there was nothing to remove (`false`).
-    Deleted(bool),
 }
 
 /// The embedded backend.
@@ -119,11 +50,34 @@ impl RedbStorage {
         &self.path
     }
 
-    /// Commits `writes` in one durable transaction; returns what each did once the commit is
-    /// on disk. On error nothing of the batch is applied.
-    pub fn apply<'a>(
+    /// Commits one write (a batch of one).
+    fn one(&self, w: Write) -> Result<WriteDone, StoreError> {
+        self.apply(&mut std::iter::once(&w))?
+            .pop()
+            .ok_or_else(|| failed("a write without its outcome"))
+    }
+
+    /// Runs `f` on `table` in a read transaction; a table never written reads as `None`.
+    fn read<T>(
         &self,
-        writes: impl IntoIterator<Item = &'a Write>,
+        table: &str,
+        f: impl FnOnce(&redb::ReadOnlyTable<[u8; 32], &'static [u8]>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        check_table(table)?;
+        let tx = self.db.begin_read().map_err(failed)?;
+        match tx.open_table(def(table)) {
+            Ok(t) => f(&t).map(Some),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+impl Storage for RedbStorage {
+    /// One durable transaction: all of the batch or, on error, none of it.
+    fn apply(
+        &self,
+        writes: &mut dyn Iterator<Item = &Write>,
     ) -> Result<Vec<WriteDone>, StoreError> {
         let tx = self.db.begin_write().map_err(failed)?;
         let mut done = Vec::new();
@@ -155,23 +109,6 @@ impl RedbStorage {
         Ok(done)
     }
 
-    /// Runs `f` on `table` in a read transaction; a table never written reads as `None`.
-    fn read<T>(
-        &self,
-        table: &str,
-        f: impl FnOnce(&redb::ReadOnlyTable<[u8; 32], &'static [u8]>) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
-        check_table(table)?;
-        let tx = self.db.begin_read().map_err(failed)?;
-        match tx.open_table(def(table)) {
-            Ok(t) => f(&t).map(Some),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(failed(e)),
-        }
-    }
-}
-
-impl Storage for RedbStorage {
     fn tables(&self) -> Result<Vec<TableInfo>, StoreError> {
         let tx = self.db.begin_read().map_err(failed)?;
         let mut out = Vec::new();
@@ -200,33 +137,33 @@ impl Storage for RedbStorage {
     }
 
     fn put(&self, table: &str, key: &Key, value: &[u8]) -> Result<(), StoreError> {
-        self.apply(&[Write::Put {
+        self.one(Write::Put {
             table: table.into(),
             key: *key,
             value: value.to_vec(),
-        }])
+        })
         .map(|_| ())
     }
 
     fn delete(&self, table: &str, key: &Key) -> Result<bool, StoreError> {
-        let done = self.apply(&[Write::Delete {
+        let done = self.one(Write::Delete {
             table: table.into(),
             key: *key,
-        }])?;
-        Ok(done.first() == Some(&WriteDone::Deleted(true)))
+        })?;
+        Ok(done == WriteDone::Deleted(true))
     }
 
     fn store_chunk(&self, table: &str, data: &[u8]) -> Result<ChunkId, StoreError> {
         let (id, w) = Write::chunk(table.into(), data.to_vec())?;
-        self.apply(&[w])?;
+        self.one(w)?;
         Ok(id)
     }
 
     fn insert(&self, table: &str, ids: &[Key]) -> Result<(), StoreError> {
-        self.apply(&[Write::Insert {
+        self.one(Write::Insert {
             table: table.into(),
             ids: ids.to_vec(),
-        }])
+        })
         .map(|_| ())
     }
 
@@ -284,6 +221,7 @@ impl Storage for RedbStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::storm::container::chunk_id;
 
     #[test]
     fn tables_values_chunks_and_sets() {

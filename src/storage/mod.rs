@@ -14,14 +14,14 @@
 mod embedded;
 mod remote;
 
-pub use embedded::{RedbStorage, Write, WriteDone};
+pub use embedded::RedbStorage;
 pub use remote::{stored_id, RemoteStorage};
 
 use crate::wire::api::storm::Key;
 pub use crate::wire::api::storm::TableInfo;
 use crate::wire::api::{code, Code};
 use crate::wire::limits::{MAX_CHUNK, MAX_IDS, MAX_TABLE_NAME, MAX_VALUE};
-use crate::wire::storm::container::ChunkId;
+use crate::wire::storm::container::{chunk_id, ChunkId};
 
 /// Why a storage call failed; [`StoreError::code`] is its failure code on the bus.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,9 +115,85 @@ pub fn check_ids(n: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// One write of a batch (validated by [`Write::check`] before it is queued).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Store `value` under `key`.
+    Put {
+        /// Table.
+        table: String,
+        /// Key.
+        key: Key,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Remove `key`.
+    Delete {
+        /// Table.
+        table: String,
+        /// Key.
+        key: Key,
+    },
+    /// Add ids to a set.
+    Insert {
+        /// Table.
+        table: String,
+        /// Ids.
+        ids: Vec<Key>,
+    },
+}
+
+impl Write {
+    /// A chunk write: the chunk (at most `MAX_CHUNK` bytes) under its id. Like every write,
+    /// it is checked by [`Write::check`] before it is applied.
+    pub fn chunk(table: String, data: Vec<u8>) -> Result<(ChunkId, Write), StoreError> {
+        check_chunk(&data)?;
+        let id = chunk_id(&data);
+        Ok((
+            id,
+            Write::Put {
+                table,
+                key: id.0,
+                value: data,
+            },
+        ))
+    }
+
+    /// Checks the table name and the sizes.
+    pub fn check(&self) -> Result<(), StoreError> {
+        match self {
+            Write::Put { table, value, .. } => {
+                check_table(table)?;
+                check_value(value)
+            }
+            Write::Delete { table, .. } => check_table(table),
+            Write::Insert { table, ids } => {
+                check_table(table)?;
+                check_ids(ids.len())
+            }
+        }
+    }
+}
+
+/// What a committed write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteDone {
+    /// Stored.
+    Stored,
+    /// Removed (`true`) or there was nothing to remove (`false`).
+    Deleted(bool),
+}
+
 /// Tables of 32-byte keys to values, chunks and sets. Every write returns only after it is
 /// committed durably. A table that was never written reads as empty.
 pub trait Storage: Send + Sync {
+    /// Commits `writes` in order; what each did, once committed. [`RedbStorage`] commits the
+    /// batch in one durable transaction, all of it or (on error) none. [`RemoteStorage`] sends
+    /// one request per write, each committed before the next is sent, and stops at the first
+    /// failure, so a failed batch may have been applied in part: batch there only writes that
+    /// stand on their own (chunks under their ids, puts that a retry repeats).
+    fn apply(&self, writes: &mut dyn Iterator<Item = &Write>)
+        -> Result<Vec<WriteDone>, StoreError>;
     /// Every table with its number of keys, by name.
     fn tables(&self) -> Result<Vec<TableInfo>, StoreError>;
     /// Number of keys in `table`.

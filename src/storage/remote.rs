@@ -2,7 +2,10 @@
 //! one request to `stored` with a deadline; a node that is not running fails the call at once
 //! (IPC) or at the deadline (TCP), never hangs.
 
-use super::{check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo};
+use super::{
+    check_chunk, check_ids, check_table, check_value, Storage, StoreError, TableInfo, Write,
+    WriteDone,
+};
 use crate::bus::client::{ClientError, Dial, SharedClient};
 use crate::wire::api::storm::Key;
 use crate::wire::api::storm::StormMsg;
@@ -91,6 +94,30 @@ fn absent(e: StoreError) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 impl Storage for RemoteStorage {
+    /// One request per write, each committed before the next goes; stops at the first failure
+    /// (the writes before it stay applied).
+    fn apply(
+        &self,
+        writes: &mut dyn Iterator<Item = &Write>,
+    ) -> Result<Vec<WriteDone>, StoreError> {
+        let mut done = Vec::new();
+        for w in writes {
+            w.check()?;
+            done.push(match w {
+                Write::Put { table, key, value } => {
+                    self.put(table, key, value)?;
+                    WriteDone::Stored
+                }
+                Write::Delete { table, key } => WriteDone::Deleted(self.delete(table, key)?),
+                Write::Insert { table, ids } => {
+                    self.insert(table, ids)?;
+                    WriteDone::Stored
+                }
+            });
+        }
+        Ok(done)
+    }
+
     fn tables(&self) -> Result<Vec<TableInfo>, StoreError> {
         match self.call(StormMsg::Tables)? {
             Msg::Storm(StormMsg::TableList(list)) => Ok(list),

@@ -8,7 +8,7 @@ use crate::actors::admission::{self, Slot, Verdict};
 use crate::actors::clock::unix_now;
 use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
-use crate::bus::Bus;
+use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte;
 use crate::sync::lock;
 use crate::wire::api::bp::{BlockRef, BpMsg, BtcPeerInfo};
@@ -43,11 +43,10 @@ struct Peer {
     counters: Arc<crate::actors::tcp::Counters>,
 }
 
-#[derive(Default)]
 struct Inner {
     next_conn: u64,
     peers: BTreeMap<u64, Peer>,
-    subscribers: Vec<(Bus, ServiceId, u64)>,
+    subscribers: Subscribers,
     /// Blocks asked for: hash -> requests waiting.
     wanted: HashMap<BlockHash, Vec<(Bus, Envelope)>>,
     txs: HashMap<Wtxid, Transaction>,
@@ -110,7 +109,15 @@ impl BpState {
             config,
             chain: Mutex::new(chain),
             db,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                next_conn: 0,
+                peers: BTreeMap::new(),
+                subscribers: Subscribers::new("subscribers", MAX_SUBSCRIBERS),
+                wanted: HashMap::new(),
+                txs: HashMap::new(),
+                discouraged: HashMap::new(),
+                listening: Vec::new(),
+            }),
         }))
     }
 
@@ -215,14 +222,7 @@ impl BpState {
             .map(|b| event(b, false))
             .chain(change.connected.iter().map(|b| event(b, true)));
         for msg in events {
-            for (bus, sub, request_id) in &t.subscribers {
-                bus.send(Envelope {
-                    src: ServiceId::Bpd,
-                    dst: sub.clone(),
-                    request_id: *request_id,
-                    msg: msg.clone(),
-                });
-            }
+            t.subscribers.notify(&ServiceId::Bpd, msg);
         }
     }
 
@@ -556,19 +556,13 @@ impl BpState {
 
     /// Adds a BLOCKS subscriber.
     pub fn subscribe(&self, bus: Bus, env: &Envelope) -> Result<(), String> {
-        let mut t = lock(&self.inner);
-        t.subscribers.retain(|(_, s, _)| s != &env.src);
-        if t.subscribers.len() >= MAX_SUBSCRIBERS {
-            return Err(format!("{MAX_SUBSCRIBERS} subscribers already"));
-        }
-        t.subscribers.push((bus, env.src.clone(), env.request_id));
-        Ok(())
+        lock(&self.inner)
+            .subscribers
+            .add(Subscriber::of(&bus, env), ())
     }
 
     /// A subscriber is gone.
     pub fn unsubscribe(&self, service: &ServiceId) {
-        lock(&self.inner)
-            .subscribers
-            .retain(|(_, s, _)| s != service);
+        lock(&self.inner).subscribers.remove(service);
     }
 }

@@ -9,7 +9,7 @@ use crate::actors::admission::{self, AdmissionConfig, Slot, Verdict};
 use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
-use crate::bus::Bus;
+use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage, Protocol};
 use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
@@ -128,22 +128,15 @@ struct Entry {
     opened: Instant,
 }
 
-struct Subscription {
-    bus: Bus,
-    service: ServiceId,
-    request_id: u64,
-    types: Vec<u16>,
-}
-
-#[derive(Default)]
 struct Inner {
     next_conn: u64,
     peers: BTreeMap<u64, Entry>,
     listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
     bifrost_listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
-    subscriptions: Vec<Subscription>,
-    /// Services that take Bifrost app messages (the same shape: `types` are app ids).
-    app_subscriptions: Vec<Subscription>,
+    /// Services that take Lightning messages, with their types.
+    subscriptions: Subscribers<Vec<u16>>,
+    /// Services that take Bifrost app messages, with their app ids.
+    app_subscriptions: Subscribers<Vec<u16>>,
 }
 
 /// The registry.
@@ -158,7 +151,17 @@ impl Registry {
     /// An empty registry for a node with key `secret`.
     pub fn new(config: PeerConfig, secret: SecretKey) -> Arc<Registry> {
         Arc::new(Registry {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                next_conn: 0,
+                peers: BTreeMap::new(),
+                listening: Vec::new(),
+                bifrost_listening: Vec::new(),
+                subscriptions: Subscribers::new("services subscribed", MAX_PEER_SUBSCRIPTIONS),
+                app_subscriptions: Subscribers::new(
+                    "services take Bifrost apps",
+                    MAX_PEER_SUBSCRIPTIONS,
+                ),
+            }),
             config,
             secret,
         })
@@ -484,22 +487,11 @@ impl Registry {
     /// Records (or replaces) which message types `service` wants; an empty list unsubscribes.
     pub fn subscribe(&self, bus: Bus, env: &Envelope, types: Vec<u16>) -> Result<(), String> {
         let mut t = self.lock();
-        t.subscriptions.retain(|s| s.service != env.src);
         if types.is_empty() {
+            t.subscriptions.remove(&env.src);
             return Ok(());
         }
-        if t.subscriptions.len() >= MAX_PEER_SUBSCRIPTIONS {
-            return Err(format!(
-                "{MAX_PEER_SUBSCRIPTIONS} services subscribed already"
-            ));
-        }
-        t.subscriptions.push(Subscription {
-            bus,
-            service: env.src.clone(),
-            request_id: env.request_id,
-            types,
-        });
-        Ok(())
+        t.subscriptions.add(Subscriber::of(&bus, env), types)
     }
 
     /// Whether a service asked for messages of `type_id`.
@@ -507,72 +499,44 @@ impl Registry {
         self.lock()
             .subscriptions
             .iter()
-            .any(|s| s.types.contains(&type_id))
+            .any(|(_, types)| types.contains(&type_id))
     }
 
     /// Sends a peer's message to every service that asked for its type.
     pub fn forward(&self, m: PeerMessage) {
-        let t = self.lock();
-        for s in t
+        let type_id = m.type_id;
+        let msg = Msg::Lnp(LnpMsg::PeerMessageIn(m));
+        self.lock()
             .subscriptions
-            .iter()
-            .filter(|s| s.types.contains(&m.type_id))
-        {
-            s.bus.send(Envelope {
-                src: ServiceId::Lnpd,
-                dst: s.service.clone(),
-                request_id: s.request_id,
-                msg: Msg::Lnp(LnpMsg::PeerMessageIn(m.clone())),
-            });
-        }
+            .notify_if(&ServiceId::Lnpd, &msg, |types| types.contains(&type_id));
     }
 
     /// Records (or replaces) which Bifrost apps `service` takes; an empty list unsubscribes.
     pub fn subscribe_apps(&self, bus: Bus, env: &Envelope, apps: Vec<u16>) -> Result<(), String> {
         let mut t = self.lock();
-        t.app_subscriptions.retain(|s| s.service != env.src);
         if apps.is_empty() {
+            t.app_subscriptions.remove(&env.src);
             return Ok(());
         }
-        if t.app_subscriptions.len() >= MAX_PEER_SUBSCRIPTIONS {
-            return Err(format!(
-                "{MAX_PEER_SUBSCRIPTIONS} services take Bifrost apps already"
-            ));
-        }
-        t.app_subscriptions.push(Subscription {
-            bus,
-            service: env.src.clone(),
-            request_id: env.request_id,
-            types: apps,
-        });
-        Ok(())
+        t.app_subscriptions.add(Subscriber::of(&bus, env), apps)
     }
 
     /// Sends a Bifrost app message to every service that takes its app; false if none does
     /// (the peer is then told so).
     pub fn forward_app(&self, m: AppMessage) -> bool {
-        let t = self.lock();
-        let mut taken = false;
-        for s in t
+        let app = m.app;
+        let msg = Msg::Lnp(LnpMsg::BifrostAppIn(m));
+        let taken = self
+            .lock()
             .app_subscriptions
-            .iter()
-            .filter(|s| s.types.contains(&m.app))
-        {
-            taken = true;
-            s.bus.send(Envelope {
-                src: ServiceId::Lnpd,
-                dst: s.service.clone(),
-                request_id: s.request_id,
-                msg: Msg::Lnp(LnpMsg::BifrostAppIn(m.clone())),
-            });
-        }
-        taken
+            .notify_if(&ServiceId::Lnpd, &msg, |apps| apps.contains(&app));
+        taken > 0
     }
 
     /// A service is gone from its bus (a notification bounced with `NO_ROUTE`).
     pub fn unsubscribe(&self, service: &ServiceId) {
         let mut t = self.lock();
-        t.subscriptions.retain(|s| &s.service != service);
-        t.app_subscriptions.retain(|s| &s.service != service);
+        t.subscriptions.remove(service);
+        t.app_subscriptions.remove(service);
     }
 }

@@ -13,9 +13,10 @@
 //! ([`crate::bus::Bus::fail_request`]): the client gets that failure, and the worker is idle
 //! again.
 
-use super::super::listeners::Listeners;
+use crate::actors::limits::MAX_LISTENERS;
 use crate::actors::manager::Extension;
 use crate::bus::{Bus, Deliver};
+use crate::bus::{Subscriber, Subscribers};
 use crate::wire::api::rgb::{Received, RgbMsg};
 use crate::wire::api::{code, Envelope, Msg, MsgKind, ServiceId};
 use crate::wire::node_id::NodeId;
@@ -77,7 +78,7 @@ pub struct Dispatch {
     ctl: Bus,
     max_queue: usize,
     state: Mutex<State>,
-    listeners: Mutex<Listeners>,
+    listeners: Mutex<Subscribers>,
 }
 
 impl Dispatch {
@@ -92,7 +93,7 @@ impl Dispatch {
                 running: HashMap::new(),
                 next_id: 1,
             }),
-            listeners: Mutex::new(Listeners::new("contract", ServiceId::Rgbd)),
+            listeners: Mutex::new(Subscribers::new("contract listeners", MAX_LISTENERS)),
         }
     }
 
@@ -100,7 +101,7 @@ impl Dispatch {
         crate::sync::lock(&self.state)
     }
 
-    fn listeners(&self) -> MutexGuard<'_, Listeners> {
+    fn listeners(&self) -> MutexGuard<'_, Subscribers> {
         crate::sync::lock(&self.listeners)
     }
 
@@ -146,7 +147,8 @@ impl Dispatch {
     }
 
     fn tell(&self, r: Received) {
-        self.listeners().send(RgbMsg::ContractReceived(r));
+        self.listeners()
+            .notify(&ServiceId::Rgbd, RgbMsg::ContractReceived(r));
     }
 
     /// Hands waiting tasks to the least loaded workers with room, origins in turn.
@@ -263,11 +265,11 @@ impl Extension for Rgbd {
         };
         match m {
             RgbMsg::ContractSubscribe => {
-                let reply = match self.dispatch.listeners().add(
-                    bus.clone(),
-                    env.src.clone(),
-                    env.request_id,
-                ) {
+                let reply = match self
+                    .dispatch
+                    .listeners()
+                    .add(Subscriber::of(&bus, &env), ())
+                {
                     Ok(()) => Msg::Success(Some("subscribed to contracts received".into())),
                     Err(why) => Msg::failure(code::BUSY, why),
                 };
@@ -300,7 +302,7 @@ impl Extension for Rgbd {
     }
 
     fn gone(&mut self, service: &ServiceId) {
-        self.dispatch.listeners().forget(service);
+        self.dispatch.listeners().remove(service);
     }
 
     fn reply(&mut self, d: Deliver) -> Option<Deliver> {

@@ -190,7 +190,7 @@ fn write_loop(storage: Arc<RedbStorage>, queue: Receiver<Job>, cancelled: Arc<At
             }
             continue;
         }
-        match storage.apply(jobs.iter().map(|j| &j.write)) {
+        match storage.apply(&mut jobs.iter().map(|j| &j.write)) {
             Ok(done) => {
                 for (job, done) in jobs.iter().zip(done) {
                     job.bus.send(job.env.reply(job.committed(done)));

@@ -766,7 +766,7 @@ impl Transfers {
                 }
             })
             .collect();
-        if let Err(e) = self.storage.apply(writes.iter()) {
+        if let Err(e) = self.storage.apply(&mut writes.iter()) {
             // Not stored: they are missing and planned again after the wait.
             tracing::error!("{} chunks not stored: {e}", got.len());
             let now = Instant::now();

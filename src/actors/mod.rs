@@ -19,7 +19,6 @@ pub mod clock;
 pub mod conn;
 pub mod datadir;
 pub mod limits;
-pub mod listeners;
 pub mod lnp;
 pub mod manager;
 pub mod rgb;

@@ -5,10 +5,11 @@
 //! so the keys of one peer are contiguous and in time order: the history is one `list_ids`
 //! walk. A value is the strict [`ChatEntry`].
 
-use crate::actors::listeners::Listeners;
-use crate::bus::Bus;
-use crate::storage::{RedbStorage, Storage};
-use crate::wire::api::storm::Key as Id32;
+use crate::actors::limits::MAX_LISTENERS;
+use crate::bus::{Subscriber, Subscribers};
+use crate::storage::Storage;
+use crate::wire::api::storm::tables::CHAT;
+use crate::wire::api::storm::Key;
 use crate::wire::api::storm::{ChatEntry, StormMsg};
 use crate::wire::api::ServiceId;
 use crate::wire::node_id::NodeId;
@@ -17,16 +18,13 @@ use bitcoin::hashes::{sha256, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The STORE table of chat messages.
-pub const TABLE: &str = "chat";
-
 /// Most messages `chat_history` returns (the newest ones).
 pub const MAX_HISTORY: usize = 1_000;
 
 /// The chat of a Storm node.
 pub struct Chat {
-    storage: Arc<RedbStorage>,
-    listeners: Mutex<Listeners>,
+    storage: Arc<dyn Storage>,
+    listeners: Mutex<Subscribers>,
     counter: AtomicU64,
 }
 
@@ -37,28 +35,28 @@ fn prefix(peer: &NodeId) -> [u8; 8] {
 
 impl Chat {
     /// The chat kept in `storage`.
-    pub fn new(storage: Arc<RedbStorage>) -> Chat {
+    pub fn new(storage: Arc<dyn Storage>) -> Chat {
         Chat {
             storage,
-            listeners: Mutex::new(Listeners::new("chat", ServiceId::Stormd)),
+            listeners: Mutex::new(Subscribers::new("chat listeners", MAX_LISTENERS)),
             counter: AtomicU64::new(0),
         }
     }
 
-    fn listeners(&self) -> MutexGuard<'_, Listeners> {
+    fn listeners(&self) -> MutexGuard<'_, Subscribers> {
         crate::sync::lock(&self.listeners)
     }
 
     /// Keeps `entry` (committed before this returns).
     pub fn record(&self, entry: &ChatEntry) -> Result<(), String> {
-        let mut key: Id32 = [0; 32];
+        let mut key: Key = [0; 32];
         key[..8].copy_from_slice(&prefix(&entry.peer));
         key[8..16].copy_from_slice(&entry.time_ms.to_be_bytes());
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         key[16..24].copy_from_slice(&n.to_be_bytes());
         let value = strict::serialize(entry).map_err(|e| e.to_string())?;
         self.storage
-            .put(TABLE, &key, &value)
+            .put(CHAT, &key, &value)
             .map_err(|e| format!("the chat cannot be stored: {e}"))
     }
 
@@ -67,23 +65,24 @@ impl Chat {
         if let Err(e) = self.record(&entry) {
             tracing::warn!("{e}");
         }
-        self.listeners().send(StormMsg::ChatIn(entry));
+        self.listeners()
+            .notify(&ServiceId::Stormd, StormMsg::ChatIn(entry));
     }
 
-    /// `id` on `bus` listens from now on (notifications carry `request_id`).
-    pub fn listen(&self, bus: Bus, id: ServiceId, request_id: u64) -> Result<(), String> {
-        self.listeners().add(bus, id, request_id)
+    /// `sub` listens from now on.
+    pub fn listen(&self, sub: Subscriber) -> Result<(), String> {
+        self.listeners().add(sub, ())
     }
 
     /// A listener is gone from its bus.
     pub fn forget(&self, id: &ServiceId) {
-        self.listeners().forget(id);
+        self.listeners().remove(id);
     }
 
     /// The messages with `peer`, oldest first (the newest [`MAX_HISTORY`]).
     pub fn history(&self, peer: &NodeId) -> Result<Vec<ChatEntry>, String> {
         let p = prefix(peer);
-        let mut after: Option<Id32> = {
+        let mut after: Option<Key> = {
             let mut start = [0u8; 32];
             start[..8].copy_from_slice(&p);
             // Every key of this peer is above `start` (time and counter are not both 0).
@@ -93,11 +92,11 @@ impl Chat {
         loop {
             let (ids, more) = self
                 .storage
-                .list_ids(TABLE, after, 1024)
+                .list_ids(CHAT, after, 1024)
                 .map_err(|e| e.to_string())?;
-            let mine: Vec<&Id32> = ids.iter().take_while(|k| k[..8] == p).collect();
+            let mine: Vec<&Key> = ids.iter().take_while(|k| k[..8] == p).collect();
             for k in &mine {
-                let Some(v) = self.storage.get(TABLE, k).map_err(|e| e.to_string())? else {
+                let Some(v) = self.storage.get(CHAT, k).map_err(|e| e.to_string())? else {
                     continue;
                 };
                 let mut r = Reader::new(&v);

@@ -1,26 +1,38 @@
-//! The Storm node's link to the LNP node it joined (`--lnp`/`-M`, `[lnp] join`): a thread with
-//! a DEALER on the LNP node's MSG bus, as `50` (stormd's id; an LNP node does not keep it).
+//! The Storm node's link to the LNP node it joined (`--lnp`/`-M`, `[lnp] join`), and the
+//! thread that owns the container transfers ([`Transfers`]).
+//!
+//! The thread (`storm-link`) runs whether or not the node joined an LNP node: it is the only
+//! owner of the transfers, so `stormd`'s transfer requests come to it as [`LinkCmd`]s (through
+//! a channel and a doorbell) and it answers them on the bus; no lock is shared with the actix
+//! thread, and no request waits behind a durable commit of the transfers.
+//!
+//! With an LNP node to join, the thread has a DEALER on its MSG bus, as `50` (stormd's id; an
+//! LNP node does not keep it):
 //!
 //! - It subscribes to the Storm Bifrost app (`0x0001`) and hands every Storm message from a
 //!   Bifrost peer on: chat posts to the chat ([`super::chat`]), other posts to the app of the
-//!   STORM bus they are for (`app_message` from the peer's node id), container messages to
-//!   the transfers ([`super::transfer`]). A message that does not decode is counted and logged
-//!   (rate-limited) and dropped.
+//!   STORM bus they are for (`app_message` from the peer's node id), container messages to the
+//!   transfers. A message that does not decode is counted and logged (rate-limited) and
+//!   dropped.
 //! - After each burst of messages it commits the chunks received (one durable transaction)
 //!   and runs the transfers' timers; it wakes at least every [`POLL`].
 //! - It sends `info` to `lnpd` every [`HEARTBEAT`]: no answer for [`DEAD_AFTER`] marks the LNP
 //!   node unreachable (requests that need it fail at once, `info` says so); the first answer
 //!   after that subscribes again (a restarted LNP node has forgotten us). ZMQ reconnects the
-//!   socket by itself.
+//!   socket by itself; a remote (encrypted) session is opened on a thread of its own, so the
+//!   handshake never holds up the requests the link answers.
 //! - Sends are requests to `lnpd` (`send_bifrost_app`); their final reply answers the Storm
-//!   request that asked for them.
+//!   request that asked for them. At most [`SEND_WINDOW`] transfer messages are with `lnpd`
+//!   at once (a Bifrost connection's mailbox holds 16 commands); the rest wait in the link, and
+//!   one the connection was too busy for is sent again, so back-pressure is no lost chunk.
 
+use super::apps::Apps;
 use super::chat::Chat;
-use super::stormd::Apps;
-use super::transfer::{Outgoing, Transfers};
+use super::transfer::{Effects, Transfers};
 use crate::actors::clock::unix_now_ms;
+use crate::actors::limits::MAX_LISTENERS;
 use crate::bus::client::{open_message, seal_message, Dial, Liveness};
-use crate::bus::Bus;
+use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte::STORM_REFUSED;
 use crate::sync::lock;
 use crate::wire::api::lnp::{AppMessage, LnpMsg};
@@ -41,7 +53,6 @@ pub use crate::bus::client::{DEAD_AFTER, HEARTBEAT};
 
 /// Longest wait for the LNP node's act two (a remote MSG bus).
 const HANDSHAKE: Duration = Duration::from_secs(2);
-
 /// Longest wait for the LNP node's messages before the timers run.
 pub const POLL: Duration = Duration::from_millis(50);
 /// Most messages taken in one burst before the chunks are committed.
@@ -56,32 +67,53 @@ const MAX_QUEUED: usize = 256;
 /// The Storm app id of chat inside Storm messages (storm-core `StormApp::Chat`).
 pub const STORM_APP_CHAT: u16 = 0x0001;
 
-enum LinkCmd {
+/// A request for the link thread.
+pub enum LinkCmd {
     /// Send a Storm message to a peer; answer `reply` with the outcome.
     Send {
+        /// The peer.
         peer: NodeId,
+        /// The Storm message, encoded.
         payload: Vec<u8>,
         /// The chat entry to keep once sent.
         keep: Option<ChatEntry>,
+        /// The request to answer.
         reply: (Bus, Envelope),
     },
-}
-
-/// What a request to `lnpd` was for.
-enum Pending {
-    /// A Storm request: its final reply answers it (a chat entry is kept on success).
-    Reply(Box<(Option<ChatEntry>, Bus, Envelope)>),
-    /// A transfer message (in the send window): sent again if the peer's connection was busy.
-    Transfer(Queued),
-}
-
-/// A transfer message waiting for (or in) the send window.
-struct Queued {
-    peer: NodeId,
-    payload: Vec<u8>,
-    /// The download it is for (a failure makes it wait), or `None` for what we serve (the
-    /// peer asks again if it is lost).
-    download: Option<ContainerId>,
+    /// `send_container`: share the container with the peer and announce it.
+    Share {
+        /// The peer.
+        peer: NodeId,
+        /// The container.
+        container: ContainerId,
+        /// The Storm app.
+        app: u16,
+        /// The request to answer.
+        reply: (Bus, Envelope),
+    },
+    /// `accept_container`.
+    Accept {
+        /// The offer.
+        container: ContainerId,
+        /// The request to answer.
+        reply: (Bus, Envelope),
+    },
+    /// `transfers`.
+    List {
+        /// The request to answer.
+        reply: (Bus, Envelope),
+    },
+    /// `transfer_subscribe`.
+    Subscribe {
+        /// Who listens.
+        sub: Subscriber,
+        /// A container to say at once is stored, if it is.
+        container: Option<ContainerId>,
+        /// The request to answer.
+        reply: (Bus, Envelope),
+    },
+    /// A listener is gone from its bus.
+    Forget(ServiceId),
 }
 
 /// What the link thread works with.
@@ -90,21 +122,22 @@ pub struct LinkParts {
     pub chat: Arc<Chat>,
     /// The apps of the STORM bus.
     pub apps: Arc<Apps>,
-    /// The transfers.
-    pub transfers: Arc<Mutex<Transfers>>,
+    /// The transfers (the thread owns them).
+    pub transfers: Transfers,
 }
 
 /// The link, shared by `stormd` and `info`.
 pub struct Link {
-    /// The LNP node's MSG endpoint, as given.
-    pub endpoint: String,
+    /// The LNP node's MSG endpoint, as given (none: the node joined no LNP node).
+    endpoint: Option<String>,
     reachable: AtomicBool,
+    /// The commands, and the doorbell that wakes the thread.
     tx: Mutex<(Sender<LinkCmd>, zmq::Socket)>,
 }
 
 impl Link {
-    /// Starts the link thread to `endpoint`.
-    pub fn start(endpoint: Dial, parts: LinkParts) -> Result<Arc<Link>, String> {
+    /// Starts the link thread, to `target` if the node joins an LNP node.
+    pub fn start(target: Option<Dial>, parts: LinkParts) -> Result<Arc<Link>, String> {
         let (tx, rx) = channel();
         // The doorbell: a command wakes the thread at once (it also wakes every POLL).
         let ctx = zmq::Context::new();
@@ -117,16 +150,45 @@ impl Link {
             .and_then(|()| push.connect("inproc://storm-link"))
             .map_err(|e| format!("no doorbell: {e}"))?;
         let link = Arc::new(Link {
-            endpoint: endpoint.shown(),
+            endpoint: target.as_ref().map(Dial::shown),
             reachable: AtomicBool::new(false),
             tx: Mutex::new((tx, push)),
         });
-        let me = link.clone();
+        let now = Instant::now();
+        let thread = LinkThread {
+            link: link.clone(),
+            target,
+            zmq: zmq::Context::new(),
+            bell: Doorbell { ctx, pull, rx },
+            sock: None,
+            opening: None,
+            next_open: now,
+            live: Liveness::new(now),
+            next_beat: now,
+            subscription: None,
+            pending: HashMap::new(),
+            queue: VecDeque::new(),
+            sending: 0,
+            transfers: parts.transfers,
+            listeners: Subscribers::new("transfer listeners", MAX_LISTENERS),
+            chat: parts.chat,
+            apps: parts.apps,
+        };
         std::thread::Builder::new()
-            .name("storm-lnp-link".into())
-            .spawn(move || run(&me, &endpoint, &parts, Doorbell { ctx, pull, rx }))
+            .name("storm-link".into())
+            .spawn(move || thread.run())
             .map_err(|e| format!("cannot start the LNP link: {e}"))?;
         Ok(link)
+    }
+
+    /// The LNP node's MSG endpoint, if the node joined one.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// Whether the node joined an LNP node.
+    pub fn joined(&self) -> bool {
+        self.endpoint.is_some()
     }
 
     /// Whether the LNP node answers.
@@ -136,7 +198,10 @@ impl Link {
 
     /// The error of a request that needs the LNP node while it is unreachable.
     pub fn unreachable(&self) -> String {
-        format!("the LNP node at {} is not reachable", self.endpoint)
+        format!(
+            "the LNP node at {} is not reachable",
+            self.endpoint.as_deref().unwrap_or("(none)")
+        )
     }
 
     /// Sends a chat message to `peer`; the link answers `reply`. Fails at once if the LNP node
@@ -172,23 +237,21 @@ impl Link {
             return Err(self.unreachable());
         }
         let payload = msg.encode().map_err(|e| format!("too long: {e}"))?;
-        let cmd = LinkCmd::Send {
+        self.command(LinkCmd::Send {
             peer,
             payload,
             keep,
             reply,
-        };
-        let tx = crate::sync::lock(&self.tx);
+        })
+    }
+
+    /// Hands `cmd` to the link thread, which answers it.
+    pub fn command(&self, cmd: LinkCmd) -> Result<(), String> {
+        let tx = lock(&self.tx);
         tx.0.send(cmd)
             .map_err(|_| "the LNP link has stopped".to_string())?;
         let _ = tx.1.send(&[][..], zmq::DONTWAIT);
         Ok(())
-    }
-
-    /// Wakes the link thread (the transfers have work for it).
-    pub fn wake(&self) {
-        let tx = crate::sync::lock(&self.tx);
-        let _ = tx.1.send(&[][..], zmq::DONTWAIT);
     }
 }
 
@@ -201,6 +264,23 @@ struct Doorbell {
     rx: Receiver<LinkCmd>,
 }
 
+/// What a request to `lnpd` was for.
+enum Pending {
+    /// A Storm request: its final reply answers it (a chat entry is kept on success).
+    Reply(Box<(Option<ChatEntry>, Bus, Envelope)>),
+    /// A transfer message (in the send window): sent again if the peer's connection was busy.
+    Transfer(Queued),
+}
+
+/// A transfer message waiting for (or in) the send window.
+struct Queued {
+    peer: NodeId,
+    payload: Vec<u8>,
+    /// The download it is for (a failure makes it wait), or `None` for what we serve (the
+    /// peer asks again if it is lost).
+    download: Option<ContainerId>,
+}
+
 /// The DEALER on the LNP node's MSG bus, as stormd.
 struct Socket {
     sock: zmq::Socket,
@@ -210,7 +290,8 @@ struct Socket {
 }
 
 impl Socket {
-    /// A socket to `target` (for a remote one, after the handshake).
+    /// A socket to `target` (for a remote one, after the handshake: this blocks up to
+    /// [`HANDSHAKE`], so it runs on a thread of its own).
     fn open(ctx: &zmq::Context, target: &Dial) -> Result<Socket, String> {
         let sock = ctx
             .socket(zmq::DEALER)
@@ -273,164 +354,386 @@ impl Socket {
     }
 }
 
-/// The link thread: runs until the process ends.
-fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
-    let ctx = zmq::Context::new();
-    let endpoint = target.shown();
-    // A remote target is reached by a handshake, again after each silence.
-    let mut sock = loop {
-        match Socket::open(&ctx, target) {
-            Ok(s) => break s,
-            Err(e) => {
-                tracing::warn!(%endpoint, "the LNP link cannot connect yet: {e}");
-                std::thread::sleep(DEAD_AFTER);
-            }
-        }
-    };
-    let mut live = Liveness::new(Instant::now());
-    let mut next_beat = Instant::now();
-    let mut subscription: Option<u64> = None;
-    let mut pending: HashMap<u64, Pending> = HashMap::new();
-    // Transfer messages wait here; at most SEND_WINDOW are with lnpd at once.
-    let mut queue: VecDeque<Queued> = VecDeque::new();
-    let mut sending = 0usize;
-    let mut out: Vec<Outgoing> = Vec::new();
-    loop {
-        // Commands from stormd.
-        while bell.pull.recv_bytes(zmq::DONTWAIT).is_ok() {}
+/// The link thread's state; one method per event.
+struct LinkThread {
+    link: Arc<Link>,
+    /// The LNP node to join, if any.
+    target: Option<Dial>,
+    zmq: zmq::Context,
+    bell: Doorbell,
+    /// The socket to the LNP node, once open.
+    sock: Option<Socket>,
+    /// A socket being opened on a thread of its own.
+    opening: Option<Receiver<Result<Socket, String>>>,
+    /// When the next opening may start.
+    next_open: Instant,
+    live: Liveness,
+    next_beat: Instant,
+    /// The request id of our `subscribe_bifrost_apps` (none: to send).
+    subscription: Option<u64>,
+    /// Our requests to `lnpd` by request id.
+    pending: HashMap<u64, Pending>,
+    /// Transfer messages waiting for the send window.
+    queue: VecDeque<Queued>,
+    /// Transfer messages with `lnpd`.
+    sending: usize,
+    transfers: Transfers,
+    /// The `transfer_subscribe` listeners.
+    listeners: Subscribers,
+    chat: Arc<Chat>,
+    apps: Arc<Apps>,
+}
+
+impl LinkThread {
+    /// Runs until the node's process ends (the command channel closes).
+    fn run(mut self) {
         loop {
-            match bell.rx.try_recv() {
-                Ok(LinkCmd::Send {
-                    peer,
-                    payload,
-                    keep,
-                    reply,
-                }) => match sock.send_storm(peer, &payload) {
-                    Some(id) => {
-                        pending.insert(id, Pending::Reply(Box::new((keep, reply.0, reply.1))));
-                    }
-                    None => {
-                        let (bus, env) = reply;
-                        bus.send(env.reply(Msg::failure(
-                            code::BUSY,
-                            "the link to the LNP node is full; retry",
-                        )));
-                    }
-                },
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+            if !self.commands() {
+                return;
+            }
+            let now = Instant::now();
+            self.connection(now);
+            self.heartbeat(now);
+            if self.readable() {
+                self.burst();
+            }
+            let mut fx = Effects::default();
+            let reachable = self.link.reachable();
+            self.transfers.tick(Instant::now(), reachable, &mut fx);
+            self.effects(fx);
+            self.send_window();
+        }
+    }
+
+    /// Takes every command waiting; false once `stormd`'s side is gone.
+    fn commands(&mut self) -> bool {
+        while self.bell.pull.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        loop {
+            match self.bell.rx.try_recv() {
+                Ok(cmd) => self.on_command(cmd),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Disconnected) => return false,
             }
         }
+    }
+
+    fn on_command(&mut self, cmd: LinkCmd) {
         let now = Instant::now();
-        if now >= next_beat {
-            next_beat = now + HEARTBEAT;
-            let _ = sock.send(LnpMsg::ListPeers);
-        }
-        let alive = live.alive(now);
-        if matches!(target, Dial::Remote(..)) && live.stale(now) {
-            live.opened(now);
-            if let Ok(s) = Socket::open(&ctx, target) {
-                sock = s;
-                subscription = None;
-            }
-        }
-        if link.reachable() && !alive {
-            tracing::warn!(%endpoint, "the LNP node is not reachable");
-            link.reachable.store(false, Ordering::Release);
-            subscription = None;
-            for (_, p) in pending.drain() {
-                if let Pending::Reply(r) = p {
-                    let (_, bus, env) = *r;
-                    bus.send(env.reply(Msg::failure(
-                        code::PEER_FAILED,
-                        "the LNP node stopped answering",
-                    )));
-                }
-            }
-            queue.clear();
-            sending = 0;
-            lock(&parts.transfers).link_down(now);
-        }
-        let mut items = [
-            sock.sock.as_poll_item(zmq::POLLIN),
-            bell.pull.as_poll_item(zmq::POLLIN),
-        ];
-        let _ = zmq::poll(&mut items, POLL.as_millis() as i64);
-        let readable = items[0].is_readable();
-        let mut t = lock(&parts.transfers);
-        if readable {
-            for _ in 0..BURST {
-                let Some(next) = sock.recv() else {
-                    break;
+        match cmd {
+            LinkCmd::Send {
+                peer,
+                payload,
+                keep,
+                reply,
+            } => self.request(peer, &payload, keep, reply),
+            LinkCmd::Share {
+                peer,
+                container,
+                app,
+                reply,
+            } => match self.transfers.share(peer, container, app) {
+                Err(e) => reply.0.send(reply.1.reply(e.into())),
+                Ok(announce) => match announce.encode() {
+                    Ok(payload) => self.request(peer, &payload, None, reply),
+                    Err(e) => reply.0.send(
+                        reply
+                            .1
+                            .reply(Msg::failure(code::INVALID_DATA, e.to_string())),
+                    ),
+                },
+            },
+            LinkCmd::Accept { container, reply } => {
+                let mut fx = Effects::default();
+                let answer = match self.transfers.accept(container, now, &mut fx) {
+                    Ok(text) => Msg::Success(Some(text)),
+                    Err(e) => e.into(),
                 };
-                let Some(env) = next else {
-                    continue;
-                };
-                live.heard(Instant::now());
-                if !link.reachable() {
-                    tracing::info!(%endpoint, "the LNP node is reachable");
-                    link.reachable.store(true, Ordering::Release);
-                }
-                if subscription.is_none() {
-                    subscription = sock.send(LnpMsg::SubscribeBifrostApps {
-                        apps: vec![APP_STORM],
-                    });
-                }
-                match (&env.msg, env.msg.kind()) {
-                    (Msg::Lnp(LnpMsg::BifrostAppIn(m)), MsgKind::OneWay) => {
-                        received(parts, &mut t, m, &mut out)
+                reply.0.send(reply.1.reply(answer));
+                self.effects(fx);
+            }
+            LinkCmd::List { reply } => {
+                let list = StormMsg::TransferList(self.transfers.list());
+                reply.0.send(reply.1.reply(list.into()));
+            }
+            LinkCmd::Subscribe {
+                sub,
+                container,
+                reply,
+            } => match self.listeners.add(sub.clone(), ()) {
+                Err(e) => reply.0.send(reply.1.reply(Msg::failure(code::BUSY, e))),
+                Ok(()) => {
+                    // The reply first: the client takes what follows as notifications.
+                    let ok = Msg::Success(Some("listening for transfers".into()));
+                    reply.0.send(reply.1.reply(ok));
+                    for t in self.transfers.list() {
+                        sub.notify(&ServiceId::Stormd, StormMsg::TransferProgress(t).into());
                     }
-                    (msg, MsgKind::Final) => match pending.remove(&env.request_id) {
-                        Some(Pending::Reply(r)) => {
-                            let (keep, bus, req) = *r;
-                            let answer = match msg {
-                                Msg::Failure { code, message } => {
-                                    Msg::failure(*code, message.clone())
-                                }
-                                _ => {
-                                    if let Some(e) = keep {
-                                        if let Err(why) = parts.chat.record(&e) {
-                                            tracing::warn!("{why}");
-                                        }
-                                    }
-                                    Msg::Success(None)
-                                }
-                            };
-                            bus.send(req.reply(answer));
-                        }
-                        Some(Pending::Transfer(q)) => {
-                            sending = sending.saturating_sub(1);
-                            match msg {
-                                // The peer's connection was busy: again, in order.
-                                Msg::Failure { code: c, .. } if *c == code::BUSY => {
-                                    queue.push_front(q)
-                                }
-                                Msg::Failure { message, .. } => match q.download {
-                                    Some(c) => t.send_failed(&c, message, Instant::now()),
-                                    None => tracing::debug!("a Storm message not sent: {message}"),
-                                },
-                                _ => {}
+                    if let Some(info) = container.and_then(|c| self.transfers.already_received(&c))
+                    {
+                        sub.notify(&ServiceId::Stormd, StormMsg::ContainerReceived(info).into());
+                    }
+                }
+            },
+            LinkCmd::Forget(id) => {
+                self.listeners.remove(&id);
+            }
+        }
+    }
+
+    /// Sends a Storm request's message through `lnpd`, whose final reply answers `reply`.
+    fn request(
+        &mut self,
+        peer: NodeId,
+        payload: &[u8],
+        keep: Option<ChatEntry>,
+        reply: (Bus, Envelope),
+    ) {
+        match self.sock.as_mut().and_then(|s| s.send_storm(peer, payload)) {
+            Some(id) => {
+                let (bus, env) = reply;
+                self.pending
+                    .insert(id, Pending::Reply(Box::new((keep, bus, env))));
+            }
+            None => {
+                let (bus, env) = reply;
+                bus.send(env.reply(Msg::failure(
+                    code::BUSY,
+                    "the link to the LNP node is full; retry",
+                )));
+            }
+        }
+    }
+
+    /// Opens the socket (on a thread of its own), again after a remote session went silent.
+    fn connection(&mut self, now: Instant) {
+        let Some(target) = &self.target else {
+            return;
+        };
+        if let Some(rx) = &self.opening {
+            match rx.try_recv() {
+                Ok(Ok(s)) => {
+                    self.sock = Some(s);
+                    self.live.opened(now);
+                    self.subscription = None;
+                    self.opening = None;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(endpoint = %target.shown(), "the LNP link cannot connect yet: {e}");
+                    self.opening = None;
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => self.opening = None,
+            }
+        }
+        let stale = matches!(target, Dial::Remote(..)) && self.live.stale(now);
+        if (self.sock.is_none() || stale) && self.opening.is_none() && now >= self.next_open {
+            self.next_open = now + DEAD_AFTER;
+            self.live.opened(now);
+            let (tx, rx) = channel();
+            let (ctx, target) = (self.zmq.clone(), target.clone());
+            let spawned = std::thread::Builder::new()
+                .name("storm-link-open".into())
+                .spawn(move || {
+                    let _ = tx.send(Socket::open(&ctx, &target));
+                });
+            if spawned.is_ok() {
+                self.opening = Some(rx);
+            }
+        }
+        if self.link.reachable() && !self.live.alive(now) {
+            self.lost(now);
+        }
+    }
+
+    /// Asks `lnpd` whether it is there, every [`HEARTBEAT`].
+    fn heartbeat(&mut self, now: Instant) {
+        if now < self.next_beat {
+            return;
+        }
+        if let Some(s) = self.sock.as_mut() {
+            self.next_beat = now + HEARTBEAT;
+            let _ = s.send(LnpMsg::ListPeers);
+        }
+    }
+
+    /// The LNP node stopped answering: what waits on it fails, every download waits.
+    fn lost(&mut self, now: Instant) {
+        let endpoint = self.link.endpoint().unwrap_or_default().to_string();
+        tracing::warn!(%endpoint, "the LNP node is not reachable");
+        self.link.reachable.store(false, Ordering::Release);
+        self.subscription = None;
+        for (_, p) in self.pending.drain() {
+            if let Pending::Reply(r) = p {
+                let (_, bus, env) = *r;
+                bus.send(env.reply(Msg::failure(
+                    code::PEER_FAILED,
+                    "the LNP node stopped answering",
+                )));
+            }
+        }
+        self.queue.clear();
+        self.sending = 0;
+        let mut fx = Effects::default();
+        self.transfers.link_down(now, &mut fx);
+        self.effects(fx);
+    }
+
+    /// Waits up to [`POLL`] for the LNP node or a command; whether the LNP node sent something.
+    fn readable(&self) -> bool {
+        let timeout = POLL.as_millis() as i64;
+        match &self.sock {
+            Some(s) => {
+                let mut items = [
+                    s.sock.as_poll_item(zmq::POLLIN),
+                    self.bell.pull.as_poll_item(zmq::POLLIN),
+                ];
+                let _ = zmq::poll(&mut items, timeout);
+                items[0].is_readable()
+            }
+            None => {
+                let mut items = [self.bell.pull.as_poll_item(zmq::POLLIN)];
+                let _ = zmq::poll(&mut items, timeout);
+                false
+            }
+        }
+    }
+
+    /// Up to [`BURST`] messages from the LNP node, then one commit of the chunks received.
+    fn burst(&mut self) {
+        for _ in 0..BURST {
+            let Some(next) = self.sock.as_mut().and_then(Socket::recv) else {
+                break;
+            };
+            if let Some(env) = next {
+                self.on_envelope(env);
+            }
+        }
+        let mut fx = Effects::default();
+        self.transfers.commit(Instant::now(), &mut fx);
+        self.effects(fx);
+    }
+
+    fn on_envelope(&mut self, env: Envelope) {
+        self.live.heard(Instant::now());
+        if !self.link.reachable() {
+            let endpoint = self.link.endpoint().unwrap_or_default().to_string();
+            tracing::info!(%endpoint, "the LNP node is reachable");
+            self.link.reachable.store(true, Ordering::Release);
+        }
+        if self.subscription.is_none() {
+            let apps = vec![APP_STORM];
+            self.subscription = self
+                .sock
+                .as_mut()
+                .and_then(|s| s.send(LnpMsg::SubscribeBifrostApps { apps }));
+        }
+        match (env.msg, env.request_id) {
+            (Msg::Lnp(LnpMsg::BifrostAppIn(m)), _) => self.on_storm(m),
+            (msg, id) if msg.kind() == MsgKind::Final => self.on_final(id, msg),
+            _ => {}
+        }
+    }
+
+    /// The final reply to one of our requests to `lnpd`.
+    fn on_final(&mut self, request_id: u64, msg: Msg) {
+        match self.pending.remove(&request_id) {
+            Some(Pending::Reply(r)) => {
+                let (keep, bus, req) = *r;
+                let answer = match msg {
+                    Msg::Failure { code, message } => Msg::failure(code, message),
+                    _ => {
+                        if let Some(e) = keep {
+                            if let Err(why) = self.chat.record(&e) {
+                                tracing::warn!("{why}");
                             }
                         }
-                        None => {}
+                        Msg::Success(None)
+                    }
+                };
+                bus.send(req.reply(answer));
+            }
+            Some(Pending::Transfer(q)) => {
+                self.sending = self.sending.saturating_sub(1);
+                match msg {
+                    // The peer's connection was busy: again, in order.
+                    Msg::Failure { code: c, .. } if c == code::BUSY => self.queue.push_front(q),
+                    Msg::Failure { message, .. } => match q.download {
+                        Some(c) => {
+                            let mut fx = Effects::default();
+                            self.transfers
+                                .send_failed(&c, &message, Instant::now(), &mut fx);
+                            self.effects(fx);
+                        }
+                        None => tracing::debug!("a Storm message not sent: {message}"),
                     },
                     _ => {}
                 }
             }
-            t.commit();
+            None => {}
         }
-        t.tick(Instant::now(), link.reachable(), &mut out);
-        for o in out.drain(..) {
+    }
+
+    /// A Storm message from a Bifrost peer.
+    fn on_storm(&mut self, m: AppMessage) {
+        let from = m.node_id;
+        let refused = |why: &str| {
+            if STORM_REFUSED.allow(&from.to_string()) {
+                tracing::warn!(peer = %from, "storm: {why}");
+            }
+        };
+        match StormP2p::decode(&m.payload) {
+            Ok(StormP2p::Post(STORM_APP_CHAT, post)) => match String::from_utf8(post.body) {
+                Ok(text) => self.chat.received(ChatEntry {
+                    peer: from,
+                    outgoing: false,
+                    time_ms: unix_now_ms(),
+                    text,
+                }),
+                Err(_) => refused("a chat message that is not UTF-8 dropped"),
+            },
+            Ok(StormP2p::Post(app, post)) => {
+                let msg = StormMsg::AppMessage {
+                    app,
+                    from: from.to_string(),
+                    payload: post.body,
+                };
+                if !self.apps.deliver(app, msg) {
+                    refused(&format!(
+                        "a message for app {app:#06x}, which is not registered, dropped"
+                    ));
+                }
+            }
+            Ok(other) => {
+                let mut fx = Effects::default();
+                self.transfers
+                    .on_message(from, other, Instant::now(), &mut fx);
+                self.effects(fx);
+            }
+            Err(e) => refused(&format!(
+                "a Storm message that does not decode dropped: {e}"
+            )),
+        }
+    }
+
+    /// Sends what the transfers returned.
+    fn effects(&mut self, fx: Effects) {
+        for m in fx.notify {
+            self.listeners.notify(&ServiceId::Stormd, m);
+        }
+        for (app, m) in fx.deliver {
+            self.apps.deliver(app, m);
+        }
+        for o in fx.send {
             // What we serve waits only while the queue has room: a peer that pulls faster than
             // its connection drains gets the rest when it asks again.
-            if o.download.is_none() && queue.len() >= MAX_QUEUED {
+            if o.download.is_none() && self.queue.len() >= MAX_QUEUED {
                 if STORM_REFUSED.allow(&o.peer.to_string()) {
-                    tracing::warn!(peer = %o.peer.to_string(), "storm: {MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
+                    tracing::warn!(peer = %o.peer, "storm: {MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
                 }
                 continue;
             }
             match o.msg.encode() {
-                Ok(payload) => queue.push_back(Queued {
+                Ok(payload) => self.queue.push_back(Queued {
                     peer: o.peer,
                     payload,
                     download: o.download,
@@ -438,58 +741,40 @@ fn run(link: &Link, target: &Dial, parts: &LinkParts, bell: Doorbell) {
                 Err(e) => tracing::warn!("a Storm message not sent: {e}"),
             }
         }
-        while sending < SEND_WINDOW {
-            let Some(q) = queue.pop_front() else {
+    }
+
+    /// Hands waiting transfer messages to `lnpd`, at most [`SEND_WINDOW`] at once.
+    fn send_window(&mut self) {
+        let Some(sock) = self.sock.as_mut() else {
+            return;
+        };
+        let mut failed = Vec::new();
+        while self.sending < SEND_WINDOW {
+            let Some(q) = self.queue.pop_front() else {
                 break;
             };
             match sock.send_storm(q.peer, &q.payload) {
                 Some(id) => {
-                    sending += 1;
-                    pending.insert(id, Pending::Transfer(q));
+                    self.sending += 1;
+                    self.pending.insert(id, Pending::Transfer(q));
                 }
                 None => match q.download {
-                    Some(c) => {
-                        t.send_failed(&c, "the link to the LNP node is full", Instant::now())
-                    }
+                    Some(c) => failed.push(c),
                     None => tracing::debug!("a Storm message not sent: the link is full"),
                 },
             }
         }
-    }
-}
-
-/// A Storm message from a Bifrost peer.
-fn received(parts: &LinkParts, t: &mut Transfers, m: &AppMessage, out: &mut Vec<Outgoing>) {
-    let from = m.node_id.to_string();
-    match StormP2p::decode(&m.payload) {
-        Ok(StormP2p::Post(STORM_APP_CHAT, post)) => match String::from_utf8(post.body) {
-            Ok(text) => parts.chat.received(ChatEntry {
-                peer: m.node_id,
-                outgoing: false,
-                time_ms: unix_now_ms(),
-                text,
-            }),
-            Err(_) => {
-                if STORM_REFUSED.allow(&from) {
-                    tracing::warn!(peer = %from, "storm: a chat message that is not UTF-8 dropped");
-                }
+        if !failed.is_empty() {
+            let mut fx = Effects::default();
+            for c in failed {
+                self.transfers.send_failed(
+                    &c,
+                    "the link to the LNP node is full",
+                    Instant::now(),
+                    &mut fx,
+                );
             }
-        },
-        Ok(StormP2p::Post(app, post)) => {
-            let msg = StormMsg::AppMessage {
-                app,
-                from: from.clone(),
-                payload: post.body,
-            };
-            if !parts.apps.deliver(app, msg) && STORM_REFUSED.allow(&from) {
-                tracing::warn!(peer = %from, "storm: a message for app {app:#06x}, which is not registered, dropped");
-            }
-        }
-        Ok(other) => t.on_message(m.node_id, other, Instant::now(), out),
-        Err(e) => {
-            if STORM_REFUSED.allow(&from) {
-                tracing::warn!(peer = %from, "storm: a Storm message that does not decode dropped: {e}");
-            }
+            self.effects(fx);
         }
     }
 }

@@ -1,15 +1,22 @@
 //! Storm Node: manager `stormd` on the STORE (RPC), STORM and API buses, and `stored`, the
 //! STORE RPC over the embedded database `DATA_DIR/store.redb`.
 //!
-//! [`NODE`] is the node's whole plan: its seed row, no config section of its own yet, and
-//! (through [`StormSettings::plan`]) the database opened before any service starts, `stored`
-//! as a supervised service on the STORE and API buses, the container and app requests of
-//! `stormd`, and the `info` details.
+//! [`NODE`] is the node's whole plan: its seed row, its config sections (`[lnp]`, `[storm]`),
+//! and (through [`StormSettings::plan`]) the store opened before any service starts (the one
+//! place that picks the backend: everything below takes a `dyn Storage`), the link thread,
+//! `stored` as a supervised service, `stormd`'s requests, and the `info` details.
 //!
+//! The files form a DAG, `stormd` at the top (this file only wires them):
+//!
+//! - [`stormd`]: maps each request to what serves it (nothing imports it);
+//! - [`link`]: the thread that owns the transfers and talks to the LNP node;
+//! - [`transfer`]: the container transfers (offers, serving, downloads);
+//! - [`containers`], [`apps`], [`chat`]: containers over the store, the STORM-bus apps, chat;
 //! - [`stored`]: STORE requests; reads in the handler, writes group-committed by a writer thread.
-//! - [`stormd`]: containers (`containerize`, `assemble`, `containers`) and STORM-bus apps.
 
+pub mod apps;
 pub mod chat;
+pub mod containers;
 pub mod link;
 pub mod stored;
 pub mod stormd;
@@ -19,10 +26,11 @@ use super::settings::Section;
 use super::{service_spec, NodeDef, NodeEnv, NodePlan, NodeSeed, NodeSettings};
 use crate::bus::BusKind;
 use crate::storage::{RedbStorage, Storage};
+use crate::wire::api::storm::tables::CONTAINERS;
 use crate::wire::api::{Detail, ServiceId};
 use crate::wire::node_id::NodeId;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The Storm node's declaration.
 pub static NODE: NodeDef = NodeDef {
@@ -123,30 +131,35 @@ impl StormSettings {
 
 impl NodeSettings for StormSettings {
     fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
+        // The one place that picks the backend: every service below takes a `dyn Storage`.
         let path = env.config.data_dir.join(STORE_FILE);
-        let storage = Arc::new(RedbStorage::open(&path).map_err(|e| e.to_string())?);
+        let storage: Arc<dyn Storage> =
+            Arc::new(RedbStorage::open(&path).map_err(|e| e.to_string())?);
+        let store_path = path.display().to_string();
         let chat = Arc::new(chat::Chat::new(storage.clone()));
-        let apps = Arc::new(stormd::Apps::default());
-        let transfers = Arc::new(Mutex::new(transfer::Transfers::load(
-            storage.clone(),
-            self.transfers.clone(),
-            apps.clone(),
-        )?));
-        let link = match &self.join {
-            Some(j) => {
-                let ep =
-                    crate::bus::client::Dial::parse(j, &env.config.data_dir, env.config.secret)
-                        .map_err(|e| format!("--lnp {j}: {e}"))?;
-                let parts = link::LinkParts {
-                    chat: chat.clone(),
-                    apps: apps.clone(),
-                    transfers: transfers.clone(),
-                };
-                Some(link::Link::start(ep, parts)?)
-            }
+        let apps = Arc::new(apps::Apps::default());
+        let transfers =
+            transfer::Transfers::load(storage.clone(), self.transfers.clone(), Instant::now())?;
+        let target = match &self.join {
+            Some(j) => Some(
+                crate::bus::client::Dial::parse(j, &env.config.data_dir, env.config.secret)
+                    .map_err(|e| format!("--lnp {j}: {e}"))?,
+            ),
             None => None,
         };
-        let state = Arc::new(stormd::StormState::new(apps, chat, transfers, link));
+        let parts = link::LinkParts {
+            chat: chat.clone(),
+            apps: apps.clone(),
+            transfers,
+        };
+        let link = link::Link::start(target, parts)?;
+        let state = Arc::new(stormd::StormState {
+            storage: storage.clone(),
+            apps,
+            chat,
+            link,
+            jobs: Arc::default(),
+        });
         // `stored` answers on STORE (services, the seed's storage RPC), on STORM (extension
         // apps, e.g. an RGB node putting a contract's chunks in a container) and on the API
         // (remote clients and `nodectl storm store …`).
@@ -163,41 +176,38 @@ impl NodeSettings for StormSettings {
             .find(|(k, _)| *k == BusKind::Store)
             .map(|(_, e)| e.zmq())
             .unwrap_or_default();
-        let (s1, s2, s3) = (storage.clone(), storage.clone(), storage);
-        let (st1, st2) = (state.clone(), state);
+        let st = state.clone();
         Ok(NodePlan {
             services: vec![service_spec("stored".into(), move || {
-                stored::Stored::new(s1.clone(), buses.clone())
+                stored::Stored::new(storage.clone(), buses.clone())
             })],
-            extensions: vec![Box::new(move || {
-                Box::new(stormd::Stormd::new(s2.clone(), st1.clone()))
-            })],
-            details: Some(Box::new(move || details(&s3, &st2, &store_endpoint))),
+            extensions: vec![Box::new(move || Box::new(stormd::Stormd::new(st.clone())))],
+            details: Some(Box::new(move || {
+                details(&state, &store_path, &store_endpoint)
+            })),
         })
     }
 }
 
-fn details(s: &RedbStorage, state: &stormd::StormState, store: &str) -> Vec<(String, Detail)> {
-    let tables = s.tables().unwrap_or_default();
+fn details(state: &stormd::StormState, path: &str, store: &str) -> Vec<(String, Detail)> {
+    let tables = state.storage.tables().unwrap_or_default();
     let containers = tables
         .iter()
-        .find(|t| t.name == stormd::CONTAINERS)
+        .find(|t| t.name == CONTAINERS)
         .map_or(0, |t| t.count);
+    let link = &state.link;
     vec![
-        (
-            "store_path".into(),
-            Detail::Text(s.path().display().to_string()),
-        ),
+        ("store_path".into(), Detail::Text(path.to_string())),
         ("store_endpoint".into(), Detail::Text(store.to_string())),
         ("tables".into(), Detail::U64(tables.len() as u64)),
         ("containers".into(), Detail::U64(containers)),
-        ("apps".into(), Detail::U64(state.apps() as u64)),
+        ("apps".into(), Detail::U64(state.apps.count() as u64)),
         (
             "lnp".into(),
-            Detail::Text(match &state.link {
+            Detail::Text(match link.endpoint() {
                 None => "none".into(),
-                Some(l) if l.reachable() => format!("{} (reachable)", l.endpoint),
-                Some(l) => format!("{} (unreachable)", l.endpoint),
+                Some(e) if link.reachable() => format!("{e} (reachable)"),
+                Some(e) => format!("{e} (unreachable)"),
             }),
         ),
     ]

@@ -1,8 +1,7 @@
-//! `stored`: the STORE RPC of the Storm node, on the STORE and API buses, over the embedded
-//! storage module (`storage::RedbStorage`, `DATA_DIR/store.redb`).
+//! `stored`: the STORE RPC of the Storm node, on the STORE and API buses, over the storage the
+//! node's plan chose (`storage::RedbStorage` at `DATA_DIR/store.redb`).
 //!
-//! - Reads run in the service's handler on their own read transaction: redb's MVCC means a
-//!   read never waits for a write.
+//! - Reads run in the service's handler (redb's MVCC: a read never waits for a write).
 //! - Writes are validated, then queued to one writer thread (at most
 //!   [`STORE_WRITE_QUEUE`] waiting; beyond it the reply is `BUSY` at once). The writer takes
 //!   every write waiting (up to [`STORE_MAX_BATCH`]), commits them in one durable transaction
@@ -15,7 +14,7 @@
 use crate::actors::limits::{STORE_MAX_BATCH, STORE_WRITE_QUEUE};
 use crate::actors::service::{not_taken, Service, ServiceActor};
 use crate::bus::{Bus, Deliver};
-use crate::storage::{RedbStorage, Storage, StoreError, Write, WriteDone};
+use crate::storage::{Storage, StoreError, Write, WriteDone};
 use crate::wire::api::storm::Key;
 use crate::wire::api::storm::StormMsg;
 use crate::wire::api::{code, Code, Envelope, Msg, MsgKind, ServiceId};
@@ -48,14 +47,14 @@ struct Writer {
 
 /// The service.
 pub struct Stored {
-    storage: Arc<RedbStorage>,
+    storage: Arc<dyn Storage>,
     buses: Vec<Bus>,
     writer: Option<Writer>,
 }
 
 impl Stored {
     /// `stored` over `storage`, registered on `buses`.
-    pub fn new(storage: Arc<RedbStorage>, buses: Vec<Bus>) -> Stored {
+    pub fn new(storage: Arc<dyn Storage>, buses: Vec<Bus>) -> Stored {
         Stored {
             storage,
             buses,
@@ -172,7 +171,7 @@ fn hex(id: &Key) -> String {
 }
 
 /// The writer thread: group commit until its queue is closed.
-fn write_loop(storage: Arc<RedbStorage>, queue: Receiver<Job>, cancelled: Arc<AtomicBool>) {
+fn write_loop(storage: Arc<dyn Storage>, queue: Receiver<Job>, cancelled: Arc<AtomicBool>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < STORE_MAX_BATCH {

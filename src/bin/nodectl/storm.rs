@@ -9,10 +9,10 @@ use crate::client::{
 use crate::common::{self, CommonCmd};
 use crate::render::{self, emit, hex, unexpected};
 use clap::{Args, Subcommand};
-use lnpbp_nodes::actors::storm::stormd::CHUNKS;
 use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::storage::{check_table, stored_id};
+use lnpbp_nodes::wire::api::storm::tables::CHUNKS;
 use lnpbp_nodes::wire::api::storm::{
     ChatEntry, ContainerInfo, Key, StormMsg, TransferInfo, TransferState,
 };

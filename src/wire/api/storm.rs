@@ -18,6 +18,23 @@ use crate::wire::node_id::NodeId;
 use crate::wire::storm::container::{ChunkId, Container, ContainerHeader, ContainerId};
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
+/// The STORE tables that are part of the Storm node's API (docs/API.md, "Storm requests"): the
+/// node keeps its containers, transfers and chat there, and a client reads (and, for chunks,
+/// writes) them like any table.
+pub mod tables {
+    /// Chunks, under their chunk id (`store_chunk`; `containerize` reads them from here).
+    pub const CHUNKS: &str = "chunks";
+    /// Containers, under their container id: the strict-encoded container.
+    pub const CONTAINERS: &str = "containers";
+    /// Containers shared with peers, under SHA256(peer ‖ container id): peer ‖ container id ‖
+    /// app (only a peer a container was sent to may pull it).
+    pub const SHARES: &str = "shares";
+    /// Downloads under way, under the container id: what resumes them after a restart.
+    pub const DOWNLOADS: &str = "downloads";
+    /// Chat messages (see `actors::storm::chat` for the key).
+    pub const CHAT: &str = "chat";
+}
+
 /// A key of a STORE table: 32 bytes (a chunk's id in `chunks`, a container's in
 /// `containers`, any 32 bytes elsewhere).
 pub type Key = [u8; 32];

@@ -302,6 +302,147 @@ impl Client {
             }
         }
     }
+
+    /// Sends `msgs` to `dst` with at most `window` in flight, and hands each final reply to
+    /// `on_reply` in the order of `msgs`; how many were answered. A failure reply ends it
+    /// ([`PipelineError::Failed`], naming the item's index), and so does an error of
+    /// `on_reply` ([`PipelineError::Reply`]). `timeout` applies to each wait for a reply.
+    pub fn pipeline(
+        &mut self,
+        dst: &ServiceId,
+        msgs: impl IntoIterator<Item = Msg>,
+        window: usize,
+        timeout: Duration,
+        mut on_reply: impl FnMut(usize, Msg) -> Result<(), String>,
+    ) -> Result<usize, PipelineError> {
+        use std::collections::{BTreeMap, HashMap};
+        let mut msgs = msgs.into_iter().enumerate().peekable();
+        let mut in_flight: HashMap<u64, usize> = HashMap::new();
+        let mut done: BTreeMap<usize, Msg> = BTreeMap::new();
+        let mut next = 0;
+        loop {
+            while in_flight.len() < window.max(1) {
+                let Some((i, msg)) = msgs.next() else { break };
+                let id = self.send(dst, msg)?;
+                in_flight.insert(id, i);
+            }
+            if in_flight.is_empty() {
+                return Ok(next);
+            }
+            let env = self.recv(timeout)?;
+            let Some(&i) = in_flight.get(&env.request_id) else {
+                continue;
+            };
+            match env.msg {
+                Msg::Progress(_) => continue,
+                Msg::Failure { code, message } => {
+                    return Err(PipelineError::Failed {
+                        item: i,
+                        code,
+                        message,
+                    })
+                }
+                reply => {
+                    in_flight.remove(&env.request_id);
+                    done.insert(i, reply);
+                }
+            }
+            while let Some(reply) = done.remove(&next) {
+                on_reply(next, reply).map_err(PipelineError::Reply)?;
+                next += 1;
+            }
+        }
+    }
+
+    /// Follows the notifications of a subscription made with `subscribe` (sent to `dst`):
+    /// every message goes to `on_event` until it says [`Step::Done`]. After `quiet` without a
+    /// message it subscribes again: that proves the node is alive (no one waits on a dead
+    /// node: no answer within `timeout` is an error) and renews a subscription a reconnect
+    /// lost.
+    pub fn follow(
+        &mut self,
+        dst: &ServiceId,
+        subscribe: Msg,
+        quiet: Duration,
+        timeout: Duration,
+        mut on_event: impl FnMut(&Envelope) -> Step,
+    ) -> Result<(), ClientError> {
+        let mut probe: Option<(u64, Instant)> = None;
+        loop {
+            let wait = match probe {
+                Some((_, deadline)) => deadline.saturating_duration_since(Instant::now()),
+                None => quiet,
+            };
+            match self.recv(wait) {
+                Ok(env) => match on_event(&env) {
+                    Step::Done => return Ok(()),
+                    Step::Event => {}
+                    Step::Other => {
+                        if probe.is_some_and(|(id, _)| id == env.request_id) {
+                            probe = None;
+                        }
+                    }
+                },
+                Err(ClientError::Timeout(_)) if probe.is_some() => {
+                    return Err(ClientError::Timeout(timeout));
+                }
+                Err(ClientError::Timeout(_)) => {
+                    let id = self.send(dst, subscribe.clone())?;
+                    probe = Some((id, Instant::now() + timeout));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// What a notification meant to [`Client::follow`]'s caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// One of the events followed.
+    Event,
+    /// Something else (e.g. the reply to a renewed subscription).
+    Other,
+    /// The end: stop following.
+    Done,
+}
+
+/// Why [`Client::pipeline`] stopped.
+#[derive(Debug)]
+pub enum PipelineError {
+    /// The node answered item `item` with a failure.
+    Failed {
+        /// The index of the message.
+        item: usize,
+        /// Failure code.
+        code: Code,
+        /// Message.
+        message: String,
+    },
+    /// The client could not send or receive.
+    Client(ClientError),
+    /// The caller refused a reply.
+    Reply(String),
+}
+
+impl From<ClientError> for PipelineError {
+    fn from(e: ClientError) -> PipelineError {
+        PipelineError::Client(e)
+    }
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PipelineError::Failed {
+                item,
+                code,
+                message,
+            } => write!(f, "item {item}: failure {code:#06x}: {message}"),
+            PipelineError::Client(e) => e.fmt(f),
+            PipelineError::Reply(why) => f.write_str(why),
+        }
+    }
 }
 
 /// The ZMQ message that carries the bus frames `[src, dst, payload]`: the frames as they are
@@ -450,8 +591,15 @@ impl SharedClient {
         self.dial.shown()
     }
 
-    /// Sends `msg` to `dst` and waits for its final reply (progress is skipped).
-    pub fn request(&self, dst: &ServiceId, msg: Msg) -> Result<Msg, ClientError> {
+    /// Runs `f` on the client (connected first, within [`CONNECT_WAIT`]) with the timeout of
+    /// each reply; an error that may leave a late reply on the socket (any but a failure the
+    /// node answered) drops the connection, so the next call starts afresh. Calls from other
+    /// threads wait meanwhile.
+    pub fn with<T, E: From<ClientError>>(
+        &self,
+        f: impl FnOnce(&mut Client, Duration) -> Result<T, E>,
+        keeps: impl Fn(&E) -> bool,
+    ) -> Result<T, E> {
         let mut slot = crate::sync::lock(&self.slot);
         let wait = CONNECT_WAIT.min(self.timeout);
         let client = match (slot.as_mut(), &self.dial) {
@@ -464,19 +612,22 @@ impl SharedClient {
         };
         if client.session.is_none() && !client.connected(wait) {
             *slot = None;
-            return Err(ClientError::NotRunning(format!(
-                "no connection to {}",
-                self.dial.shown()
-            )));
+            return Err(
+                ClientError::NotRunning(format!("no connection to {}", self.dial.shown())).into(),
+            );
         }
-        match client.request(dst, msg, self.timeout, |_| ()) {
-            Ok(reply) => Ok(reply),
-            Err(e) => {
-                if !matches!(e, ClientError::Failure { .. }) {
-                    *slot = None;
-                }
-                Err(e)
-            }
+        let result = f(client, self.timeout);
+        if result.as_ref().is_err_and(|e| !keeps(e)) {
+            *slot = None;
         }
+        result
+    }
+
+    /// Sends `msg` to `dst` and waits for its final reply (progress is skipped).
+    pub fn request(&self, dst: &ServiceId, msg: Msg) -> Result<Msg, ClientError> {
+        self.with(
+            |c, timeout| c.request(dst, msg, timeout, |_| ()),
+            |e| matches!(e, ClientError::Failure { .. }),
+        )
     }
 }

@@ -6,6 +6,9 @@
 //!   service may embed its own.
 //! - [`RemoteStorage`], the same interface over the STORE RPC of a Storm node (`-S ENDPOINT`).
 //!
+//! Beside it, [`storm::StormClient`]: a Storm node's containers and transfers for its clients
+//! (`nodectl storm`, the RGB node).
+//!
 //! A third backend (PostgreSQL, for a store shared by many machines) would be one more
 //! implementation of [`Storage`]; docs/ARCHITECTURE.md says where it plugs in.
 //!
@@ -13,6 +16,7 @@
 
 mod embedded;
 mod remote;
+pub mod storm;
 
 pub use embedded::RedbStorage;
 pub use remote::{stored_id, RemoteStorage};

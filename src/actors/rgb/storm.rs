@@ -2,14 +2,16 @@
 //! contracts travel between nodes as Storm containers of the extension app RgbContracts
 //! (0x0010, [`RGB_STORM_APP`]).
 //!
-//! - Sending ([`StormLink::send`], from a worker): the binary consignment is cut into chunks
-//!   (`store_chunk` to `stored`), made a container (`containerize` to `stormd`, MIME
-//!   [`MIME`], the contract id as its info) and offered to the peer (`send_container`, app
-//!   0x0010). One request at a time over one shared client.
+//! - Sending ([`StormLink::send`], from a worker): the binary consignment is made a container
+//!   by the Storm client of `nodectl storm containerize` ([`StormClient::containerize`]: the
+//!   chunks uploaded pipelined, then `containerize`, MIME [`MIME`], the contract id as its
+//!   info) and offered to the peer (`send_container`, app 0x0010). One call at a time over one
+//!   shared client.
 //! - Receiving (a thread with its own DEALER): registered as app 0x0010 and subscribed to
 //!   transfers, it accepts every offer for the app that is at most [`MAX_CONSIGNMENT`] bytes
 //!   (the RGB node validates what it gets; Storm bounds offers per peer); on
-//!   `container_received` it assembles the container, reads its chunks and hands the
+//!   `container_received` it assembles the container ([`StormClient::assemble`]: every chunk
+//!   fetched pipelined and checked) and hands the
 //!   consignment to [`Dispatch::received`]: a worker validates it, imports it only if valid,
 //!   and the API's `contract_received` subscribers hear the outcome.
 //! - Liveness: `info` to `stormd` every [`HEARTBEAT`]; no answer for [`DEAD_AFTER`] marks the
@@ -18,13 +20,13 @@
 
 use super::rgbd::Dispatch;
 use crate::bus::client::{Client, ClientError, Dial, Liveness, SharedClient};
-use crate::storage::stored_id;
+use crate::storage::storm::{StormClient, StormError};
 use crate::wire::api::rgb::RGB_STORM_APP;
 use crate::wire::api::storm::{StormMsg, TransferInfo, TransferState};
 use crate::wire::api::{code, ApiError, Msg, ServiceId};
-use crate::wire::limits::{CONTAINER_CHUNK, MAX_CONSIGNMENT};
+use crate::wire::limits::MAX_CONSIGNMENT;
 use crate::wire::node_id::NodeId;
-use crate::wire::storm::container::{ContainerHeader, ContainerId};
+use crate::wire::storm::container::ContainerId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,30 +34,11 @@ use std::time::{Duration, Instant};
 pub use crate::bus::client::{DEAD_AFTER, HEARTBEAT};
 /// The MIME type of a contract container.
 pub const MIME: &str = "application/vnd.rgb.consignment";
-/// The Storm table of chunks (`stormd::CHUNKS`).
-const CHUNKS: &str = "chunks";
 
 /// The link.
 pub struct StormLink {
     client: SharedClient,
     reachable: Arc<AtomicBool>,
-}
-
-fn failed(e: ClientError) -> ApiError {
-    match e {
-        ClientError::Failure { code, message } => {
-            ApiError::new(code, format!("the Storm node: {message}"))
-        }
-        ClientError::Timeout(_) => ApiError::new(code::TIMEOUT, format!("the Storm node: {e}")),
-        other => ApiError::new(code::NO_ROUTE, format!("the Storm node: {other}")),
-    }
-}
-
-fn unexpected(m: &Msg) -> ApiError {
-    ApiError::new(
-        code::SERVICE_FAILED,
-        format!("unexpected reply {:#06x} from the Storm node", m.type_id()),
-    )
 }
 
 impl StormLink {
@@ -88,12 +71,22 @@ impl StormLink {
         self.reachable.load(Ordering::Acquire)
     }
 
-    fn call(&self, dst: &ServiceId, msg: StormMsg) -> Result<Msg, ApiError> {
-        self.client.request(dst, msg.into()).map_err(failed)
+    /// Runs `f` with the Storm node's client (one call of the shared connection at a time).
+    fn storm<T>(
+        &self,
+        f: impl FnOnce(&mut StormClient<'_>) -> Result<T, StormError>,
+    ) -> Result<T, ApiError> {
+        self.client
+            .with(
+                |c, timeout| f(&mut StormClient::new(c, timeout)),
+                |e| matches!(e, StormError::Client(ClientError::Failure { .. })),
+            )
+            .map_err(|e| ApiError::new(e.code(), format!("the Storm node: {e}")))
     }
 
     /// Offers the consignment `bytes` of `contract_id` to node `node_id` through the Storm
-    /// node; a line saying what was done.
+    /// node: stored as chunks (pipelined), made a container, offered. A line saying what was
+    /// done.
     pub fn send(
         &self,
         node_id: NodeId,
@@ -106,81 +99,26 @@ impl StormLink {
                 format!("the Storm node at {} is unreachable", self.endpoint()),
             ));
         }
-        let mut chunks = Vec::new();
-        for piece in bytes.chunks(CONTAINER_CHUNK) {
-            match self.call(
-                &stored_id(),
-                StormMsg::StoreChunk {
-                    table: CHUNKS.into(),
-                    data: piece.to_vec(),
-                },
-            )? {
-                Msg::Storm(StormMsg::ChunkStored(id)) => chunks.push(id),
-                m => return Err(unexpected(&m)),
-            }
-        }
-        let header = ContainerHeader {
-            version: 0,
-            mime: MIME.into(),
-            info: contract_id.into(),
-            size: bytes.len() as u64,
-        };
-        let container = match self.call(
-            &ServiceId::Stormd,
-            StormMsg::Containerize { header, chunks },
-        )? {
-            Msg::Storm(StormMsg::ContainerCreated(info)) => info.id,
-            m => return Err(unexpected(&m)),
-        };
-        self.call(
-            &ServiceId::Stormd,
-            StormMsg::SendContainer {
-                node_id,
-                container_id: container,
-                app: RGB_STORM_APP,
-            },
-        )?;
+        let container = self.storm(|s| {
+            let info = s.containerize(bytes, MIME, contract_id)?;
+            s.send(node_id, info.id, RGB_STORM_APP)?;
+            Ok(info.id)
+        })?;
         Ok(format!(
-            "contract {contract_id} offered to {} as container {}",
-            node_id, container
+            "contract {contract_id} offered to {node_id} as container {container}"
         ))
     }
 
     /// The consignment in a received container: assembled (checked) by the Storm node, then
-    /// its chunks read.
+    /// its chunks read and checked here.
     fn fetch(&self, id: ContainerId) -> Result<Vec<u8>, ApiError> {
-        let container = match self.call(&ServiceId::Stormd, StormMsg::Assemble(id))? {
-            Msg::Storm(StormMsg::ContainerData { container, .. }) => container,
-            m => return Err(unexpected(&m)),
-        };
-        if container.header.size > MAX_CONSIGNMENT as u64 {
-            return Err(ApiError::new(
-                code::TOO_LARGE,
-                format!(
-                    "a container of {} bytes (a consignment is at most {MAX_CONSIGNMENT})",
-                    container.header.size
-                ),
-            ));
-        }
-        let mut out = Vec::with_capacity(container.header.size as usize);
-        for chunk in &container.chunks {
-            match self.call(
-                &stored_id(),
-                StormMsg::RetrieveChunk {
-                    table: CHUNKS.into(),
-                    id: *chunk,
-                },
-            )? {
-                Msg::Storm(StormMsg::Value(v)) => out.extend_from_slice(&v),
-                m => return Err(unexpected(&m)),
-            }
-            if out.len() > MAX_CONSIGNMENT {
-                return Err(ApiError::new(
-                    code::TOO_LARGE,
-                    "the container holds more than its header says",
-                ));
-            }
-        }
+        let mut out = Vec::new();
+        self.storm(|s| {
+            s.assemble(&id, MAX_CONSIGNMENT as u64, |data| {
+                out.extend_from_slice(data);
+                Ok(())
+            })
+        })?;
         Ok(out)
     }
 
@@ -202,10 +140,7 @@ impl StormLink {
                 tracing::warn!(container = %id, size = t.size, "a contract offer above {MAX_CONSIGNMENT} bytes is not accepted");
                 return;
             }
-            if let Err(ApiError { message: why, .. }) = self.call(
-                &ServiceId::Stormd,
-                StormMsg::AcceptContainer(t.container_id),
-            ) {
+            if let Err(ApiError { message: why, .. }) = self.storm(|s| s.accept(t.container_id)) {
                 tracing::warn!(container = %id, "accepting a contract offer failed: {why}");
             }
         }

@@ -5,12 +5,14 @@
 use clap::{Args, Subcommand};
 use lnpbp_nodes::actors::settings::{self, Overrides};
 use lnpbp_nodes::actors::NodeKind;
+pub use lnpbp_nodes::bus::client::Step;
 use lnpbp_nodes::bus::client::{Client, ClientError, Remote};
 use lnpbp_nodes::bus::{BusKind, Endpoint};
+use lnpbp_nodes::storage::storm::StormClient;
 use lnpbp_nodes::wire::api::{Envelope, Msg, ServiceId};
 use lnpbp_nodes::wire::node_id::NodeId;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Default seconds to wait for a reply.
 pub const TIMEOUT: f64 = 5.0;
@@ -227,49 +229,9 @@ impl Session {
             })
     }
 
-    /// Sends `msgs` to `dst` with at most `window` in flight, and hands each final reply to
-    /// `on_reply` in the order of `msgs`. A failure ends it, naming the message's index. The
-    /// timeout applies to each wait for a reply.
-    pub fn pipeline(
-        &mut self,
-        dst: &ServiceId,
-        msgs: impl IntoIterator<Item = Msg>,
-        window: usize,
-        mut on_reply: impl FnMut(usize, Msg) -> Result<(), String>,
-    ) -> Result<usize, String> {
-        use std::collections::{BTreeMap, HashMap};
-        let mut msgs = msgs.into_iter().enumerate().peekable();
-        let mut in_flight: HashMap<u64, usize> = HashMap::new();
-        let mut done: BTreeMap<usize, Msg> = BTreeMap::new();
-        let mut next = 0;
-        loop {
-            while in_flight.len() < window.max(1) {
-                let Some((i, msg)) = msgs.next() else { break };
-                let id = self.client.send(dst, msg).map_err(|e| e.to_string())?;
-                in_flight.insert(id, i);
-            }
-            if in_flight.is_empty() {
-                return Ok(next);
-            }
-            let env = self.client.recv(self.timeout).map_err(|e| e.to_string())?;
-            let Some(&i) = in_flight.get(&env.request_id) else {
-                continue;
-            };
-            match env.msg {
-                Msg::Progress(_) => continue,
-                Msg::Failure { code, message } => {
-                    return Err(format!("item {i}: failure {code:#06x}: {message}"))
-                }
-                reply => {
-                    in_flight.remove(&env.request_id);
-                    done.insert(i, reply);
-                }
-            }
-            while let Some(reply) = done.remove(&next) {
-                on_reply(next, reply)?;
-                next += 1;
-            }
-        }
+    /// The Storm node this session talks to (`nodectl storm`).
+    pub fn storm(&mut self) -> StormClient<'_> {
+        StormClient::new(&mut self.client, self.timeout)
     }
 
     /// Subscribes with `subscribe` (printing its reply) and hands every other message to
@@ -291,72 +253,25 @@ impl Session {
         })
     }
 
-    /// Subscribes with `subscribe` (its reply must be a success; it is not printed) and
-    /// hands every other message to `on_event` until it says [`Step::Done`].
-    pub fn follow_until(
+    /// The events after a subscription ([`Client::follow`]): after 5 s of quiet it subscribes
+    /// again, which proves the node is alive and renews a subscription a reconnect lost.
+    fn follow_after(
         &mut self,
         subscribe: Msg,
         on_event: impl FnMut(&Envelope) -> Step,
     ) -> Result<(), String> {
-        match self.request(subscribe.clone())? {
-            Msg::Success(_) => {}
-            other => return Err(crate::render::unexpected(&other)),
-        }
-        self.follow_after(subscribe, on_event)
-    }
-
-    /// The events after a subscription. After a quiet spell it subscribes again: that proves
-    /// the node is alive (the command never waits on a dead node) and renews a subscription
-    /// a reconnect lost.
-    fn follow_after(
-        &mut self,
-        subscribe: Msg,
-        mut on_event: impl FnMut(&Envelope) -> Step,
-    ) -> Result<(), String> {
         let quiet = Duration::from_secs(5);
-        let mut probe: Option<(u64, Instant)> = None;
-        loop {
-            let wait = match probe {
-                Some((_, deadline)) => deadline.saturating_duration_since(Instant::now()),
-                None => quiet,
-            };
-            match self.client.recv(wait) {
-                Ok(env) => match on_event(&env) {
-                    Step::Done => return Ok(()),
-                    Step::Event => {}
-                    Step::Other => {
-                        if probe.is_some_and(|(id, _)| id == env.request_id) {
-                            probe = None;
-                        }
-                    }
-                },
-                Err(ClientError::Timeout(_)) if probe.is_some() => {
-                    return Err(format!(
-                        "node stopped answering (no reply within {:.1} s)",
-                        self.timeout.as_secs_f64()
-                    ));
-                }
-                Err(ClientError::Timeout(_)) => {
-                    let id = self
-                        .client
-                        .send(&self.manager, subscribe.clone())
-                        .map_err(|e| e.to_string())?;
-                    probe = Some((id, Instant::now() + self.timeout));
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+        let manager = self.manager.clone();
+        self.client
+            .follow(&manager, subscribe, quiet, self.timeout, on_event)
+            .map_err(|e| match e {
+                ClientError::Timeout(t) => format!(
+                    "node stopped answering (no reply within {:.1} s)",
+                    t.as_secs_f64()
+                ),
+                e => e.to_string(),
+            })
     }
-}
-
-/// What an event meant to [`Session::follow_until`].
-pub enum Step {
-    /// One of the events followed.
-    Event,
-    /// Something else (e.g. the reply to a renewed subscription).
-    Other,
-    /// The end: stop following.
-    Done,
 }
 
 /// Runs one declared request against the node's API.

@@ -136,11 +136,14 @@ impl Limiter {
     }
 }
 
-/// Inbound peer connections refused (caps).
+/// Inbound peer connections refused (caps), and encrypted TCP sessions refused (a client key
+/// not on the allow-list).
 pub static REFUSED_CONNECTIONS: Limiter = Limiter::new("connections refused");
 /// Pending handshakes evicted for a newcomer.
 pub static EVICTED_HANDSHAKES: Limiter = Limiter::new("slow handshakes evicted");
-/// Inbound connections closed before their handshake completed (failed, timed out, evicted).
+/// Inbound connections closed before their handshake completed (failed, timed out, evicted),
+/// and encrypted TCP sessions that ended (on a TCP bus, each message after its session ended
+/// is a failed act one: it counts once more).
 pub static FAILED_HANDSHAKES: Limiter = Limiter::new("inbound handshakes failed or timed out");
 /// Bus or API frames that did not decode.
 pub static BAD_FRAMES: Limiter = Limiter::new("bad bus frames");
@@ -156,21 +159,34 @@ pub static STORM_REFUSED: Limiter = Limiter::new("Storm peer messages refused");
 /// RGB consignments refused by validation (imports from clients, contracts from peers).
 pub static RGB_REFUSED: Limiter = Limiter::new("RGB consignments refused");
 
-/// Every limiter, with the key `info` shows its count under.
-pub static ALL: [(&str, &Limiter); 8] = [
-    ("refused_connections", &REFUSED_CONNECTIONS),
-    ("evicted_handshakes", &EVICTED_HANDSHAKES),
-    ("failed_handshakes", &FAILED_HANDSHAKES),
-    ("bad_frames", &BAD_FRAMES),
-    ("stray_replies", &STRAY_REPLIES),
-    ("refused_sources", &REFUSED_SOURCES),
-    ("storm_refused", &STORM_REFUSED),
-    ("rgb_refused", &RGB_REFUSED),
+/// Which nodes count a kind of event: `info` shows a node the counters of its scopes only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every node: its buses (frames, replies, source ids) and their encrypted TCP sessions.
+    Every,
+    /// Nodes that admit inbound peers (LNP, BP).
+    Peers,
+    /// The Storm node.
+    Storm,
+    /// The RGB node.
+    Rgb,
+}
+
+/// Every limiter, with the key `info` shows its count under and who counts it.
+pub static ALL: [(&str, &Limiter, Scope); 8] = [
+    ("refused_connections", &REFUSED_CONNECTIONS, Scope::Every),
+    ("evicted_handshakes", &EVICTED_HANDSHAKES, Scope::Peers),
+    ("failed_handshakes", &FAILED_HANDSHAKES, Scope::Every),
+    ("bad_frames", &BAD_FRAMES, Scope::Every),
+    ("stray_replies", &STRAY_REPLIES, Scope::Every),
+    ("refused_sources", &REFUSED_SOURCES, Scope::Every),
+    ("storm_refused", &STORM_REFUSED, Scope::Storm),
+    ("rgb_refused", &RGB_REFUSED, Scope::Rgb),
 ];
 
 /// Closes every window that is over.
 pub fn flush_all() {
-    for (_, l) in &ALL {
+    for (_, l, _) in &ALL {
         l.flush();
     }
 }

@@ -115,7 +115,7 @@ pub struct NodeSeed {
     pub manager_id: ServiceId,
     /// The node's buses, in the seed's order.
     pub buses: &'static [BusKind],
-    /// TCP ports the seed gives (bound only when asked, on loopback, until encryption lands).
+    /// TCP ports the seed gives (bound only when asked; a TCP bus is always encrypted).
     pub tcp_ports: &'static [(BusKind, u16)],
     /// Name prefixes of the services it starts per connection (`peerd-`): kept by the node
     /// like the names of its other services (docs/API.md section 3).
@@ -135,6 +135,8 @@ pub struct NodeDef {
     pub list_flags: &'static [(&'static str, &'static str)],
     /// Reads and validates the node's sections.
     pub settings: fn(&Section<'_>) -> Result<Arc<dyn NodeSettings>, String>,
+    /// The counters of refused input its `info` shows: those of these scopes.
+    pub counters: &'static [crate::lograte::Scope],
 }
 
 /// A node's validated settings: the per-node value carried by [`NodeConfig`].

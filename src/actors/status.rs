@@ -103,7 +103,7 @@ impl NodeStatus {
             endpoints: read(&self.endpoints).clone(),
             services: read(&self.services).clone(),
             // Every node's first details are the API version (docs/API.md section 12) and the
-            // counters of refused input (src/lograte.rs).
+            // counters of refused input that concern it (src/lograte.rs).
             details: std::iter::once((
                 "api_version".to_string(),
                 Detail::U64(u64::from(API_VERSION)),
@@ -111,7 +111,8 @@ impl NodeStatus {
             .chain(
                 crate::lograte::ALL
                     .iter()
-                    .map(|(key, l)| (key.to_string(), Detail::U64(l.total()))),
+                    .filter(|(_, _, scope)| self.kind.def().counters.contains(scope))
+                    .map(|(key, l, _)| (key.to_string(), Detail::U64(l.total()))),
             )
             .chain(
                 read(&self.details)
@@ -120,6 +121,54 @@ impl NodeStatus {
                     .unwrap_or_default(),
             )
             .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_shows_the_refusal_counters_of_its_node_only() {
+        let every = [
+            "refused_connections",
+            "failed_handshakes",
+            "bad_frames",
+            "stray_replies",
+            "refused_sources",
+        ];
+        for (kind, own, others) in [
+            (
+                NodeKind::Lnp,
+                vec!["evicted_handshakes"],
+                vec!["storm_refused", "rgb_refused"],
+            ),
+            (
+                NodeKind::Bp,
+                vec!["evicted_handshakes"],
+                vec!["storm_refused", "rgb_refused"],
+            ),
+            (
+                NodeKind::Rgb,
+                vec!["rgb_refused"],
+                vec!["evicted_handshakes", "storm_refused"],
+            ),
+            (
+                NodeKind::Storm,
+                vec!["storm_refused"],
+                vec!["evicted_handshakes", "rgb_refused"],
+            ),
+        ] {
+            let info = NodeStatus::new(kind, "regtest".into(), NodeId([2; 33])).info();
+            let keys: Vec<&str> = info.details.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys[0], "api_version", "{kind:?}");
+            for k in every.iter().chain(&own) {
+                assert!(keys.contains(k), "{kind:?} shows {k}: {keys:?}");
+            }
+            for k in &others {
+                assert!(!keys.contains(k), "{kind:?} does not show {k}: {keys:?}");
+            }
         }
     }
 }

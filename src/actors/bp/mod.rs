@@ -42,6 +42,7 @@ pub static NODE: NodeDef = NodeDef {
     sections: &["wire", "signer"],
     list_flags: &[("listen", "wire.listen"), ("connect", "wire.connect")],
     settings: |s| Ok(Arc::new(BpSettings::read(s)?)),
+    counters: &[crate::lograte::Scope::Every, crate::lograte::Scope::Peers],
 };
 
 /// `[wire]` as written in the config.

@@ -44,6 +44,7 @@ pub static NODE: NodeDef = NodeDef {
         ("bifrost-listen", "bifrost.listen"),
     ],
     settings: |s| Ok(Arc::new(LnpSettings::read(s)?)),
+    counters: &[crate::lograte::Scope::Every, crate::lograte::Scope::Peers],
 };
 
 /// `[peers]` as written in the config.

@@ -38,6 +38,7 @@ pub static NODE: NodeDef = NodeDef {
     sections: &["rgb"],
     list_flags: &[("store", "rgb.store"), ("storm", "rgb.storm")],
     settings: |s: &Section<'_>| Ok(Arc::new(RgbSettings::read(s)?)),
+    counters: &[crate::lograte::Scope::Every, crate::lograte::Scope::Rgb],
 };
 
 /// The embedded database of the stock, in the data dir.

@@ -45,6 +45,7 @@ pub static NODE: NodeDef = NodeDef {
     sections: &["lnp", "storm"],
     list_flags: &[("lnp", "lnp.join"), ("auto-accept", "storm.auto_accept")],
     settings: |s: &Section<'_>| Ok(Arc::new(StormSettings::read(s)?)),
+    counters: &[crate::lograte::Scope::Every, crate::lograte::Scope::Storm],
 };
 
 /// `[lnp]` as written in the config.

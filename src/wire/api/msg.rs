@@ -85,7 +85,9 @@ pub(crate) use message_set;
 /// 1: the first release. 2: `listen` answers `listening` (the bound address) and `broadcast`
 /// answers `broadcasted` (txid and peer count) instead of text in `success`; notifications
 /// sent to a service are refused with `0x4000`; bad `listen` addresses and node ids are `0x1003`.
-pub const API_VERSION: u16 = 2;
+/// 3: `info` shows only the refusal counters that concern the node (an LNP node has no
+/// `storm_refused`).
+pub const API_VERSION: u16 = 3;
 
 /// A node-specific value in `info` (`listening`, `peers`, `tip_height`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]

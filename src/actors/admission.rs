@@ -1,5 +1,5 @@
-//! Admission of inbound peer connections, shared by every P2P listener (LNP, BP, and Bifrost to
-//! come): the caps on connections and handshakes, per source address, and what happens when
+//! Admission of inbound peer connections, shared by every P2P listener (Lightning, Bifrost,
+//! Bitcoin): the caps on connections and handshakes, per source address, and what happens when
 //! the handshake table is full.
 //!
 //! A full handshake table does not lock newcomers out (one attacker with 100 slow sockets

@@ -1,15 +1,18 @@
 //! The connection driver: one actor per peer connection, generic over the protocol. It is the
-//! skeleton every P2P service shares (LNP `peerd`, BP `wired`, and the Bifrost peer to come):
+//! skeleton every P2P service shares (LNP `peerd` and `bifrost-…`, BP `wired`):
 //!
 //! - dial with a deadline (outbound) or take an accepted socket (inbound);
 //! - the TCP bridge ([`TcpBridge`]) with back-pressure: at [`MAX_QUEUED_OUT`] unwritten bytes
 //!   the session is not fed and the socket not read, until the writer drains half;
 //! - the session's timers: one sleep until its next deadline (not a periodic tick);
-//! - the guarded handlers: an error or a panic closes this connection only (requests in flight
-//!   answered by the protocol, its registry entry removed) and touches no other peer;
+//! - the guarded handlers: an error is enforced by its [`PeerAction`] (the one place for every
+//!   protocol: close, close after the warning, ignore and log, discourage), a panic closes this
+//!   connection only (requests in flight answered by the protocol, its registry entry
+//!   removed); no other peer is touched;
 //! - the close, done once: flush what the session queued (a last `warning`), then stop.
 //!
-//! The protocol (`actors::lnp::peerd`, `actors::bp::wired`) implements [`Protocol`]: it builds
+//! The protocol (`actors::lnp::peerd`, `actors::lnp::bifrostd`, `actors::bp::wired`)
+//! implements [`Protocol`]: it builds
 //! the session, reacts to its events and to commands from its node's manager, and says what a
 //! close means (log line, answers, discouragement). The session is the sans-I/O state machine
 //! of `wire` behind [`PeerSession`].

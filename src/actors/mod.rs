@@ -170,16 +170,6 @@ pub struct NodePlan {
     pub details: Option<DetailsFn>,
 }
 
-/// A node without settings of its own (yet).
-#[derive(Debug)]
-pub struct NoSettings;
-
-impl NodeSettings for NoSettings {
-    fn plan(&self, _: &NodeEnv<'_>) -> Result<NodePlan, String> {
-        Ok(NodePlan::default())
-    }
-}
-
 /// Everything needed to start a node (built by `nodectl start` from flags and config).
 #[derive(Clone, Debug)]
 pub struct NodeConfig {

@@ -409,7 +409,7 @@ fn handle_in(shared: &Shared, bus: &Bus, (frames, count, _): Received) {
     }
 }
 
-/// Waits for the socket file of an IPC endpoint to accept connections (used by tests/benches).
+/// Waits for the socket file of an IPC endpoint to accept connections (used by the tests and the benchmarks).
 pub fn wait_for_ipc(path: &std::path::Path, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     while std::time::Instant::now() < deadline {

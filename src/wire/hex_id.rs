@@ -1,4 +1,4 @@
-//! Fixed-size ids shown as lower-case hex: the [`hex_id!`] macro declares one as a newtype over
+//! Fixed-size ids shown as lower-case hex: the `hex_id!` macro declares one as a newtype over
 //! its bytes, so a node id, a chunk id and a container id are three types, not three
 //! `[u8; N]` that any other could stand in for.
 

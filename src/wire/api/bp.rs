@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_block_above_a_u16_length_roundtrips() {
-        // Every type id has a sample in wire/samples.rs; this one is above 65,535 bytes.
+        // Every type id has a sample in wire/api/samples.rs; this one is above 65,535 bytes.
         roundtrip(Msg::Bp(BpMsg::BlockData {
             height: 5,
             hash: [1; 32],

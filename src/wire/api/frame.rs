@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn success_without_text_roundtrips() {
-        // Every type id has a sample in wire/samples.rs (round-tripped there); these are the
+        // Every type id has a sample in wire/api/samples.rs (round-tripped there); these are the
         // other shapes of a body.
         roundtrip(Msg::Success(None));
         roundtrip(Msg::Failure {

@@ -257,9 +257,9 @@ pub struct ServiceEvent {
 pub enum Msg {
     /// 0x0001, final reply: done, with an optional human-readable message.
     Success(Option<String>),
-    /// 0x0002, final reply: failed, with a code of [`code`] and a message.
+    /// 0x0002, final reply: failed, with a code of [`super::code`] and a message.
     Failure {
-        /// One of [`code`] (or any code, from another node).
+        /// One of [`super::code`] (or any code, from another node).
         code: Code,
         /// Human-readable reason.
         message: String,

@@ -22,7 +22,7 @@
 //!   socket by itself; a remote (encrypted) session is opened on a thread of its own, so the
 //!   handshake never holds up the requests the link answers.
 //! - Sends are requests to `lnpd` (`send_bifrost_app`); their final reply answers the Storm
-//!   request that asked for them. At most [`SEND_WINDOW`] transfer messages are with `lnpd`
+//!   request that asked for them. At most `SEND_WINDOW` (8) transfer messages are with `lnpd`
 //!   at once (a Bifrost connection's mailbox holds 16 commands); the rest wait in the link, and
 //!   one the connection was too busy for is sent again, so back-pressure is no lost chunk.
 

@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn messages_at_their_limits_roundtrip() {
-        // Every type id has a sample in wire/samples.rs; these are at the limits.
+        // Every type id has a sample in wire/api/samples.rs; these are at the limits.
         let header = ContainerHeader {
             version: 0,
             mime: "text/plain".into(),

@@ -19,16 +19,6 @@ impl std::fmt::Display for IdError {
 
 impl std::error::Error for IdError {}
 
-/// The value of one hex digit.
-pub fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Declares `pub struct $name(pub [u8; $len])` with hex `Display`, `FromStr` and `Debug`, the
 /// strict encoding (the raw bytes), and conversions from and to bytes.
 macro_rules! hex_id {
@@ -64,10 +54,7 @@ macro_rules! hex_id {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                for b in &self.0 {
-                    write!(f, "{b:02x}")?;
-                }
-                Ok(())
+                std::fmt::Display::fmt(&bitcoin::hex::DisplayHex::as_hex(&self.0[..]), f)
             }
         }
 
@@ -81,21 +68,12 @@ macro_rules! hex_id {
             type Err = $crate::wire::hex_id::IdError;
             /// Exactly twice its length in hex digits (either case).
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let err = $crate::wire::hex_id::IdError {
-                    what: $what,
-                    hex_len: 2 * $len,
-                };
-                let digits = s.as_bytes();
-                if digits.len() != 2 * $len {
-                    return Err(err);
-                }
-                let mut out = [0u8; $len];
-                for (i, pair) in digits.chunks(2).enumerate() {
-                    let hi = $crate::wire::hex_id::nibble(pair[0]).ok_or_else(|| err.clone())?;
-                    let lo = $crate::wire::hex_id::nibble(pair[1]).ok_or_else(|| err.clone())?;
-                    out[i] = hi << 4 | lo;
-                }
-                Ok($name(out))
+                <[u8; $len] as bitcoin::hex::FromHex>::from_hex(s)
+                    .map($name)
+                    .map_err(|_| $crate::wire::hex_id::IdError {
+                        what: $what,
+                        hex_len: 2 * $len,
+                    })
             }
         }
 

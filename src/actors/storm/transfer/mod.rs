@@ -25,7 +25,7 @@ pub mod serve;
 
 use crate::actors::storm::containers;
 use crate::lograte::STORM_REFUSED;
-use crate::storage::{Storage, Write};
+use crate::storage::{Storage, StoreError, Write};
 use crate::wire::api::storm::tables::{CHUNKS, CONTAINERS, DOWNLOADS};
 use crate::wire::api::storm::{StormMsg, TransferInfo, TransferState};
 use crate::wire::api::{code, ApiError};
@@ -94,7 +94,7 @@ impl Effects {
 }
 
 /// Counts a refused peer message; logs it unless that peer has filled its share of lines.
-fn refuse(peer: &NodeId, what: &str) {
+pub(in crate::actors::storm) fn refuse(peer: &NodeId, what: &str) {
     if STORM_REFUSED.allow(&peer.to_string()) {
         tracing::warn!(%peer, "storm: {what}");
     }
@@ -435,15 +435,7 @@ impl Transfers {
             // Not stored: they are missing and planned again after the wait.
             tracing::error!("{} chunks not stored: {e}", writes.len());
             for c in got.keys() {
-                if let Some(d) = self.downloads.get_mut(c) {
-                    d.wait(
-                        c,
-                        now + STALL_WAIT,
-                        format!("the store failed: {e}"),
-                        now,
-                        fx,
-                    );
-                }
+                self.store_failed(c, &e, now, fx);
             }
             return;
         }
@@ -455,6 +447,15 @@ impl Transfers {
             if need == Need::Complete {
                 self.complete(&c, now, fx);
             }
+        }
+    }
+
+    /// A commit for download `c` failed: it waits [`STALL_WAIT`], then plans again (what was
+    /// not stored is missing).
+    fn store_failed(&mut self, c: &ContainerId, e: &StoreError, now: Instant, fx: &mut Effects) {
+        if let Some(d) = self.downloads.get_mut(c) {
+            let why = format!("the store failed: {e}");
+            d.wait(c, now + STALL_WAIT, why, now, fx);
         }
     }
 
@@ -491,16 +492,7 @@ impl Transfers {
             },
         ];
         if let Err(e) = self.storage.apply(&mut writes.iter()) {
-            if let Some(d) = self.downloads.get_mut(c) {
-                d.wait(
-                    c,
-                    now + STALL_WAIT,
-                    format!("the store failed: {e}"),
-                    now,
-                    fx,
-                );
-            }
-            return;
+            return self.store_failed(c, &e, now, fx);
         }
         let Some(d) = self.downloads.remove(c) else {
             return;

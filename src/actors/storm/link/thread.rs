@@ -8,10 +8,9 @@ use crate::actors::clock::unix_now_ms;
 use crate::actors::limits::MAX_LISTENERS;
 use crate::actors::storm::apps::Apps;
 use crate::actors::storm::chat::Chat;
-use crate::actors::storm::transfer::{Effects, Transfers};
+use crate::actors::storm::transfer::{refuse, Effects, Transfers};
 use crate::bus::client::{open_message, seal_message, Dial, Liveness};
 use crate::bus::{Bus, Subscribers};
-use crate::lograte::STORM_REFUSED;
 use crate::wire::api::lnp::{AppMessage, LnpMsg};
 use crate::wire::api::session::ClientSession;
 use crate::wire::api::storm::{ChatEntry, StormMsg};
@@ -204,10 +203,8 @@ impl LinkThread {
             if self.readable() {
                 self.burst();
             }
-            let mut fx = Effects::default();
             let reachable = self.link.reachable();
-            self.transfers.tick(Instant::now(), reachable, &mut fx);
-            self.effects(fx);
+            self.transfers(|t, fx| t.tick(Instant::now(), reachable, fx));
             self.send_window();
         }
     }
@@ -250,6 +247,7 @@ impl LinkThread {
                 },
             },
             LinkCmd::Accept { container, reply } => {
+                // The reply goes before the download's first progress notification.
                 let mut fx = Effects::default();
                 let answer = match self.transfers.accept(container, now, &mut fx) {
                     Ok(text) => Msg::Success(Some(text)),
@@ -380,9 +378,7 @@ impl LinkThread {
         }
         self.queue.clear();
         self.sending = 0;
-        let mut fx = Effects::default();
-        self.transfers.link_down(now, &mut fx);
-        self.effects(fx);
+        self.transfers(|t, fx| t.link_down(now, fx));
     }
 
     /// Waits up to [`POLL`] for the LNP node or a command; whether the LNP node sent something.
@@ -415,9 +411,7 @@ impl LinkThread {
                 self.on_envelope(env);
             }
         }
-        let mut fx = Effects::default();
-        self.transfers.commit(Instant::now(), &mut fx);
-        self.effects(fx);
+        self.transfers(|t, fx| t.commit(Instant::now(), fx));
     }
 
     fn on_envelope(&mut self, env: Envelope) {
@@ -466,10 +460,7 @@ impl LinkThread {
                     Msg::Failure { code: c, .. } if c == code::BUSY => self.queue.push_front(q),
                     Msg::Failure { message, .. } => match q.download {
                         Some(c) => {
-                            let mut fx = Effects::default();
-                            self.transfers
-                                .send_failed(&c, &message, Instant::now(), &mut fx);
-                            self.effects(fx);
+                            self.transfers(|t, fx| t.send_failed(&c, &message, Instant::now(), fx))
                         }
                         None => tracing::debug!("a Storm message not sent: {message}"),
                     },
@@ -483,11 +474,7 @@ impl LinkThread {
     /// A Storm message from a Bifrost peer.
     fn on_storm(&mut self, m: AppMessage) {
         let from = m.node_id;
-        let refused = |why: &str| {
-            if STORM_REFUSED.allow(&from.to_string()) {
-                tracing::warn!(peer = %from, "storm: {why}");
-            }
-        };
+        let refused = |why: &str| refuse(&from, why);
         match StormP2p::decode(&m.payload) {
             Ok(StormP2p::Post(STORM_APP_CHAT, post)) => match String::from_utf8(post.body) {
                 Ok(text) => self.chat.received(ChatEntry {
@@ -510,16 +497,19 @@ impl LinkThread {
                     ));
                 }
             }
-            Ok(other) => {
-                let mut fx = Effects::default();
-                self.transfers
-                    .on_message(from, other, Instant::now(), &mut fx);
-                self.effects(fx);
-            }
+            Ok(other) => self.transfers(|t, fx| t.on_message(from, other, Instant::now(), fx)),
             Err(e) => refused(&format!(
                 "a Storm message that does not decode dropped: {e}"
             )),
         }
+    }
+
+    /// Runs `f` on the transfers, then sends what it returned.
+    fn transfers<T>(&mut self, f: impl FnOnce(&mut Transfers, &mut Effects) -> T) -> T {
+        let mut fx = Effects::default();
+        let out = f(&mut self.transfers, &mut fx);
+        self.effects(fx);
+        out
     }
 
     /// Sends what the transfers returned.
@@ -534,9 +524,8 @@ impl LinkThread {
             // What we serve waits only while the queue has room: a peer that pulls faster than
             // its connection drains gets the rest when it asks again.
             if o.download.is_none() && self.queue.len() >= MAX_QUEUED {
-                if STORM_REFUSED.allow(&o.peer.to_string()) {
-                    tracing::warn!(peer = %o.peer, "storm: {MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
-                }
+                let why = format!("{MAX_QUEUED} messages wait to be sent: a chunk pull dropped");
+                refuse(&o.peer, &why);
                 continue;
             }
             match o.msg.encode() {
@@ -572,16 +561,11 @@ impl LinkThread {
             }
         }
         if !failed.is_empty() {
-            let mut fx = Effects::default();
-            for c in failed {
-                self.transfers.send_failed(
-                    &c,
-                    "the link to the LNP node is full",
-                    Instant::now(),
-                    &mut fx,
-                );
-            }
-            self.effects(fx);
+            self.transfers(|t, fx| {
+                for c in &failed {
+                    t.send_failed(c, "the link to the LNP node is full", Instant::now(), fx);
+                }
+            });
         }
     }
 }

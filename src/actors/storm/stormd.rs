@@ -22,7 +22,7 @@ use crate::wire::api::{code, Envelope, Msg, ServiceId};
 use crate::wire::limits::MAX_CONTAINER_CHUNKS;
 use crate::wire::node_id::NodeId;
 use crate::wire::storm::container::Container;
-use crate::wire::storm::p2p::{Mesg, MessageId, StormP2p};
+use crate::wire::storm::p2p::StormP2p;
 use std::sync::Arc;
 
 /// What every incarnation of the extension works with (the manager is rebuilt on restart).
@@ -161,14 +161,7 @@ impl Extension for Stormd {
                 app,
                 payload,
             } => {
-                let post = StormP2p::Post(
-                    *app,
-                    Mesg {
-                        parent_id: MessageId::default(),
-                        body: payload.clone(),
-                        container_ids: vec![],
-                    },
-                );
+                let post = StormP2p::post(*app, payload.clone());
                 // `None`: the link answers.
                 self.peer_send(*node_id, post, bus, env)?
             }

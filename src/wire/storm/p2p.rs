@@ -188,6 +188,18 @@ impl FullId {
 }
 
 impl StormP2p {
+    /// A `Post` of `body` for `app`, with no parent and no attachments (chat, app messages).
+    pub fn post(app: App, body: Vec<u8>) -> StormP2p {
+        StormP2p::Post(
+            app,
+            Mesg {
+                parent_id: MessageId::default(),
+                body,
+                container_ids: vec![],
+            },
+        )
+    }
+
     /// The type id.
     pub fn type_id(&self) -> u16 {
         match self {

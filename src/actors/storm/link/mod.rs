@@ -39,7 +39,7 @@ use crate::wire::api::storm::ChatEntry;
 use crate::wire::api::{Envelope, ServiceId};
 use crate::wire::node_id::NodeId;
 use crate::wire::storm::container::ContainerId;
-use crate::wire::storm::p2p::{Mesg, MessageId, StormP2p};
+use crate::wire::storm::p2p::StormP2p;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -180,14 +180,7 @@ impl Link {
     /// Sends a chat message to `peer`; the link answers `reply`. Fails at once if the LNP node
     /// is unreachable.
     pub fn chat(&self, peer: NodeId, text: String, reply: (Bus, Envelope)) -> Result<(), String> {
-        let post = StormP2p::Post(
-            STORM_APP_CHAT,
-            Mesg {
-                parent_id: MessageId::default(),
-                body: text.clone().into_bytes(),
-                container_ids: vec![],
-            },
-        );
+        let post = StormP2p::post(STORM_APP_CHAT, text.clone().into_bytes());
         let keep = ChatEntry {
             peer,
             outgoing: true,

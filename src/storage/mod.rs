@@ -74,6 +74,13 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl From<StoreError> for crate::wire::api::ApiError {
+    /// The failure a request that needed the store ends with.
+    fn from(e: StoreError) -> Self {
+        crate::wire::api::ApiError::new(e.code(), e.to_string())
+    }
+}
+
 /// Checks a table name: 1 to 64 bytes of `a-z`, `0-9`, `_`, `-`, `.` (docs/API.md).
 pub fn check_table(name: &str) -> Result<(), StoreError> {
     let ok_char = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b);

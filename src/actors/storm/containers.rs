@@ -17,13 +17,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn store_error(e: crate::storage::StoreError) -> ApiError {
-    ApiError::new(e.code(), e.to_string())
-}
-
 /// Reads and decodes a container.
 pub fn load(s: &dyn Storage, id: &ContainerId) -> Result<Option<Container>, ApiError> {
-    match s.get(CONTAINERS, id.as_bytes()).map_err(store_error)? {
+    match s.get(CONTAINERS, id.as_bytes())? {
         None => Ok(None),
         Some(bytes) => crate::wire::strict::deserialize(&bytes)
             .map(Some)
@@ -38,9 +34,7 @@ pub fn load(s: &dyn Storage, id: &ContainerId) -> Result<Option<Container>, ApiE
 
 /// Every container, by id (at most [`MAX_LIST`]).
 pub fn list(s: &dyn Storage) -> Result<Vec<ContainerInfo>, ApiError> {
-    let (ids, _) = s
-        .list_ids(CONTAINERS, None, MAX_LIST)
-        .map_err(store_error)?;
+    let (ids, _) = s.list_ids(CONTAINERS, None, MAX_LIST)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids.into_iter().map(ContainerId) {
         if let Some(c) = load(s, &id)? {
@@ -77,7 +71,7 @@ pub fn check_chunks(
                 ))
             }
             Ok(None) => return Err(bad_chunk(n, id, "is missing from the store")),
-            Err(e) => return Err(store_error(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     if size != container.header.size {
@@ -108,7 +102,7 @@ pub fn containerize(s: &dyn Storage, container: Container) -> Msg {
     };
     let id = Container::id_of_encoding(&bytes);
     if let Err(e) = s.put(CONTAINERS, id.as_bytes(), &bytes) {
-        return store_error(e).into();
+        return ApiError::from(e).into();
     }
     StormMsg::ContainerCreated(ContainerInfo {
         id,
@@ -122,7 +116,7 @@ pub fn containerize(s: &dyn Storage, container: Container) -> Msg {
 pub fn assemble(s: &dyn Storage, id: ContainerId) -> Msg {
     let container = match load(s, &id) {
         Ok(Some(c)) => c,
-        Ok(None) => return not_found(&id),
+        Ok(None) => return not_found(&id).into(),
         Err(e) => return e.into(),
     };
     match check_chunks(s, &container, code::INVALID_DATA, &BTreeSet::new()) {
@@ -132,8 +126,8 @@ pub fn assemble(s: &dyn Storage, id: ContainerId) -> Msg {
 }
 
 /// The failure for an unknown container.
-pub fn not_found(id: &ContainerId) -> Msg {
-    Msg::failure(code::NOT_FOUND, format!("no container {id}"))
+pub fn not_found(id: &ContainerId) -> ApiError {
+    ApiError::new(code::NOT_FOUND, format!("no container {id}"))
 }
 
 /// The container checks running on threads of their own.

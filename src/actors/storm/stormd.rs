@@ -116,7 +116,7 @@ impl Extension for Stormd {
             },
             StormMsg::GetContainer(id) => match containers::load(&*s.storage, id) {
                 Ok(Some(container)) => StormMsg::ContainerData { id: *id, container }.into(),
-                Ok(None) => containers::not_found(id),
+                Ok(None) => containers::not_found(id).into(),
                 Err(e) => e.into(),
             },
             StormMsg::RegisterApp { app, name } => {

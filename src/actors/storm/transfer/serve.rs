@@ -61,7 +61,7 @@ impl Serving {
         app: u16,
     ) -> Result<StormP2p, ApiError> {
         let c = containers::load(storage, &container)?
-            .ok_or_else(|| ApiError::new(code::NOT_FOUND, format!("no container {container}")))?;
+            .ok_or_else(|| containers::not_found(&container))?;
         let share = Share {
             peer,
             container,
@@ -69,9 +69,7 @@ impl Serving {
         };
         let bytes = strict::serialize(&share)
             .map_err(|e| ApiError::new(code::INVALID_DATA, e.to_string()))?;
-        storage
-            .put(SHARES, &Share::key(&peer, &container), &bytes)
-            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+        storage.put(SHARES, &Share::key(&peer, &container), &bytes)?;
         self.uploads
             .entry((container, peer))
             .and_modify(|u| u.app = app)

@@ -18,7 +18,7 @@ pub(super) fn transfer_json(t: &TransferInfo, event: &str) -> serde_json::Value 
         "id": container_id_bech32(&t.container_id),
         "peer": hex(t.peer),
         "app": t.app,
-        "state": state_name(t.state),
+        "state": t.state.name(),
         "size": t.size,
         "chunks": t.chunks,
         "have": t.have,
@@ -29,15 +29,11 @@ pub(super) fn transfer_json(t: &TransferInfo, event: &str) -> serde_json::Value 
     })
 }
 
-pub(super) fn state_name(s: TransferState) -> &'static str {
-    s.name()
-}
-
 pub(super) fn transfer_line(t: &TransferInfo) -> String {
     let mut line = format!(
         "{} {} peer {} app {:#06x}: {} bytes",
         container_id_bech32(&t.container_id),
-        state_name(t.state),
+        t.state.name(),
         hex(t.peer),
         t.app,
         t.size
@@ -137,7 +133,7 @@ pub(super) fn download_wait(args: &ClientArgs<StormCmd>, id: ContainerId) -> Res
                     share * 100.0,
                     t.have,
                     t.chunks,
-                    state_name(t.state)
+                    t.state.name()
                 );
                 if done || failed {
                     eprintln!();

@@ -253,24 +253,34 @@ impl Session {
         })
     }
 
-    /// The events after a subscription ([`Client::follow`]): after 5 s of quiet it subscribes
-    /// again, which proves the node is alive and renews a subscription a reconnect lost.
+    /// The events after a subscription ([`Client::follow`]): after [`FOLLOW_QUIET`] it
+    /// subscribes again, which proves the node is alive and renews a subscription a reconnect
+    /// lost.
     fn follow_after(
         &mut self,
         subscribe: Msg,
         on_event: impl FnMut(&Envelope) -> Step,
     ) -> Result<(), String> {
-        let quiet = Duration::from_secs(5);
         let manager = self.manager.clone();
         self.client
-            .follow(&manager, subscribe, quiet, self.timeout, on_event)
-            .map_err(|e| match e {
-                ClientError::Timeout(t) => format!(
-                    "node stopped answering (no reply within {:.1} s)",
-                    t.as_secs_f64()
-                ),
-                e => e.to_string(),
-            })
+            .follow(&manager, subscribe, FOLLOW_QUIET, self.timeout, on_event)
+            .map_err(follow_error)
+    }
+}
+
+/// How long a followed subscription may be quiet before it is renewed (and the node proves it
+/// is alive).
+pub const FOLLOW_QUIET: Duration = Duration::from_secs(5);
+
+/// What went wrong while following notifications, for people: a timeout is the node that
+/// stopped answering.
+pub fn follow_error(e: ClientError) -> String {
+    match e {
+        ClientError::Timeout(t) => format!(
+            "node stopped answering (no reply within {:.1} s)",
+            t.as_secs_f64()
+        ),
+        e => e.to_string(),
     }
 }
 

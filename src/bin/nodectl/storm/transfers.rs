@@ -1,15 +1,13 @@
 //! `nodectl storm transfers | download`: transfers, and a download followed to its end.
 
 use super::{session, StormCmd};
-use crate::client::ClientArgs;
+use crate::client::{follow_error, ClientArgs, FOLLOW_QUIET};
 
 use crate::render::{emit, hex, unexpected};
-use lnpbp_nodes::bus::client::ClientError;
 use lnpbp_nodes::storage::storm::StormError;
 use lnpbp_nodes::wire::api::storm::{StormMsg, TransferInfo, TransferState};
 use lnpbp_nodes::wire::api::{Msg, ServiceId};
 use lnpbp_nodes::wire::storm::container::{container_id_bech32, ContainerId};
-use std::time::Duration;
 
 pub(super) fn transfer_json(t: &TransferInfo, event: &str) -> serde_json::Value {
     serde_json::json!({
@@ -108,59 +106,54 @@ pub(super) fn download_wait(args: &ClientArgs<StormCmd>, id: ContainerId) -> Res
     let bar = !json && std::io::stderr().is_terminal();
     let mut last_state = None;
     let mut end = None;
-    let followed = s
-        .storm()
-        .follow_download(&id, Duration::from_secs(5), |t, done| {
-            let failed = t.state == TransferState::Failed;
-            if json {
-                let event = if done {
-                    "container_received"
-                } else {
-                    "transfer_progress"
-                };
-                emit!("{}", transfer_json(t, event));
-            } else if bar {
-                let share = if t.chunks == 0 {
-                    0.0
-                } else {
-                    f64::from(t.have) / f64::from(t.chunks)
-                };
-                let filled = (share * 30.0).round() as usize;
-                eprint!(
-                    "\r[{}{}] {:>3.0}% {}/{} chunks {:<8}",
-                    "#".repeat(filled),
-                    " ".repeat(30 - filled.min(30)),
-                    share * 100.0,
-                    t.have,
-                    t.chunks,
-                    t.state.name()
-                );
-                if done || failed {
-                    eprintln!();
-                }
-            } else if last_state != Some(t.state) {
-                emit!("{}", transfer_line(t));
+    let followed = s.storm().follow_download(&id, FOLLOW_QUIET, |t, done| {
+        let failed = t.state == TransferState::Failed;
+        if json {
+            let event = if done {
+                "container_received"
+            } else {
+                "transfer_progress"
+            };
+            emit!("{}", transfer_json(t, event));
+        } else if bar {
+            let share = if t.chunks == 0 {
+                0.0
+            } else {
+                f64::from(t.have) / f64::from(t.chunks)
+            };
+            let filled = (share * 30.0).round() as usize;
+            eprint!(
+                "\r[{}{}] {:>3.0}% {}/{} chunks {:<8}",
+                "#".repeat(filled),
+                " ".repeat(30 - filled.min(30)),
+                share * 100.0,
+                t.have,
+                t.chunks,
+                t.state.name()
+            );
+            if done || failed {
+                eprintln!();
             }
-            last_state = Some(t.state);
-            if done && !json {
-                emit!(
-                    "{} received: {} bytes, {} chunks ({} fetched, {} already stored)",
-                    container_id_bech32(&id),
-                    t.size,
-                    t.chunks,
-                    t.fetched,
-                    t.had
-                );
-            }
-            if failed {
-                end = Some(format!("the download failed: {}", t.note));
-            }
-        });
+        } else if last_state != Some(t.state) {
+            emit!("{}", transfer_line(t));
+        }
+        last_state = Some(t.state);
+        if done && !json {
+            emit!(
+                "{} received: {} bytes, {} chunks ({} fetched, {} already stored)",
+                container_id_bech32(&id),
+                t.size,
+                t.chunks,
+                t.fetched,
+                t.had
+            );
+        }
+        if failed {
+            end = Some(format!("the download failed: {}", t.note));
+        }
+    });
     followed.map_err(|e| match e {
-        StormError::Client(ClientError::Timeout(t)) => format!(
-            "node stopped answering (no reply within {:.1} s)",
-            t.as_secs_f64()
-        ),
+        StormError::Client(e) => follow_error(e),
         e => e.to_string(),
     })?;
     end.map_or(Ok(()), Err)

@@ -315,3 +315,79 @@ fn broadcast_announces_a_transaction_and_serves_it_to_peers() {
     let bad = node.cli(&["broadcast", "00"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a transaction"));
 }
+
+/// The node's `info`, until its index reaches `height` (with nothing left to download).
+fn wait_indexed(node: &Node, height: u64) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_until(
+        Duration::from_secs(60),
+        &format!("indexed to {height}"),
+        || {
+            last = node.info_json();
+            last["indexed"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(&format!("..={height}")))
+        },
+    );
+    last
+}
+
+fn bp_tx(node: &Node, txid: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(node.cli(&["tx", txid, "--json"]))).unwrap()
+}
+
+#[test]
+fn bp_tx_says_where_bcoin_mined_a_transaction_that_is_not_ours() {
+    let mut bcoin = Bcoin::start(110);
+    let node = Node::start("bp", &["--network", "regtest", "--connect", &bcoin.addr()]);
+    // Two payments of bcoin's own wallet to a script of nobody here, in one block.
+    let script = format!("0014{}", "22".repeat(20));
+    let a = bcoin.cmd(&format!("send {script} 150000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = bcoin.cmd(&format!("send {script} 250000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bcoin.cmd("mine 3");
+    let info = wait_indexed(&node, 113);
+    assert_eq!(info["indexed"], "0..=113");
+    // Genesis and 113 coinbases, and the two payments.
+    assert_eq!(info["indexed_txs"], 116, "{info}");
+    for txid in [&a, &b] {
+        let theirs = bcoin.cmd(&format!("txmeta {txid}"));
+        let ours = bp_tx(&node, txid);
+        assert_eq!(ours["status"], "mined", "{ours}");
+        assert_eq!(ours["height"], theirs["height"]);
+        assert_eq!(ours["block"], theirs["block"]);
+        assert_eq!(ours["position"], theirs["index"]);
+        assert_eq!(ours["confirmations"], 3);
+        // The body comes from a peer's copy of the block; its txid is the one asked for.
+        let raw = ours["tx"].as_str().unwrap();
+        let text = String::from_utf8(node.cli(&["tx", txid]).stdout).unwrap();
+        assert!(text.contains(raw), "{text}");
+        assert!(text.contains("position"), "{text}");
+    }
+    // A coinbase: position 0.
+    let block112 = bcoin.cmd("hash 112")["hash"].as_str().unwrap().to_string();
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(node.cli(&["block", &block112, "--json"]))).unwrap();
+    let coinbase = summary["txids"][0].as_str().unwrap().to_string();
+    let cb = bp_tx(&node, &coinbase);
+    assert_eq!(
+        (cb["height"].as_u64(), cb["position"].as_u64()),
+        (Some(112), Some(0))
+    );
+    // A txid nobody has: unknown, with the range that was searched.
+    let unknown = bp_tx(&node, &"ab".repeat(32));
+    assert_eq!(unknown["status"], "unknown");
+    assert_eq!(
+        unknown["indexed"],
+        serde_json::json!({"from": 0, "to": 113})
+    );
+    assert!(unknown["tx"].is_null());
+    let bad = node.cli(&["tx", "xyz"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a txid"));
+}

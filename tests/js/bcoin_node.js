@@ -12,6 +12,11 @@
 //                                                         the output script SCRIPT (hex)
 //   mempool TXID          -> {"in": bool}                 whether bcoin's mempool holds TXID
 //   verdict HEX           -> {"ok": true} | {"reason"}    bcoin's mempool verdict on a raw tx
+//   send SCRIPT SATS      -> {"txid"}                     pays SATS to the output script SCRIPT
+//                                                         (hex) from the coinbases of bcoin's
+//                                                         own key (mined blocks pay to it), into
+//                                                         bcoin's mempool; the next block has it
+//   txmeta TXID           -> {"height","block","index"}   where bcoin's tx index has TXID
 // Hashes are in the usual display order (as block explorers show them).
 'use strict';
 process.env.NODE_BACKEND = 'js';
@@ -25,7 +30,11 @@ async function main() {
     network: 'regtest', memory: true, listen: true, host: '127.0.0.1', port,
     httpHost: '127.0.0.1', httpPort: port + 1, workers: false, discover: false,
     seeds: [], nodes: [], maxOutbound: 1, logLevel: 'none', checkpoints: false,
+    indexTX: true, indexAddress: true,
   });
+  // bcoin's own key: every block it mines pays it, so `send` can spend mature coinbases.
+  const ring = bcoin.KeyRing.generate();
+  const ringAddr = ring.getAddress();
   // Why bcoin refuses a transaction or a block goes to stderr (the test's output).
   node.on('error', (e) => console.error(`bcoin: ${e && e.message}`));
   await node.open();
@@ -34,7 +43,7 @@ async function main() {
   const tip = () => ({ height: node.chain.height, hash: node.chain.tip.rhash() });
   const mine = async (n, address) => {
     for (let i = 0; i < n; i++) {
-      const block = await node.miner.mineBlock(node.chain.tip, address);
+      const block = await node.miner.mineBlock(node.chain.tip, address || ringAddr);
       await node.chain.add(block);
     }
   };
@@ -58,6 +67,21 @@ async function main() {
           await node.mempool.addTX(bcoin.TX.fromRaw(Buffer.from(arg, 'hex')));
           out({ ok: true });
         } catch (e) { out({ reason: String(e && e.message || e) }); }
+      }
+      else if (cmd === 'send') {
+        const mtx = new bcoin.MTX();
+        mtx.addOutput(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2));
+        const coins = await node.getCoinsByAddress([ringAddr]);
+        await mtx.fund(coins, { rate: 1000, changeAddress: ringAddr, height: node.chain.height });
+        mtx.sign(ring);
+        const tx = mtx.toTX();
+        await node.mempool.addTX(tx);
+        out({ txid: tx.txid() });
+      } else if (cmd === 'txmeta') {
+        const meta = await node.getMeta(rev(arg));
+        const hex = (h) => (typeof h === 'string' ? h : h.toString('hex'));
+        out(meta ? { height: meta.height, block: meta.block ? rev(hex(meta.block)) : null,
+          index: meta.index } : { height: null });
       }
       else if (cmd === 'tip') out(tip());
       else if (cmd === 'reorg') {

@@ -1,7 +1,7 @@
 //! The BP requests of `bpd` (an [`Extension`] of the node manager): `peers`, `connect`,
-//! `header`, `block`, `broadcast`, and `subscribe_blocks` (BLOCKS bus or any other).
+//! `header`, `block`, `tx`, `broadcast`, and `subscribe_blocks` (BLOCKS bus or any other).
 
-use super::state::BpState;
+use super::state::{BpState, Waiter};
 use super::wired::WiredCmd;
 use crate::actors::conn::Command;
 use crate::actors::manager::Extension;
@@ -44,8 +44,8 @@ impl Extension for Bpd {
                     bus.send(
                         env.reply(Msg::Progress(format!("fetching block {hash} from a peer"))),
                     );
-                    self.state
-                        .want_block(hash, r.height, (bus.clone(), env.clone()));
+                    let waiter = Waiter::Block(bus.clone(), env.clone());
+                    self.state.want_block(hash, r.height, waiter);
                     return None; // wired answers
                 }
                 None => {
@@ -76,6 +76,13 @@ impl Extension for Bpd {
                         }
                     }
                     Err(e) => Msg::failure(code::MALFORMED, format!("not a transaction: {e}")),
+                }
+            }
+            Msg::Bp(BpMsg::GetTx { txid }) => {
+                let txid = bitcoin::Txid::from_byte_array(*txid);
+                match self.state.get_tx(txid, (bus.clone(), env.clone())) {
+                    Some(reply) => reply,
+                    None => return None, // answered when a peer sends the block
                 }
             }
             Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {

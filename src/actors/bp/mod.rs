@@ -12,6 +12,8 @@
 //! - [`signd`]: the signer (keys in `DATA_DIR/signer.key`, PSBT signing; `[signer]`).
 
 pub mod bpd;
+pub mod chain;
+pub mod index;
 pub mod signd;
 pub mod state;
 pub mod wired;
@@ -39,7 +41,7 @@ pub static NODE: NodeDef = NodeDef {
         connection_names: &["wired-"],
     },
     defaults: include_str!("../../../config/bp.toml"),
-    sections: &["wire", "signer"],
+    sections: &["wire", "signer", "chain"],
     list_flags: &[("listen", "wire.listen"), ("connect", "wire.connect")],
     settings: |s| Ok(Arc::new(BpSettings::read(s)?)),
     counters: &[crate::lograte::Scope::Every, crate::lograte::Scope::Peers],
@@ -59,6 +61,13 @@ struct RawWire {
     max_handshakes_per_ip: u64,
     max_peers_per_ip: u64,
     trusted: Vec<String>,
+}
+
+/// `[chain]` as written in the config.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawChain {
+    index_from: i64,
 }
 
 /// `[signer]` as written in the config.
@@ -82,6 +91,8 @@ pub struct BpSettings {
     pub timers: Timers,
     /// The caps on inbound connections (src/actors/admission.rs).
     pub admission: AdmissionConfig,
+    /// The first height to index (`None`: the tip when the index was created; regtest 0).
+    pub index_from: Option<u32>,
 }
 
 impl BpSettings {
@@ -106,6 +117,17 @@ impl BpSettings {
             }
         }
         let inactivity = w.inactivity_timeout_secs;
+        let chain: RawChain = s.table("chain")?;
+        let index_from = match chain.index_from {
+            -1 => None,
+            h if (0..=u32::MAX as i64).contains(&h) => Some(h as u32),
+            h => {
+                return Err(s.bad(
+                    "chain.index_from",
+                    format!("{h} is neither a height nor -1 (the tip when the index was created)"),
+                ))
+            }
+        };
         let signer: RawSigner = s.table("signer")?;
         let mut extra_sighash = Vec::new();
         for name in &signer.allowed_sighash {
@@ -121,6 +143,7 @@ impl BpSettings {
             extra_sighash.push(t);
         }
         Ok(BpSettings {
+            index_from,
             extra_sighash,
             connect: w.connect,
             listen: w.listen,
@@ -200,6 +223,8 @@ pub struct BpConfig {
     pub timers: Timers,
     /// The caps on inbound connections.
     pub admission: AdmissionConfig,
+    /// The first height to index (`[chain] index_from`).
+    pub index_from: Option<u32>,
 }
 
 /// Opens the chain store, binds the listeners and dials the peers of `settings`.
@@ -213,8 +238,21 @@ pub fn start_wire(
         magic: Magic::from(network.bitcoin()),
         timers: settings.timers.clone(),
         admission: settings.admission.clone(),
+        index_from: settings.index_from,
     };
     let state = BpState::open(config, data_dir)?;
+    // The download's clock: stalled requests are taken back once a second.
+    let weak = Arc::downgrade(&state);
+    actix_rt::spawn(async move {
+        let mut tick = actix_rt::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(state) => state.drive(),
+                None => break,
+            }
+        }
+    });
     for addr in &settings.listen {
         state.bind(addr)?;
     }

@@ -1,7 +1,12 @@
 //! What the BP node's services share: the header chain with its store (redb in the data dir),
-//! the Bitcoin peers, the BLOCKS subscribers, blocks asked for by clients, and transactions to
-//! announce. It outlives restarts of `bpd` and of any `wired`.
+//! the block download and transaction index ([`super::chain`]), the Bitcoin peers, the BLOCKS
+//! subscribers, blocks asked for by clients, and transactions to announce. It outlives restarts
+//! of `bpd` and of any `wired`.
+//!
+//! Locks: `blocks` may take `chain` (through `hash_at`), never the other way round; `inner` is
+//! taken last and alone.
 
+use super::chain::Blocks;
 use super::wired::{Wire, Wired, WiredCmd};
 use super::BpConfig;
 use crate::actors::admission::{self, Slot, Verdict};
@@ -11,14 +16,17 @@ use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte;
 use crate::sync::lock;
-use crate::wire::api::bp::{BlockRef, BpMsg, BtcPeerInfo};
+use crate::wire::api::bp::{BlockRef, BpMsg, BtcPeerInfo, TxInfo, TxStatus};
 use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
+use crate::wire::btc::block::check_block;
+use crate::wire::btc::download::Arrival;
 use crate::wire::btc::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
+use crate::wire::session::PeerError;
 use actix::prelude::*;
 use bitcoin::block::Header;
 use bitcoin::consensus::encode;
 use bitcoin::hashes::Hash;
-use bitcoin::{Block, BlockHash, Transaction, Wtxid};
+use bitcoin::{Block, BlockHash, Transaction, Txid, Wtxid};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -43,12 +51,22 @@ struct Peer {
     counters: Arc<crate::actors::tcp::Counters>,
 }
 
+/// A client waiting for a block from a peer: for the block, or for one of its transactions.
+#[derive(Clone)]
+pub enum Waiter {
+    /// `get_block`: answered with `block_data`.
+    Block(Bus, Envelope),
+    /// `get_tx` of a mined transaction: answered with `tx_info`, the transaction at `pos` of
+    /// the block as its body (or none if no peer gives the block).
+    Tx(Bus, Envelope, TxInfo, u32),
+}
+
 struct Inner {
     next_conn: u64,
     peers: BTreeMap<u64, Peer>,
     subscribers: Subscribers,
     /// Blocks asked for: hash -> requests waiting.
-    wanted: HashMap<BlockHash, Vec<(Bus, Envelope)>>,
+    wanted: HashMap<BlockHash, Vec<Waiter>>,
     txs: HashMap<Wtxid, Transaction>,
     discouraged: HashMap<IpAddr, Instant>,
     listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
@@ -59,6 +77,7 @@ pub struct BpState {
     /// Settings.
     pub config: BpConfig,
     chain: Mutex<HeaderChain>,
+    blocks: Mutex<Blocks>,
     db: Database,
     inner: Mutex<Inner>,
 }
@@ -105,9 +124,17 @@ impl BpState {
         }
         let (height, hash) = chain.tip();
         tracing::info!(restored, height, %hash, store = %path.display(), "header chain restored");
+        let blocks = Blocks::open(
+            data_dir,
+            config.network,
+            config.index_from,
+            unix_now(),
+            &|h| chain.hash_at(h),
+        )?;
         Ok(Arc::new(BpState {
             config,
             chain: Mutex::new(chain),
+            blocks: Mutex::new(blocks),
             db,
             inner: Mutex::new(Inner {
                 next_conn: 0,
@@ -153,8 +180,36 @@ impl BpState {
         out
     }
 
-    /// Offers headers from a peer; stores and publishes the best-chain change.
+    /// The best chain's hash at `height`.
+    pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
+        lock(&self.chain).hash_at(height)
+    }
+
+    fn header_at(&self, height: u32) -> Option<Header> {
+        let c = lock(&self.chain);
+        c.hash_at(height).and_then(|h| c.get(&h)).map(|e| e.header)
+    }
+
+    /// Offers headers from a peer; stores and publishes the best-chain change, then brings the
+    /// index onto the new best chain and asks for the new blocks.
     pub fn accept_headers(&self, headers: &[Header]) -> Accepted {
+        let accepted = self.accept_headers_only(headers);
+        if !accepted.change.connected.is_empty() {
+            if !accepted.change.disconnected.is_empty() {
+                let mut b = lock(&self.blocks);
+                if let Err(e) = b.follow_chain(&|h| self.hash_at(h)) {
+                    tracing::error!("the transaction index cannot follow the reorganisation: {e}");
+                    b.error = Some(e.to_string());
+                }
+            }
+            let tip = self.tip().0;
+            lock(&self.blocks).resolve_from(tip, &|h| self.header_at(h));
+            self.drive();
+        }
+        accepted
+    }
+
+    fn accept_headers_only(&self, headers: &[Header]) -> Accepted {
         let now = unix_now() as u32;
         let mut chain = lock(&self.chain);
         let accepted = chain.accept(headers, now);
@@ -244,6 +299,7 @@ impl BpState {
             let (h, hash) = c.tip();
             (h, hash, c.known())
         };
+        let indexed = lock(&self.blocks).details(height);
         let t = lock(&self.inner);
         let ready: Vec<&Peer> = t.peers.values().filter(|p| p.ready.is_some()).collect();
         let best_seen = ready
@@ -257,7 +313,7 @@ impl BpState {
         } else {
             height as f64 * 100.0 / best_seen as f64
         };
-        vec![
+        let mut v = vec![
             ("tip_height".into(), Detail::U64(height as u64)),
             ("tip_hash".into(), Detail::Text(hash.to_string())),
             ("headers".into(), Detail::U64(known as u64)),
@@ -267,7 +323,9 @@ impl BpState {
                 "listening".into(),
                 Detail::List(t.listening.iter().map(|(a, _)| a.to_string()).collect()),
             ),
-        ]
+        ];
+        v.extend(indexed);
+        v
     }
 
     // --- peers ---
@@ -400,11 +458,13 @@ impl BpState {
         Ok(local)
     }
 
-    /// A peer completed the handshake.
+    /// A peer completed the handshake: it joins the block download.
     pub fn ready(&self, conn: u64, user_agent: String, version: u32, start_height: u32) {
         if let Some(p) = lock(&self.inner).peers.get_mut(&conn) {
             p.ready = Some((user_agent, version, start_height));
         }
+        lock(&self.blocks).add_peer(conn);
+        self.drive();
     }
 
     /// The socket address of an outbound connection is known.
@@ -421,9 +481,13 @@ impl BpState {
         }
     }
 
-    /// A connection ended.
+    /// A connection ended: what it had in flight is asked of the others.
     pub fn remove(&self, conn: u64) {
-        lock(&self.inner).peers.remove(&conn);
+        let was = lock(&self.inner).peers.remove(&conn).is_some();
+        lock(&self.blocks).remove_peer(conn);
+        if was {
+            self.drive();
+        }
     }
 
     /// Refuses `ip` for [`DISCOURAGE_FOR`].
@@ -470,11 +534,11 @@ impl BpState {
 
     // --- blocks, transactions, subscribers ---
 
-    /// Asks a ready peer for a block and answers `reply` when it comes.
-    pub fn want_block(&self, hash: BlockHash, height: u32, reply: (Bus, Envelope)) {
+    /// Asks a ready peer for a block and answers `waiter` when it comes.
+    pub fn want_block(&self, hash: BlockHash, height: u32, waiter: Waiter) {
         let mut t = lock(&self.inner);
         let first = !t.wanted.contains_key(&hash);
-        t.wanted.entry(hash).or_default().push(reply.clone());
+        t.wanted.entry(hash).or_default().push(waiter);
         if first {
             // Prefer the peer that announced the highest start height.
             let peer = t
@@ -489,45 +553,173 @@ impl BpState {
                 _ => {
                     let waiting = t.wanted.remove(&hash).unwrap_or_default();
                     drop(t);
-                    for (bus, env) in waiting {
-                        bus.send(env.reply(Msg::failure(
-                            code::PEER_FAILED,
-                            "no ready peer to fetch the block from",
-                        )));
-                    }
+                    fail_waiters(
+                        waiting,
+                        code::PEER_FAILED,
+                        "no ready peer to fetch the block from",
+                    );
                 }
             }
         }
     }
 
-    /// A block arrived: answers whoever asked for it. Returns whether anyone did.
-    pub fn got_block(&self, block: &Block) -> bool {
+    /// A block arrived from connection `conn` (`size` bytes on the wire). A block for the
+    /// download or for a client is checked first; a block that fails, or that nobody asked this
+    /// peer for, is the peer's misbehaviour.
+    pub fn on_block(&self, conn: u64, block: Block, size: usize) -> Result<(), PeerError> {
+        let hash = block.block_hash();
+        let for_client = lock(&self.inner).wanted.contains_key(&hash);
+        let arrival = lock(&self.blocks).arrival(conn, &hash);
+        let expected = match arrival {
+            Arrival::Expected(h) => Some(h),
+            Arrival::Late if !for_client => {
+                tracing::debug!(conn, %hash, "late block ignored (asked of another peer since)");
+                return Ok(());
+            }
+            Arrival::Unrequested if !for_client => {
+                return Err(PeerError::discourage(format!(
+                    "sent block {hash}, which we did not ask for"
+                )));
+            }
+            Arrival::Late | Arrival::Unrequested => None,
+        };
+        if let Err(e) = check_block(&block, hash) {
+            if let Some(h) = expected {
+                lock(&self.blocks).failed(conn, h);
+            }
+            let waiting = lock(&self.inner).wanted.remove(&hash).unwrap_or_default();
+            let why = format!("block {hash} refused: {e}");
+            fail_waiters(waiting, code::PEER_FAILED, &why);
+            self.drive();
+            return Err(PeerError::discourage(why));
+        }
+        if for_client {
+            self.answer_waiters(&block);
+        }
+        if let Some(height) = expected {
+            let done = lock(&self.blocks).deliver(height, block, size, &|h| self.hash_at(h));
+            if let (true, Some((h, hash))) = (done.blocks > 0, done.tip) {
+                let tip = self.tip().0;
+                if h == tip || h % 1000 == 0 {
+                    let txs = lock(&self.blocks).index.len();
+                    tracing::info!(height = h, %hash, txs, "indexed");
+                }
+            }
+            self.drive();
+        }
+        Ok(())
+    }
+
+    fn answer_waiters(&self, block: &Block) {
         let hash = block.block_hash();
         let waiting = lock(&self.inner).wanted.remove(&hash).unwrap_or_default();
         if waiting.is_empty() {
-            return false;
+            return;
         }
         let height = lock(&self.chain).get(&hash).map(|e| e.height).unwrap_or(0);
-        let raw = encode::serialize(block);
-        for (bus, env) in waiting {
-            bus.send(env.reply(Msg::Bp(BpMsg::BlockData {
-                height,
-                hash: hash.to_byte_array(),
-                raw: raw.clone(),
-            })));
+        let mut raw = None;
+        for w in waiting {
+            match w {
+                Waiter::Block(bus, env) => {
+                    let raw = raw.get_or_insert_with(|| encode::serialize(block)).clone();
+                    bus.send(env.reply(Msg::Bp(BpMsg::BlockData {
+                        height,
+                        hash: hash.to_byte_array(),
+                        raw,
+                    })))
+                }
+                Waiter::Tx(bus, env, mut info, pos) => {
+                    info.tx = block
+                        .txdata
+                        .get(pos as usize)
+                        .filter(|t| t.compute_txid().to_byte_array() == info.txid)
+                        .map(encode::serialize);
+                    bus.send(env.reply(Msg::Bp(BpMsg::TxInfo(info))))
+                }
+            }
         }
-        true
     }
 
     /// A peer does not have a block we asked it for.
-    pub fn block_not_found(&self, hash: BlockHash) {
+    pub fn block_not_found(&self, conn: u64, hash: BlockHash) {
+        lock(&self.blocks).not_found(conn, &hash);
         let waiting = lock(&self.inner).wanted.remove(&hash).unwrap_or_default();
-        for (bus, env) in waiting {
-            bus.send(env.reply(Msg::failure(
-                code::NOT_FOUND,
-                format!("the peer does not have block {hash}"),
-            )));
+        fail_waiters(
+            waiting,
+            code::NOT_FOUND,
+            &format!("the peer does not have block {hash}"),
+        );
+        self.drive();
+    }
+
+    /// Asks the ready peers for the blocks the download wants now, and takes back stalled
+    /// requests. Called on every change and once a second.
+    pub fn drive(&self) {
+        let tip = self.tip().0;
+        let poll = lock(&self.blocks).poll(Instant::now(), tip, &|h| self.hash_at(h));
+        for (conn, height) in &poll.stalled {
+            tracing::warn!(peer = %format!("wired-{conn}"), height,
+                "block request stalled; asked of another peer, and this one's share halves");
         }
+        if poll.requests.is_empty() {
+            return;
+        }
+        let t = lock(&self.inner);
+        for (conn, hashes) in poll.requests {
+            if let Some(p) = t.peers.get(&conn) {
+                // A full mailbox: the request stalls and moves on like an unanswered one.
+                let _ = p.actor.try_send(Command(WiredCmd::GetBlocks(hashes)));
+            }
+        }
+    }
+
+    /// `get_tx`: the status of `txid`; for a mined one, the body comes from a peer's copy of
+    /// its block (`None` returned: `reply` is answered when it arrives).
+    pub fn get_tx(&self, txid: Txid, reply: (Bus, Envelope)) -> Option<Msg> {
+        let found = {
+            let b = lock(&self.blocks);
+            b.index
+                .get(&txid)
+                .map(|m| (m, b.index.from(), b.index.tip()))
+        };
+        let (mined, from, itip) = match found {
+            Ok(f) => f,
+            Err(e) => return Some(Msg::failure(code::SERVICE_FAILED, e.to_string())),
+        };
+        let id = txid.to_byte_array();
+        if let Some(m) = mined {
+            let tip = self.tip().0;
+            let info = TxInfo {
+                txid: id,
+                status: TxStatus::Mined {
+                    height: m.height,
+                    hash: m.hash.to_byte_array(),
+                    time: m.time,
+                    pos: m.pos,
+                    confirmations: tip.saturating_sub(m.height) + 1,
+                },
+                tx: None,
+            };
+            let (bus, env) = reply;
+            self.want_block(m.hash, m.height, Waiter::Tx(bus, env, info, m.pos));
+            return None;
+        }
+        if let Some(tx) = self.tx(&id) {
+            return Some(Msg::Bp(BpMsg::TxInfo(TxInfo {
+                txid: id,
+                status: TxStatus::Mempool,
+                tx: Some(encode::serialize(&tx)),
+            })));
+        }
+        let indexed = match (from, itip) {
+            (Some(f), Some((t, _))) => Some((f, t)),
+            _ => None,
+        };
+        Some(Msg::Bp(BpMsg::TxInfo(TxInfo {
+            txid: id,
+            status: TxStatus::Unknown { indexed },
+            tx: None,
+        })))
     }
 
     /// Keeps a transaction to answer `getdata`; returns its wtxid.
@@ -564,5 +756,19 @@ impl BpState {
     /// A subscriber is gone.
     pub fn unsubscribe(&self, service: &ServiceId) {
         lock(&self.inner).subscribers.remove(service);
+    }
+}
+
+/// Fails every waiter with `code` and `why`; a `get_tx` waiter still gets its status, without
+/// the transaction's body.
+fn fail_waiters(waiting: Vec<Waiter>, code: crate::wire::api::Code, why: &str) {
+    for w in waiting {
+        match w {
+            Waiter::Block(bus, env) => bus.send(env.reply(Msg::failure(code, why.to_string()))),
+            Waiter::Tx(bus, env, info, _) => {
+                tracing::debug!("a transaction's block could not be fetched: {why}");
+                bus.send(env.reply(Msg::Bp(BpMsg::TxInfo(info))))
+            }
+        }
     }
 }

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 pub enum WiredCmd {
     /// Ask the peer for a block.
     GetBlock(BlockHash),
+    /// Ask the peer for blocks (the download).
+    GetBlocks(Vec<BlockHash>),
     /// Announce a transaction: (txid, wtxid).
     AnnounceTx([u8; 32], [u8; 32]),
     /// Panic (fault injection).
@@ -121,13 +123,14 @@ impl Wire {
                         .headers_after(&req.locator_hashes, req.stop_hash, MAX_HEADERS);
                 s.send(NetworkMessage::Headers(headers));
             }
-            NetworkMessage::Block(block) if !self.state.got_block(&block) => {
-                tracing::debug!(peer = %self.name(), "unrequested block dropped");
+            NetworkMessage::Block(block) => {
+                let size = block.total_size();
+                self.state.on_block(self.conn, block, size)?;
             }
             NetworkMessage::NotFound(items) => {
                 for i in items {
                     if let Inventory::Block(h) | Inventory::WitnessBlock(h) = i {
-                        self.state.block_not_found(h);
+                        self.state.block_not_found(self.conn, h);
                     }
                 }
             }
@@ -249,6 +252,9 @@ impl Protocol for Wire {
             WiredCmd::GetBlock(hash) => {
                 s.send(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]))
             }
+            WiredCmd::GetBlocks(hashes) => s.send(NetworkMessage::GetData(
+                hashes.into_iter().map(Inventory::WitnessBlock).collect(),
+            )),
             WiredCmd::AnnounceTx(txid, wtxid) => {
                 let inv = if s.wtxid_relay() {
                     Inventory::WTx(bitcoin::Wtxid::from_byte_array(wtxid))

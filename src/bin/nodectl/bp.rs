@@ -36,6 +36,12 @@ pub enum BpCmd {
         /// Height or block hash.
         block: String,
     },
+    /// A transaction by txid: mined (height, block, position, confirmations), in our mempool,
+    /// or unknown (with the indexed range); the raw transaction when known.
+    Tx {
+        /// The txid (hex, as explorers show it).
+        txid: String,
+    },
     /// Announce a raw transaction (hex) to the peers.
     Broadcast {
         /// The serialized transaction in hex.
@@ -130,6 +136,18 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
         }
         BpCmd::Block { block } => {
             Request::new(BpMsg::GetBlock(block_query(block)?), Box::new(block_data)).slow()
+        }
+        BpCmd::Tx { txid } => {
+            let txid: bitcoin::Txid = txid
+                .parse()
+                .map_err(|_| format!("`{}` is not a txid (64 hex digits)", client::shown(txid)))?;
+            Request::new(
+                BpMsg::GetTx {
+                    txid: txid.to_byte_array(),
+                },
+                Box::new(tx_info),
+            )
+            .slow()
         }
         BpCmd::Broadcast { tx } => Request::new(
             BpMsg::Broadcast {
@@ -323,6 +341,72 @@ fn broadcasted(reply: Msg, json: bool) -> Result<(), String> {
         );
     } else {
         emit!("{txid} announced to {peers} peer(s)");
+    }
+    Ok(())
+}
+
+fn tx_info(reply: Msg, json: bool) -> Result<(), String> {
+    use lnpbp_nodes::wire::api::bp::TxStatus;
+    let Msg::Bp(BpMsg::TxInfo(info)) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    let txid = bitcoin::Txid::from_byte_array(info.txid).to_string();
+    let raw = info.tx.as_ref().map(hex);
+    let (mut v, text) = match info.status {
+        TxStatus::Mined {
+            height,
+            hash,
+            time,
+            pos,
+            confirmations,
+        } => {
+            let block = bitcoin::BlockHash::from_byte_array(hash).to_string();
+            (
+                serde_json::json!({ "txid": txid, "status": "mined", "height": height,
+                    "block": block, "time": time, "position": pos,
+                    "confirmations": confirmations }),
+                format!(
+                    "{txid} mined at height {height} in block {block} (time {time}), position \
+                     {pos}, {confirmations} confirmation(s)"
+                ),
+            )
+        }
+        TxStatus::Mempool => (
+            serde_json::json!({ "txid": txid, "status": "mempool" }),
+            format!("{txid} in our mempool (not mined in the indexed range)"),
+        ),
+        TxStatus::Unknown { indexed } => {
+            let (range, text) = match indexed {
+                Some((a, b)) => (
+                    serde_json::json!({ "from": a, "to": b }),
+                    if a > 0 {
+                        format!(
+                            "{txid} unknown: not in our mempool nor in blocks {a}..={b} (the \
+                             index starts at {a}: it may be mined below)"
+                        )
+                    } else {
+                        format!("{txid} unknown: not in our mempool nor in blocks {a}..={b}")
+                    },
+                ),
+                None => (
+                    serde_json::Value::Null,
+                    format!("{txid} unknown: not in our mempool, and nothing is indexed yet"),
+                ),
+            };
+            (
+                serde_json::json!({ "txid": txid, "status": "unknown", "indexed": range }),
+                text,
+            )
+        }
+    };
+    if json {
+        v["tx"] = raw.map(serde_json::Value::String).unwrap_or_default();
+        emit!("{v}");
+    } else {
+        emit!("{text}");
+        if let Some(raw) = raw {
+            emit!("{raw}");
+        }
     }
     Ok(())
 }

@@ -49,6 +49,13 @@ message_set! {
             /// Ready peers it was announced to.
             peers: u32,
         } = 0x0308 as Final,
+        /// Request: a transaction by txid, with its status (mined, in our mempool, unknown).
+        GetTx {
+            /// The txid (internal byte order).
+            txid: [u8; 32],
+        } = 0x0309 as Request,
+        /// Final reply to `GetTx`.
+        TxInfo(TxInfo) = 0x030a as Final,
         /// Request (to `signd`): the signer's master fingerprint and accounts.
         SignerInfo = 0x0320 as Request,
         /// Final reply to `SignerInfo`.
@@ -127,6 +134,8 @@ impl BpMsg {
                 txid.strict_encode(out)?;
                 peers.strict_encode(out)
             }
+            BpMsg::GetTx { txid } => txid.strict_encode(out),
+            BpMsg::TxInfo(t) => t.strict_encode(out),
         }
     }
 
@@ -160,6 +169,8 @@ impl BpMsg {
                 txid: r.array()?,
                 peers: u32::strict_decode(r)?,
             },
+            0x0309 => BpMsg::GetTx { txid: r.array()? },
+            0x030a => BpMsg::TxInfo(TxInfo::strict_decode(r)?),
             0x0320 => BpMsg::SignerInfo,
             0x0321 => BpMsg::SignerAccounts {
                 fingerprint: r.array()?,
@@ -270,6 +281,130 @@ impl Strict for BlockRef {
             height: u32::strict_decode(r)?,
             hash: r.array()?,
             header: r.array()?,
+        })
+    }
+}
+
+/// Where a transaction stands (`tx_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// Tag 0: in a block of the best chain, within the indexed range.
+    Mined {
+        /// Height.
+        height: u32,
+        /// The block's hash (internal byte order).
+        hash: [u8; 32],
+        /// The block's header time.
+        time: u32,
+        /// Position in the block (0: the coinbase).
+        pos: u32,
+        /// Blocks from it to the tip, itself included (1: in the tip).
+        confirmations: u32,
+    },
+    /// Tag 1: in our mempool (not in a block of the indexed range).
+    Mempool,
+    /// Tag 2: not known. `indexed` is the indexed range (first, last height), if any: a
+    /// transaction mined outside it is not known either.
+    Unknown {
+        /// The indexed heights, first and last.
+        indexed: Option<(u32, u32)>,
+    },
+}
+
+/// A transaction and its status (`tx_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxInfo {
+    /// The txid (internal byte order).
+    pub txid: [u8; 32],
+    /// Its status.
+    pub status: TxStatus,
+    /// The serialized transaction (with witnesses) when known: mined, or in our mempool.
+    pub tx: Option<Vec<u8>>,
+}
+
+impl Strict for TxStatus {
+    const MIN_SIZE: usize = 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        match self {
+            TxStatus::Mined {
+                height,
+                hash,
+                time,
+                pos,
+                confirmations,
+            } => {
+                out.push(0);
+                height.strict_encode(out)?;
+                hash.strict_encode(out)?;
+                time.strict_encode(out)?;
+                pos.strict_encode(out)?;
+                confirmations.strict_encode(out)
+            }
+            TxStatus::Mempool => {
+                out.push(1);
+                Ok(())
+            }
+            TxStatus::Unknown { indexed } => {
+                out.push(2);
+                indexed.map(|r| r.0).strict_encode(out)?;
+                indexed.map(|r| r.1).strict_encode(out)
+            }
+        }
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        match u8::strict_decode(r)? {
+            0 => Ok(TxStatus::Mined {
+                height: u32::strict_decode(r)?,
+                hash: r.array()?,
+                time: u32::strict_decode(r)?,
+                pos: u32::strict_decode(r)?,
+                confirmations: u32::strict_decode(r)?,
+            }),
+            1 => Ok(TxStatus::Mempool),
+            2 => {
+                let first = Option::<u32>::strict_decode(r)?;
+                let last = Option::<u32>::strict_decode(r)?;
+                match (first, last) {
+                    (Some(a), Some(b)) if a <= b => Ok(TxStatus::Unknown {
+                        indexed: Some((a, b)),
+                    }),
+                    (None, None) => Ok(TxStatus::Unknown { indexed: None }),
+                    _ => Err(StrictError::InvalidValue("an indexed range of one end")),
+                }
+            }
+            tag => Err(StrictError::UnknownTag {
+                ty: "tx status",
+                tag,
+            }),
+        }
+    }
+}
+
+impl Strict for TxInfo {
+    const MIN_SIZE: usize = 32 + 1 + 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.txid.strict_encode(out)?;
+        self.status.strict_encode(out)?;
+        match &self.tx {
+            None => {
+                out.push(0);
+                Ok(())
+            }
+            Some(tx) => {
+                out.push(1);
+                encode_blob(tx, out)
+            }
+        }
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(TxInfo {
+            txid: r.array()?,
+            status: TxStatus::strict_decode(r)?,
+            tx: match u8::strict_decode(r)? {
+                0 => None,
+                1 => Some(decode_blob(r)?),
+                tag => return Err(StrictError::UnknownTag { ty: "option", tag }),
+            },
         })
     }
 }

@@ -86,8 +86,9 @@ pub(crate) use message_set;
 /// answers `broadcasted` (txid and peer count) instead of text in `success`; notifications
 /// sent to a service are refused with `0x4000`; bad `listen` addresses and node ids are `0x1003`.
 /// 3: `info` shows only the refusal counters that concern the node (an LNP node has no
-/// `storm_refused`).
-pub const API_VERSION: u16 = 3;
+/// `storm_refused`). 4: the BP node's transaction index (`get_tx`, `tx_info`; `indexed`,
+/// `indexed_txs`, `download` in `info`).
+pub const API_VERSION: u16 = 4;
 
 /// A node-specific value in `info` (`listening`, `peers`, `tip_height`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]

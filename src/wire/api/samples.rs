@@ -8,7 +8,8 @@
 //! refuse (`127.0.0.1:1`), node ids are not connected peers.
 
 use crate::wire::api::bp::{
-    AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
+    AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned, TxInfo,
+    TxStatus,
 };
 use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
@@ -214,6 +215,30 @@ pub fn bp() -> Vec<Msg> {
             txid: [4; 32],
             peers: 3,
         },
+        BpMsg::GetTx { txid: [5; 32] },
+        BpMsg::TxInfo(TxInfo {
+            txid: [5; 32],
+            status: TxStatus::Mined {
+                height: 7,
+                hash: [6; 32],
+                time: 1_296_688_602,
+                pos: 1,
+                confirmations: 3,
+            },
+            tx: Some(vec![2, 0, 0, 0]),
+        }),
+        BpMsg::TxInfo(TxInfo {
+            txid: [5; 32],
+            status: TxStatus::Unknown {
+                indexed: Some((0, 9)),
+            },
+            tx: None,
+        }),
+        BpMsg::TxInfo(TxInfo {
+            txid: [5; 32],
+            status: TxStatus::Mempool,
+            tx: Some(vec![2, 0, 0, 0]),
+        }),
         BpMsg::SignerInfo,
         BpMsg::SignerAccounts {
             fingerprint: [0x73, 0xc5, 0xda, 0x0a],
@@ -263,6 +288,8 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::BlockData { .. }
             | BpMsg::Broadcast { .. }
             | BpMsg::Broadcasted { .. }
+            | BpMsg::GetTx { .. }
+            | BpMsg::TxInfo(_)
             | BpMsg::SignerInfo
             | BpMsg::SignerAccounts { .. }
             | BpMsg::GetAddress { .. }

@@ -74,7 +74,10 @@ impl fmt::Display for BlockError {
                 f.write_str("mutated transaction list (duplicate hashes, CVE-2012-2459)")
             }
             BlockError::TooHeavy { weight } => {
-                write!(f, "block of {weight} weight units, above {MAX_BLOCK_WEIGHT}")
+                write!(
+                    f,
+                    "block of {weight} weight units, above {MAX_BLOCK_WEIGHT}"
+                )
             }
             BlockError::Coinbase(why) => f.write_str(why),
             BlockError::BadTx { pos, why } => write!(f, "transaction {pos}: {why}"),
@@ -147,7 +150,9 @@ pub fn check_block(block: &Block, expected: BlockHash) -> Result<(), BlockError>
         return Err(BlockError::TooHeavy { weight });
     }
     if !block.txdata[0].is_coinbase() {
-        return Err(BlockError::Coinbase("the first transaction is not a coinbase"));
+        return Err(BlockError::Coinbase(
+            "the first transaction is not a coinbase",
+        ));
     }
     if block.txdata[1..].iter().any(|t| t.is_coinbase()) {
         return Err(BlockError::Coinbase("more than one coinbase"));
@@ -185,7 +190,9 @@ fn check_tx(tx: &bitcoin::Transaction) -> Result<(), &'static str> {
         if o.value > MAX_MONEY {
             return Err("an output above 21 million bitcoin");
         }
-        total = total.checked_add(o.value).ok_or("outputs above 21 million bitcoin")?;
+        total = total
+            .checked_add(o.value)
+            .ok_or("outputs above 21 million bitcoin")?;
         if total > MAX_MONEY {
             return Err("outputs above 21 million bitcoin");
         }
@@ -258,7 +265,11 @@ mod tests {
     #[test]
     fn our_merkle_root_is_the_libraries() {
         for n in 1..20u8 {
-            let b = block((0..n).map(|i| if i == 0 { coinbase(0) } else { spend(i) }).collect());
+            let b = block(
+                (0..n)
+                    .map(|i| if i == 0 { coinbase(0) } else { spend(i) })
+                    .collect(),
+            );
             let ours = merkle_root(b.txdata.iter().map(|t| t.compute_txid().to_byte_array()));
             let (root, mutated) = ours.expect("non-empty");
             assert_eq!(TxMerkleNode::from_byte_array(root), b.header.merkle_root);

@@ -223,7 +223,10 @@ impl Downloader {
         }
         out.stalled.sort_unstable();
         // Assignments.
-        let last = tip.min(self.next.saturating_add(self.limits.window.saturating_sub(1)));
+        let last = tip.min(
+            self.next
+                .saturating_add(self.limits.window.saturating_sub(1)),
+        );
         let mut asks: BTreeMap<u64, Vec<BlockHash>> = BTreeMap::new();
         let mut h = self.next;
         while h <= last {
@@ -313,8 +316,7 @@ impl Downloader {
         }
         self.avoid.remove(&height);
         self.buffered += size;
-        self.ready
-            .insert(height, (block.block_hash(), block, size));
+        self.ready.insert(height, (block.block_hash(), block, size));
     }
 
     /// The next block in order, if it is here and still on the best chain.
@@ -405,7 +407,10 @@ mod tests {
         let mut d = Downloader::new(limits(), 1);
         d.add_peer(1);
         let first = d.poll(t0, 9, at(&c));
-        assert_eq!(first.requests, vec![(1, c[1..5].iter().map(|b| b.block_hash()).collect())]);
+        assert_eq!(
+            first.requests,
+            vec![(1, c[1..5].iter().map(|b| b.block_hash()).collect())]
+        );
         d.add_peer(2);
         // Peer 2 gets the next four; after the stall timeout peer 1's four move to peer 2 as
         // its room allows, and peer 1's share halves.
@@ -428,7 +433,11 @@ mod tests {
             .filter(|(peer, _)| *peer == 2)
             .flat_map(|(_, hs)| hs.iter().map(|h| height_of(&c, h)))
             .collect();
-        assert_eq!(to_2, vec![1, 2, 3, 4], "the stalled heights go to the other peer");
+        assert_eq!(
+            to_2,
+            vec![1, 2, 3, 4],
+            "the stalled heights go to the other peer"
+        );
         // Peer 1's late delivery is ignored, not counted as unrequested.
         assert_eq!(d.received(1, &c[1].block_hash()), Arrival::Late);
         let stranger = genesis_block(Network::Bitcoin).block_hash();
@@ -490,7 +499,10 @@ mod tests {
         d.remove_peer(other);
         let third = d.poll(t0, 3, at(&c));
         // Height 2 was in flight with the peer that is gone.
-        assert_eq!(third.requests, vec![(peer, vec![hashes[0], c[2].block_hash()])]);
+        assert_eq!(
+            third.requests,
+            vec![(peer, vec![hashes[0], c[2].block_hash()])]
+        );
     }
 
     #[test]
@@ -518,8 +530,16 @@ mod tests {
         d.rewind(3);
         let p = d.poll(t0, 11, at(&fork));
         assert_eq!(d.waiting().0, 1, "height 2 is on both branches");
-        let asked: Vec<u32> = p.requests[0].1.iter().map(|h| height_of(&fork, h)).collect();
-        assert_eq!(asked, vec![3, 4, 5], "height 1 still in flight, three more of the new branch");
+        let asked: Vec<u32> = p.requests[0]
+            .1
+            .iter()
+            .map(|h| height_of(&fork, h))
+            .collect();
+        assert_eq!(
+            asked,
+            vec![3, 4, 5],
+            "height 1 still in flight, three more of the new branch"
+        );
         assert!(d.pop(at(&fork)).is_none(), "height 1 is not in yet");
         assert_eq!(d.received(1, &c[1].block_hash()), Arrival::Expected(1));
         d.deliver(1, c[1].clone(), 10);
@@ -563,7 +583,10 @@ mod tests {
         assert_eq!(d.poll(t0, 2, at(&c)), Poll::default());
         d.add_peer(7);
         let p = d.poll(t0, 2, at(&c));
-        assert_eq!(p.requests, vec![(7, vec![c[1].block_hash(), c[2].block_hash()])]);
+        assert_eq!(
+            p.requests,
+            vec![(7, vec![c[1].block_hash(), c[2].block_hash()])]
+        );
         let p = d.poll(t0, 2, at(&c));
         assert!(p.requests.is_empty(), "no request twice");
     }

@@ -1,0 +1,230 @@
+//! The BP node's chain concern beyond headers: the block download ([`Downloader`]) and the
+//! transaction index ([`TxIndex`]) it feeds, kept on the best header chain. The header chain
+//! itself stays in [`super::state::BpState`]; this part reads it through `hash_at` closures,
+//! so its lock is never held while the index commits.
+//!
+//! The range starts at `[chain] index_from`: a height, or by default (-1) the first block whose
+//! time is at most two hours before the index was created (regtest: height 0, genesis included,
+//! which no peer sends: it is indexed from the network's constants).
+
+use super::index::TxIndex;
+use crate::storage::{RedbStorage, StoreError};
+use crate::wire::btc::download::{Arrival, Downloader, Limits, Poll};
+use bitcoin::block::Header;
+use bitcoin::{Block, BlockHash, Network};
+use std::path::Path;
+use std::time::Instant;
+
+/// Seconds before the index's creation that the default range start reaches back (Core's
+/// `MAX_FUTURE_BLOCK_TIME`: a block's time may be that far off the clock).
+const FROM_SLACK_SECS: u64 = 2 * 60 * 60;
+/// Most blocks indexed in one commit.
+const MAX_BATCH: usize = 500;
+
+/// Download and index.
+pub struct Blocks {
+    /// The index.
+    pub index: TxIndex,
+    download: Downloader,
+    /// Why indexing stopped, if it did (shown in `info`).
+    pub error: Option<String>,
+    /// Blocks indexed since start, and the time of the first.
+    since_start: (u64, Option<Instant>),
+}
+
+/// What indexing a delivered block did.
+#[derive(Debug, Default)]
+pub struct Indexed {
+    /// Blocks committed.
+    pub blocks: usize,
+    /// The index's tip after the commit.
+    pub tip: Option<(u32, BlockHash)>,
+}
+
+impl Blocks {
+    /// Opens `index-<network>.redb` in `data_dir` and brings it onto the best chain.
+    pub fn open(
+        data_dir: &Path,
+        network: Network,
+        index_from: Option<u32>,
+        now: u64,
+        hash_at: &dyn Fn(u32) -> Option<BlockHash>,
+    ) -> Result<Blocks, String> {
+        let path = data_dir.join(format!("index-{network}.redb"));
+        let shown = |e: StoreError| format!("{}: {e}", path.display());
+        let store = RedbStorage::open(&path).map_err(shown)?;
+        let from = index_from.or((network == Network::Regtest).then_some(0));
+        let index = TxIndex::open(Box::new(store), from, now).map_err(shown)?;
+        let next = index.next().unwrap_or(0);
+        let mut b = Blocks {
+            index,
+            download: Downloader::new(Limits::default(), next),
+            error: None,
+            since_start: (0, None),
+        };
+        b.follow_chain(hash_at).map_err(shown)?;
+        if b.index.next() == Some(0) {
+            let genesis = bitcoin::blockdata::constants::genesis_block(network);
+            b.index.connect(&[(0, &genesis)]).map_err(shown)?;
+            b.download.reset(1);
+        }
+        match (b.index.from(), b.index.tip()) {
+            (Some(from), Some((h, hash))) => {
+                tracing::info!(from, height = h, %hash, txs = b.index.len(),
+                    index = %path.display(), "transaction index opened")
+            }
+            (Some(from), None) => {
+                tracing::info!(from, index = %path.display(), "transaction index empty")
+            }
+            (None, _) => tracing::info!(index = %path.display(),
+                "transaction index: the range starts at the chain's tip when headers reach it"),
+        }
+        Ok(b)
+    }
+
+    /// Undoes indexed blocks that left the best chain (a reorganisation, here or while the node
+    /// was down); the download goes on from the fork.
+    pub fn follow_chain(
+        &mut self,
+        hash_at: &dyn Fn(u32) -> Option<BlockHash>,
+    ) -> Result<usize, StoreError> {
+        let mut undone = 0;
+        while let Some((h, hash)) = self.index.tip() {
+            if hash_at(h) == Some(hash) {
+                break;
+            }
+            self.index.disconnect_tip()?;
+            undone += 1;
+        }
+        if let Some(next) = self.index.next() {
+            if undone > 0 {
+                self.download.rewind(next);
+            }
+        }
+        Ok(undone)
+    }
+
+    /// Sets the range start once the header chain reaches the index's creation time.
+    pub fn resolve_from(&mut self, tip: u32, header_at: &dyn Fn(u32) -> Option<Header>) {
+        if self.index.from().is_some() {
+            return;
+        }
+        let since = self.index.created().saturating_sub(FROM_SLACK_SECS);
+        let recent = |h: u32| header_at(h).is_some_and(|hd| hd.time as u64 >= since);
+        if !recent(tip) {
+            return;
+        }
+        let mut from = tip;
+        while from > 0 && recent(from - 1) {
+            from -= 1;
+        }
+        match self.index.set_from(from) {
+            Ok(()) => {
+                tracing::info!(from, "transaction index: the range starts here");
+                self.download.reset(from);
+            }
+            Err(e) => self.error = Some(format!("cannot store the range start: {e}")),
+        }
+    }
+
+    /// A ready peer to download from.
+    pub fn add_peer(&mut self, conn: u64) {
+        self.download.add_peer(conn);
+    }
+
+    /// A peer is gone.
+    pub fn remove_peer(&mut self, conn: u64) {
+        self.download.remove_peer(conn);
+    }
+
+    /// What to ask which peer for now.
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        tip: u32,
+        hash_at: &dyn Fn(u32) -> Option<BlockHash>,
+    ) -> Poll {
+        if self.error.is_some() || self.index.next().is_none() {
+            return Poll::default();
+        }
+        self.download.poll(now, tip, hash_at)
+    }
+
+    /// A block arrived from `conn`.
+    pub fn arrival(&mut self, conn: u64, hash: &BlockHash) -> Arrival {
+        self.download.received(conn, hash)
+    }
+
+    /// `conn` does not have `hash`.
+    pub fn not_found(&mut self, conn: u64, hash: &BlockHash) {
+        self.download.not_found(conn, hash);
+    }
+
+    /// The block at `height` from `conn` failed its checks.
+    pub fn failed(&mut self, conn: u64, height: u32) {
+        self.download.failed(conn, height);
+    }
+
+    /// A checked block: indexes every block now in order, in one commit per batch.
+    pub fn deliver(
+        &mut self,
+        height: u32,
+        block: Block,
+        size: usize,
+        hash_at: &dyn Fn(u32) -> Option<BlockHash>,
+    ) -> Indexed {
+        self.download.deliver(height, block, size);
+        let mut done = Indexed::default();
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < MAX_BATCH {
+                match self.download.pop(hash_at) {
+                    Some(b) => batch.push(b),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let refs: Vec<(u32, &Block)> = batch.iter().map(|(h, b)| (*h, b)).collect();
+            if let Err(e) = self.index.connect(&refs) {
+                tracing::error!("the transaction index cannot be written, indexing stops: {e}");
+                self.error = Some(e.to_string());
+                break;
+            }
+            done.blocks += batch.len();
+            self.since_start.0 += batch.len() as u64;
+            self.since_start.1.get_or_insert_with(Instant::now);
+        }
+        done.tip = self.index.tip();
+        done
+    }
+
+    /// `info` lines: the indexed range and the download.
+    pub fn details(&self, tip: u32) -> Vec<(String, crate::wire::api::Detail)> {
+        use crate::wire::api::Detail;
+        let range = match (self.index.from(), self.index.tip()) {
+            (Some(f), Some((t, _))) => format!("{f}..={t}"),
+            (Some(f), None) => format!("none yet (from {f})"),
+            (None, _) => "none yet (starts at the tip once headers reach it)".into(),
+        };
+        let (waiting, bytes) = self.download.waiting();
+        let download = match &self.error {
+            Some(e) => format!("stopped: {e}"),
+            None => {
+                let next = self.index.next().unwrap_or(0);
+                let left = (tip + 1).saturating_sub(next);
+                format!(
+                    "{left} blocks to go, {} in flight, {waiting} waiting ({} KiB)",
+                    self.download.in_flight(),
+                    bytes / 1024
+                )
+            }
+        };
+        vec![
+            ("indexed".into(), Detail::Text(range)),
+            ("indexed_txs".into(), Detail::U64(self.index.len())),
+            ("download".into(), Detail::Text(download)),
+        ]
+    }
+}

@@ -391,3 +391,157 @@ fn bp_tx_says_where_bcoin_mined_a_transaction_that_is_not_ours() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a txid"));
 }
+
+/// The last indexed height, from `info`'s `indexed` ("FROM..=TO").
+fn indexed_to(info: &serde_json::Value) -> Option<u64> {
+    info["indexed"].as_str()?.split("..=").nth(1)?.parse().ok()
+}
+
+#[test]
+fn kill_9_five_times_during_the_download_then_every_transaction_is_indexed_once() {
+    let mut bcoin = Bcoin::start(0);
+    // 2,000 blocks, each (once coinbases mature) with a payment besides its coinbase.
+    let filled = bcoin.cmd("fill 2000 1");
+    let sent = filled["sent"].as_u64().unwrap();
+    let total = 1 + 2000 + sent;
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("bp");
+    let args = ["--network", "regtest", "--connect", &bcoin.addr()];
+    let mut node = Node::spawn_in("bp", &dir, &args, &[]);
+    node.wait_ready();
+    let mut seen = 0;
+    for kill in 1..=5 {
+        // Some progress since the last start, then kill -9 mid-download.
+        let mut at = 0;
+        wait_until(Duration::from_secs(60), "download progress", || {
+            at = indexed_to(&node.info_json()).unwrap_or(0);
+            at > seen
+        });
+        node.signal("-KILL");
+        node.wait_exit(Duration::from_secs(5)).expect("killed");
+        eprintln!("kill {kill}: indexed to {at}");
+        assert!(
+            at < 2000,
+            "the download finished before kill {kill}: nothing to show"
+        );
+        node = Node::spawn_in("bp", &dir, &args, &[]);
+        node.wait_ready();
+        // What `info` reported before the kill was committed: the download resumes from there.
+        let back = indexed_to(&node.info_json()).unwrap_or(0);
+        assert!(back >= at, "kill {kill}: indexed to {at}, back at {back}");
+        seen = back;
+    }
+    let info = wait_indexed(&node, 2000);
+    assert_eq!(info["indexed"], "0..=2000");
+    assert_eq!(info["indexed_txs"], total, "every transaction once: {info}");
+    // A block of the range that was downloaded across kills: each of its transactions is at
+    // its place.
+    for height in ["700", "1500"] {
+        let block: serde_json::Value =
+            serde_json::from_str(&ok(node.cli(&["block", height, "--json"]))).unwrap();
+        for (pos, txid) in block["txids"].as_array().unwrap().iter().enumerate() {
+            let t = bp_tx(&node, txid.as_str().unwrap());
+            assert_eq!(t["height"].to_string(), height);
+            assert_eq!(t["position"], pos);
+        }
+    }
+}
+
+/// btc_hostile.py's block cases: it serves the chain in `file` with the block at `height` broken.
+fn hostile_blocks(
+    addr: &str,
+    case: &str,
+    file: &std::path::Path,
+    height: u32,
+) -> serde_json::Value {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/btc_hostile.py"
+        ))
+        .args([host, port, case])
+        .arg(file)
+        .arg(height.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "btc_hostile.py {case}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn hostile_blocks_are_refused_nothing_of_them_is_indexed_and_an_honest_peer_finishes() {
+    let mut bcoin = Bcoin::start(110);
+    // Block 111 with three transactions (an odd count above one: its list can be mutated).
+    let script = format!("0014{}", "44".repeat(20));
+    let mut payments = Vec::new();
+    for sats in [120_000, 130_000] {
+        let r = bcoin.cmd(&format!("send {script} {sats}"));
+        payments.push(r["txid"].as_str().unwrap().to_string());
+    }
+    bcoin.cmd("mine 2");
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let file = tmp.path().join("chain.hex");
+    let mut chain = String::new();
+    for h in 1..=112 {
+        let hash = tip_hash_at(&mut bcoin, h);
+        chain.push_str(bcoin.cmd(&format!("block {hash}"))["hex"].as_str().unwrap());
+        chain.push('\n');
+    }
+    std::fs::write(&file, chain).unwrap();
+    let node = Node::start("bp", &["--network", "regtest", "--listen", "127.0.0.1:0"]);
+    let addr = node.info_json()["listening"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = |r: &serde_json::Value, case: &str| {
+        assert_eq!(r["closed"], true, "{case}: {r}");
+        assert_eq!(r["bad_sent"], true, "{case}: {r}");
+        assert_eq!(r["refused_after"], true, "{case}: discouraged: {r}");
+    };
+
+    // A block of its own at height 3, above the size limit (valid header and merkle root).
+    let r = hostile_blocks(&addr, "heavy", &file, 3);
+    refused(&r, "heavy");
+    wait_indexed(&node, 2);
+    // Block 4 with a changed transaction under the same header.
+    let r = hostile_blocks(&addr, "bad_merkle", &file, 4);
+    refused(&r, "bad_merkle");
+    wait_indexed(&node, 3);
+    // Block 111 with its last transaction repeated: the same merkle root.
+    let r = hostile_blocks(&addr, "mutated", &file, 111);
+    refused(&r, "mutated");
+    wait_indexed(&node, 110);
+    for txid in &payments {
+        assert_eq!(bp_tx(&node, txid)["status"], "unknown");
+    }
+    // A block nobody asked that peer for.
+    let r = hostile_blocks(&addr, "unrequested", &file, 5);
+    refused(&r, "unrequested");
+    let info = node.info_json();
+    assert_eq!(info["indexed"], "0..=110", "{info}");
+    assert_eq!(info["indexed_txs"], 111);
+
+    let log = node.log_text();
+    for why in [
+        "weight units, above 4000000",
+        "do not match the header's merkle root",
+        "mutated transaction list",
+        "which we did not ask for",
+    ] {
+        assert!(log.contains(why), "{why}: {log}");
+    }
+    // The honest peer: the download finishes, and 111 is indexed as bcoin has it.
+    ok(node.cli(&["connect", &bcoin.addr()]));
+    let info = wait_indexed(&node, 112);
+    assert_eq!(info["indexed_txs"], 1 + 112 + 2);
+    for txid in &payments {
+        let t = bp_tx(&node, txid);
+        assert_eq!(t["height"], 111);
+        assert_eq!(t["block"], tip_hash_at(&mut bcoin, 111));
+    }
+}

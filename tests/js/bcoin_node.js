@@ -16,6 +16,8 @@
 //                                                         (hex) from the coinbases of bcoin's
 //                                                         own key (mined blocks pay to it), into
 //                                                         bcoin's mempool; the next block has it
+//   fill N K              -> {"height","hash","sent"}     mines N blocks, each with K payments
+//                                                         of bcoin's key (once coinbases mature)
 //   txmeta TXID           -> {"height","block","index"}   where bcoin's tx index has TXID
 // Hashes are in the usual display order (as block explorers show them).
 'use strict';
@@ -30,11 +32,13 @@ async function main() {
     network: 'regtest', memory: true, listen: true, host: '127.0.0.1', port,
     httpHost: '127.0.0.1', httpPort: port + 1, workers: false, discover: false,
     seeds: [], nodes: [], maxOutbound: 1, logLevel: 'none', checkpoints: false,
-    indexTX: true, indexAddress: true,
+    indexTX: true,
   });
   // bcoin's own key: every block it mines pays it, so `send` can spend mature coinbases.
   const ring = bcoin.KeyRing.generate();
   const ringAddr = ring.getAddress();
+  // The coinbases of bcoin's key, oldest first (each `send` spends one once it is mature).
+  let coins = [];
   // Why bcoin refuses a transaction or a block goes to stderr (the test's output).
   node.on('error', (e) => console.error(`bcoin: ${e && e.message}`));
   await node.open();
@@ -45,9 +49,22 @@ async function main() {
     for (let i = 0; i < n; i++) {
       const block = await node.miner.mineBlock(node.chain.tip, address || ringAddr);
       await node.chain.add(block);
+      if (!address) coins.push(bcoin.Coin.fromTX(block.txs[0], 0, node.chain.height));
     }
   };
   await mine(blocks);
+  const pay = async (script, sats) => {
+    const mtx = new bcoin.MTX();
+    mtx.addOutput(script, sats);
+    const mature = coins.findIndex((c) => c.height + 100 <= node.chain.height);
+    if (mature < 0) throw new Error('no mature coinbase of bcoin\'s key yet');
+    const [coin] = coins.splice(mature, 1);
+    await mtx.fund([coin], { rate: 1000, changeAddress: ringAddr, height: node.chain.height });
+    mtx.sign(ring);
+    const tx = mtx.toTX();
+    await node.mempool.addTX(tx);
+    return tx.txid();
+  };
   const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
   // bcoin 1.0 keeps hashes as hex strings in internal byte order: reverse for display.
   const rev = (hex) => hex.match(/../g).reverse().join('');
@@ -69,14 +86,17 @@ async function main() {
         } catch (e) { out({ reason: String(e && e.message || e) }); }
       }
       else if (cmd === 'send') {
-        const mtx = new bcoin.MTX();
-        mtx.addOutput(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2));
-        const coins = await node.getCoinsByAddress([ringAddr]);
-        await mtx.fund(coins, { rate: 1000, changeAddress: ringAddr, height: node.chain.height });
-        mtx.sign(ring);
-        const tx = mtx.toTX();
-        await node.mempool.addTX(tx);
-        out({ txid: tx.txid() });
+        out({ txid: await pay(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2)) });
+      } else if (cmd === 'fill') {
+        const nobody = bcoin.Script.fromRaw(Buffer.from('0014' + '33'.repeat(20), 'hex'));
+        let sent = 0;
+        for (let i = 0; i < Number(arg); i++) {
+          if (node.chain.height > 100) {
+            for (let k = 0; k < Number(arg2); k++) { await pay(nobody, 10000); sent++; }
+          }
+          await mine(1);
+        }
+        out(Object.assign({ sent }, tip()));
       } else if (cmd === 'txmeta') {
         const meta = await node.getMeta(rev(arg));
         const hex = (h) => (typeof h === 'string' ? h : h.toString('hex'));
@@ -88,6 +108,7 @@ async function main() {
         const depth = Number(arg);
         const fork = node.chain.height - depth;
         await node.chain.reset(fork);
+        coins = coins.filter((c) => c.height <= fork);
         await mine(depth + 1);
         out(Object.assign({ fork }, tip()));
       } else if (cmd === 'hash') {

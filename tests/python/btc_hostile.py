@@ -14,6 +14,16 @@ Cases:
   unconnecting     headers whose parent nobody knows, 15 times    -> {"closed_after": N}
   junk_flood       200 unknown 100-kB messages, then a ping        -> {"pong": 9, "sent_bytes": ...}
   take_tx          (honest) prints "ready", waits for a tx inv, asks for it -> {"inv_type", "tx"}
+
+Block cases (usage: btc_hostile.py HOST PORT CASE FILE HEIGHT): FILE holds the raw blocks of a
+chain, heights 1.. one hex line each. The peer serves that chain's headers and blocks honestly,
+except the block at HEIGHT, which it sends broken; it prints one line when the node closes:
+{"closed": true, "served": N (honest blocks sent), "bad_sent": bool, "refused_after": bool}
+  bad_merkle       block HEIGHT with its last transaction changed (header unchanged)
+  mutated          block HEIGHT with its last transaction repeated (same merkle root, CVE-2012-2459)
+  heavy            the chain up to HEIGHT - 1, then a block of its own at HEIGHT with a valid
+                   header and merkle root whose stripped size is above 1,000,000 bytes
+  unrequested      block HEIGHT sent right after the handshake, unasked
 """
 import hashlib
 import json
@@ -122,13 +132,146 @@ def headers_msg(hs):
     return frame("headers", bytes([len(hs)]) + b"".join(h + b"\0" for h in hs))
 
 
+def read_varint(b, i):
+    n = b[i]
+    if n < 0xfd:
+        return n, i + 1
+    size = {0xfd: 2, 0xfe: 4, 0xff: 8}[n]
+    return int.from_bytes(b[i + 1:i + 1 + size], "little"), i + 1 + size
+
+
+def varint(n):
+    if n < 0xfd:
+        return bytes([n])
+    if n <= 0xffff:
+        return b"\xfd" + struct.pack("<H", n)
+    return b"\xfe" + struct.pack("<I", n)
+
+
+def split_txs(block):
+    """The serialized transactions of a raw block (witness serialization kept)."""
+    n, i = read_varint(block, 80)
+    txs = []
+    for _ in range(n):
+        start = i
+        i += 4
+        segwit = block[i] == 0 and block[i + 1] == 1
+        if segwit:
+            i += 2
+        nin, i = read_varint(block, i)
+        for _ in range(nin):
+            i += 36
+            ln, i = read_varint(block, i)
+            i += ln + 4
+        nout, i = read_varint(block, i)
+        for _ in range(nout):
+            i += 8
+            ln, i = read_varint(block, i)
+            i += ln
+        if segwit:
+            for _ in range(nin):
+                items, i = read_varint(block, i)
+                for _ in range(items):
+                    ln, i = read_varint(block, i)
+                    i += ln
+        i += 4
+        txs.append(block[start:i])
+    return txs
+
+
+def merkle(hashes):
+    while len(hashes) > 1:
+        if len(hashes) % 2:
+            hashes.append(hashes[-1])
+        hashes = [sha256d(hashes[k] + hashes[k + 1]) for k in range(0, len(hashes), 2)]
+    return hashes[0]
+
+
+def heavy_block(prev_block, like):
+    """A block on `prev_block` (raw) with `like`'s coinbase and a 1,000,100-byte output."""
+    coinbase = split_txs(like)[0]
+    big = (struct.pack("<i", 1) + b"\x01" + os.urandom(32) + struct.pack("<I", 0) + b"\x00"
+           + struct.pack("<I", 0xffffffff) + b"\x01" + struct.pack("<q", 0)
+           + varint(1_000_100) + b"\x51" * 1_000_100 + struct.pack("<I", 0))
+    root = merkle([sha256d(coinbase), sha256d(big)])
+    prev = sha256d(prev_block[:80])
+    t = struct.unpack("<I", like[68:72])[0]
+    for nonce in range(1 << 20):
+        h = like[:4] + prev + root + struct.pack("<III", t, 0x207fffff, nonce)
+        if int.from_bytes(sha256d(h), "little") <= 0x7fffff << (8 * (0x20 - 3)):
+            return h + b"\x02" + coinbase + big
+    raise RuntimeError("no header found")
+
+
+def serve_chain(p, blocks, height, case):
+    """Serves `blocks` (heights 1..) as the case says until the node closes; returns counts."""
+    chain = list(blocks)
+    bad = None
+    if case == "bad_merkle":
+        b = chain[height - 1]
+        bad = b[:-1] + bytes([b[-1] ^ 1])
+    elif case == "mutated":
+        b = chain[height - 1]
+        txs = split_txs(b)
+        assert len(txs) % 2 == 1 and len(txs) > 1, "mutation needs an odd count above 1"
+        bad = b[:80] + varint(len(txs) + 1) + b"".join(txs) + txs[-1]
+    elif case == "heavy":
+        bad = heavy_block(chain[height - 2], chain[height - 1])
+        chain = chain[:height - 1] + [bad]
+    elif case == "unrequested":
+        p.send(frame("block", chain[height - 1]))
+    by_hash = {sha256d(b[:80]): (k + 1, b) for k, b in enumerate(chain)}
+    served, bad_sent = 0, False
+    while True:
+        try:
+            m = p.recv_msg()
+        except socket.timeout:
+            return served, bad_sent, False
+        if m is None:
+            return served, bad_sent, True
+        cmd, payload = m
+        try:
+            if cmd == "ping":
+                p.send(frame("pong", payload))
+            elif cmd == "getheaders":
+                hs = [b[:80] for b in chain[:2000]]
+                p.send(frame("headers", varint(len(hs)) + b"".join(h + b"\0" for h in hs)))
+            elif cmd == "getdata":
+                n, i = read_varint(payload, 0)
+                for _ in range(n):
+                    kind = struct.unpack("<I", payload[i:i + 4])[0]
+                    h = payload[i + 4:i + 36]
+                    i += 36
+                    if kind & 0xff != 2 or h not in by_hash:
+                        continue
+                    k, b = by_hash[h]
+                    if k == height and bad is not None:
+                        p.send(frame("block", bad))
+                        bad_sent = True
+                    else:
+                        p.send(frame("block", b))
+                        served += 1
+        except (BrokenPipeError, ConnectionResetError):
+            return served, bad_sent, True
+
+
 def main():
     host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     source = {"bad_magic": "127.0.0.2", "bad_checksum": "127.0.0.3", "oversize": "127.0.0.4",
               "bad_pow": "127.0.0.5", "unconnecting": "127.0.0.6", "junk_flood": "127.0.0.7",
-              "take_tx": "127.0.0.8"}[case]
+              "take_tx": "127.0.0.8", "bad_merkle": "127.0.0.9", "mutated": "127.0.0.10",
+              "heavy": "127.0.0.11", "unrequested": "127.0.0.12"}[case]
     p = Peer(host, port, source)
-    if case == "bad_magic":
+    if case in ("bad_merkle", "mutated", "heavy", "unrequested"):
+        with open(sys.argv[4]) as f:
+            blocks = [bytes.fromhex(line.strip()) for line in f if line.strip()]
+        p.s.settimeout(20)
+        p.handshake()
+        served, bad_sent, closed = serve_chain(p, blocks, int(sys.argv[5]), case)
+        out = {"closed": closed, "served": served, "bad_sent": bad_sent or case == "unrequested"}
+        again = Peer(host, port, source)
+        out["refused_after"] = again.closed()
+    elif case == "bad_magic":
         p.send(frame("version", version_payload(), magic=MAINNET))
         out = {"closed": p.closed()}
     elif case == "bad_checksum":

@@ -13,53 +13,9 @@ use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::wire::api::bp::BpMsg;
 use lnpbp_nodes::wire::api::Detail;
 use lnpbp_nodes::wire::api::{Msg, ServiceId};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use common::bcoin::{free_pair, Bcoin};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Bcoin {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-}
-
-impl Bcoin {
-    fn start(port: u16, blocks: u32) -> Bcoin {
-        let js = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/bcoin_node.js");
-        let mut child = Command::new("node")
-            .args([js, &port.to_string(), &blocks.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node (Node.js) with tests/js/node_modules (run .ci/run once)");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(line.contains("\"height\""), "bcoin did not start: {line}");
-        Bcoin {
-            child,
-            stdin,
-            stdout,
-            port,
-        }
-    }
-
-    fn cmd(&mut self, line: &str) -> serde_json::Value {
-        writeln!(self.stdin, "{line}").unwrap();
-        let mut out = String::new();
-        self.stdout.read_line(&mut out).unwrap();
-        serde_json::from_str(&out).unwrap()
-    }
-}
-
-impl Drop for Bcoin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn tip_height(c: &mut Client) -> u64 {
     let Ok(Msg::NodeInfo(info)) = c.request(
@@ -115,16 +71,6 @@ fn bcoin_pair(source: &str, port: u16, n: u64) -> f64 {
     let secs = t.elapsed().as_secs_f64();
     drop(b);
     secs
-}
-
-fn free_pair() -> u16 {
-    loop {
-        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p < 65_000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
 }
 
 fn main() {

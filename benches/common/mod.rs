@@ -1,6 +1,8 @@
 //! Shared bits of the benchmarks: medians over alternating samples.
 #![allow(dead_code)]
 
+pub mod bcoin;
+
 /// Median of a list of figures.
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -50,6 +50,11 @@ pub const DISCOURAGE_FOR: Duration = Duration::from_secs(24 * 3600);
 /// Transactions kept to answer `getdata` after `broadcast`. Our own choice.
 pub const MAX_TXS: usize = 1_000;
 
+/// Bytes of recent blocks the BP node keeps in memory (the last ones indexed or fetched for a
+/// client), so that `get_tx` of a recent transaction needs no peer: 32 MiB, about the last
+/// 16-20 mainnet blocks, or all of a small regtest chain. Our own choice.
+pub const RECENT_BLOCKS_BYTES: usize = 32 << 20;
+
 // ---- Storm: STORE writes, containers, apps ----
 
 /// Writes waiting for the `stored` writer; beyond it a write gets `BUSY` at once. Our own

@@ -8,11 +8,14 @@
 //! which no peer sends: it is indexed from the network's constants).
 
 use super::index::TxIndex;
+use crate::actors::limits::RECENT_BLOCKS_BYTES;
 use crate::storage::{RedbStorage, StoreError};
 use crate::wire::btc::download::{Arrival, Downloader, Limits, Poll};
 use bitcoin::block::Header;
 use bitcoin::{Block, BlockHash, Network};
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Seconds before the index's creation that the default range start reaches back (Core's
@@ -28,8 +31,10 @@ pub struct Blocks {
     download: Downloader,
     /// Why indexing stopped, if it did (shown in `info`).
     pub error: Option<String>,
-    /// Blocks indexed since start, and the time of the first.
-    since_start: (u64, Option<Instant>),
+    /// Recent blocks (indexed, or fetched for a client), newest last, within
+    /// [`RECENT_BLOCKS_BYTES`].
+    recent: VecDeque<(BlockHash, Arc<Block>, usize)>,
+    recent_bytes: usize,
 }
 
 /// What indexing a delivered block did.
@@ -60,7 +65,8 @@ impl Blocks {
             index,
             download: Downloader::new(Limits::default(), next),
             error: None,
-            since_start: (0, None),
+            recent: VecDeque::new(),
+            recent_bytes: 0,
         };
         b.follow_chain(hash_at).map_err(shown)?;
         if b.index.next() == Some(0) {
@@ -193,11 +199,38 @@ impl Blocks {
                 break;
             }
             done.blocks += batch.len();
-            self.since_start.0 += batch.len() as u64;
-            self.since_start.1.get_or_insert_with(Instant::now);
+            for (_, b) in batch {
+                let size = b.total_size();
+                self.remember(Arc::new(b), size);
+            }
         }
         done.tip = self.index.tip();
         done
+    }
+
+    /// Keeps `block` among the recent ones (dropping the oldest beyond the byte budget).
+    pub fn remember(&mut self, block: Arc<Block>, size: usize) {
+        let hash = block.block_hash();
+        if size > RECENT_BLOCKS_BYTES || self.recent.iter().any(|(h, _, _)| *h == hash) {
+            return;
+        }
+        self.recent_bytes += size;
+        self.recent.push_back((hash, block, size));
+        while self.recent_bytes > RECENT_BLOCKS_BYTES {
+            let Some((_, _, s)) = self.recent.pop_front() else {
+                break;
+            };
+            self.recent_bytes -= s;
+        }
+    }
+
+    /// A recent block by hash.
+    pub fn recent(&self, hash: &BlockHash) -> Option<Arc<Block>> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|(h, _, _)| h == hash)
+            .map(|(_, b, _)| b.clone())
     }
 
     /// `info` lines: the indexed range and the download.

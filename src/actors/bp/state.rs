@@ -595,6 +595,9 @@ impl BpState {
         }
         if for_client {
             self.answer_waiters(&block);
+            if expected.is_none() {
+                lock(&self.blocks).remember(Arc::new(block.clone()), size);
+            }
         }
         if let Some(height) = expected {
             let done = lock(&self.blocks).deliver(height, block, size, &|h| self.hash_at(h));
@@ -629,11 +632,7 @@ impl BpState {
                     })))
                 }
                 Waiter::Tx(bus, env, mut info, pos) => {
-                    info.tx = block
-                        .txdata
-                        .get(pos as usize)
-                        .filter(|t| t.compute_txid().to_byte_array() == info.txid)
-                        .map(encode::serialize);
+                    info.tx = tx_body(block, pos, &info.txid);
                     bus.send(env.reply(Msg::Bp(BpMsg::TxInfo(info))))
                 }
             }
@@ -678,11 +677,12 @@ impl BpState {
     pub fn get_tx(&self, txid: Txid, reply: (Bus, Envelope)) -> Option<Msg> {
         let found = {
             let b = lock(&self.blocks);
-            b.index
-                .get(&txid)
-                .map(|m| (m, b.index.from(), b.index.tip()))
+            b.index.get(&txid).map(|m| {
+                let recent = m.and_then(|m| b.recent(&m.hash));
+                (m, b.index.from(), b.index.tip(), recent)
+            })
         };
-        let (mined, from, itip) = match found {
+        let (mined, from, itip, recent) = match found {
             Ok(f) => f,
             Err(e) => return Some(Msg::failure(code::SERVICE_FAILED, e.to_string())),
         };
@@ -700,6 +700,11 @@ impl BpState {
                 },
                 tx: None,
             };
+            if let Some(block) = recent {
+                let mut info = info;
+                info.tx = tx_body(&block, m.pos, &id);
+                return Some(Msg::Bp(BpMsg::TxInfo(info)));
+            }
             let (bus, env) = reply;
             self.want_block(m.hash, m.height, Waiter::Tx(bus, env, info, m.pos));
             return None;
@@ -771,4 +776,13 @@ fn fail_waiters(waiting: Vec<Waiter>, code: crate::wire::api::Code, why: &str) {
             }
         }
     }
+}
+
+/// The serialized transaction at `pos` of `block`, if its txid is `txid`.
+fn tx_body(block: &Block, pos: u32, txid: &[u8; 32]) -> Option<Vec<u8>> {
+    block
+        .txdata
+        .get(pos as usize)
+        .filter(|t| t.compute_txid().to_byte_array() == *txid)
+        .map(encode::serialize)
 }

@@ -29,12 +29,18 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 fn detail(c: &mut Client, key: &str) -> Option<Detail> {
-    let Ok(Msg::NodeInfo(info)) =
-        c.request(&ServiceId::Bpd, Msg::GetInfo, Duration::from_secs(5), |_| {})
-    else {
+    let Ok(Msg::NodeInfo(info)) = c.request(
+        &ServiceId::Bpd,
+        Msg::GetInfo,
+        Duration::from_secs(5),
+        |_| {},
+    ) else {
         panic!("info")
     };
-    info.details.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    info.details
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 fn indexed_to(c: &mut Client) -> Option<u64> {
@@ -53,8 +59,13 @@ fn ours(source: &str, n: u64, dir: &std::path::Path) -> f64 {
     let connect = BpMsg::BtcConnect {
         addr: source.into(),
     };
-    c.request(&ServiceId::Bpd, connect.into(), Duration::from_secs(30), |_| {})
-        .expect("connect");
+    c.request(
+        &ServiceId::Bpd,
+        connect.into(),
+        Duration::from_secs(30),
+        |_| {},
+    )
+    .expect("connect");
     while indexed_to(&mut c) != Some(n) {
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -88,7 +99,10 @@ fn bare_pull(source: &str, hashes: &[BlockHash]) -> f64 {
     send(&mut s, NetworkMessage::Version(v));
     let (mut version, mut verack) = (false, false);
     while !(version && verack) {
-        match RawNetworkMessage::consensus_decode(&mut r).unwrap().payload() {
+        match RawNetworkMessage::consensus_decode(&mut r)
+            .unwrap()
+            .payload()
+        {
             NetworkMessage::Version(_) => {
                 version = true;
                 send(&mut s, NetworkMessage::Verack);
@@ -106,7 +120,10 @@ fn bare_pull(source: &str, hashes: &[BlockHash]) -> f64 {
             );
             asked += 1;
         }
-        match RawNetworkMessage::consensus_decode(&mut r).unwrap().payload() {
+        match RawNetworkMessage::consensus_decode(&mut r)
+            .unwrap()
+            .payload()
+        {
             NetworkMessage::Block(b) => {
                 std::hint::black_box(b);
                 got += 1;
@@ -144,8 +161,13 @@ fn round_trips(c: &mut Client, txids: &[Txid], reps: usize) -> (f64, f64) {
         );
         tx.push(t.elapsed().as_secs_f64() * 1e6);
         let t = Instant::now();
-        c.request(&ServiceId::Bpd, Msg::GetInfo, Duration::from_secs(5), |_| {})
-            .unwrap();
+        c.request(
+            &ServiceId::Bpd,
+            Msg::GetInfo,
+            Duration::from_secs(5),
+            |_| {},
+        )
+        .unwrap();
         info.push(t.elapsed().as_secs_f64() * 1e6);
     }
     (common::median(tx), common::median(info))
@@ -165,7 +187,8 @@ fn main() {
     let k = env("BENCH_INDEX_TXS", 2);
     let samples = common::samples(3);
     let mut source = Bcoin::start(free_pair(), 0);
-    source.cmd(&format!("fill {n} {k}"));
+    let filled = source.cmd(&format!("fill {n} {k}"));
+    assert!(filled.get("error").is_none(), "bcoin: {filled}");
     let addr = format!("127.0.0.1:{}", source.port);
     let mut hashes = Vec::new();
     let mut raw = Vec::new();
@@ -179,7 +202,12 @@ fn main() {
             .as_str()
             .unwrap()
             .to_string();
-        raw.push((0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect::<Vec<u8>>());
+        raw.push(
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>(),
+        );
         hashes.push(hash);
     }
     let blocks: Vec<Block> = raw.iter().map(|r| deserialize(r).unwrap()).collect();
@@ -217,8 +245,14 @@ fn main() {
         n as f64 / o,
         txs as f64 / o
     );
-    println!("  ratio ours/floor (rate)                  : {:8.3}x", f / o);
-    println!("  ratio ours/bare pull (rate)              : {:8.3}x", p / o);
+    println!(
+        "  ratio ours/floor (rate)                  : {:8.3}x",
+        f / o
+    );
+    println!(
+        "  ratio ours/bare pull (rate)              : {:8.3}x",
+        p / o
+    );
 
     // get_tx against info on the last node, restarted without peers first (cold: every block
     // fetched from bcoin), then warm (the recent blocks in memory).

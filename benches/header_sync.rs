@@ -8,12 +8,12 @@
 
 mod common;
 
+use common::bcoin::{free_pair, Bcoin};
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::wire::api::bp::BpMsg;
 use lnpbp_nodes::wire::api::Detail;
 use lnpbp_nodes::wire::api::{Msg, ServiceId};
-use common::bcoin::{free_pair, Bcoin};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

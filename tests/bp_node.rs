@@ -411,10 +411,15 @@ fn kill_9_five_times_during_the_download_then_every_transaction_is_indexed_once(
     node.wait_ready();
     let mut seen = 0;
     for kill in 1..=5 {
-        // Some progress since the last start, then kill -9 mid-download.
+        // Some progress since the last start, then kill -9 mid-download (`info` asked by a raw
+        // client on the API socket: a nodectl process per poll would let the download run on).
+        let raw = Raw::connect(&node.api_endpoint(), client_id(kill));
         let mut at = 0;
+        let mut id = 0;
         wait_until(Duration::from_secs(60), "download progress", || {
-            at = indexed_to(&node.info_json()).unwrap_or(0);
+            id += 1;
+            raw.send(&manager_id("bp"), &payload(0x0100, id, &[]));
+            at = indexed_to(&node_info_json(&raw.recv_msg().body)).unwrap_or(0);
             at > seen
         });
         node.signal("-KILL");

@@ -58,4 +58,3 @@ pub fn free_pair() -> u16 {
         }
     }
 }
-

@@ -24,6 +24,10 @@ pub const MAX_LIST: usize = 1024;
 /// (derived from [`BTC_MAX_MESSAGE`]).
 pub const MAX_BLOB: usize = BTC_MAX_MESSAGE;
 
+/// Longest output script a watch may name: 10,000 bytes (Core's `MAX_SCRIPT_SIZE`, the largest
+/// script that can ever be spent; a longer output is unspendable).
+pub const MAX_SCRIPT: usize = 10_000;
+
 /// Bytes of a `block_data` body besides the block: height (4), hash (32), blob length (4).
 pub const BLOCK_DATA_OVERHEAD: usize = 4 + 32 + 4;
 

@@ -37,8 +37,9 @@ async function main() {
   // bcoin's own key: every block it mines pays it, so `send` can spend mature coinbases.
   const ring = bcoin.KeyRing.generate();
   const ringAddr = ring.getAddress();
-  // The coinbases of bcoin's key, oldest first (each `send` spends one once it is mature).
+  // The coins of bcoin's key: coinbases oldest first, then the change of its payments.
   let coins = [];
+  const ringScript = bcoin.Script.fromAddress(ringAddr);
   // Why bcoin refuses a transaction or a block goes to stderr (the test's output).
   node.on('error', (e) => console.error(`bcoin: ${e && e.message}`));
   await node.open();
@@ -56,13 +57,16 @@ async function main() {
   const pay = async (script, sats) => {
     const mtx = new bcoin.MTX();
     mtx.addOutput(script, sats);
-    const mature = coins.findIndex((c) => c.height + 100 <= node.chain.height);
-    if (mature < 0) throw new Error('no mature coinbase of bcoin\'s key yet');
+    const mature = coins.findIndex((c) => !c.coinbase || c.height + 100 <= node.chain.height);
+    if (mature < 0) throw new Error('no mature coin of bcoin\'s key yet');
     const [coin] = coins.splice(mature, 1);
     await mtx.fund([coin], { rate: 1000, changeAddress: ringAddr, height: node.chain.height });
     mtx.sign(ring);
     const tx = mtx.toTX();
     await node.mempool.addTX(tx);
+    // The change, spendable at once (not a coinbase).
+    const change = tx.outputs.findIndex((o) => o.script.equals(ringScript));
+    if (change >= 0) coins.push(bcoin.Coin.fromTX(tx, change, -1));
     return tx.txid();
   };
   const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');

@@ -22,7 +22,11 @@ use std::time::Instant;
 /// `MAX_FUTURE_BLOCK_TIME`: a block's time may be that far off the clock).
 const FROM_SLACK_SECS: u64 = 2 * 60 * 60;
 /// Most blocks indexed in one commit.
-const MAX_BATCH: usize = 500;
+const MAX_BATCH: usize = 128;
+/// Most bytes of blocks waiting for one commit.
+const MAX_BATCH_BYTES: usize = 32 << 20;
+/// A commit is due at least this often while blocks wait.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Download and index.
 pub struct Blocks {
@@ -35,6 +39,10 @@ pub struct Blocks {
     /// [`RECENT_BLOCKS_BYTES`].
     recent: VecDeque<(BlockHash, Arc<Block>, usize)>,
     recent_bytes: usize,
+    /// Blocks in order, checked, waiting for the next commit (height, block, bytes).
+    pending: Vec<(u32, Block, usize)>,
+    pending_bytes: usize,
+    last_commit: Instant,
 }
 
 /// What indexing a delivered block did.
@@ -67,6 +75,9 @@ impl Blocks {
             error: None,
             recent: VecDeque::new(),
             recent_bytes: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            last_commit: Instant::now(),
         };
         b.follow_chain(hash_at).map_err(shown)?;
         if b.index.next() == Some(0) {
@@ -102,9 +113,18 @@ impl Blocks {
             self.index.disconnect_tip()?;
             undone += 1;
         }
+        // Blocks waiting for a commit that left the best chain, and those above them.
+        let kept = self
+            .pending
+            .iter()
+            .position(|(h, b, _)| hash_at(*h) != Some(b.block_hash()))
+            .unwrap_or(self.pending.len());
+        let trimmed = kept < self.pending.len();
+        self.pending.truncate(kept);
+        self.pending_bytes = self.pending.iter().map(|(_, _, s)| s).sum();
         if let Some(next) = self.index.next() {
-            if undone > 0 {
-                self.download.rewind(next);
+            if undone > 0 || trimmed {
+                self.download.rewind(next + self.pending.len() as u32);
             }
         }
         Ok(undone)
@@ -171,38 +191,66 @@ impl Blocks {
         self.download.failed(conn, height);
     }
 
-    /// A checked block: indexes every block now in order, in one commit per batch.
+    /// A checked block: it waits for the ones below it; the blocks now in order are indexed
+    /// when a commit is due ([`Blocks::flush`]).
     pub fn deliver(
         &mut self,
         height: u32,
         block: Block,
         size: usize,
+        tip: u32,
         hash_at: &dyn Fn(u32) -> Option<BlockHash>,
     ) -> Indexed {
         self.download.deliver(height, block, size);
-        let mut done = Indexed::default();
-        loop {
-            let mut batch = Vec::new();
-            while batch.len() < MAX_BATCH {
-                match self.download.pop(hash_at) {
-                    Some(b) => batch.push(b),
-                    None => break,
-                }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            let refs: Vec<(u32, &Block)> = batch.iter().map(|(h, b)| (*h, b)).collect();
+        self.flush(tip, false, hash_at)
+    }
+
+    /// Indexes the blocks now in order, in durable commits of up to [`MAX_BATCH`] blocks, when
+    /// a commit is due: `force`, a full batch, the header tip reached, nothing else in flight,
+    /// or [`COMMIT_EVERY`] since the last commit. One commit per block would cost a sync to
+    /// disk per block; this way a download commits a few times a second and a new block at the
+    /// tip at once.
+    pub fn flush(
+        &mut self,
+        tip: u32,
+        force: bool,
+        hash_at: &dyn Fn(u32) -> Option<BlockHash>,
+    ) -> Indexed {
+        while let Some((h, b)) = self.download.pop(hash_at) {
+            let size = b.total_size();
+            self.pending_bytes += size;
+            self.pending.push((h, b, size));
+        }
+        let mut done = Indexed {
+            blocks: 0,
+            tip: self.index.tip(),
+        };
+        let Some(&(last, _, _)) = self.pending.last() else {
+            return done;
+        };
+        let due = force
+            || self.pending.len() >= MAX_BATCH
+            || self.pending_bytes >= MAX_BATCH_BYTES
+            || last >= tip
+            || self.download.in_flight() == 0
+            || self.last_commit.elapsed() >= COMMIT_EVERY;
+        if !due || self.error.is_some() {
+            return done;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        self.last_commit = Instant::now();
+        for chunk in pending.chunks(MAX_BATCH) {
+            let refs: Vec<(u32, &Block)> = chunk.iter().map(|(h, b, _)| (*h, b)).collect();
             if let Err(e) = self.index.connect(&refs) {
                 tracing::error!("the transaction index cannot be written, indexing stops: {e}");
                 self.error = Some(e.to_string());
                 break;
             }
-            done.blocks += batch.len();
-            for (_, b) in batch {
-                let size = b.total_size();
-                self.remember(Arc::new(b), size);
-            }
+            done.blocks += chunk.len();
+        }
+        for (_, b, size) in pending {
+            self.remember(Arc::new(b), size);
         }
         done.tip = self.index.tip();
         done

@@ -248,7 +248,7 @@ pub fn start_wire(
         loop {
             tick.tick().await;
             match weak.upgrade() {
-                Some(state) => state.drive(),
+                Some(state) => state.tick(),
                 None => break,
             }
         }

@@ -600,14 +600,9 @@ impl BpState {
             }
         }
         if let Some(height) = expected {
-            let done = lock(&self.blocks).deliver(height, block, size, &|h| self.hash_at(h));
-            if let (true, Some((h, hash))) = (done.blocks > 0, done.tip) {
-                let tip = self.tip().0;
-                if h == tip || h % 1000 == 0 {
-                    let txs = lock(&self.blocks).index.len();
-                    tracing::info!(height = h, %hash, txs, "indexed");
-                }
-            }
+            let tip = self.tip().0;
+            let done = lock(&self.blocks).deliver(height, block, size, tip, &|h| self.hash_at(h));
+            self.indexed(&done, tip);
             self.drive();
         }
         Ok(())
@@ -648,6 +643,25 @@ impl BpState {
             code::NOT_FOUND,
             &format!("the peer does not have block {hash}"),
         );
+        self.drive();
+    }
+
+    fn indexed(&self, done: &super::chain::Indexed, tip: u32) {
+        if let (true, Some((h, hash))) = (done.blocks > 0, done.tip) {
+            let txs = lock(&self.blocks).index.len();
+            if h == tip {
+                tracing::info!(height = h, %hash, txs, "indexed to the tip");
+            } else {
+                tracing::debug!(height = h, %hash, txs, blocks = done.blocks, "indexed");
+            }
+        }
+    }
+
+    /// Commits the blocks waiting in order if a commit is due (the once-a-second clock).
+    pub fn tick(&self) {
+        let tip = self.tip().0;
+        let done = lock(&self.blocks).flush(tip, false, &|h| self.hash_at(h));
+        self.indexed(&done, tip);
         self.drive();
     }
 

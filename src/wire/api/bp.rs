@@ -6,7 +6,7 @@
 
 use crate::wire::api::{message_set, BodyError};
 pub use crate::wire::limits::MAX_BLOB;
-use crate::wire::limits::{MAX_LIST, MAX_TEXT};
+use crate::wire::limits::{MAX_LIST, MAX_SCRIPT, MAX_SERVICE_NAME, MAX_TEXT};
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 use bitcoin::secp256k1::PublicKey;
 
@@ -56,6 +56,57 @@ message_set! {
         } = 0x0309 as Request,
         /// Final reply to `GetTx`.
         TxInfo(TxInfo) = 0x030a as Final,
+        /// Request: keep a named watch (a script, an outpoint or a txid) for its owner, kept
+        /// across restarts.
+        AddWatch {
+            /// Who it is for (a service's name, a client's chosen name).
+            owner: String,
+            /// Its name, unique per owner.
+            id: String,
+            /// What it watches.
+            target: WatchTarget,
+        } = 0x0330 as Request,
+        /// Final reply to `AddWatch`: the watch and the height it watches from.
+        WatchInfo(WatchInfo) = 0x0331 as Final,
+        /// Request: forget a watch.
+        RemoveWatch {
+            /// Owner.
+            owner: String,
+            /// Id.
+            id: String,
+        } = 0x0332 as Request,
+        /// Request: the watches of an owner.
+        ListWatches {
+            /// Owner.
+            owner: String,
+        } = 0x0333 as Request,
+        /// Final reply to `ListWatches`.
+        WatchList(Vec<WatchInfo>) = 0x0334 as Final,
+        /// Request: the events of an owner's watches, from the block after `since` (a block
+        /// hash the subscriber saw last; none: from now on).
+        SubscribeWatches {
+            /// Owner.
+            owner: String,
+            /// The last block the subscriber saw.
+            since: Option<[u8; 32]>,
+        } = 0x0335 as Request,
+        /// Final reply to `SubscribeWatches`: the replay that follows it.
+        WatchSynced(WatchSynced) = 0x0336 as Final,
+        /// Notification: a watched transaction, or one paying a watched script, is mined.
+        TxConfirmed(WatchHit) = 0x0337 as OneWay,
+        /// Notification: a watched outpoint (or an output found by a script watch) is spent.
+        OutpointSpent(WatchHit) = 0x0338 as OneWay,
+        /// Notification: a reorganisation took a reported transaction out of the best chain.
+        TxUnconfirmed {
+            /// The watch.
+            id: String,
+            /// The transaction.
+            txid: [u8; 32],
+            /// Where it was.
+            height: u32,
+            /// The block that left.
+            block: [u8; 32],
+        } = 0x0339 as OneWay,
         /// Request (to `signd`): the signer's master fingerprint and accounts.
         SignerInfo = 0x0320 as Request,
         /// Final reply to `SignerInfo`.
@@ -136,6 +187,38 @@ impl BpMsg {
             }
             BpMsg::GetTx { txid } => txid.strict_encode(out),
             BpMsg::TxInfo(t) => t.strict_encode(out),
+            BpMsg::AddWatch { owner, id, target } => {
+                encode_string(owner, MAX_SERVICE_NAME, out)?;
+                encode_string(id, MAX_SERVICE_NAME, out)?;
+                target.strict_encode(out)
+            }
+            BpMsg::WatchInfo(w) => w.strict_encode(out),
+            BpMsg::RemoveWatch { owner, id } => {
+                encode_string(owner, MAX_SERVICE_NAME, out)?;
+                encode_string(id, MAX_SERVICE_NAME, out)
+            }
+            BpMsg::ListWatches { owner } => encode_string(owner, MAX_SERVICE_NAME, out),
+            BpMsg::WatchList(list) => {
+                encode_len(list.len(), MAX_LIST, out)?;
+                list.iter().try_for_each(|w| w.strict_encode(out))
+            }
+            BpMsg::SubscribeWatches { owner, since } => {
+                encode_string(owner, MAX_SERVICE_NAME, out)?;
+                since.strict_encode(out)
+            }
+            BpMsg::WatchSynced(w) => w.strict_encode(out),
+            BpMsg::TxConfirmed(h) | BpMsg::OutpointSpent(h) => h.strict_encode(out),
+            BpMsg::TxUnconfirmed {
+                id,
+                txid,
+                height,
+                block,
+            } => {
+                encode_string(id, MAX_SERVICE_NAME, out)?;
+                txid.strict_encode(out)?;
+                height.strict_encode(out)?;
+                block.strict_encode(out)
+            }
         }
     }
 
@@ -171,6 +254,40 @@ impl BpMsg {
             },
             0x0309 => BpMsg::GetTx { txid: r.array()? },
             0x030a => BpMsg::TxInfo(TxInfo::strict_decode(r)?),
+            0x0330 => BpMsg::AddWatch {
+                owner: decode_string(r, MAX_SERVICE_NAME)?,
+                id: decode_string(r, MAX_SERVICE_NAME)?,
+                target: WatchTarget::strict_decode(r)?,
+            },
+            0x0331 => BpMsg::WatchInfo(WatchInfo::strict_decode(r)?),
+            0x0332 => BpMsg::RemoveWatch {
+                owner: decode_string(r, MAX_SERVICE_NAME)?,
+                id: decode_string(r, MAX_SERVICE_NAME)?,
+            },
+            0x0333 => BpMsg::ListWatches {
+                owner: decode_string(r, MAX_SERVICE_NAME)?,
+            },
+            0x0334 => {
+                let n = r.len_prefix(MAX_LIST, WatchInfo::MIN_SIZE)?;
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(WatchInfo::strict_decode(r)?);
+                }
+                BpMsg::WatchList(v)
+            }
+            0x0335 => BpMsg::SubscribeWatches {
+                owner: decode_string(r, MAX_SERVICE_NAME)?,
+                since: Option::<[u8; 32]>::strict_decode(r)?,
+            },
+            0x0336 => BpMsg::WatchSynced(WatchSynced::strict_decode(r)?),
+            0x0337 => BpMsg::TxConfirmed(WatchHit::strict_decode(r)?),
+            0x0338 => BpMsg::OutpointSpent(WatchHit::strict_decode(r)?),
+            0x0339 => BpMsg::TxUnconfirmed {
+                id: decode_string(r, MAX_SERVICE_NAME)?,
+                txid: r.array()?,
+                height: u32::strict_decode(r)?,
+                block: r.array()?,
+            },
             0x0320 => BpMsg::SignerInfo,
             0x0321 => BpMsg::SignerAccounts {
                 fingerprint: r.array()?,
@@ -409,6 +526,181 @@ impl Strict for TxInfo {
     }
 }
 
+/// What a watch watches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WatchTarget {
+    /// Tag 0: outputs paying this script (and their spends).
+    Script(Vec<u8>),
+    /// Tag 1: the spend of this outpoint (txid, internal order; vout).
+    Outpoint([u8; 32], u32),
+    /// Tag 2: this transaction.
+    Txid([u8; 32]),
+}
+
+impl Strict for WatchTarget {
+    const MIN_SIZE: usize = 1 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        match self {
+            WatchTarget::Script(s) => {
+                out.push(0);
+                encode_len(s.len(), MAX_SCRIPT, out)?;
+                out.extend_from_slice(s);
+                Ok(())
+            }
+            WatchTarget::Outpoint(t, v) => {
+                out.push(1);
+                t.strict_encode(out)?;
+                v.strict_encode(out)
+            }
+            WatchTarget::Txid(t) => {
+                out.push(2);
+                t.strict_encode(out)
+            }
+        }
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        match u8::strict_decode(r)? {
+            0 => {
+                let n = r.len_prefix(MAX_SCRIPT, 1)?;
+                Ok(WatchTarget::Script(r.take(n)?.to_vec()))
+            }
+            1 => Ok(WatchTarget::Outpoint(r.array()?, u32::strict_decode(r)?)),
+            2 => Ok(WatchTarget::Txid(r.array()?)),
+            tag => Err(StrictError::UnknownTag {
+                ty: "watch target",
+                tag,
+            }),
+        }
+    }
+}
+
+/// A watch (`watch_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchInfo {
+    /// Owner.
+    pub owner: String,
+    /// Id.
+    pub id: String,
+    /// What it watches.
+    pub target: WatchTarget,
+    /// The first height it watches (the index's next height when it was added).
+    pub from_height: u32,
+}
+
+impl Strict for WatchInfo {
+    const MIN_SIZE: usize = 2 + 2 + WatchTarget::MIN_SIZE + 4;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        encode_string(&self.owner, MAX_SERVICE_NAME, out)?;
+        encode_string(&self.id, MAX_SERVICE_NAME, out)?;
+        self.target.strict_encode(out)?;
+        self.from_height.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(WatchInfo {
+            owner: decode_string(r, MAX_SERVICE_NAME)?,
+            id: decode_string(r, MAX_SERVICE_NAME)?,
+            target: WatchTarget::strict_decode(r)?,
+            from_height: u32::strict_decode(r)?,
+        })
+    }
+}
+
+/// What a `subscribe_watches` replays (`watch_synced`): the events of the blocks after the
+/// subscriber's last one up to `height`/`hash`, which follow this reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchSynced {
+    /// Replayed events that follow.
+    pub events: u32,
+    /// The last block replayed (the subscriber's next `since`).
+    pub height: u32,
+    /// Its hash.
+    pub hash: [u8; 32],
+    /// More events are left: subscribe again with `since` = `hash` once these are read (the
+    /// subscription is live only when this is 0).
+    pub more: bool,
+}
+
+impl Strict for WatchSynced {
+    const MIN_SIZE: usize = 4 + 4 + 32 + 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.events.strict_encode(out)?;
+        self.height.strict_encode(out)?;
+        self.hash.strict_encode(out)?;
+        self.more.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(WatchSynced {
+            events: u32::strict_decode(r)?,
+            height: u32::strict_decode(r)?,
+            hash: r.array()?,
+            more: bool::strict_decode(r)?,
+        })
+    }
+}
+
+/// A watch event (`tx_confirmed`, `outpoint_spent`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchHit {
+    /// The watch.
+    pub id: String,
+    /// The transaction.
+    pub txid: [u8; 32],
+    /// Its height.
+    pub height: u32,
+    /// Its block.
+    pub block: [u8; 32],
+    /// Its position in the block.
+    pub pos: u32,
+    /// Blocks from it to the tip when sent, itself included.
+    pub confirmations: u32,
+    /// For a script watch, the output paying the script.
+    pub vout: Option<u32>,
+    /// For a spend: the outpoint spent (txid, vout) and the input spending it.
+    pub spent: Option<([u8; 32], u32, u32)>,
+    /// The serialized transaction.
+    pub tx: Vec<u8>,
+}
+
+impl Strict for WatchHit {
+    const MIN_SIZE: usize = 2 + 32 + 4 + 32 + 4 + 4 + 1 + 1 + 4;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        encode_string(&self.id, MAX_SERVICE_NAME, out)?;
+        self.txid.strict_encode(out)?;
+        self.height.strict_encode(out)?;
+        self.block.strict_encode(out)?;
+        self.pos.strict_encode(out)?;
+        self.confirmations.strict_encode(out)?;
+        self.vout.strict_encode(out)?;
+        match &self.spent {
+            None => out.push(0),
+            Some((t, v, i)) => {
+                out.push(1);
+                t.strict_encode(out)?;
+                v.strict_encode(out)?;
+                i.strict_encode(out)?;
+            }
+        }
+        encode_blob(&self.tx, out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(WatchHit {
+            id: decode_string(r, MAX_SERVICE_NAME)?,
+            txid: r.array()?,
+            height: u32::strict_decode(r)?,
+            block: r.array()?,
+            pos: u32::strict_decode(r)?,
+            confirmations: u32::strict_decode(r)?,
+            vout: Option::<u32>::strict_decode(r)?,
+            spent: match u8::strict_decode(r)? {
+                0 => None,
+                1 => Some((r.array()?, u32::strict_decode(r)?, u32::strict_decode(r)?)),
+                tag => return Err(StrictError::UnknownTag { ty: "option", tag }),
+            },
+            tx: decode_blob(r)?,
+        })
+    }
+}
+
 /// One Bitcoin peer, as listed by `peers`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BtcPeerInfo {
@@ -594,6 +886,26 @@ mod tests {
             hash: [1; 32],
             raw: vec![0; 70_000],
         }));
+    }
+
+    #[test]
+    fn every_tx_status_round_trips_and_a_half_range_is_refused() {
+        for status in [
+            TxStatus::Mempool,
+            TxStatus::Unknown { indexed: None },
+            TxStatus::Unknown {
+                indexed: Some((0, 9)),
+            },
+        ] {
+            roundtrip(Msg::Bp(BpMsg::TxInfo(TxInfo {
+                txid: [5; 32],
+                status,
+                tx: None,
+            })));
+        }
+        // unknown with a first height and no last one
+        let bytes = [2u8, 1, 0, 0, 0, 0, 0];
+        assert!(TxStatus::strict_decode(&mut Reader::new(&bytes)).is_err());
     }
 
     #[test]

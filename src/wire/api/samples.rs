@@ -9,7 +9,7 @@
 
 use crate::wire::api::bp::{
     AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned, TxInfo,
-    TxStatus,
+    TxStatus, WatchHit, WatchInfo, WatchSynced, WatchTarget,
 };
 use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
@@ -227,18 +227,68 @@ pub fn bp() -> Vec<Msg> {
             },
             tx: Some(vec![2, 0, 0, 0]),
         }),
-        BpMsg::TxInfo(TxInfo {
-            txid: [5; 32],
-            status: TxStatus::Unknown {
-                indexed: Some((0, 9)),
-            },
-            tx: None,
+        BpMsg::AddWatch {
+            owner: "lnpd".into(),
+            id: "funding-1".into(),
+            target: WatchTarget::Outpoint([7; 32], 1),
+        },
+        BpMsg::WatchInfo(WatchInfo {
+            owner: "lnpd".into(),
+            id: "pay".into(),
+            target: WatchTarget::Script(vec![0x00, 0x14, 1, 2]),
+            from_height: 10,
         }),
-        BpMsg::TxInfo(TxInfo {
-            txid: [5; 32],
-            status: TxStatus::Mempool,
-            tx: Some(vec![2, 0, 0, 0]),
+        BpMsg::RemoveWatch {
+            owner: "lnpd".into(),
+            id: "pay".into(),
+        },
+        BpMsg::ListWatches {
+            owner: "lnpd".into(),
+        },
+        BpMsg::WatchList(vec![WatchInfo {
+            owner: "lnpd".into(),
+            id: "tx".into(),
+            target: WatchTarget::Txid([8; 32]),
+            from_height: 0,
+        }]),
+        BpMsg::SubscribeWatches {
+            owner: "lnpd".into(),
+            since: Some([9; 32]),
+        },
+        BpMsg::WatchSynced(WatchSynced {
+            events: 2,
+            height: 12,
+            hash: [9; 32],
+            more: false,
         }),
+        BpMsg::TxConfirmed(WatchHit {
+            id: "pay".into(),
+            txid: [3; 32],
+            height: 12,
+            block: [9; 32],
+            pos: 1,
+            confirmations: 1,
+            vout: Some(0),
+            spent: None,
+            tx: vec![2, 0, 0, 0],
+        }),
+        BpMsg::OutpointSpent(WatchHit {
+            id: "funding-1".into(),
+            txid: [3; 32],
+            height: 12,
+            block: [9; 32],
+            pos: 1,
+            confirmations: 1,
+            vout: None,
+            spent: Some(([7; 32], 1, 0)),
+            tx: vec![2, 0, 0, 0],
+        }),
+        BpMsg::TxUnconfirmed {
+            id: "pay".into(),
+            txid: [3; 32],
+            height: 12,
+            block: [9; 32],
+        },
         BpMsg::SignerInfo,
         BpMsg::SignerAccounts {
             fingerprint: [0x73, 0xc5, 0xda, 0x0a],
@@ -290,6 +340,16 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::Broadcasted { .. }
             | BpMsg::GetTx { .. }
             | BpMsg::TxInfo(_)
+            | BpMsg::AddWatch { .. }
+            | BpMsg::WatchInfo(_)
+            | BpMsg::RemoveWatch { .. }
+            | BpMsg::ListWatches { .. }
+            | BpMsg::WatchList(_)
+            | BpMsg::SubscribeWatches { .. }
+            | BpMsg::WatchSynced(_)
+            | BpMsg::TxConfirmed(_)
+            | BpMsg::OutpointSpent(_)
+            | BpMsg::TxUnconfirmed { .. }
             | BpMsg::SignerInfo
             | BpMsg::SignerAccounts { .. }
             | BpMsg::GetAddress { .. }

@@ -552,3 +552,264 @@ fn hostile_blocks_are_refused_nothing_of_them_is_indexed_and_an_honest_peer_fini
         assert_eq!(t["block"], tip_hash_at(&mut bcoin, 111));
     }
 }
+
+/// `nodectl bp watch ARGS --json` running, and its JSON lines.
+struct Watcher {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Watcher {
+    fn start(node: &Node, args: &[&str]) -> Watcher {
+        let mut child = Command::new(NODECTL)
+            .args(["bp", "watch", "--json"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(&node.dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut w = Watcher { child, out };
+        assert_eq!(w.next()["event"], "watching");
+        w
+    }
+
+    fn next(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("bp watch printed `{line}`"))
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn watches_report_payments_spends_and_reorganisations_as_they_happen() {
+    let mut bcoin = Bcoin::start(110);
+    let node = Node::start("bp", &["--network", "regtest", "--connect", &bcoin.addr()]);
+    wait_indexed(&node, 110);
+    let addr: serde_json::Value =
+        serde_json::from_str(&ok(node.cli(&["address", "--json"]))).unwrap();
+    let address = addr["address"].as_str().unwrap();
+    let script = addr["script"].as_str().unwrap();
+    let mut by_address = Watcher::start(&node, &["--address", address]);
+
+    // A payment to our address, mined at 111.
+    let paid = bcoin.cmd(&format!("send {script} 150000"));
+    let txid = paid["txid"].as_str().unwrap().to_string();
+    bcoin.cmd("mine 1");
+    let e = by_address.next();
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["txid"].as_str(),
+            e["height"].as_u64()
+        ),
+        (Some("tx_confirmed"), Some(txid.as_str()), Some(111)),
+        "{e}"
+    );
+    let raw = e["tx"].as_str().unwrap().to_string();
+    let vout = e["vout"].as_u64().unwrap();
+    let tx: bitcoin::Transaction = bitcoin::consensus::deserialize(&hex_decode(&raw)).unwrap();
+    assert_eq!(tx.output[vout as usize].value.to_sat(), 150_000);
+
+    // bcoin replaces block 111 by a longer branch without it: tx_unconfirmed.
+    bcoin.cmd("reorg 1");
+    let e = by_address.next();
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["txid"].as_str(),
+            e["height"].as_u64()
+        ),
+        (Some("tx_unconfirmed"), Some(txid.as_str()), Some(111)),
+        "{e}"
+    );
+    assert_eq!(bp_tx(&node, &txid)["status"], "unknown");
+    // Mined again (bcoin's reset dropped it from its mempool: offered again): confirmed again.
+    assert_eq!(bcoin.cmd(&format!("verdict {raw}"))["ok"], true);
+    bcoin.cmd("mine 1");
+    let e = by_address.next();
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["txid"].as_str(),
+            e["height"].as_u64()
+        ),
+        (Some("tx_confirmed"), Some(txid.as_str()), Some(113)),
+        "{e}"
+    );
+    assert_eq!(bp_tx(&node, &txid)["height"], 113);
+
+    // An outpoint of bcoin's (the change of a payment) and its spend by a bcoin transaction.
+    let other = bcoin.cmd(&format!("send 0014{} 20000", "66".repeat(20)));
+    let outpoint = format!("{}:{}", other["txid"].as_str().unwrap(), other["change"]);
+    bcoin.cmd("mine 1");
+    let mut by_outpoint = Watcher::start(&node, &["--outpoint", &outpoint]);
+    let spend = bcoin.cmd(&format!("spend {outpoint}"));
+    let spender = spend["txid"].as_str().unwrap();
+    let mined = bcoin.cmd("mine 1");
+    let e = by_outpoint.next();
+    assert_eq!(e["event"], "outpoint_spent", "{e}");
+    assert_eq!(e["txid"], spender);
+    assert_eq!(e["spent"], outpoint.as_str());
+    assert_eq!(e["height"], mined["height"]);
+    assert_eq!(e["input"], 0);
+    // The payment's own watch is unchanged: nothing new for it.
+    let list: serde_json::Value = serde_json::from_str(&ok(node.cli(&["info", "--json"]))).unwrap();
+    assert!(list["indexed"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("..={}", mined["height"])));
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// An `add_watch` body: owner, id, a script target.
+fn add_watch_body(owner: &str, id: &str, script: &[u8]) -> Vec<u8> {
+    let mut b = string(owner);
+    b.extend(string(id));
+    b.push(0);
+    b.extend((script.len() as u16).to_le_bytes());
+    b.extend_from_slice(script);
+    b
+}
+
+/// A `subscribe_watches` body.
+fn subscribe_watches_body(owner: &str, since: Option<&[u8]>) -> Vec<u8> {
+    let mut b = string(owner);
+    match since {
+        None => b.push(0),
+        Some(h) => {
+            b.push(1);
+            b.extend_from_slice(h);
+        }
+    }
+    b
+}
+
+/// (type, watch id, txid display, height) of a watch event from a raw client.
+fn watch_event(raw: &Raw) -> (u16, String, String, u32) {
+    let r = raw.recv_msg();
+    let mut c = Cursor(&r.body);
+    let id = c.string();
+    let txid = display(&c.take(32));
+    let height = c.u32();
+    (r.type_id, id, txid, height)
+}
+
+#[test]
+fn a_service_watch_survives_restarts_of_both_sides_and_gets_what_it_missed_in_order() {
+    let mut bcoin = Bcoin::start(110);
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("bp");
+    let args = ["--network", "regtest", "--connect", &bcoin.addr()];
+    let mut node = Node::spawn_in("bp", &dir, &args, &[]);
+    node.wait_ready();
+    wait_indexed(&node, 110);
+    let script: Vec<u8> = [&[0x00, 0x14][..], &[0x77; 20]].concat();
+    let script_hex: String = script.iter().map(|b| format!("{b:02x}")).collect();
+
+    // The service (a raw client written from docs/API.md) keeps a watch and subscribes.
+    let service = Raw::connect(&node.api_endpoint(), other_id("chanwatch"));
+    service.send(
+        &manager_id("bp"),
+        &payload(0x0330, 1, &add_watch_body("svc", "w1", &script)),
+    );
+    let r = service.recv_msg();
+    assert_eq!(r.type_id, 0x0331, "{r:?}");
+    service.send(
+        &manager_id("bp"),
+        &payload(0x0335, 2, &subscribe_watches_body("svc", None)),
+    );
+    let r = service.recv_msg();
+    assert_eq!(r.type_id, 0x0336, "watch_synced: {r:?}");
+    let mut c = Cursor(&r.body);
+    assert_eq!(c.u32(), 0, "nothing to replay");
+    assert_eq!(c.u32(), 110);
+    let seen = c.take(32);
+    // The service goes away.
+    drop(service);
+
+    // Payments while it is gone, and a kill -9 of the BP node between them.
+    let a = bcoin.cmd(&format!("send {script_hex} 11000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bcoin.cmd("mine 1");
+    wait_indexed(&node, 111);
+    node.signal("-KILL");
+    node.wait_exit(Duration::from_secs(5)).expect("killed");
+    let b = bcoin.cmd(&format!("send {script_hex} 12000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bcoin.cmd("mine 2");
+    let mut node = Node::spawn_in("bp", &dir, &args, &[]);
+    node.wait_ready();
+    wait_indexed(&node, 113);
+
+    // It comes back, names the last block it saw, and gets both, in order; then live events.
+    let service = Raw::connect(&node.api_endpoint(), other_id("chanwatch"));
+    service.send(&manager_id("bp"), &payload(0x0333, 3, &string("svc")));
+    let r = service.recv_msg();
+    assert_eq!(r.type_id, 0x0334);
+    assert_eq!(Cursor(&r.body).u16(), 1, "the watch is kept");
+    service.send(
+        &manager_id("bp"),
+        &payload(0x0335, 4, &subscribe_watches_body("svc", Some(&seen))),
+    );
+    let r = service.recv_msg();
+    assert_eq!(r.type_id, 0x0336);
+    let mut c = Cursor(&r.body);
+    assert_eq!((c.u32(), c.u32()), (2, 113), "two events, up to 113");
+    assert_eq!(watch_event(&service), (0x0337, "w1".into(), a.clone(), 111));
+    assert_eq!(watch_event(&service), (0x0337, "w1".into(), b.clone(), 112));
+    let c3 = bcoin.cmd(&format!("send {script_hex} 13000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mined = bcoin.cmd("mine 1");
+    assert_eq!(
+        watch_event(&service),
+        (0x0337, "w1".into(), c3.clone(), 114)
+    );
+    // It goes away again, and block 114 leaves the best chain meanwhile: coming back with 114
+    // as the last block seen, it hears that c3 is unconfirmed, then what the new branch has.
+    drop(service);
+    let seen114: Vec<u8> = hex_decode(mined["hash"].as_str().unwrap())
+        .into_iter()
+        .rev()
+        .collect();
+    bcoin.cmd("reorg 1");
+    wait_indexed(&node, 115);
+    let service = Raw::connect(&node.api_endpoint(), other_id("chanwatch"));
+    service.send(
+        &manager_id("bp"),
+        &payload(0x0335, 6, &subscribe_watches_body("svc", Some(&seen114))),
+    );
+    let r = service.recv_msg();
+    assert_eq!(r.type_id, 0x0336);
+    let mut c = Cursor(&r.body);
+    assert_eq!((c.u32(), c.u32()), (1, 115), "one event, up to the new tip");
+    assert_eq!(watch_event(&service), (0x0339, "w1".into(), c3, 114));
+    // A block it never saw is refused with a reason, not answered with nothing.
+    service.send(
+        &manager_id("bp"),
+        &payload(0x0335, 5, &subscribe_watches_body("svc", Some(&[0xab; 32]))),
+    );
+    let (code, text) = service.recv_msg().failure();
+    assert_eq!(code, 0x6001, "{text}");
+    assert!(text.contains("neither on the best chain"), "{text}");
+}

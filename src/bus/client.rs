@@ -365,6 +365,19 @@ impl Client {
         subscribe: Msg,
         quiet: Duration,
         timeout: Duration,
+        on_event: impl FnMut(&Envelope) -> Step,
+    ) -> Result<(), ClientError> {
+        self.follow_with(dst, || subscribe.clone(), quiet, timeout, on_event)
+    }
+
+    /// [`Client::follow`] whose renewed subscription is made by `subscribe` each time (a
+    /// subscription that names the last event seen, as `subscribe_watches` does).
+    pub fn follow_with(
+        &mut self,
+        dst: &ServiceId,
+        mut subscribe: impl FnMut() -> Msg,
+        quiet: Duration,
+        timeout: Duration,
         mut on_event: impl FnMut(&Envelope) -> Step,
     ) -> Result<(), ClientError> {
         let mut probe: Option<(u64, Instant)> = None;
@@ -387,7 +400,7 @@ impl Client {
                     return Err(ClientError::Timeout(timeout));
                 }
                 Err(ClientError::Timeout(_)) => {
-                    let id = self.send(dst, subscribe.clone())?;
+                    let id = self.send(dst, subscribe())?;
                     probe = Some((id, Instant::now() + timeout));
                 }
                 Err(e) => return Err(e),

@@ -12,7 +12,9 @@
 //                                                         the output script SCRIPT (hex)
 //   mempool TXID          -> {"in": bool}                 whether bcoin's mempool holds TXID
 //   verdict HEX           -> {"ok": true} | {"reason"}    bcoin's mempool verdict on a raw tx
-//   send SCRIPT SATS      -> {"txid"}                     pays SATS to the output script SCRIPT
+//   spend TXID:VOUT       -> {"txid","change"}            spends that coin of bcoin's key (the
+//                                                         change of a `send`) to nobody
+//   send SCRIPT SATS      -> {"txid","change"}            pays SATS to the output script SCRIPT
 //                                                         (hex) from the coinbases of bcoin's
 //                                                         own key (mined blocks pay to it), into
 //                                                         bcoin's mempool; the next block has it
@@ -54,10 +56,11 @@ async function main() {
     }
   };
   await mine(blocks);
-  const pay = async (script, sats) => {
+  const pay = async (script, sats, which) => {
     const mtx = new bcoin.MTX();
     mtx.addOutput(script, sats);
-    const mature = coins.findIndex((c) => !c.coinbase || c.height + 100 <= node.chain.height);
+    const mature = which !== undefined ? which
+      : coins.findIndex((c) => !c.coinbase || c.height + 100 <= node.chain.height);
     if (mature < 0) throw new Error('no mature coin of bcoin\'s key yet');
     const [coin] = coins.splice(mature, 1);
     await mtx.fund([coin], { rate: 1000, changeAddress: ringAddr, height: node.chain.height });
@@ -67,7 +70,7 @@ async function main() {
     // The change, spendable at once (not a coinbase).
     const change = tx.outputs.findIndex((o) => o.script.equals(ringScript));
     if (change >= 0) coins.push(bcoin.Coin.fromTX(tx, change, -1));
-    return tx.txid();
+    return { txid: tx.txid(), change };
   };
   const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
   // bcoin 1.0 keeps hashes as hex strings in internal byte order: reverse for display.
@@ -90,7 +93,13 @@ async function main() {
         } catch (e) { out({ reason: String(e && e.message || e) }); }
       }
       else if (cmd === 'send') {
-        out({ txid: await pay(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2)) });
+        out(await pay(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2)));
+      } else if (cmd === 'spend') {
+        const [txid, vout] = arg.split(':');
+        const which = coins.findIndex((c) => c.txid() === txid && c.index === Number(vout));
+        if (which < 0) throw new Error(`bcoin's key has no coin ${arg}`);
+        const nobody = bcoin.Script.fromRaw(Buffer.from('0014' + '55'.repeat(20), 'hex'));
+        out(await pay(nobody, 10000, which));
       } else if (cmd === 'fill') {
         const nobody = bcoin.Script.fromRaw(Buffer.from('0014' + '33'.repeat(20), 'hex'));
         let sent = 0;

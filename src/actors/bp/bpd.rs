@@ -80,9 +80,30 @@ impl Extension for Bpd {
             }
             Msg::Bp(BpMsg::GetTx { txid }) => {
                 let txid = bitcoin::Txid::from_byte_array(*txid);
-                match self.state.get_tx(txid, (bus.clone(), env.clone())) {
-                    Some(reply) => reply,
-                    None => return None, // answered when a peer sends the block
+                // None: answered when a peer sends the block.
+                self.state.get_tx(txid, (bus.clone(), env.clone()))?
+            }
+            Msg::Bp(BpMsg::AddWatch { owner, id, target }) => {
+                match self
+                    .state
+                    .add_watch(owner.clone(), id.clone(), target.clone())
+                {
+                    Ok(w) => BpMsg::WatchInfo(w).into(),
+                    Err(e) => e.into(),
+                }
+            }
+            Msg::Bp(BpMsg::RemoveWatch { owner, id }) => match self.state.remove_watch(owner, id) {
+                Ok(true) => Msg::Success(Some(format!("watch {id} removed"))),
+                Ok(false) => Msg::failure(code::NOT_FOUND, format!("{owner} has no watch {id}")),
+                Err(e) => crate::wire::api::ApiError::from(e).into(),
+            },
+            Msg::Bp(BpMsg::ListWatches { owner }) => {
+                BpMsg::WatchList(self.state.list_watches(owner)).into()
+            }
+            Msg::Bp(BpMsg::SubscribeWatches { owner, since }) => {
+                match self.state.subscribe_watches(bus, env, owner, *since) {
+                    Ok(()) => return None, // answered, and the replay sent
+                    Err(e) => e.into(),
                 }
             }
             Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {

@@ -8,10 +8,12 @@
 //! which no peer sends: it is indexed from the network's constants).
 
 use super::index::TxIndex;
+use super::watch::{Hit, Watches};
 use crate::actors::limits::RECENT_BLOCKS_BYTES;
 use crate::storage::{RedbStorage, StoreError};
 use crate::wire::btc::download::{Arrival, Downloader, Limits, Poll};
 use bitcoin::block::Header;
+use bitcoin::hashes::Hash;
 use bitcoin::{Block, BlockHash, Network};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -32,6 +34,8 @@ const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 pub struct Blocks {
     /// The index.
     pub index: TxIndex,
+    /// The watches (their tables are in the index's store).
+    pub watches: Watches,
     download: Downloader,
     /// Why indexing stopped, if it did (shown in `info`).
     pub error: Option<String>,
@@ -52,6 +56,8 @@ pub struct Indexed {
     pub blocks: usize,
     /// The index's tip after the commit.
     pub tip: Option<(u32, BlockHash)>,
+    /// The watches' hits in the committed blocks, in order: (hit, block hash, transaction).
+    pub hits: Vec<(Hit, BlockHash, Vec<u8>)>,
 }
 
 impl Blocks {
@@ -68,9 +74,11 @@ impl Blocks {
         let store = RedbStorage::open(&path).map_err(shown)?;
         let from = index_from.or((network == Network::Regtest).then_some(0));
         let index = TxIndex::open(Box::new(store), from, now).map_err(shown)?;
+        let watches = Watches::load(index.store()).map_err(shown)?;
         let next = index.next().unwrap_or(0);
         let mut b = Blocks {
             index,
+            watches,
             download: Downloader::new(Limits::default(), next),
             error: None,
             recent: VecDeque::new(),
@@ -82,7 +90,8 @@ impl Blocks {
         b.follow_chain(hash_at).map_err(shown)?;
         if b.index.next() == Some(0) {
             let genesis = bitcoin::blockdata::constants::genesis_block(network);
-            b.index.connect(&[(0, &genesis)]).map_err(shown)?;
+            let (_, writes) = b.watches.match_block(0, &genesis);
+            b.index.connect(&[(0, &genesis)], writes).map_err(shown)?;
             b.download.reset(1);
         }
         match (b.index.from(), b.index.tip()) {
@@ -100,17 +109,27 @@ impl Blocks {
     }
 
     /// Undoes indexed blocks that left the best chain (a reorganisation, here or while the node
-    /// was down); the download goes on from the fork.
+    /// was down); the download goes on from the fork. Returns the watches' hits that left, newest
+    /// first, with their block's hash.
     pub fn follow_chain(
         &mut self,
         hash_at: &dyn Fn(u32) -> Option<BlockHash>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<(Hit, BlockHash)>, StoreError> {
         let mut undone = 0;
+        let mut left = Vec::new();
         while let Some((h, hash)) = self.index.tip() {
             if hash_at(h) == Some(hash) {
                 break;
             }
-            self.index.disconnect_tip()?;
+            let prev = match h.checked_sub(1).map(|p| self.index.block(p)) {
+                Some(r) => r?.map(|r| r.hash.to_byte_array()).unwrap_or([0; 32]),
+                None => [0; 32],
+            };
+            let (hits, writes) =
+                self.watches
+                    .unmatch_block(self.index.store(), h, hash.to_byte_array(), prev)?;
+            self.index.disconnect_tip(writes)?;
+            left.extend(hits.into_iter().rev().map(|hit| (hit, hash)));
             undone += 1;
         }
         // Blocks waiting for a commit that left the best chain, and those above them.
@@ -127,7 +146,7 @@ impl Blocks {
                 self.download.rewind(next + self.pending.len() as u32);
             }
         }
-        Ok(undone)
+        Ok(left)
     }
 
     /// Sets the range start once the header chain reaches the index's creation time.
@@ -224,6 +243,7 @@ impl Blocks {
         let mut done = Indexed {
             blocks: 0,
             tip: self.index.tip(),
+            hits: Vec::new(),
         };
         let Some(&(last, _, _)) = self.pending.last() else {
             return done;
@@ -242,12 +262,24 @@ impl Blocks {
         self.last_commit = Instant::now();
         for chunk in pending.chunks(MAX_BATCH) {
             let refs: Vec<(u32, &Block)> = chunk.iter().map(|(h, b, _)| (*h, b)).collect();
-            if let Err(e) = self.index.connect(&refs) {
+            let mut hits = Vec::new();
+            let mut writes = Vec::new();
+            for (h, b) in &refs {
+                let (found, w) = self.watches.match_block(*h, b);
+                let hash = b.block_hash();
+                hits.extend(found.into_iter().map(|hit| {
+                    let tx = bitcoin::consensus::serialize(&b.txdata[hit.pos as usize]);
+                    (hit, hash, tx)
+                }));
+                writes.extend(w);
+            }
+            if let Err(e) = self.index.connect(&refs, writes) {
                 tracing::error!("the transaction index cannot be written, indexing stops: {e}");
                 self.error = Some(e.to_string());
                 break;
             }
             done.blocks += chunk.len();
+            done.hits.extend(hits);
         }
         for (_, b, size) in pending {
             self.remember(Arc::new(b), size);

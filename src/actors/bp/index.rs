@@ -209,21 +209,29 @@ impl TxIndex {
         }
     }
 
-    /// Indexes `blocks`, which follow the tip in order, in one durable commit.
-    pub fn connect(&mut self, blocks: &[(u32, &Block)]) -> Result<(), StoreError> {
+    /// The store (the watches keep their tables in it, committed with the index's).
+    pub fn store(&self) -> &dyn Storage {
+        self.store.as_ref()
+    }
+
+    /// Indexes `blocks`, which follow the tip in order, in one durable commit with `extra`.
+    pub fn connect(
+        &mut self,
+        blocks: &[(u32, &Block)],
+        extra: Vec<Write>,
+    ) -> Result<(), StoreError> {
         let Some(&(last, last_block)) = blocks.last() else {
             return Ok(());
         };
-        let mut expect = self.next().ok_or_else(|| corrupt("no range start"))?;
-        let mut writes = Vec::new();
+        let first = self.next().ok_or_else(|| corrupt("no range start"))?;
+        let mut writes = extra;
         let mut added = 0u64;
-        for &(height, block) in blocks {
+        for (expect, &(height, block)) in (first..).zip(blocks) {
             if height != expect {
                 return Err(StoreError::Invalid(format!(
                     "block {height} does not follow the index's tip (next is {expect})"
                 )));
             }
-            expect += 1;
             let mut undo = Vec::with_capacity(block.txdata.len() * 32);
             for (pos, tx) in block.txdata.iter().enumerate() {
                 let txid = tx.compute_txid().to_byte_array();
@@ -278,8 +286,9 @@ impl TxIndex {
         Ok(())
     }
 
-    /// Undoes the tip block (it left the best chain); returns its txids, in block order.
-    pub fn disconnect_tip(&mut self) -> Result<Vec<Txid>, StoreError> {
+    /// Undoes the tip block (it left the best chain), with `extra` in the same commit;
+    /// returns its txids, in block order.
+    pub fn disconnect_tip(&mut self, extra: Vec<Write>) -> Result<Vec<Txid>, StoreError> {
         let Some((height, hash)) = self.tip else {
             return Ok(Vec::new());
         };
@@ -296,13 +305,11 @@ impl TxIndex {
             .chunks_exact(32)
             .map(|c| Txid::from_byte_array(c.try_into().expect("32 bytes")))
             .collect();
-        let mut writes: Vec<Write> = txids
-            .iter()
-            .map(|t| Write::Delete {
-                table: TX.into(),
-                key: t.to_byte_array(),
-            })
-            .collect();
+        let mut writes = extra;
+        writes.extend(txids.iter().map(|t| Write::Delete {
+            table: TX.into(),
+            key: t.to_byte_array(),
+        }));
         writes.push(Write::Delete {
             table: BLOCK.into(),
             key: height_key(height),
@@ -409,7 +416,7 @@ mod tests {
         assert_eq!(ix.next(), Some(5));
         let blocks: Vec<Block> = (5..8).map(|h| block_at(h, 3, 0)).collect();
         let refs: Vec<(u32, &Block)> = (5..8).zip(blocks.iter()).collect();
-        ix.connect(&refs).expect("connect");
+        ix.connect(&refs, vec![]).expect("connect");
         assert_eq!(ix.len(), 9);
         let t = blocks[1].txdata[2].compute_txid();
         let m = ix.get(&t).expect("get").expect("mined");
@@ -428,7 +435,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let mut ix = open(dir.path(), Some(0));
         let b = block_at(1, 2, 0);
-        assert!(ix.connect(&[(1, &b)]).is_err());
+        assert!(ix.connect(&[(1, &b)], vec![]).is_err());
         assert_eq!(ix.len(), 0);
         assert_eq!(ix.tip(), None);
     }
@@ -439,10 +446,10 @@ mod tests {
         let mut ix = open(dir.path(), Some(0));
         let old: Vec<Block> = (0..4).map(|h| block_at(h, 2, 0)).collect();
         let refs: Vec<(u32, &Block)> = (0..4).zip(old.iter()).collect();
-        ix.connect(&refs).expect("connect");
-        let gone = ix.disconnect_tip().expect("undo");
+        ix.connect(&refs, vec![]).expect("connect");
+        let gone = ix.disconnect_tip(vec![]).expect("undo");
         assert_eq!(gone.len(), 2);
-        assert_eq!(ix.disconnect_tip().expect("undo").len(), 2);
+        assert_eq!(ix.disconnect_tip(vec![]).expect("undo").len(), 2);
         assert_eq!(ix.tip(), Some((1, old[1].block_hash())));
         assert!(ix
             .get(&old[3].txdata[0].compute_txid())
@@ -450,7 +457,7 @@ mod tests {
             .is_none());
         let new: Vec<Block> = (2..5).map(|h| block_at(h, 1, 9)).collect();
         let refs: Vec<(u32, &Block)> = (2..5).zip(new.iter()).collect();
-        ix.connect(&refs).expect("connect");
+        ix.connect(&refs, vec![]).expect("connect");
         assert_eq!(ix.len(), 2 * 2 + 3);
         let m = ix
             .get(&new[0].txdata[0].compute_txid())
@@ -459,7 +466,7 @@ mod tests {
         assert_eq!((m.height, m.hash), (2, new[0].block_hash()));
         // Down to nothing: the tip goes away with the range's first block.
         for _ in 0..5 {
-            ix.disconnect_tip().expect("undo");
+            ix.disconnect_tip(vec![]).expect("undo");
         }
         assert_eq!(ix.tip(), None);
         assert_eq!(ix.len(), 0);

@@ -16,6 +16,7 @@ pub mod chain;
 pub mod index;
 pub mod signd;
 pub mod state;
+pub mod watch;
 pub mod wired;
 
 use super::admission::{AdmissionConfig, RawAdmission};

@@ -6,7 +6,8 @@
 //! Locks: `blocks` may take `chain` (through `hash_at`), never the other way round; `inner` is
 //! taken last and alone.
 
-use super::chain::Blocks;
+use super::chain::{Blocks, Indexed};
+use super::watch::{self, Hit, HitKind, Watches};
 use super::wired::{Wire, Wired, WiredCmd};
 use super::BpConfig;
 use crate::actors::admission::{self, Slot, Verdict};
@@ -16,7 +17,9 @@ use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte;
 use crate::sync::lock;
-use crate::wire::api::bp::{BlockRef, BpMsg, BtcPeerInfo, TxInfo, TxStatus};
+use crate::wire::api::bp::{
+    BlockRef, BpMsg, BtcPeerInfo, TxInfo, TxStatus, WatchHit, WatchInfo, WatchSynced, WatchTarget,
+};
 use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
 use crate::wire::btc::block::check_block;
 use crate::wire::btc::download::Arrival;
@@ -65,6 +68,8 @@ struct Inner {
     next_conn: u64,
     peers: BTreeMap<u64, Peer>,
     subscribers: Subscribers,
+    /// Subscribers of watch events, with the owner they follow.
+    watchers: Subscribers<String>,
     /// Blocks asked for: hash -> requests waiting.
     wanted: HashMap<BlockHash, Vec<Waiter>>,
     txs: HashMap<Wtxid, Transaction>,
@@ -140,6 +145,7 @@ impl BpState {
                 next_conn: 0,
                 peers: BTreeMap::new(),
                 subscribers: Subscribers::new("subscribers", MAX_SUBSCRIBERS),
+                watchers: Subscribers::new("watch subscribers", MAX_SUBSCRIBERS),
                 wanted: HashMap::new(),
                 txs: HashMap::new(),
                 discouraged: HashMap::new(),
@@ -197,9 +203,14 @@ impl BpState {
         if !accepted.change.connected.is_empty() {
             if !accepted.change.disconnected.is_empty() {
                 let mut b = lock(&self.blocks);
-                if let Err(e) = b.follow_chain(&|h| self.hash_at(h)) {
-                    tracing::error!("the transaction index cannot follow the reorganisation: {e}");
-                    b.error = Some(e.to_string());
+                match b.follow_chain(&|h| self.hash_at(h)) {
+                    Ok(left) => self.publish_unconfirmed(&b.watches, &left),
+                    Err(e) => {
+                        tracing::error!(
+                            "the transaction index cannot follow the reorganisation: {e}"
+                        );
+                        b.error = Some(e.to_string());
+                    }
                 }
             }
             let tip = self.tip().0;
@@ -601,8 +612,13 @@ impl BpState {
         }
         if let Some(height) = expected {
             let tip = self.tip().0;
-            let done = lock(&self.blocks).deliver(height, block, size, tip, &|h| self.hash_at(h));
-            self.indexed(&done, tip);
+            {
+                // Events go out under the lock, so that a subscriber's replay and its live
+                // events never overlap.
+                let mut b = lock(&self.blocks);
+                let done = b.deliver(height, block, size, tip, &|h| self.hash_at(h));
+                self.indexed(&b, &done, tip);
+            }
             self.drive();
         }
         Ok(())
@@ -646,9 +662,10 @@ impl BpState {
         self.drive();
     }
 
-    fn indexed(&self, done: &super::chain::Indexed, tip: u32) {
+    fn indexed(&self, b: &Blocks, done: &Indexed, tip: u32) {
+        self.publish_hits(&b.watches, done, tip);
         if let (true, Some((h, hash))) = (done.blocks > 0, done.tip) {
-            let txs = lock(&self.blocks).index.len();
+            let txs = b.index.len();
             if h == tip {
                 tracing::info!(height = h, %hash, txs, "indexed to the tip");
             } else {
@@ -660,8 +677,11 @@ impl BpState {
     /// Commits the blocks waiting in order if a commit is due (the once-a-second clock).
     pub fn tick(&self) {
         let tip = self.tip().0;
-        let done = lock(&self.blocks).flush(tip, false, &|h| self.hash_at(h));
-        self.indexed(&done, tip);
+        {
+            let mut b = lock(&self.blocks);
+            let done = b.flush(tip, false, &|h| self.hash_at(h));
+            self.indexed(&b, &done, tip);
+        }
         self.drive();
     }
 
@@ -684,6 +704,186 @@ impl BpState {
                 let _ = p.actor.try_send(Command(WiredCmd::GetBlocks(hashes)));
             }
         }
+    }
+
+    // --- watches ---
+
+    fn publish_hits(&self, watches: &Watches, done: &Indexed, tip: u32) {
+        if done.hits.is_empty() {
+            return;
+        }
+        let t = lock(&self.inner);
+        for (hit, block, tx) in &done.hits {
+            if let Some((owner, msg)) = hit_msg(watches, hit, *block, tx.clone(), tip) {
+                t.watchers.notify_if(&ServiceId::Bpd, &msg, |o| *o == owner);
+            }
+        }
+    }
+
+    fn publish_unconfirmed(&self, watches: &Watches, left: &[(Hit, BlockHash)]) {
+        let t = lock(&self.inner);
+        for (hit, block) in left {
+            if let Some((owner, msg)) = unconfirmed_msg(watches, hit, *block) {
+                t.watchers.notify_if(&ServiceId::Bpd, &msg, |o| *o == owner);
+            }
+        }
+    }
+
+    /// `add_watch`: the watch from the index's next height.
+    pub fn add_watch(
+        &self,
+        owner: String,
+        id: String,
+        target: WatchTarget,
+    ) -> Result<WatchInfo, crate::wire::api::ApiError> {
+        use crate::wire::api::ApiError;
+        for (what, name) in [("owner", &owner), ("id", &id)] {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::new(
+                    code::INVALID_ARGUMENT,
+                    format!("a watch's {what} is 1 to 64 printable ASCII characters"),
+                ));
+            }
+        }
+        if matches!(&target, WatchTarget::Script(s) if s.is_empty()) {
+            return Err(ApiError::new(code::INVALID_ARGUMENT, "an empty script"));
+        }
+        let mut b = lock(&self.blocks);
+        let from_height = b.index.next().unwrap_or(0);
+        let info = WatchInfo {
+            owner,
+            id,
+            target,
+            from_height,
+        };
+        let Blocks { index, watches, .. } = &mut *b;
+        let added = watches.add(index.store(), info)?;
+        tracing::info!(owner = %added.owner, id = %added.id, from = added.from_height, "watch kept");
+        Ok(added)
+    }
+
+    /// `remove_watch`.
+    pub fn remove_watch(&self, owner: &str, id: &str) -> Result<bool, crate::storage::StoreError> {
+        let mut b = lock(&self.blocks);
+        let Blocks { index, watches, .. } = &mut *b;
+        watches.remove(index.store(), owner, id)
+    }
+
+    /// `list_watches`.
+    pub fn list_watches(&self, owner: &str) -> Vec<WatchInfo> {
+        lock(&self.blocks).watches.of(owner)
+    }
+
+    /// `subscribe_watches`: answers `watch_synced`, then replays `owner`'s events after the
+    /// block `since` (tx_unconfirmed for the hits of blocks that left the best chain since,
+    /// then the hits of the blocks after it, in order), and subscribes the sender unless more
+    /// remain to replay.
+    pub fn subscribe_watches(
+        &self,
+        bus: &Bus,
+        env: &Envelope,
+        owner: &str,
+        since: Option<[u8; 32]>,
+    ) -> Result<(), crate::wire::api::ApiError> {
+        use crate::wire::api::ApiError;
+        let b = lock(&self.blocks);
+        let store = b.index.store();
+        let (tip_h, tip_hash) = match b.index.tip() {
+            Some(t) => t,
+            None => (0, self.hash_at(0).unwrap_or(BlockHash::all_zeros())),
+        };
+        let best = |hash: &[u8; 32]| {
+            let c = lock(&self.chain);
+            let h = BlockHash::from_byte_array(*hash);
+            c.is_best(&h).then(|| c.get(&h).map(|e| e.height)).flatten()
+        };
+        let mut events = Vec::new();
+        let mut from = tip_h + 1;
+        if let Some(s) = since {
+            let mut cur = s;
+            let mut steps = 0;
+            from = loop {
+                if let Some(h) = best(&cur) {
+                    break h + 1;
+                }
+                let g = watch::gone(store, &cur)?.ok_or_else(|| {
+                    ApiError::new(
+                        code::NOT_FOUND,
+                        format!(
+                            "block {} is neither on the best chain nor one that left it: \
+                             subscribe without `since`",
+                            BlockHash::from_byte_array(cur)
+                        ),
+                    )
+                })?;
+                let hash = BlockHash::from_byte_array(cur);
+                for hit in g.hits.iter().rev() {
+                    if let Some((o, msg)) = unconfirmed_msg(&b.watches, hit, hash) {
+                        if o == owner {
+                            events.push(msg);
+                        }
+                    }
+                }
+                cur = g.prev;
+                steps += 1;
+                if steps > super::index::UNDO_DEPTH {
+                    return Err(ApiError::new(
+                        code::NOT_FOUND,
+                        "the subscriber's block is too far from the best chain",
+                    ));
+                }
+            };
+        }
+        let mut last = (tip_h, tip_hash);
+        let mut more = false;
+        if from <= tip_h {
+            let hits = watch::hits_at(store, from, tip_h)?;
+            let mut current: Option<(u32, BlockHash)> = None;
+            for hit in hits {
+                if current.is_none_or(|c| c.0 != hit.height) {
+                    if let Some(c) = current {
+                        if events.len() >= MAX_REPLAY {
+                            last = c;
+                            more = true;
+                            break;
+                        }
+                    }
+                    let r = b.index.block(hit.height)?.ok_or_else(|| {
+                        ApiError::new(code::SERVICE_FAILED, "the index lacks a block record")
+                    })?;
+                    current = Some((hit.height, r.hash));
+                }
+                let (_, hash) = current.expect("set above");
+                let Some(w) = b.watches.get(&hit.watch) else {
+                    continue;
+                };
+                if w.owner != owner {
+                    continue;
+                }
+                let tx = watch::hit_tx(store, hit.height, hit.pos)?;
+                if let Some((_, msg)) = hit_msg(&b.watches, &hit, hash, tx, self.tip().0) {
+                    events.push(msg);
+                }
+            }
+        }
+        let synced = WatchSynced {
+            events: events.len() as u32,
+            height: last.0,
+            hash: last.1.to_byte_array(),
+            more,
+        };
+        bus.send(env.reply(Msg::Bp(BpMsg::WatchSynced(synced))));
+        let sub = Subscriber::of(bus, env);
+        for msg in events {
+            sub.notify(&ServiceId::Bpd, msg);
+        }
+        if !more {
+            lock(&self.inner)
+                .watchers
+                .add(sub, owner.to_string())
+                .map_err(|e| ApiError::new(code::BUSY, e))?;
+        }
+        Ok(())
     }
 
     /// `get_tx`: the status of `txid`; for a mined one, the body comes from a peer's copy of
@@ -774,7 +974,9 @@ impl BpState {
 
     /// A subscriber is gone.
     pub fn unsubscribe(&self, service: &ServiceId) {
-        lock(&self.inner).subscribers.remove(service);
+        let mut t = lock(&self.inner);
+        t.subscribers.remove(service);
+        t.watchers.remove(service);
     }
 }
 
@@ -799,4 +1001,57 @@ fn tx_body(block: &Block, pos: u32, txid: &[u8; 32]) -> Option<Vec<u8>> {
         .get(pos as usize)
         .filter(|t| t.compute_txid().to_byte_array() == *txid)
         .map(encode::serialize)
+}
+
+/// Most events one `subscribe_watches` replays (whole blocks: the last block may add more);
+/// the rest comes with the next one. A subscriber reads them before it subscribes again, so
+/// the bus's queue (1,000) is not overrun.
+const MAX_REPLAY: usize = 500;
+
+/// The event of a hit, for its owner.
+fn hit_msg(
+    watches: &Watches,
+    hit: &Hit,
+    block: BlockHash,
+    tx: Vec<u8>,
+    tip: u32,
+) -> Option<(String, Msg)> {
+    let w = watches.get(&hit.watch)?;
+    let mut event = WatchHit {
+        id: w.id.clone(),
+        txid: hit.txid.to_byte_array(),
+        height: hit.height,
+        block: block.to_byte_array(),
+        pos: hit.pos,
+        confirmations: tip.saturating_sub(hit.height) + 1,
+        vout: None,
+        spent: None,
+        tx,
+    };
+    let msg = match hit.kind {
+        HitKind::Tx => BpMsg::TxConfirmed(event),
+        HitKind::Output(v) => {
+            event.vout = Some(v);
+            BpMsg::TxConfirmed(event)
+        }
+        HitKind::Spend(op, vin) => {
+            event.spent = Some((op.txid.to_byte_array(), op.vout, vin));
+            BpMsg::OutpointSpent(event)
+        }
+    };
+    Some((w.owner.clone(), Msg::Bp(msg)))
+}
+
+/// `tx_unconfirmed` for a hit whose block left the best chain.
+fn unconfirmed_msg(watches: &Watches, hit: &Hit, block: BlockHash) -> Option<(String, Msg)> {
+    let w = watches.get(&hit.watch)?;
+    Some((
+        w.owner.clone(),
+        Msg::Bp(BpMsg::TxUnconfirmed {
+            id: w.id.clone(),
+            txid: hit.txid.to_byte_array(),
+            height: hit.height,
+            block: block.to_byte_array(),
+        }),
+    ))
 }

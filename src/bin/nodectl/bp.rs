@@ -10,7 +10,7 @@ use lnpbp_nodes::actors::NodeKind;
 use lnpbp_nodes::bus::BusKind;
 use lnpbp_nodes::signer::{keyfile, AccountKind, Keychain};
 use lnpbp_nodes::wire::api::bp::MAX_BLOB;
-use lnpbp_nodes::wire::api::bp::{BlockQuery, BlockRef, BpMsg};
+use lnpbp_nodes::wire::api::bp::{BlockQuery, BlockRef, BpMsg, WatchHit, WatchTarget};
 use lnpbp_nodes::wire::api::Msg;
 use std::os::unix::fs::DirBuilderExt;
 
@@ -47,8 +47,26 @@ pub enum BpCmd {
         /// The serialized transaction in hex.
         tx: String,
     },
-    /// Print each block event (connected, disconnected) as it arrives, until interrupted.
-    Watch,
+    /// Print each block event (connected, disconnected) as it arrives, until interrupted; or,
+    /// with a target, keep a watch on it (owner `nodectl`) and print its events: tx_confirmed,
+    /// outpoint_spent, tx_unconfirmed.
+    Watch {
+        /// Outputs paying this address (and their spends).
+        #[arg(long, group = "target")]
+        address: Option<String>,
+        /// Outputs paying this output script (hex).
+        #[arg(long, group = "target")]
+        script: Option<String>,
+        /// The spend of TXID:VOUT.
+        #[arg(long, group = "target")]
+        outpoint: Option<String>,
+        /// This transaction.
+        #[arg(long, group = "target")]
+        txid: Option<String>,
+        /// Also the events kept since this height (the watch's, if it existed then).
+        #[arg(long, requires = "target")]
+        from_height: Option<u32>,
+    },
     /// The signer: its accounts (`xpub`), or a mnemonic to restore (`import`).
     Signer {
         #[command(subcommand)]
@@ -89,7 +107,35 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
     let kind = NodeKind::Bp;
     let req = match &args.cmd {
         BpCmd::Common(cmd) => return common::run(kind, &args, cmd),
-        BpCmd::Watch => return watch(&args),
+        BpCmd::Watch {
+            address,
+            script,
+            outpoint,
+            txid,
+            from_height,
+        } => {
+            let target = match (address, script, outpoint, txid) {
+                (Some(a), ..) => Some(address_arg(a)?),
+                (_, Some(h), ..) => Some(WatchTarget::Script(hex_arg("the script", h)?)),
+                (_, _, Some(o), _) => {
+                    let op: bitcoin::OutPoint = o
+                        .parse()
+                        .map_err(|_| format!("`{}` is not TXID:VOUT", client::shown(o)))?;
+                    Some(WatchTarget::Outpoint(op.txid.to_byte_array(), op.vout))
+                }
+                (.., Some(t)) => {
+                    let t: bitcoin::Txid = t
+                        .parse()
+                        .map_err(|_| format!("`{}` is not a txid", client::shown(t)))?;
+                    Some(WatchTarget::Txid(t.to_byte_array()))
+                }
+                _ => None,
+            };
+            return match target {
+                None => watch(&args),
+                Some(t) => watch_target(&args, t, *from_height),
+            };
+        }
         BpCmd::Signer {
             cmd: SignerCmd::Import,
         } => return import(&args),
@@ -519,6 +565,160 @@ fn block_data(reply: Msg, json: bool) -> Result<(), String> {
 }
 
 /// `nodectl bp watch`: subscribes on the BLOCKS bus and prints each event.
+/// An address of any network, as its output script.
+fn address_arg(text: &str) -> Result<WatchTarget, String> {
+    let a: bitcoin::Address<bitcoin::address::NetworkUnchecked> = text
+        .parse()
+        .map_err(|_| format!("`{}` is not a Bitcoin address", client::shown(text)))?;
+    Ok(WatchTarget::Script(
+        a.assume_checked().script_pubkey().to_bytes(),
+    ))
+}
+
+/// The owner of the CLI's watches.
+const CLI_OWNER: &str = "nodectl";
+
+/// `watch --address/--script/--outpoint/--txid`: adds the watch (kept by the node; its id
+/// is the target's kind and a digest), then follows its events as JSON lines or text.
+fn watch_target(
+    args: &ClientArgs<BpCmd>,
+    target: WatchTarget,
+    from_height: Option<u32>,
+) -> Result<(), String> {
+    use bitcoin::hashes::{sha256, Hash as _};
+    let (kind, bytes) = match &target {
+        WatchTarget::Script(s) => ("script", s.clone()),
+        WatchTarget::Outpoint(t, v) => ("outpoint", [&t[..], &v.to_le_bytes()].concat()),
+        WatchTarget::Txid(t) => ("txid", t.to_vec()),
+    };
+    let id = format!(
+        "{kind}-{}",
+        &hex(sha256::Hash::hash(&bytes).to_byte_array())[..16]
+    );
+    let mut s = Session::open(NodeKind::Bp, args, BusKind::Api, client::TIMEOUT)?;
+    let add = BpMsg::AddWatch {
+        owner: CLI_OWNER.into(),
+        id: id.clone(),
+        target,
+    };
+    let Msg::Bp(BpMsg::WatchInfo(info)) = s.request(add.into())? else {
+        return Err("the node did not answer add_watch with watch_info".into());
+    };
+    let since = match from_height {
+        None => None,
+        Some(h) if h < info.from_height => {
+            return Err(format!(
+                "the watch starts at height {}: watches start where the index is when they are \
+                 added (blocks already indexed are not scanned again yet)",
+                info.from_height
+            ))
+        }
+        Some(0) => None,
+        Some(h) => {
+            let q = BpMsg::GetHeader(BlockQuery::Height(h - 1));
+            match s.request(q.into())? {
+                Msg::Bp(BpMsg::HeaderInfo(r)) => Some(r.hash),
+                other => return Err(unexpected(&other)),
+            }
+        }
+    };
+    let json = args.json;
+    if json {
+        emit!(
+            "{}",
+            serde_json::json!({ "event": "watching", "watch": id, "from_height": info.from_height })
+        );
+    } else {
+        emit!("watching {id} from height {}", info.from_height);
+    }
+    // The last block seen (height, hash): a renewal names it, and gets only what came after.
+    let last = std::cell::Cell::new(since.map(|h| (0, h)));
+    let saw = |height: u32, hash: [u8; 32]| {
+        if last.get().is_none_or(|(h, _)| height >= h) {
+            last.set(Some((height, hash)));
+        }
+    };
+    let subscribe = || {
+        BpMsg::SubscribeWatches {
+            owner: CLI_OWNER.into(),
+            since: last.get().map(|l| l.1),
+        }
+        .into()
+    };
+    match s.request(subscribe())? {
+        Msg::Bp(BpMsg::WatchSynced(w)) => saw(w.height, w.hash),
+        other => return Err(unexpected(&other)),
+    }
+    s.follow_with(subscribe, |env| {
+        let Msg::Bp(m) = &env.msg else {
+            return client::Step::Other;
+        };
+        match m {
+            BpMsg::WatchSynced(w) => {
+                saw(w.height, w.hash);
+                client::Step::Other
+            }
+            BpMsg::TxConfirmed(h) | BpMsg::OutpointSpent(h) if h.id == id => {
+                saw(h.height, h.block);
+                let spent = matches!(m, BpMsg::OutpointSpent(_));
+                emit!("{}", watch_hit_text(h, spent, json));
+                client::Step::Event
+            }
+            BpMsg::TxUnconfirmed {
+                id: w,
+                txid,
+                height,
+                block,
+            } if *w == id => {
+                let txid = bitcoin::Txid::from_byte_array(*txid);
+                let block = bitcoin::BlockHash::from_byte_array(*block);
+                if json {
+                    emit!(
+                        "{}",
+                        serde_json::json!({ "event": "tx_unconfirmed", "watch": w,
+                            "txid": txid.to_string(), "height": height,
+                            "block": block.to_string() })
+                    );
+                } else {
+                    emit!("tx_unconfirmed {txid} (was at height {height} in {block})");
+                }
+                client::Step::Event
+            }
+            _ => client::Step::Other,
+        }
+    })
+}
+
+fn watch_hit_text(h: &WatchHit, spent: bool, json: bool) -> String {
+    let txid = bitcoin::Txid::from_byte_array(h.txid).to_string();
+    let block = bitcoin::BlockHash::from_byte_array(h.block).to_string();
+    let event = if spent {
+        "outpoint_spent"
+    } else {
+        "tx_confirmed"
+    };
+    let spent_op = h
+        .spent
+        .map(|(t, v, _)| format!("{}:{v}", bitcoin::Txid::from_byte_array(t)));
+    if json {
+        serde_json::json!({ "event": event, "watch": h.id, "txid": txid, "height": h.height,
+            "block": block, "position": h.pos, "confirmations": h.confirmations,
+            "vout": h.vout, "spent": spent_op, "input": h.spent.map(|s| s.2),
+            "tx": hex(&h.tx) })
+        .to_string()
+    } else {
+        let what = match (&spent_op, h.vout) {
+            (Some(op), _) => format!(" spends {op}"),
+            (None, Some(v)) => format!(" output {v}"),
+            _ => String::new(),
+        };
+        format!(
+            "{event:<14} {txid}{what} at height {} in {block} (position {}, {} confirmation(s))",
+            h.height, h.pos, h.confirmations
+        )
+    }
+}
+
 fn watch(args: &ClientArgs<BpCmd>) -> Result<(), String> {
     let mut s = Session::open(NodeKind::Bp, args, BusKind::Blocks, client::TIMEOUT)?;
     let json = args.json;

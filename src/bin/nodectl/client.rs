@@ -253,6 +253,19 @@ impl Session {
         })
     }
 
+    /// Follows a subscription that `subscribe` makes anew for each renewal; `on_event` sees
+    /// every message, the first reply included.
+    pub fn follow_with(
+        &mut self,
+        subscribe: impl FnMut() -> Msg,
+        on_event: impl FnMut(&Envelope) -> Step,
+    ) -> Result<(), String> {
+        let manager = self.manager.clone();
+        self.client
+            .follow_with(&manager, subscribe, FOLLOW_QUIET, self.timeout, on_event)
+            .map_err(follow_error)
+    }
+
     /// The events after a subscription ([`Client::follow`]): after [`FOLLOW_QUIET`] it
     /// subscribes again, which proves the node is alive and renews a subscription a reconnect
     /// lost.

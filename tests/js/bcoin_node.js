@@ -12,6 +12,11 @@
 //                                                         the output script SCRIPT (hex)
 //   mempool TXID          -> {"in": bool}                 whether bcoin's mempool holds TXID
 //   verdict HEX           -> {"ok": true} | {"reason"}    bcoin's mempool verdict on a raw tx
+//   sendmined SCRIPT SATS -> {"txid","change","raw","height","hash"}  pays SATS to SCRIPT in a
+//                                                         new block (the transaction put in the
+//                                                         template by hand: bcoin's mempool refuses
+//                                                         payments to P2TR), with the mempool's
+//   minewith HEX          -> {"height","hash"}            a new block with the mempool and HEX
 //   spend TXID:VOUT       -> {"txid","change"}            spends that coin of bcoin's key (the
 //                                                         change of a `send`) to nobody
 //   send SCRIPT SATS      -> {"txid","change"}            pays SATS to the output script SCRIPT
@@ -56,7 +61,7 @@ async function main() {
     }
   };
   await mine(blocks);
-  const pay = async (script, sats, which) => {
+  const build = async (script, sats, which) => {
     const mtx = new bcoin.MTX();
     mtx.addOutput(script, sats);
     const mature = which !== undefined ? which
@@ -66,11 +71,25 @@ async function main() {
     await mtx.fund([coin], { rate: 1000, changeAddress: ringAddr, height: node.chain.height });
     mtx.sign(ring);
     const tx = mtx.toTX();
-    await node.mempool.addTX(tx);
     // The change, spendable at once (not a coinbase).
     const change = tx.outputs.findIndex((o) => o.script.equals(ringScript));
     if (change >= 0) coins.push(bcoin.Coin.fromTX(tx, change, -1));
-    return { txid: tx.txid(), change };
+    return { tx, txid: tx.txid(), change };
+  };
+  const pay = async (script, sats, which) => {
+    const r = await build(script, sats, which);
+    await node.mempool.addTX(r.tx);
+    return { txid: r.txid, change: r.change };
+  };
+  // Mines a block with the mempool's transactions and `tx`, put in the template by hand (for
+  // what bcoin's mempool refuses: payments to P2TR outputs).
+  const mineWith = async (tx) => {
+    const job = await node.miner.cpu.createJob(node.chain.tip, ringAddr);
+    job.attempt.pushTX(tx, await node.chain.getCoinView(tx));
+    job.refresh();
+    const block = await node.miner.cpu.mineAsync(job);
+    await node.chain.add(block);
+    coins.push(bcoin.Coin.fromTX(block.txs[0], 0, node.chain.height));
   };
   const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
   // bcoin 1.0 keeps hashes as hex strings in internal byte order: reverse for display.
@@ -94,6 +113,14 @@ async function main() {
       }
       else if (cmd === 'send') {
         out(await pay(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2)));
+      } else if (cmd === 'sendmined') {
+        const r = await build(bcoin.Script.fromRaw(Buffer.from(arg, 'hex')), Number(arg2));
+        await mineWith(r.tx);
+        out(Object.assign({ txid: r.txid, change: r.change, raw: r.tx.toRaw().toString('hex') },
+          tip()));
+      } else if (cmd === 'minewith') {
+        await mineWith(bcoin.TX.fromRaw(Buffer.from(arg, 'hex')));
+        out(tip());
       } else if (cmd === 'spend') {
         const [txid, vout] = arg.split(':');
         const which = coins.findIndex((c) => c.txid() === txid && c.index === Number(vout));

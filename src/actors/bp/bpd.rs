@@ -106,6 +106,13 @@ impl Extension for Bpd {
                     Err(e) => e.into(),
                 }
             }
+            Msg::Bp(BpMsg::WalletBalance) => {
+                BpMsg::WalletBalances(self.state.wallet_balance()).into()
+            }
+            Msg::Bp(BpMsg::WalletUtxos) => BpMsg::WalletUtxoList(self.state.wallet_utxos()).into(),
+            Msg::Bp(BpMsg::WalletHistory) => {
+                BpMsg::WalletTxList(self.state.wallet_history()).into()
+            }
             Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {
                 Ok(()) => Msg::Success(Some("subscribed to block events".into())),
                 Err(e) => Msg::failure(code::BUSY, e),

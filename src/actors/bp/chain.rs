@@ -8,6 +8,7 @@
 //! which no peer sends: it is indexed from the network's constants).
 
 use super::index::TxIndex;
+use super::wallet::Wallets;
 use super::watch::{Hit, Watches};
 use crate::actors::limits::RECENT_BLOCKS_BYTES;
 use crate::storage::{RedbStorage, StoreError};
@@ -36,6 +37,8 @@ pub struct Blocks {
     pub index: TxIndex,
     /// The watches (their tables are in the index's store).
     pub watches: Watches,
+    /// The signer's accounts' wallets (their change sets are in the index's store).
+    pub wallets: Wallets,
     download: Downloader,
     /// Why indexing stopped, if it did (shown in `info`).
     pub error: Option<String>,
@@ -67,6 +70,7 @@ impl Blocks {
         network: Network,
         index_from: Option<u32>,
         now: u64,
+        accounts: &[(crate::signer::AccountKind, String, String)],
         hash_at: &dyn Fn(u32) -> Option<BlockHash>,
     ) -> Result<Blocks, String> {
         let path = data_dir.join(format!("index-{network}.redb"));
@@ -75,10 +79,13 @@ impl Blocks {
         let from = index_from.or((network == Network::Regtest).then_some(0));
         let index = TxIndex::open(Box::new(store), from, now).map_err(shown)?;
         let watches = Watches::load(index.store()).map_err(shown)?;
+        let (wallets, writes) = Wallets::open(index.store(), accounts, network).map_err(shown)?;
+        index.store().apply(&mut writes.iter()).map_err(shown)?;
         let next = index.next().unwrap_or(0);
         let mut b = Blocks {
             index,
             watches,
+            wallets,
             download: Downloader::new(Limits::default(), next),
             error: None,
             recent: VecDeque::new(),
@@ -264,7 +271,12 @@ impl Blocks {
             let refs: Vec<(u32, &Block)> = chunk.iter().map(|(h, b, _)| (*h, b)).collect();
             let mut hits = Vec::new();
             let mut writes = Vec::new();
+            let mut wallet_error = None;
             for (h, b) in &refs {
+                if let Err(e) = self.wallets.apply_block(*h, b) {
+                    wallet_error = Some(e);
+                    break;
+                }
                 let (found, w) = self.watches.match_block(*h, b);
                 let hash = b.block_hash();
                 hits.extend(found.into_iter().map(|hit| {
@@ -273,7 +285,16 @@ impl Blocks {
                 }));
                 writes.extend(w);
             }
-            if let Err(e) = self.index.connect(&refs, writes) {
+            let staged = self.wallets.staged_writes();
+            let outcome = match (wallet_error, staged) {
+                (Some(e), _) => Err(StoreError::Failed(e)),
+                (None, Err(e)) => Err(e),
+                (None, Ok(w)) => {
+                    writes.extend(w);
+                    self.index.connect(&refs, writes)
+                }
+            };
+            if let Err(e) = outcome {
                 tracing::error!("the transaction index cannot be written, indexing stops: {e}");
                 self.error = Some(e.to_string());
                 break;

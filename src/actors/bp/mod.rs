@@ -16,6 +16,7 @@ pub mod chain;
 pub mod index;
 pub mod signd;
 pub mod state;
+pub mod wallet;
 pub mod watch;
 pub mod wired;
 
@@ -167,8 +168,14 @@ impl BpSettings {
 
 impl NodeSettings for BpSettings {
     fn plan(&self, env: &NodeEnv<'_>) -> Result<NodePlan, String> {
-        let state = start_wire(self, env.config.network, &env.config.data_dir)?;
-        let signer = Arc::new(open_signer(self, env, state.clone())?);
+        let keychain = load_keychain(env)?;
+        let accounts = keychain
+            .accounts()
+            .into_iter()
+            .map(|a| (a.kind, a.receive, a.change))
+            .collect();
+        let state = start_wire(self, env.config.network, &env.config.data_dir, accounts)?;
+        let signer = Arc::new(open_signer(self, keychain, state.clone()));
         let buses: Vec<_> = env
             .buses
             .iter()
@@ -186,14 +193,10 @@ impl NodeSettings for BpSettings {
     }
 }
 
-/// Loads the signer's key (creating one on first start) and its policy. A key file that
-/// cannot be read or is readable by others stops the node here, with the reason.
-fn open_signer(
-    settings: &BpSettings,
-    env: &NodeEnv<'_>,
-    state: Arc<BpState>,
-) -> Result<signd::Signer, String> {
-    use crate::signer::{keyfile, Policy};
+/// Loads the signer's key (creating one on first start). A key file that cannot be read or is
+/// readable by others stops the node here, with the reason.
+fn load_keychain(env: &NodeEnv<'_>) -> Result<crate::signer::Keychain, String> {
+    use crate::signer::keyfile;
     let path = env.config.data_dir.join(keyfile::FILE);
     let network = env.config.network.bitcoin();
     let (keychain, created) = keyfile::load_or_create(&path, network).map_err(|e| e.0)?;
@@ -204,13 +207,22 @@ fn open_signer(
         tracing::info!(key = %path.display(), fingerprint = %keychain.fingerprint(),
             "signer key loaded");
     }
-    let mut policy = Policy::accounts(&keychain);
+    Ok(keychain)
+}
+
+/// The signer over `keychain`, with the policy of `settings`.
+fn open_signer(
+    settings: &BpSettings,
+    keychain: crate::signer::Keychain,
+    state: Arc<BpState>,
+) -> signd::Signer {
+    let mut policy = crate::signer::Policy::accounts(&keychain);
     policy.extra_sighash = settings.extra_sighash.clone();
-    Ok(signd::Signer {
+    signd::Signer {
         keychain,
         policy,
         state,
-    })
+    }
 }
 
 /// What the BP services need.
@@ -226,6 +238,8 @@ pub struct BpConfig {
     pub admission: AdmissionConfig,
     /// The first height to index (`[chain] index_from`).
     pub index_from: Option<u32>,
+    /// The signer's accounts: kind, receive and change descriptors (the wallet tracks them).
+    pub accounts: Vec<(crate::signer::AccountKind, String, String)>,
 }
 
 /// Opens the chain store, binds the listeners and dials the peers of `settings`.
@@ -233,6 +247,7 @@ pub fn start_wire(
     settings: &BpSettings,
     network: Network,
     data_dir: &Path,
+    accounts: Vec<(crate::signer::AccountKind, String, String)>,
 ) -> Result<Arc<BpState>, String> {
     let config = BpConfig {
         network: network.bitcoin(),
@@ -240,6 +255,7 @@ pub fn start_wire(
         timers: settings.timers.clone(),
         admission: settings.admission.clone(),
         index_from: settings.index_from,
+        accounts,
     };
     let state = BpState::open(config, data_dir)?;
     // The download's clock: stalled requests are taken back once a second.

@@ -18,7 +18,8 @@ use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte;
 use crate::sync::lock;
 use crate::wire::api::bp::{
-    BlockRef, BpMsg, BtcPeerInfo, TxInfo, TxStatus, WatchHit, WatchInfo, WatchSynced, WatchTarget,
+    AccountBalance, BlockRef, BpMsg, BtcPeerInfo, TxInfo, TxStatus, WalletTx, WalletUtxo, WatchHit,
+    WatchInfo, WatchSynced, WatchTarget,
 };
 use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
 use crate::wire::btc::block::check_block;
@@ -134,6 +135,7 @@ impl BpState {
             config.network,
             config.index_from,
             unix_now(),
+            &config.accounts,
             &|h| chain.hash_at(h),
         )?;
         Ok(Arc::new(BpState {
@@ -254,7 +256,85 @@ impl BpState {
             tx.commit()?;
             Ok(index)
         };
-        run().map_err(|e| format!("the address index cannot be stored: {e}"))
+        let index = run().map_err(|e| format!("the address index cannot be stored: {e}"))?;
+        // The wallet tracks it (and the gap limit beyond it) before anyone can pay it.
+        let kind = crate::signer::AccountKind::from_tag(kind).ok_or("no such account")?;
+        let mut b = lock(&self.blocks);
+        let writes = b
+            .wallets
+            .reveal_to(kind, index)
+            .map_err(|e| format!("the wallet cannot track the address: {e}"))?;
+        b.index
+            .store()
+            .apply(&mut writes.iter())
+            .map_err(|e| format!("the wallet cannot track the address: {e}"))?;
+        Ok(index)
+    }
+
+    // --- the wallet ---
+
+    /// `wallet_balance`.
+    pub fn wallet_balance(&self) -> Vec<AccountBalance> {
+        lock(&self.blocks)
+            .wallets
+            .balances()
+            .into_iter()
+            .map(|(kind, b)| AccountBalance {
+                kind: kind as u8,
+                confirmed: b.confirmed.to_sat(),
+                trusted_pending: b.trusted_pending.to_sat(),
+                untrusted_pending: b.untrusted_pending.to_sat(),
+                immature: b.immature.to_sat(),
+            })
+            .collect()
+    }
+
+    /// `wallet_utxos` (at most [`crate::wire::limits::MAX_LIST`], largest first per account).
+    pub fn wallet_utxos(&self) -> Vec<WalletUtxo> {
+        use bdk_wallet::chain::ChainPosition;
+        let network = self.config.network;
+        lock(&self.blocks)
+            .wallets
+            .utxos()
+            .into_iter()
+            .take(crate::wire::limits::MAX_LIST)
+            .map(|u| WalletUtxo {
+                kind: u.kind as u8,
+                txid: u.output.outpoint.txid.to_byte_array(),
+                vout: u.output.outpoint.vout,
+                value: u.output.txout.value.to_sat(),
+                address: bitcoin::Address::from_script(&u.output.txout.script_pubkey, network)
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                chain: match u.output.keychain {
+                    bdk_wallet::KeychainKind::External => 0,
+                    bdk_wallet::KeychainKind::Internal => 1,
+                },
+                index: u.output.derivation_index,
+                height: match u.output.chain_position {
+                    ChainPosition::Confirmed { anchor, .. } => Some(anchor.block_id.height),
+                    ChainPosition::Unconfirmed { .. } => None,
+                },
+            })
+            .collect()
+    }
+
+    /// `wallet_history` (the newest [`crate::wire::limits::MAX_LIST`]).
+    pub fn wallet_history(&self) -> Vec<WalletTx> {
+        lock(&self.blocks)
+            .wallets
+            .history()
+            .into_iter()
+            .take(crate::wire::limits::MAX_LIST)
+            .map(|h| WalletTx {
+                kind: h.kind as u8,
+                txid: h.txid.to_byte_array(),
+                delta: h.delta,
+                fee: h.fee,
+                height: h.confirmed.map(|c| c.0),
+                time: h.confirmed.map(|c| c.1),
+            })
+            .collect()
     }
 
     fn store(&self, change: &Change) -> Result<(), redb::Error> {

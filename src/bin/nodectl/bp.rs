@@ -42,6 +42,12 @@ pub enum BpCmd {
         /// The txid (hex, as explorers show it).
         txid: String,
     },
+    /// The wallet's balance (the signer's two accounts): confirmed, unconfirmed, immature.
+    Balance,
+    /// The wallet's unspent outputs.
+    Utxos,
+    /// The wallet's transactions, newest first.
+    History,
     /// Announce a raw transaction (hex) to the peers.
     Broadcast {
         /// The serialized transaction in hex.
@@ -195,6 +201,9 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
             )
             .slow()
         }
+        BpCmd::Balance => Request::new(BpMsg::WalletBalance, Box::new(balance)),
+        BpCmd::Utxos => Request::new(BpMsg::WalletUtxos, Box::new(utxos)),
+        BpCmd::History => Request::new(BpMsg::WalletHistory, Box::new(history)),
         BpCmd::Broadcast { tx } => Request::new(
             BpMsg::Broadcast {
                 tx: hex_arg("the transaction", tx)?,
@@ -387,6 +396,119 @@ fn broadcasted(reply: Msg, json: bool) -> Result<(), String> {
         );
     } else {
         emit!("{txid} announced to {peers} peer(s)");
+    }
+    Ok(())
+}
+
+fn account_name(kind: u8) -> &'static str {
+    AccountKind::from_tag(kind)
+        .map(|k| k.name())
+        .unwrap_or("unknown")
+}
+
+fn balance(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::WalletBalances(list)) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    let sum = |f: fn(&lnpbp_nodes::wire::api::bp::AccountBalance) -> u64| -> u64 {
+        list.iter().map(f).sum()
+    };
+    let (confirmed, unconfirmed, immature) = (
+        sum(|b| b.confirmed),
+        sum(|b| b.trusted_pending + b.untrusted_pending),
+        sum(|b| b.immature),
+    );
+    if json {
+        let accounts: Vec<_> = list
+            .iter()
+            .map(|b| {
+                serde_json::json!({ "account": account_name(b.kind), "confirmed": b.confirmed,
+                    "unconfirmed": b.trusted_pending + b.untrusted_pending,
+                    "trusted_pending": b.trusted_pending,
+                    "untrusted_pending": b.untrusted_pending, "immature": b.immature })
+            })
+            .collect();
+        emit!(
+            "{}",
+            serde_json::json!({ "confirmed": confirmed, "unconfirmed": unconfirmed,
+                "immature": immature, "accounts": accounts })
+        );
+    } else {
+        emit!("confirmed {confirmed} sat, unconfirmed {unconfirmed} sat, immature {immature} sat");
+        for b in &list {
+            emit!(
+                "  {:<7} confirmed {} unconfirmed {} immature {}",
+                account_name(b.kind),
+                b.confirmed,
+                b.trusted_pending + b.untrusted_pending,
+                b.immature
+            );
+        }
+    }
+    Ok(())
+}
+
+fn utxos(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::WalletUtxoList(list)) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    let row = |u: &lnpbp_nodes::wire::api::bp::WalletUtxo| {
+        serde_json::json!({ "outpoint": format!("{}:{}", bitcoin::Txid::from_byte_array(u.txid), u.vout),
+            "value": u.value, "address": u.address, "account": account_name(u.kind),
+            "chain": if u.chain == 0 { "receive" } else { "change" }, "index": u.index,
+            "height": u.height })
+    };
+    if json {
+        let v: Vec<_> = list.iter().map(row).collect();
+        emit!("{}", serde_json::Value::Array(v));
+    } else {
+        for u in &list {
+            let at = u
+                .height
+                .map(|h| format!("height {h}"))
+                .unwrap_or_else(|| "unconfirmed".into());
+            emit!(
+                "{}:{} {} sat {} ({} {}/{}) {at}",
+                bitcoin::Txid::from_byte_array(u.txid),
+                u.vout,
+                u.value,
+                u.address,
+                account_name(u.kind),
+                u.chain,
+                u.index
+            );
+        }
+    }
+    Ok(())
+}
+
+fn history(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::WalletTxList(list)) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|t| {
+                serde_json::json!({ "txid": bitcoin::Txid::from_byte_array(t.txid).to_string(),
+                    "account": account_name(t.kind), "amount": t.delta, "fee": t.fee,
+                    "height": t.height, "time": t.time })
+            })
+            .collect();
+        emit!("{}", serde_json::Value::Array(v));
+    } else {
+        for t in &list {
+            let at = t
+                .height
+                .map(|h| format!("height {h}"))
+                .unwrap_or_else(|| "unconfirmed".into());
+            emit!(
+                "{} {:+} sat ({}) {at}",
+                bitcoin::Txid::from_byte_array(t.txid),
+                t.delta,
+                account_name(t.kind)
+            );
+        }
     }
     Ok(())
 }

@@ -107,6 +107,18 @@ message_set! {
             /// The block that left.
             block: [u8; 32],
         } = 0x0339 as OneWay,
+        /// Request: the wallet's balance, per account.
+        WalletBalance = 0x0340 as Request,
+        /// Final reply to `WalletBalance`.
+        WalletBalances(Vec<AccountBalance>) = 0x0341 as Final,
+        /// Request: the wallet's unspent outputs.
+        WalletUtxos = 0x0342 as Request,
+        /// Final reply to `WalletUtxos`.
+        WalletUtxoList(Vec<WalletUtxo>) = 0x0343 as Final,
+        /// Request: the wallet's transactions.
+        WalletHistory = 0x0344 as Request,
+        /// Final reply to `WalletHistory`.
+        WalletTxList(Vec<WalletTx>) = 0x0345 as Final,
         /// Request (to `signd`): the signer's master fingerprint and accounts.
         SignerInfo = 0x0320 as Request,
         /// Final reply to `SignerInfo`.
@@ -147,7 +159,15 @@ impl BpMsg {
     /// Encodes the body (after the type id and request id).
     pub fn encode_body(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
         match self {
-            BpMsg::BtcPeers | BpMsg::SubscribeBlocks | BpMsg::SignerInfo => Ok(()),
+            BpMsg::BtcPeers
+            | BpMsg::SubscribeBlocks
+            | BpMsg::SignerInfo
+            | BpMsg::WalletBalance
+            | BpMsg::WalletUtxos
+            | BpMsg::WalletHistory => Ok(()),
+            BpMsg::WalletBalances(v) => encode_list(v, out),
+            BpMsg::WalletUtxoList(v) => encode_list(v, out),
+            BpMsg::WalletTxList(v) => encode_list(v, out),
             BpMsg::SignerAccounts {
                 fingerprint,
                 accounts,
@@ -288,6 +308,12 @@ impl BpMsg {
                 height: u32::strict_decode(r)?,
                 block: r.array()?,
             },
+            0x0340 => BpMsg::WalletBalance,
+            0x0341 => BpMsg::WalletBalances(decode_list(r)?),
+            0x0342 => BpMsg::WalletUtxos,
+            0x0343 => BpMsg::WalletUtxoList(decode_list(r)?),
+            0x0344 => BpMsg::WalletHistory,
+            0x0345 => BpMsg::WalletTxList(decode_list(r)?),
             0x0320 => BpMsg::SignerInfo,
             0x0321 => BpMsg::SignerAccounts {
                 fingerprint: r.array()?,
@@ -316,6 +342,20 @@ impl BpMsg {
             other => return Err(BodyError::UnknownType(other)),
         })
     }
+}
+
+fn encode_list<T: Strict>(v: &[T], out: &mut Vec<u8>) -> Result<(), StrictError> {
+    encode_len(v.len(), MAX_LIST, out)?;
+    v.iter().try_for_each(|x| x.strict_encode(out))
+}
+
+fn decode_list<T: Strict>(r: &mut Reader<'_>) -> Result<Vec<T>, StrictError> {
+    let n = r.len_prefix(MAX_LIST, T::MIN_SIZE)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        v.push(T::strict_decode(r)?);
+    }
+    Ok(v)
 }
 
 /// Encodes bytes with a u32 LE length.
@@ -522,6 +562,132 @@ impl Strict for TxInfo {
                 1 => Some(decode_blob(r)?),
                 tag => return Err(StrictError::UnknownTag { ty: "option", tag }),
             },
+        })
+    }
+}
+
+/// One account's balance (`wallet_balances`), in satoshis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountBalance {
+    /// 0: P2WPKH; 1: P2TR.
+    pub kind: u8,
+    /// Confirmed and spendable.
+    pub confirmed: u64,
+    /// Unconfirmed change of our own transactions.
+    pub trusted_pending: u64,
+    /// Unconfirmed, from others.
+    pub untrusted_pending: u64,
+    /// Coinbase outputs not yet mature.
+    pub immature: u64,
+}
+
+impl Strict for AccountBalance {
+    const MIN_SIZE: usize = 1 + 4 * 8;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.kind.strict_encode(out)?;
+        for v in [
+            self.confirmed,
+            self.trusted_pending,
+            self.untrusted_pending,
+            self.immature,
+        ] {
+            v.strict_encode(out)?;
+        }
+        Ok(())
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(AccountBalance {
+            kind: u8::strict_decode(r)?,
+            confirmed: u64::strict_decode(r)?,
+            trusted_pending: u64::strict_decode(r)?,
+            untrusted_pending: u64::strict_decode(r)?,
+            immature: u64::strict_decode(r)?,
+        })
+    }
+}
+
+/// An unspent output of the wallet (`wallet_utxo_list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletUtxo {
+    /// 0: P2WPKH; 1: P2TR.
+    pub kind: u8,
+    /// The outpoint's txid (internal order).
+    pub txid: [u8; 32],
+    /// Its vout.
+    pub vout: u32,
+    /// Satoshis.
+    pub value: u64,
+    /// The address it pays.
+    pub address: String,
+    /// 0: receive chain; 1: change chain.
+    pub chain: u8,
+    /// Index on that chain.
+    pub index: u32,
+    /// The height it was mined at (none: unconfirmed).
+    pub height: Option<u32>,
+}
+
+impl Strict for WalletUtxo {
+    const MIN_SIZE: usize = 1 + 32 + 4 + 8 + 2 + 1 + 4 + 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.kind.strict_encode(out)?;
+        self.txid.strict_encode(out)?;
+        self.vout.strict_encode(out)?;
+        self.value.strict_encode(out)?;
+        encode_string(&self.address, MAX_TEXT, out)?;
+        self.chain.strict_encode(out)?;
+        self.index.strict_encode(out)?;
+        self.height.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(WalletUtxo {
+            kind: u8::strict_decode(r)?,
+            txid: r.array()?,
+            vout: u32::strict_decode(r)?,
+            value: u64::strict_decode(r)?,
+            address: decode_string(r, MAX_TEXT)?,
+            chain: u8::strict_decode(r)?,
+            index: u32::strict_decode(r)?,
+            height: Option::<u32>::strict_decode(r)?,
+        })
+    }
+}
+
+/// A transaction of the wallet's history (`wallet_tx_list`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletTx {
+    /// 0: P2WPKH; 1: P2TR.
+    pub kind: u8,
+    /// Txid (internal order).
+    pub txid: [u8; 32],
+    /// What it did to the account's balance, in satoshis (received minus sent).
+    pub delta: i64,
+    /// Its fee, when all its inputs are known.
+    pub fee: Option<u64>,
+    /// The height it was mined at (none: unconfirmed).
+    pub height: Option<u32>,
+    /// The block's time (none: unconfirmed).
+    pub time: Option<u64>,
+}
+
+impl Strict for WalletTx {
+    const MIN_SIZE: usize = 1 + 32 + 8 + 3;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.kind.strict_encode(out)?;
+        self.txid.strict_encode(out)?;
+        self.delta.strict_encode(out)?;
+        self.fee.strict_encode(out)?;
+        self.height.strict_encode(out)?;
+        self.time.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(WalletTx {
+            kind: u8::strict_decode(r)?,
+            txid: r.array()?,
+            delta: i64::strict_decode(r)?,
+            fee: Option::<u64>::strict_decode(r)?,
+            height: Option::<u32>::strict_decode(r)?,
+            time: Option::<u64>::strict_decode(r)?,
         })
     }
 }

@@ -8,8 +8,8 @@
 //! refuse (`127.0.0.1:1`), node ids are not connected peers.
 
 use crate::wire::api::bp::{
-    AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned, TxInfo,
-    TxStatus, WatchHit, WatchInfo, WatchSynced, WatchTarget,
+    AccountBalance, AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
+    TxInfo, TxStatus, WalletTx, WalletUtxo, WatchHit, WatchInfo, WatchSynced, WatchTarget,
 };
 use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
@@ -289,6 +289,34 @@ pub fn bp() -> Vec<Msg> {
             height: 12,
             block: [9; 32],
         },
+        BpMsg::WalletBalance,
+        BpMsg::WalletBalances(vec![AccountBalance {
+            kind: 0,
+            confirmed: 150_000,
+            trusted_pending: 1,
+            untrusted_pending: 2,
+            immature: 3,
+        }]),
+        BpMsg::WalletUtxos,
+        BpMsg::WalletUtxoList(vec![WalletUtxo {
+            kind: 1,
+            txid: [4; 32],
+            vout: 1,
+            value: 250_000,
+            address: "bcrt1p…".into(),
+            chain: 0,
+            index: 0,
+            height: Some(111),
+        }]),
+        BpMsg::WalletHistory,
+        BpMsg::WalletTxList(vec![WalletTx {
+            kind: 0,
+            txid: [4; 32],
+            delta: -10_141,
+            fee: Some(141),
+            height: None,
+            time: None,
+        }]),
         BpMsg::SignerInfo,
         BpMsg::SignerAccounts {
             fingerprint: [0x73, 0xc5, 0xda, 0x0a],
@@ -350,6 +378,12 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::TxConfirmed(_)
             | BpMsg::OutpointSpent(_)
             | BpMsg::TxUnconfirmed { .. }
+            | BpMsg::WalletBalance
+            | BpMsg::WalletBalances(_)
+            | BpMsg::WalletUtxos
+            | BpMsg::WalletUtxoList(_)
+            | BpMsg::WalletHistory
+            | BpMsg::WalletTxList(_)
             | BpMsg::SignerInfo
             | BpMsg::SignerAccounts { .. }
             | BpMsg::GetAddress { .. }

@@ -942,3 +942,112 @@ fn bcoin_pays_our_p2wpkh_and_p2tr_addresses_and_the_wallet_follows_a_reorganisat
         .collect();
     assert_eq!(heights, vec![113, 113]);
 }
+
+#[test]
+fn bp_send_pays_bcoin_which_mines_it_and_the_change_comes_back() {
+    // bcoin's regtest activates segwit at height 432: spends of our P2WPKH outputs need it.
+    let mut bcoin = Bcoin::start(440);
+    let node = Node::start("bp", &["--network", "regtest", "--connect", &bcoin.addr()]);
+    wait_indexed(&node, 440);
+    let wpkh = bp_json(&node, &["address"]);
+    bcoin.cmd(&format!("send {} 300000", wpkh["script"].as_str().unwrap()));
+    bcoin.cmd("mine 1");
+    wait_indexed(&node, 441);
+    assert_eq!(bp_json(&node, &["balance"])["confirmed"], 300_000);
+
+    // bcoin's own key, as an address of our network.
+    let script = hex_decode(bcoin.cmd("ringscript")["script"].as_str().unwrap());
+    let to = bitcoin::Address::from_script(
+        bitcoin::Script::from_bytes(&script),
+        bitcoin::Network::Regtest,
+    )
+    .unwrap()
+    .to_string();
+    // A dry run signs and spends nothing.
+    let dry = bp_json(&node, &["send", &to, "100000", "--dry-run"]);
+    assert_eq!(dry["broadcast"], false);
+    let verdict = bcoin.cmd(&format!("verdict {}", dry["tx"].as_str().unwrap()));
+    assert_eq!(
+        verdict["ok"], true,
+        "bcoin's mempool takes what the dry run signed: {verdict}"
+    );
+    // (bcoin now holds the dry run's transaction: a real send must not conflict with it, so
+    // mine it away first: the wallet learns of it from the block, as of any payment.)
+    bcoin.cmd("mine 1");
+    wait_indexed(&node, 442);
+    let after_dry = bp_json(&node, &["balance"]);
+    let dry_fee = dry["fee"].as_u64().unwrap();
+    assert_eq!(
+        after_dry["confirmed"],
+        300_000 - 100_000 - dry_fee,
+        "{after_dry}"
+    );
+
+    let before = after_dry["confirmed"].as_u64().unwrap();
+    let sent = bp_json(&node, &["send", &to, "50000", "--fee-rate", "3"]);
+    let txid = sent["txid"].as_str().unwrap().to_string();
+    let fee = sent["fee"].as_u64().unwrap();
+    assert_eq!(sent["broadcast"], true);
+    assert_eq!(sent["peers"], 1);
+    assert_eq!(sent["account"], "p2wpkh");
+    wait_until(Duration::from_secs(30), "bcoin's mempool takes it", || {
+        bcoin.cmd(&format!("mempool {txid}"))["in"] == true
+    });
+    // Spent at once for the wallet: the change is pending (our own), nothing is confirmed.
+    let pending = bp_json(&node, &["balance"]);
+    assert_eq!(pending["confirmed"], 0, "{pending}");
+    assert_eq!(
+        pending["accounts"][0]["trusted_pending"],
+        before - 50_000 - fee
+    );
+    assert_eq!(bp_tx(&node, &txid)["status"], "mempool");
+    bcoin.cmd("mine 1");
+    wait_indexed(&node, 443);
+    let got = bcoin.cmd(&format!("received {txid}"));
+    assert_eq!(
+        (got["value"].as_u64(), got["height"].as_u64()),
+        (Some(50_000), Some(443))
+    );
+    let balance = bp_json(&node, &["balance"]);
+    assert_eq!(
+        balance["confirmed"],
+        before - 50_000 - fee,
+        "old balance minus amount and fee"
+    );
+    let utxos = bp_json(&node, &["utxos"]);
+    let change: Vec<_> = utxos
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["chain"] == "change")
+        .collect();
+    assert_eq!(change.len(), 1, "{utxos}");
+    assert_eq!(change[0]["value"], before - 50_000 - fee);
+    assert_eq!(change[0]["height"], 443);
+    let history = bp_json(&node, &["history"]);
+    let ours = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["txid"] == txid.as_str())
+        .unwrap();
+    assert_eq!(ours["amount"].as_i64(), Some(-(50_000 + fee as i64)));
+    assert_eq!(ours["fee"], fee);
+    // A fee rate of 3 sat/vB over the transaction's vsize, within a vbyte (bdk sizes the
+    // signature before it exists: 72 bytes, and a real one may be 71).
+    let tx: bitcoin::Transaction =
+        bitcoin::consensus::deserialize(&hex_decode(sent["tx"].as_str().unwrap())).unwrap();
+    let vsize = tx.vsize() as u64;
+    assert!(
+        (3 * (vsize - 1)..=3 * (vsize + 1)).contains(&fee),
+        "{fee} for {vsize} vB"
+    );
+    // More than the wallet has: refused with the reason, nothing spent.
+    let out = node.cli(&["send", &to, "9000000"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot fund"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -17,6 +17,9 @@
 //                                                         template by hand: bcoin's mempool refuses
 //                                                         payments to P2TR), with the mempool's
 //   minewith HEX          -> {"height","hash"}            a new block with the mempool and HEX
+//   ringscript            -> {"script"}                   the output script of bcoin's key
+//   received TXID         -> {"value","height"}           what TXID (mined or in the mempool)
+//                                                         pays bcoin's key, and its height
 //   spend TXID:VOUT       -> {"txid","change"}            spends that coin of bcoin's key (the
 //                                                         change of a `send`) to nobody
 //   send SCRIPT SATS      -> {"txid","change"}            pays SATS to the output script SCRIPT
@@ -121,6 +124,15 @@ async function main() {
       } else if (cmd === 'minewith') {
         await mineWith(bcoin.TX.fromRaw(Buffer.from(arg, 'hex')));
         out(tip());
+      } else if (cmd === 'ringscript') out({ script: ringScript.toRaw().toString('hex') });
+      else if (cmd === 'received') {
+        const meta = await node.getMeta(rev(arg));
+        if (!meta) out({ value: null });
+        else {
+          const value = meta.tx.outputs.filter((o) => o.script.equals(ringScript))
+            .reduce((s, o) => s + o.value, 0);
+          out({ value, height: meta.height });
+        }
       } else if (cmd === 'spend') {
         const [txid, vout] = arg.split(':');
         const which = coins.findIndex((c) => c.txid() === txid && c.index === Number(vout));

@@ -24,6 +24,32 @@ impl Bpd {
     }
 }
 
+impl Bpd {
+    /// The output paying `sats` to `address`, which must be of the node's network.
+    fn pay_to(
+        &self,
+        address: &str,
+        sats: u64,
+    ) -> Result<(bitcoin::ScriptBuf, bitcoin::Amount), Msg> {
+        let a: bitcoin::Address<bitcoin::address::NetworkUnchecked> = address
+            .parse()
+            .map_err(|_| Msg::failure(code::INVALID_ARGUMENT, "not a Bitcoin address"))?;
+        let a = a.require_network(self.state.config.network).map_err(|_| {
+            Msg::failure(
+                code::INVALID_ARGUMENT,
+                format!("not an address of {}", self.state.config.network),
+            )
+        })?;
+        if sats == 0 || sats > 21_000_000 * 100_000_000 {
+            return Err(Msg::failure(
+                code::INVALID_ARGUMENT,
+                "an amount of 0 or above 21 million bitcoin",
+            ));
+        }
+        Ok((a.script_pubkey(), bitcoin::Amount::from_sat(sats)))
+    }
+}
+
 impl Extension for Bpd {
     fn handle(&mut self, d: Deliver) -> Option<Deliver> {
         let Deliver { env, bus } = &d;
@@ -112,6 +138,33 @@ impl Extension for Bpd {
             Msg::Bp(BpMsg::WalletUtxos) => BpMsg::WalletUtxoList(self.state.wallet_utxos()).into(),
             Msg::Bp(BpMsg::WalletHistory) => {
                 BpMsg::WalletTxList(self.state.wallet_history()).into()
+            }
+            Msg::Bp(BpMsg::WalletSend {
+                address,
+                sats,
+                fee_rate,
+                dry_run,
+            }) => match self.pay_to(address, *sats) {
+                Ok(output) => match self.state.wallet_fund(&[output], *fee_rate, *dry_run, true) {
+                    Ok(sent) => BpMsg::WalletSent(sent).into(),
+                    Err(e) => e.into(),
+                },
+                Err(e) => e,
+            },
+            Msg::Bp(BpMsg::WalletFund { outputs, fee_rate }) => {
+                let outputs: Vec<_> = outputs
+                    .iter()
+                    .map(|(s, v)| {
+                        (
+                            bitcoin::ScriptBuf::from_bytes(s.clone()),
+                            bitcoin::Amount::from_sat(*v),
+                        )
+                    })
+                    .collect();
+                match self.state.wallet_fund(&outputs, *fee_rate, false, false) {
+                    Ok(sent) => BpMsg::WalletSent(sent).into(),
+                    Err(e) => e.into(),
+                }
             }
             Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {
                 Ok(()) => Msg::Success(Some("subscribed to block events".into())),

@@ -176,6 +176,7 @@ impl NodeSettings for BpSettings {
             .collect();
         let state = start_wire(self, env.config.network, &env.config.data_dir, accounts)?;
         let signer = Arc::new(open_signer(self, keychain, state.clone()));
+        state.set_signer(signer.clone());
         let buses: Vec<_> = env
             .buses
             .iter()

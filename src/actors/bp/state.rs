@@ -84,6 +84,8 @@ pub struct BpState {
     pub config: BpConfig,
     chain: Mutex<HeaderChain>,
     blocks: Mutex<Blocks>,
+    /// The signer (signd's keys and policy), which signs what the wallet builds.
+    signer: std::sync::OnceLock<Arc<super::signd::Signer>>,
     db: Database,
     inner: Mutex<Inner>,
 }
@@ -142,6 +144,7 @@ impl BpState {
             config,
             chain: Mutex::new(chain),
             blocks: Mutex::new(blocks),
+            signer: std::sync::OnceLock::new(),
             db,
             inner: Mutex::new(Inner {
                 next_conn: 0,
@@ -317,6 +320,109 @@ impl BpState {
                 },
             })
             .collect()
+    }
+
+    /// The signer the wallet's transactions are signed by (set once, at start).
+    pub fn set_signer(&self, signer: Arc<super::signd::Signer>) {
+        let _ = self.signer.set(signer);
+    }
+
+    /// A transaction paying `outputs`, funded by one account (P2WPKH first, then P2TR),
+    /// change to its change chain, signed by the signer under its policy. Unless `dry_run`,
+    /// the wallet counts it as sent (its inputs spent, its change pending) before it returns,
+    /// durably; with `broadcast`, it is announced to the ready peers.
+    pub fn wallet_fund(
+        &self,
+        outputs: &[(bitcoin::ScriptBuf, bitcoin::Amount)],
+        fee_rate: Option<u64>,
+        dry_run: bool,
+        broadcast: bool,
+    ) -> Result<crate::wire::api::bp::WalletSent, crate::wire::api::ApiError> {
+        use crate::wire::api::ApiError;
+        let rate = fee_rate.unwrap_or(DEFAULT_FEE_RATE);
+        if !(1..=MAX_FEE_RATE).contains(&rate) {
+            return Err(ApiError::new(
+                code::INVALID_ARGUMENT,
+                format!("a fee rate of {rate} sat/vB is outside 1..={MAX_FEE_RATE}"),
+            ));
+        }
+        if outputs.is_empty() {
+            return Err(ApiError::new(code::INVALID_ARGUMENT, "no outputs"));
+        }
+        let signer = self
+            .signer
+            .get()
+            .ok_or_else(|| ApiError::new(code::SERVICE_FAILED, "the signer is not loaded"))?;
+        let fee_rate = bitcoin::FeeRate::from_sat_per_vb(rate).expect("bounded above");
+        let mut b = lock(&self.blocks);
+        let mut reasons = Vec::new();
+        let mut built = None;
+        for a in &mut b.wallets.accounts {
+            let mut tb = a.wallet.build_tx();
+            for (script, amount) in outputs {
+                tb.add_recipient(script.clone(), *amount);
+            }
+            tb.fee_rate(fee_rate);
+            match tb.finish() {
+                Ok(psbt) => {
+                    built = Some((a.kind, psbt));
+                    break;
+                }
+                Err(e) => reasons.push(format!("{}: {e}", a.kind.name())),
+            }
+        }
+        let Some((kind, psbt)) = built else {
+            return Err(ApiError::new(
+                code::REFUSED,
+                format!(
+                    "the wallet cannot fund it from one account ({})",
+                    reasons.join("; ")
+                ),
+            ));
+        };
+        let signed =
+            crate::signer::sign_psbt(&signer.keychain, &signer.policy, &psbt.serialize(), true)
+                .map_err(|e| {
+                    ApiError::new(code::SERVICE_FAILED, format!("the signer refused: {e}"))
+                })?;
+        let tx = signed.tx.ok_or_else(|| {
+            ApiError::new(
+                code::SERVICE_FAILED,
+                format!("inputs {:?} could not be finalized", signed.not_final),
+            )
+        })?;
+        let txid = tx.compute_txid();
+        if !dry_run {
+            let a = b
+                .wallets
+                .accounts
+                .iter_mut()
+                .find(|a| a.kind == kind)
+                .expect("the account that built it");
+            a.wallet.apply_unconfirmed_txs([(tx.clone(), unix_now())]);
+        }
+        // Also for a dry run: the change address it revealed stays revealed.
+        let writes = b.wallets.staged_writes()?;
+        b.index.store().apply(&mut writes.iter())?;
+        drop(b);
+        let peers = if broadcast && !dry_run {
+            let wtxid = self
+                .add_tx(tx.clone())
+                .map_err(|e| ApiError::new(code::BUSY, e))?;
+            let (t, w) = (txid.to_byte_array(), wtxid.to_byte_array());
+            let n = self.to_ready_peers(|| WiredCmd::AnnounceTx(t, w));
+            tracing::info!(%txid, fee = signed.fee, peers = n, "wallet transaction broadcast");
+            Some(u32::try_from(n).unwrap_or(u32::MAX))
+        } else {
+            None
+        };
+        Ok(crate::wire::api::bp::WalletSent {
+            txid: txid.to_byte_array(),
+            tx: encode::serialize(&tx),
+            fee: signed.fee,
+            kind: kind as u8,
+            peers,
+        })
     }
 
     /// `wallet_history` (the newest [`crate::wire::limits::MAX_LIST`]).
@@ -1135,3 +1241,9 @@ fn unconfirmed_msg(watches: &Watches, hit: &Hit, block: BlockHash) -> Option<(St
         }),
     ))
 }
+
+/// The fee rate of a wallet transaction when none is given, sat/vB: Core's default minimum
+/// relay fee is 1; 2 leaves room above it. (No estimate yet: docs/API.md says why.)
+pub const DEFAULT_FEE_RATE: u64 = 2;
+/// The highest fee rate a wallet transaction may ask for, sat/vB (a typo guard).
+pub const MAX_FEE_RATE: u64 = 10_000;

@@ -48,6 +48,20 @@ pub enum BpCmd {
     Utxos,
     /// The wallet's transactions, newest first.
     History,
+    /// Pay SAT satoshis to ADDRESS from the wallet: coin selection, change to our change
+    /// chain, signed by signd, broadcast (not with --dry-run); prints the txid and fee.
+    Send {
+        /// The address (of the node's network).
+        address: String,
+        /// Satoshis.
+        sat: u64,
+        /// Fee rate in sat/vB (default 2).
+        #[arg(long)]
+        fee_rate: Option<u64>,
+        /// Build and sign it, print it, and neither broadcast it nor count it as sent.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Announce a raw transaction (hex) to the peers.
     Broadcast {
         /// The serialized transaction in hex.
@@ -202,6 +216,21 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
             .slow()
         }
         BpCmd::Balance => Request::new(BpMsg::WalletBalance, Box::new(balance)),
+        BpCmd::Send {
+            address,
+            sat,
+            fee_rate,
+            dry_run,
+        } => Request::new(
+            BpMsg::WalletSend {
+                address: client::text_arg("the address", address, 128)?,
+                sats: *sat,
+                fee_rate: *fee_rate,
+                dry_run: *dry_run,
+            },
+            Box::new(sent),
+        )
+        .slow(),
         BpCmd::Utxos => Request::new(BpMsg::WalletUtxos, Box::new(utxos)),
         BpCmd::History => Request::new(BpMsg::WalletHistory, Box::new(history)),
         BpCmd::Broadcast { tx } => Request::new(
@@ -404,6 +433,30 @@ fn account_name(kind: u8) -> &'static str {
     AccountKind::from_tag(kind)
         .map(|k| k.name())
         .unwrap_or("unknown")
+}
+
+fn sent(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::WalletSent(w)) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    let txid = bitcoin::Txid::from_byte_array(w.txid).to_string();
+    if json {
+        emit!(
+            "{}",
+            serde_json::json!({ "txid": txid, "fee": w.fee, "account": account_name(w.kind),
+                "broadcast": w.peers.is_some(), "peers": w.peers, "tx": hex(&w.tx) })
+        );
+    } else {
+        match w.peers {
+            Some(n) => emit!("{txid} sent (fee {} sat), announced to {n} peer(s)", w.fee),
+            None => emit!(
+                "{txid} signed, not broadcast (fee {} sat)\n{}",
+                w.fee,
+                hex(&w.tx)
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn balance(reply: Msg, json: bool) -> Result<(), String> {

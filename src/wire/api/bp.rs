@@ -119,6 +119,29 @@ message_set! {
         WalletHistory = 0x0344 as Request,
         /// Final reply to `WalletHistory`.
         WalletTxList(Vec<WalletTx>) = 0x0345 as Final,
+        /// Request: pay `sats` to `address` from the wallet (coin selection, change to our change
+        /// chain, signed by the signer), and broadcast it unless `dry_run`.
+        WalletSend {
+            /// The address (of the node's network).
+            address: String,
+            /// Satoshis.
+            sats: u64,
+            /// Fee rate in sat/vB (none: the node's default).
+            fee_rate: Option<u64>,
+            /// Build and sign only: no broadcast, nothing spent.
+            dry_run: bool,
+        } = 0x0346 as Request,
+        /// Final reply to `WalletSend` and `WalletFund`.
+        WalletSent(WalletSent) = 0x0347 as Final,
+        /// Request (for another service, e.g. a channel's funding): a transaction paying these
+        /// outputs, funded and signed by the wallet and not broadcast; its inputs count as
+        /// spent from then on.
+        WalletFund {
+            /// (output script, satoshis), in order.
+            outputs: Vec<(Vec<u8>, u64)>,
+            /// Fee rate in sat/vB (none: the node's default).
+            fee_rate: Option<u64>,
+        } = 0x0348 as Request,
         /// Request (to `signd`): the signer's master fingerprint and accounts.
         SignerInfo = 0x0320 as Request,
         /// Final reply to `SignerInfo`.
@@ -168,6 +191,27 @@ impl BpMsg {
             BpMsg::WalletBalances(v) => encode_list(v, out),
             BpMsg::WalletUtxoList(v) => encode_list(v, out),
             BpMsg::WalletTxList(v) => encode_list(v, out),
+            BpMsg::WalletSend {
+                address,
+                sats,
+                fee_rate,
+                dry_run,
+            } => {
+                encode_string(address, MAX_TEXT, out)?;
+                sats.strict_encode(out)?;
+                fee_rate.strict_encode(out)?;
+                dry_run.strict_encode(out)
+            }
+            BpMsg::WalletSent(w) => w.strict_encode(out),
+            BpMsg::WalletFund { outputs, fee_rate } => {
+                encode_len(outputs.len(), MAX_OUTPUTS, out)?;
+                for (script, sats) in outputs {
+                    encode_len(script.len(), MAX_SCRIPT, out)?;
+                    out.extend_from_slice(script);
+                    sats.strict_encode(out)?;
+                }
+                fee_rate.strict_encode(out)
+            }
             BpMsg::SignerAccounts {
                 fingerprint,
                 accounts,
@@ -314,6 +358,26 @@ impl BpMsg {
             0x0343 => BpMsg::WalletUtxoList(decode_list(r)?),
             0x0344 => BpMsg::WalletHistory,
             0x0345 => BpMsg::WalletTxList(decode_list(r)?),
+            0x0346 => BpMsg::WalletSend {
+                address: decode_string(r, MAX_TEXT)?,
+                sats: u64::strict_decode(r)?,
+                fee_rate: Option::<u64>::strict_decode(r)?,
+                dry_run: bool::strict_decode(r)?,
+            },
+            0x0347 => BpMsg::WalletSent(WalletSent::strict_decode(r)?),
+            0x0348 => {
+                let n = r.len_prefix(MAX_OUTPUTS, 2 + 8)?;
+                let mut outputs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let len = r.len_prefix(MAX_SCRIPT, 1)?;
+                    let script = r.take(len)?.to_vec();
+                    outputs.push((script, u64::strict_decode(r)?));
+                }
+                BpMsg::WalletFund {
+                    outputs,
+                    fee_rate: Option::<u64>::strict_decode(r)?,
+                }
+            }
             0x0320 => BpMsg::SignerInfo,
             0x0321 => BpMsg::SignerAccounts {
                 fingerprint: r.array()?,
@@ -649,6 +713,44 @@ impl Strict for WalletUtxo {
             chain: u8::strict_decode(r)?,
             index: u32::strict_decode(r)?,
             height: Option::<u32>::strict_decode(r)?,
+        })
+    }
+}
+
+/// Most outputs a `wallet_fund` may ask for.
+pub const MAX_OUTPUTS: usize = 256;
+
+/// A transaction the wallet made (`wallet_sent`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletSent {
+    /// Its txid (internal order).
+    pub txid: [u8; 32],
+    /// The signed transaction.
+    pub tx: Vec<u8>,
+    /// Its fee, in satoshis.
+    pub fee: u64,
+    /// The account it spends from (0: P2WPKH; 1: P2TR).
+    pub kind: u8,
+    /// The ready peers it was announced to (none: not broadcast).
+    pub peers: Option<u32>,
+}
+
+impl Strict for WalletSent {
+    const MIN_SIZE: usize = 32 + 4 + 8 + 1 + 1;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.txid.strict_encode(out)?;
+        encode_blob(&self.tx, out)?;
+        self.fee.strict_encode(out)?;
+        self.kind.strict_encode(out)?;
+        self.peers.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(WalletSent {
+            txid: r.array()?,
+            tx: decode_blob(r)?,
+            fee: u64::strict_decode(r)?,
+            kind: u8::strict_decode(r)?,
+            peers: Option::<u32>::strict_decode(r)?,
         })
     }
 }

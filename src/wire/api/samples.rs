@@ -9,7 +9,8 @@
 
 use crate::wire::api::bp::{
     AccountBalance, AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
-    TxInfo, TxStatus, WalletTx, WalletUtxo, WatchHit, WatchInfo, WatchSynced, WatchTarget,
+    TxInfo, TxStatus, WalletSent, WalletTx, WalletUtxo, WatchHit, WatchInfo, WatchSynced,
+    WatchTarget,
 };
 use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
@@ -317,6 +318,23 @@ pub fn bp() -> Vec<Msg> {
             height: None,
             time: None,
         }]),
+        BpMsg::WalletSend {
+            address: "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pqcpvkl".into(),
+            sats: 100_000,
+            fee_rate: Some(2),
+            dry_run: true,
+        },
+        BpMsg::WalletSent(WalletSent {
+            txid: [4; 32],
+            tx: vec![2, 0, 0, 0],
+            fee: 282,
+            kind: 0,
+            peers: Some(1),
+        }),
+        BpMsg::WalletFund {
+            outputs: vec![(vec![0x00, 0x20, 1, 2], 1_000_000)],
+            fee_rate: None,
+        },
         BpMsg::SignerInfo,
         BpMsg::SignerAccounts {
             fingerprint: [0x73, 0xc5, 0xda, 0x0a],
@@ -384,6 +402,9 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::WalletUtxoList(_)
             | BpMsg::WalletHistory
             | BpMsg::WalletTxList(_)
+            | BpMsg::WalletSend { .. }
+            | BpMsg::WalletSent(_)
+            | BpMsg::WalletFund { .. }
             | BpMsg::SignerInfo
             | BpMsg::SignerAccounts { .. }
             | BpMsg::GetAddress { .. }

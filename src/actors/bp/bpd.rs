@@ -7,7 +7,7 @@ use crate::actors::conn::Command;
 use crate::actors::manager::Extension;
 use crate::bus::Deliver;
 use crate::wire::api::bp::{BlockQuery, BpMsg};
-use crate::wire::api::{code, Msg, ServiceId};
+use crate::wire::api::{code, ApiError, Msg, ServiceId};
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Transaction};
 use std::sync::Arc;
@@ -30,18 +30,18 @@ impl Bpd {
         &self,
         address: &str,
         sats: u64,
-    ) -> Result<(bitcoin::ScriptBuf, bitcoin::Amount), Msg> {
+    ) -> Result<(bitcoin::ScriptBuf, bitcoin::Amount), ApiError> {
         let a: bitcoin::Address<bitcoin::address::NetworkUnchecked> = address
             .parse()
-            .map_err(|_| Msg::failure(code::INVALID_ARGUMENT, "not a Bitcoin address"))?;
+            .map_err(|_| ApiError::new(code::INVALID_ARGUMENT, "not a Bitcoin address"))?;
         let a = a.require_network(self.state.config.network).map_err(|_| {
-            Msg::failure(
+            ApiError::new(
                 code::INVALID_ARGUMENT,
                 format!("not an address of {}", self.state.config.network),
             )
         })?;
         if sats == 0 || sats > 21_000_000 * 100_000_000 {
-            return Err(Msg::failure(
+            return Err(ApiError::new(
                 code::INVALID_ARGUMENT,
                 "an amount of 0 or above 21 million bitcoin",
             ));
@@ -149,7 +149,7 @@ impl Extension for Bpd {
                     Ok(sent) => BpMsg::WalletSent(sent).into(),
                     Err(e) => e.into(),
                 },
-                Err(e) => e,
+                Err(e) => e.into(),
             },
             Msg::Bp(BpMsg::WalletFund { outputs, fee_rate }) => {
                 let outputs: Vec<_> = outputs

@@ -1051,3 +1051,64 @@ fn bp_send_pays_bcoin_which_mines_it_and_the_change_comes_back() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn bp_fees_come_from_the_config_raised_to_a_peers_feefilter() {
+    let node = Node::start("bp", &["--network", "regtest", "--listen", "127.0.0.1:0"]);
+    let rates = |node: &Node| -> Vec<(u64, u64, String)> {
+        bp_json(node, &["fees"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["target_blocks"].as_u64().unwrap(),
+                    f["sat_per_vb"].as_u64().unwrap(),
+                    f["source"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let config = |t, r| (t, r, "config".to_string());
+    assert_eq!(
+        rates(&node),
+        vec![config(1, 10), config(6, 4), config(144, 2)]
+    );
+    // A peer whose BIP133 feefilter is 5,000 sat/kvB: nothing below 5 sat/vB would reach it.
+    let addr = node.info_json()["listening"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut peer = Command::new(python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/btc_hostile.py"
+        ))
+        .args([host, port, "feefilter", "5000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(peer.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let mut got = Vec::new();
+    wait_until(Duration::from_secs(30), "the feefilter counts", || {
+        got = rates(&node);
+        got[1].1 == 5
+    });
+    assert_eq!(got[0], config(1, 10));
+    for (i, target) in [(1, 6), (2, 144)] {
+        assert_eq!((got[i].0, got[i].1), (target, 5));
+        assert!(
+            got[i].2.starts_with("feefilter of 127.0.0.13:"),
+            "{:?}",
+            got[i]
+        );
+    }
+    drop(peer.stdin.take());
+    let _ = peer.wait();
+}

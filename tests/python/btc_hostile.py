@@ -14,6 +14,8 @@ Cases:
   unconnecting     headers whose parent nobody knows, 15 times    -> {"closed_after": N}
   junk_flood       200 unknown 100-kB messages, then a ping        -> {"pong": 9, "sent_bytes": ...}
   take_tx          (honest) prints "ready", waits for a tx inv, asks for it -> {"inv_type", "tx"}
+  feefilter        (honest) sends BIP133 feefilter RATE (sat/kvB, the 4th argument), prints
+                   "ready", answers pings until stdin closes               -> {"closed": false}
 
 Block cases (usage: btc_hostile.py HOST PORT CASE FILE HEIGHT): FILE holds the raw blocks of a
 chain, heights 1.. one hex line each. The peer serves that chain's headers and blocks honestly,
@@ -255,12 +257,18 @@ def serve_chain(p, blocks, height, case):
             return served, bad_sent, True
 
 
+def select_stdin_closed():
+    import select
+    r, _, _ = select.select([sys.stdin], [], [], 0)
+    return bool(r) and sys.stdin.read(1) == ""
+
+
 def main():
     host, port, case = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     source = {"bad_magic": "127.0.0.2", "bad_checksum": "127.0.0.3", "oversize": "127.0.0.4",
               "bad_pow": "127.0.0.5", "unconnecting": "127.0.0.6", "junk_flood": "127.0.0.7",
               "take_tx": "127.0.0.8", "bad_merkle": "127.0.0.9", "mutated": "127.0.0.10",
-              "heavy": "127.0.0.11", "unrequested": "127.0.0.12"}[case]
+              "heavy": "127.0.0.11", "unrequested": "127.0.0.12", "feefilter": "127.0.0.13"}[case]
     p = Peer(host, port, source)
     if case in ("bad_merkle", "mutated", "heavy", "unrequested"):
         with open(sys.argv[4]) as f:
@@ -271,6 +279,21 @@ def main():
         out = {"closed": closed, "served": served, "bad_sent": bad_sent or case == "unrequested"}
         again = Peer(host, port, source)
         out["refused_after"] = again.closed()
+    elif case == "feefilter":
+        p.handshake()
+        p.send(frame("feefilter", struct.pack("<q", int(sys.argv[4]))))
+        print("ready", flush=True)
+        p.s.settimeout(0.5)
+        while not select_stdin_closed():
+            try:
+                m = p.recv_msg()
+            except socket.timeout:
+                continue
+            if m is None:
+                break
+            if m[0] == "ping":
+                p.send(frame("pong", m[1]))
+        out = {"closed": False}
     elif case == "bad_magic":
         p.send(frame("version", version_payload(), magic=MAINNET))
         out = {"closed": p.closed()}

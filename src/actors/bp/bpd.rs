@@ -166,6 +166,7 @@ impl Extension for Bpd {
                     Err(e) => e.into(),
                 }
             }
+            Msg::Bp(BpMsg::GetFees) => BpMsg::FeeRates(self.state.fees()).into(),
             Msg::Bp(BpMsg::SubscribeBlocks) => match self.state.subscribe(bus.clone(), env) {
                 Ok(()) => Msg::Success(Some("subscribed to block events".into())),
                 Err(e) => Msg::failure(code::BUSY, e),

@@ -43,7 +43,7 @@ pub static NODE: NodeDef = NodeDef {
         connection_names: &["wired-"],
     },
     defaults: include_str!("../../../config/bp.toml"),
-    sections: &["wire", "signer", "chain"],
+    sections: &["wire", "signer", "chain", "fees"],
     list_flags: &[("listen", "wire.listen"), ("connect", "wire.connect")],
     settings: |s| Ok(Arc::new(BpSettings::read(s)?)),
     counters: &[crate::lograte::Scope::Every, crate::lograte::Scope::Peers],
@@ -72,6 +72,14 @@ struct RawChain {
     index_from: i64,
 }
 
+/// `[fees]` as written in the config.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawFees {
+    targets: Vec<Vec<u64>>,
+    default_target: u64,
+}
+
 /// `[signer]` as written in the config.
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +103,10 @@ pub struct BpSettings {
     pub admission: AdmissionConfig,
     /// The first height to index (`None`: the tip when the index was created; regtest 0).
     pub index_from: Option<u32>,
+    /// Fee rates: (confirmation target in blocks, sat/vB), by target.
+    pub fees: Vec<(u32, u64)>,
+    /// The target of a wallet transaction without a fee rate.
+    pub default_target: u32,
 }
 
 impl BpSettings {
@@ -130,6 +142,35 @@ impl BpSettings {
                 ))
             }
         };
+        let raw_fees: RawFees = s.table("fees")?;
+        let mut fees = Vec::new();
+        for t in &raw_fees.targets {
+            match t.as_slice() {
+                [target, rate] if (1..=1008).contains(target) && (1..=10_000).contains(rate) => {
+                    fees.push((*target as u32, *rate))
+                }
+                _ => {
+                    return Err(s.bad(
+                        "fees.targets",
+                        format!("{t:?} is not [target blocks 1..=1008, sat/vB 1..=10000]"),
+                    ))
+                }
+            }
+        }
+        fees.sort_unstable();
+        fees.dedup_by_key(|f| f.0);
+        if fees.is_empty() {
+            return Err(s.bad("fees.targets", "no target".into()));
+        }
+        let default_target = u32::try_from(raw_fees.default_target)
+            .ok()
+            .filter(|t| fees.iter().any(|f| f.0 == *t))
+            .ok_or_else(|| {
+                s.bad(
+                    "fees.default_target",
+                    format!("{} is not one of the targets", raw_fees.default_target),
+                )
+            })?;
         let signer: RawSigner = s.table("signer")?;
         let mut extra_sighash = Vec::new();
         for name in &signer.allowed_sighash {
@@ -146,6 +187,8 @@ impl BpSettings {
         }
         Ok(BpSettings {
             index_from,
+            fees,
+            default_target,
             extra_sighash,
             connect: w.connect,
             listen: w.listen,
@@ -241,6 +284,10 @@ pub struct BpConfig {
     pub index_from: Option<u32>,
     /// The signer's accounts: kind, receive and change descriptors (the wallet tracks them).
     pub accounts: Vec<(crate::signer::AccountKind, String, String)>,
+    /// Fee rates per target (`[fees] targets`).
+    pub fees: Vec<(u32, u64)>,
+    /// The target of a wallet transaction without a fee rate.
+    pub default_target: u32,
 }
 
 /// Opens the chain store, binds the listeners and dials the peers of `settings`.
@@ -257,6 +304,8 @@ pub fn start_wire(
         admission: settings.admission.clone(),
         index_from: settings.index_from,
         accounts,
+        fees: settings.fees.clone(),
+        default_target: settings.default_target,
     };
     let state = BpState::open(config, data_dir)?;
     // The download's clock: stalled requests are taken back once a second.

@@ -53,6 +53,8 @@ struct Peer {
     ip: Option<IpAddr>,
     opened: Instant,
     counters: Arc<crate::actors::tcp::Counters>,
+    /// Its BIP133 `feefilter`, sat/kvB.
+    feefilter: Option<u64>,
 }
 
 /// A client waiting for a block from a peer: for the block, or for one of its transactions.
@@ -339,7 +341,7 @@ impl BpState {
         broadcast: bool,
     ) -> Result<crate::wire::api::bp::WalletSent, crate::wire::api::ApiError> {
         use crate::wire::api::ApiError;
-        let rate = fee_rate.unwrap_or(DEFAULT_FEE_RATE);
+        let rate = fee_rate.unwrap_or_else(|| self.default_fee_rate());
         if !(1..=MAX_FEE_RATE).contains(&rate) {
             return Err(ApiError::new(
                 code::INVALID_ARGUMENT,
@@ -550,6 +552,7 @@ impl BpState {
                 ip,
                 opened: Instant::now(),
                 counters,
+                feefilter: None,
             },
         );
     }
@@ -669,6 +672,55 @@ impl BpState {
         if let Some(p) = lock(&self.inner).peers.get_mut(&conn) {
             p.addr = addr;
         }
+    }
+
+    /// A peer's BIP133 `feefilter` (sat/kvB; negative or above 21 million bitcoin is no filter).
+    pub fn set_feefilter(&self, conn: u64, sat_per_kvb: i64) {
+        let v = u64::try_from(sat_per_kvb)
+            .ok()
+            .filter(|v| *v <= bitcoin::Amount::MAX_MONEY.to_sat());
+        if let Some(p) = lock(&self.inner).peers.get_mut(&conn) {
+            p.feefilter = v;
+        }
+    }
+
+    /// The fee rate per target of `[fees]`, each raised to the highest `feefilter` of the ready
+    /// peers, with where it came from.
+    pub fn fees(&self) -> Vec<crate::wire::api::bp::FeeRate> {
+        let floor = {
+            let t = lock(&self.inner);
+            t.peers
+                .values()
+                .filter(|p| p.ready.is_some())
+                .filter_map(|p| Some((p.feefilter?.div_ceil(1000), p.addr.clone())))
+                .max_by_key(|f| f.0)
+        };
+        self.config
+            .fees
+            .iter()
+            .map(|(target, rate)| match &floor {
+                Some((f, addr)) if *f > *rate => crate::wire::api::bp::FeeRate {
+                    target: *target,
+                    sat_per_vb: *f,
+                    source: format!("feefilter of {addr} (config: {rate})"),
+                },
+                _ => crate::wire::api::bp::FeeRate {
+                    target: *target,
+                    sat_per_vb: *rate,
+                    source: "config".into(),
+                },
+            })
+            .collect()
+    }
+
+    /// The fee rate of a wallet transaction without one: `[fees] default_target`'s.
+    fn default_fee_rate(&self) -> u64 {
+        let target = self.config.default_target;
+        self.fees()
+            .into_iter()
+            .find(|f| f.target == target)
+            .map(|f| f.sat_per_vb)
+            .unwrap_or(2)
     }
 
     /// A ping was answered.
@@ -1242,8 +1294,5 @@ fn unconfirmed_msg(watches: &Watches, hit: &Hit, block: BlockHash) -> Option<(St
     ))
 }
 
-/// The fee rate of a wallet transaction when none is given, sat/vB: Core's default minimum
-/// relay fee is 1; 2 leaves room above it. (No estimate yet: docs/API.md says why.)
-pub const DEFAULT_FEE_RATE: u64 = 2;
 /// The highest fee rate a wallet transaction may ask for, sat/vB (a typo guard).
 pub const MAX_FEE_RATE: u64 = 10_000;

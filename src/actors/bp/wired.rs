@@ -127,6 +127,7 @@ impl Wire {
                 let size = block.total_size();
                 self.state.on_block(self.conn, block, size)?;
             }
+            NetworkMessage::FeeFilter(rate) => self.state.set_feefilter(self.conn, rate),
             NetworkMessage::NotFound(items) => {
                 for i in items {
                     if let Inventory::Block(h) | Inventory::WitnessBlock(h) = i {

@@ -55,13 +55,15 @@ pub enum BpCmd {
         address: String,
         /// Satoshis.
         sat: u64,
-        /// Fee rate in sat/vB (default 2).
+        /// Fee rate in sat/vB (default: `[fees] default_target`'s, see `bp fees`).
         #[arg(long)]
         fee_rate: Option<u64>,
         /// Build and sign it, print it, and neither broadcast it nor count it as sent.
         #[arg(long)]
         dry_run: bool,
     },
+    /// The fee rates per confirmation target, and where each comes from.
+    Fees,
     /// Announce a raw transaction (hex) to the peers.
     Broadcast {
         /// The serialized transaction in hex.
@@ -216,6 +218,7 @@ pub fn run(args: ClientArgs<BpCmd>) -> Result<(), String> {
             .slow()
         }
         BpCmd::Balance => Request::new(BpMsg::WalletBalance, Box::new(balance)),
+        BpCmd::Fees => Request::new(BpMsg::GetFees, Box::new(fees)),
         BpCmd::Send {
             address,
             sat,
@@ -433,6 +436,32 @@ fn account_name(kind: u8) -> &'static str {
     AccountKind::from_tag(kind)
         .map(|k| k.name())
         .unwrap_or("unknown")
+}
+
+fn fees(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Bp(BpMsg::FeeRates(list)) = reply else {
+        return Err(render::unexpected(&reply));
+    };
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|f| {
+                serde_json::json!({ "target_blocks": f.target, "sat_per_vb": f.sat_per_vb,
+                    "source": f.source })
+            })
+            .collect();
+        emit!("{}", serde_json::Value::Array(v));
+    } else {
+        for f in &list {
+            emit!(
+                "{:>5} blocks  {:>6} sat/vB  {}",
+                f.target,
+                f.sat_per_vb,
+                f.source
+            );
+        }
+    }
+    Ok(())
 }
 
 fn sent(reply: Msg, json: bool) -> Result<(), String> {

@@ -142,6 +142,10 @@ message_set! {
             /// Fee rate in sat/vB (none: the node's default).
             fee_rate: Option<u64>,
         } = 0x0348 as Request,
+        /// Request: the fee rates the node uses, per confirmation target.
+        GetFees = 0x0350 as Request,
+        /// Final reply to `GetFees`.
+        FeeRates(Vec<FeeRate>) = 0x0351 as Final,
         /// Request (to `signd`): the signer's master fingerprint and accounts.
         SignerInfo = 0x0320 as Request,
         /// Final reply to `SignerInfo`.
@@ -187,7 +191,9 @@ impl BpMsg {
             | BpMsg::SignerInfo
             | BpMsg::WalletBalance
             | BpMsg::WalletUtxos
-            | BpMsg::WalletHistory => Ok(()),
+            | BpMsg::WalletHistory
+            | BpMsg::GetFees => Ok(()),
+            BpMsg::FeeRates(v) => encode_list(v, out),
             BpMsg::WalletBalances(v) => encode_list(v, out),
             BpMsg::WalletUtxoList(v) => encode_list(v, out),
             BpMsg::WalletTxList(v) => encode_list(v, out),
@@ -378,6 +384,8 @@ impl BpMsg {
                     fee_rate: Option::<u64>::strict_decode(r)?,
                 }
             }
+            0x0350 => BpMsg::GetFees,
+            0x0351 => BpMsg::FeeRates(decode_list(r)?),
             0x0320 => BpMsg::SignerInfo,
             0x0321 => BpMsg::SignerAccounts {
                 fingerprint: r.array()?,
@@ -713,6 +721,34 @@ impl Strict for WalletUtxo {
             chain: u8::strict_decode(r)?,
             index: u32::strict_decode(r)?,
             height: Option::<u32>::strict_decode(r)?,
+        })
+    }
+}
+
+/// A fee rate for a confirmation target (`fee_rates`), and where it comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeeRate {
+    /// Blocks.
+    pub target: u32,
+    /// sat/vB.
+    pub sat_per_vb: u64,
+    /// `config` (`[fees] targets`), or `feefilter of PEER` (raised to a ready peer's BIP133
+    /// filter).
+    pub source: String,
+}
+
+impl Strict for FeeRate {
+    const MIN_SIZE: usize = 4 + 8 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.target.strict_encode(out)?;
+        self.sat_per_vb.strict_encode(out)?;
+        encode_string(&self.source, MAX_TEXT, out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(FeeRate {
+            target: u32::strict_decode(r)?,
+            sat_per_vb: u64::strict_decode(r)?,
+            source: decode_string(r, MAX_TEXT)?,
         })
     }
 }

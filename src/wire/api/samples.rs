@@ -8,9 +8,9 @@
 //! refuse (`127.0.0.1:1`), node ids are not connected peers.
 
 use crate::wire::api::bp::{
-    AccountBalance, AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, PsbtSigned,
-    TxInfo, TxStatus, WalletSent, WalletTx, WalletUtxo, WatchHit, WatchInfo, WatchSynced,
-    WatchTarget,
+    AccountBalance, AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, FeeRate,
+    PsbtSigned, TxInfo, TxStatus, WalletSent, WalletTx, WalletUtxo, WatchHit, WatchInfo,
+    WatchSynced, WatchTarget,
 };
 use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
@@ -335,6 +335,12 @@ pub fn bp() -> Vec<Msg> {
             outputs: vec![(vec![0x00, 0x20, 1, 2], 1_000_000)],
             fee_rate: None,
         },
+        BpMsg::GetFees,
+        BpMsg::FeeRates(vec![FeeRate {
+            target: 6,
+            sat_per_vb: 4,
+            source: "config".into(),
+        }]),
         BpMsg::SignerInfo,
         BpMsg::SignerAccounts {
             fingerprint: [0x73, 0xc5, 0xda, 0x0a],
@@ -405,6 +411,8 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::WalletSend { .. }
             | BpMsg::WalletSent(_)
             | BpMsg::WalletFund { .. }
+            | BpMsg::GetFees
+            | BpMsg::FeeRates(_)
             | BpMsg::SignerInfo
             | BpMsg::SignerAccounts { .. }
             | BpMsg::GetAddress { .. }

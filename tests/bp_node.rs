@@ -686,8 +686,12 @@ fn add_watch_body(owner: &str, id: &str, script: &[u8]) -> Vec<u8> {
     b
 }
 
-/// A `subscribe_watches` body.
+/// A `subscribe_watches` body (without the filtered-block feed).
 fn subscribe_watches_body(owner: &str, since: Option<&[u8]>) -> Vec<u8> {
+    subscribe_body(owner, since, false)
+}
+
+fn subscribe_body(owner: &str, since: Option<&[u8]>, filtered: bool) -> Vec<u8> {
     let mut b = string(owner);
     match since {
         None => b.push(0),
@@ -696,6 +700,7 @@ fn subscribe_watches_body(owner: &str, since: Option<&[u8]>) -> Vec<u8> {
             b.extend_from_slice(h);
         }
     }
+    b.push(filtered as u8);
     b
 }
 
@@ -1111,4 +1116,91 @@ fn bp_fees_come_from_the_config_raised_to_a_peers_feefilter() {
     }
     drop(peer.stdin.take());
     let _ = peer.wait();
+}
+
+/// (height, display hash, number of transactions) of a `filtered_block`, or of a
+/// `block_disconnected` (number none).
+fn feed_event(raw: &Raw) -> (u16, u32, String, Option<u16>) {
+    loop {
+        let r = raw.recv_msg();
+        let mut c = Cursor(&r.body);
+        match r.type_id {
+            0x033a => {
+                let height = c.u32();
+                let hash = display(&c.take(32));
+                c.take(80);
+                return (r.type_id, height, hash, Some(c.u16()));
+            }
+            0x0312 => {
+                let height = c.u32();
+                return (r.type_id, height, display(&c.take(32)), None);
+            }
+            // tx_confirmed / tx_unconfirmed: the per-watch events, checked elsewhere.
+            0x0337 | 0x0338 | 0x0339 => continue,
+            other => panic!("unexpected {other:#06x}"),
+        }
+    }
+}
+
+#[test]
+fn the_filtered_block_feed_gives_every_block_with_only_the_watched_transactions() {
+    let mut bcoin = Bcoin::start(110);
+    let node = Node::start("bp", &["--network", "regtest", "--connect", &bcoin.addr()]);
+    wait_indexed(&node, 110);
+    let script: Vec<u8> = [&[0x00, 0x14][..], &[0x88; 20]].concat();
+    let script_hex: String = script.iter().map(|b| format!("{b:02x}")).collect();
+    let feed = Raw::connect(&node.api_endpoint(), other_id("chainlistener"));
+    feed.send(
+        &manager_id("bp"),
+        &payload(0x0330, 1, &add_watch_body("ln", "fund", &script)),
+    );
+    assert_eq!(feed.recv_msg().type_id, 0x0331);
+    feed.send(
+        &manager_id("bp"),
+        &payload(0x0335, 2, &subscribe_body("ln", None, true)),
+    );
+    let r = feed.recv_msg();
+    assert_eq!(r.type_id, 0x0336);
+    let mut c = Cursor(&r.body);
+    c.u32();
+    assert_eq!(c.u32(), 110);
+    let h110 = c.take(32);
+    // A payment to the script and two other payments in 111, nothing of ours in 112.
+    bcoin.cmd(&format!("send {script_hex} 40000"));
+    bcoin.cmd(&format!("send 0014{} 1000", "99".repeat(20)));
+    bcoin.cmd(&format!("send 0014{} 2000", "98".repeat(20)));
+    let b111 = bcoin.cmd("mine 1")["hash"].as_str().unwrap().to_string();
+    let b112 = bcoin.cmd("mine 1")["hash"].as_str().unwrap().to_string();
+    assert_eq!(
+        feed_event(&feed),
+        (0x033a, 111, b111.clone(), Some(1)),
+        "only ours of 4"
+    );
+    assert_eq!(feed_event(&feed), (0x033a, 112, b112.clone(), Some(0)));
+    // 112 is replaced by 112' and 113': disconnected, then the new blocks.
+    let r = bcoin.cmd("reorg 1");
+    assert_eq!(feed_event(&feed), (0x0312, 112, b112, None));
+    let (t, h, _, n) = feed_event(&feed);
+    assert_eq!((t, h, n), (0x033a, 112, Some(0)));
+    assert_eq!(
+        feed_event(&feed),
+        (
+            0x033a,
+            113,
+            r["hash"].as_str().unwrap().to_string(),
+            Some(0)
+        )
+    );
+    // A listener that starts over from 110 gets the same blocks of the best chain again.
+    let again = Raw::connect(&node.api_endpoint(), other_id("chainlistener2"));
+    again.send(
+        &manager_id("bp"),
+        &payload(0x0335, 3, &subscribe_body("ln", Some(&h110), true)),
+    );
+    let r = again.recv_msg();
+    assert_eq!(r.type_id, 0x0336);
+    assert_eq!(Cursor(&r.body).u32(), 4, "tx_confirmed and three blocks");
+    assert_eq!(feed_event(&again), (0x033a, 111, b111, Some(1)));
+    assert_eq!(feed_event(&again).1, 112);
+    assert_eq!(feed_event(&again).1, 113);
 }

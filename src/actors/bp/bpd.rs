@@ -126,8 +126,15 @@ impl Extension for Bpd {
             Msg::Bp(BpMsg::ListWatches { owner }) => {
                 BpMsg::WatchList(self.state.list_watches(owner)).into()
             }
-            Msg::Bp(BpMsg::SubscribeWatches { owner, since }) => {
-                match self.state.subscribe_watches(bus, env, owner, *since) {
+            Msg::Bp(BpMsg::SubscribeWatches {
+                owner,
+                since,
+                filtered,
+            }) => {
+                match self
+                    .state
+                    .subscribe_watches(bus, env, owner, *since, *filtered)
+                {
                     Ok(()) => return None, // answered, and the replay sent
                     Err(e) => e.into(),
                 }

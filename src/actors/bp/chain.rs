@@ -61,6 +61,17 @@ pub struct Indexed {
     pub tip: Option<(u32, BlockHash)>,
     /// The watches' hits in the committed blocks, in order: (hit, block hash, transaction).
     pub hits: Vec<(Hit, BlockHash, Vec<u8>)>,
+    /// The committed blocks' heights and headers, in order.
+    pub committed: Vec<(u32, Header)>,
+}
+
+/// What left the index in a reorganisation, newest first.
+#[derive(Debug, Default)]
+pub struct Left {
+    /// The watches' hits, with their block's hash.
+    pub hits: Vec<(Hit, BlockHash)>,
+    /// The blocks (height, hash).
+    pub blocks: Vec<(u32, BlockHash)>,
 }
 
 impl Blocks {
@@ -121,9 +132,9 @@ impl Blocks {
     pub fn follow_chain(
         &mut self,
         hash_at: &dyn Fn(u32) -> Option<BlockHash>,
-    ) -> Result<Vec<(Hit, BlockHash)>, StoreError> {
+    ) -> Result<Left, StoreError> {
         let mut undone = 0;
-        let mut left = Vec::new();
+        let mut left = Left::default();
         while let Some((h, hash)) = self.index.tip() {
             if hash_at(h) == Some(hash) {
                 break;
@@ -136,7 +147,9 @@ impl Blocks {
                 self.watches
                     .unmatch_block(self.index.store(), h, hash.to_byte_array(), prev)?;
             self.index.disconnect_tip(writes)?;
-            left.extend(hits.into_iter().rev().map(|hit| (hit, hash)));
+            left.hits
+                .extend(hits.into_iter().rev().map(|hit| (hit, hash)));
+            left.blocks.push((h, hash));
             undone += 1;
         }
         // Blocks waiting for a commit that left the best chain, and those above them.
@@ -251,6 +264,7 @@ impl Blocks {
             blocks: 0,
             tip: self.index.tip(),
             hits: Vec::new(),
+            committed: Vec::new(),
         };
         let Some(&(last, _, _)) = self.pending.last() else {
             return done;
@@ -301,6 +315,8 @@ impl Blocks {
             }
             done.blocks += chunk.len();
             done.hits.extend(hits);
+            done.committed
+                .extend(chunk.iter().map(|(h, b, _)| (*h, b.header)));
         }
         for (_, b, size) in pending {
             self.remember(Arc::new(b), size);

@@ -6,7 +6,7 @@
 //! Locks: `blocks` may take `chain` (through `hash_at`), never the other way round; `inner` is
 //! taken last and alone.
 
-use super::chain::{Blocks, Indexed};
+use super::chain::{Blocks, Indexed, Left};
 use super::watch::{self, Hit, HitKind, Watches};
 use super::wired::{Wire, Wired, WiredCmd};
 use super::BpConfig;
@@ -71,8 +71,9 @@ struct Inner {
     next_conn: u64,
     peers: BTreeMap<u64, Peer>,
     subscribers: Subscribers,
-    /// Subscribers of watch events, with the owner they follow.
-    watchers: Subscribers<String>,
+    /// Subscribers of watch events, with the owner they follow and whether they take the
+    /// filtered-block feed.
+    watchers: Subscribers<(String, bool)>,
     /// Blocks asked for: hash -> requests waiting.
     wanted: HashMap<BlockHash, Vec<Waiter>>,
     txs: HashMap<Wtxid, Transaction>,
@@ -211,7 +212,7 @@ impl BpState {
             if !accepted.change.disconnected.is_empty() {
                 let mut b = lock(&self.blocks);
                 match b.follow_chain(&|h| self.hash_at(h)) {
-                    Ok(left) => self.publish_unconfirmed(&b.watches, &left),
+                    Ok(left) => self.publish_left(&b.watches, &left),
                     Err(e) => {
                         tracing::error!(
                             "the transaction index cannot follow the reorganisation: {e}"
@@ -947,24 +948,67 @@ impl BpState {
     // --- watches ---
 
     fn publish_hits(&self, watches: &Watches, done: &Indexed, tip: u32) {
-        if done.hits.is_empty() {
+        let t = lock(&self.inner);
+        if t.watchers.is_empty() {
             return;
         }
-        let t = lock(&self.inner);
-        for (hit, block, tx) in &done.hits {
-            if let Some((owner, msg)) = hit_msg(watches, hit, *block, tx.clone(), tip) {
-                t.watchers.notify_if(&ServiceId::Bpd, &msg, |o| *o == owner);
+        let filtered: Vec<String> = t
+            .watchers
+            .iter()
+            .filter(|(_, (_, f))| *f)
+            .map(|(_, (o, _))| o.clone())
+            .collect();
+        let mut hits = done.hits.iter().peekable();
+        for (height, header) in &done.committed {
+            let mut txs_of: HashMap<String, Vec<(u32, Vec<u8>)>> = HashMap::new();
+            while let Some((hit, block, tx)) = hits.next_if(|(h, _, _)| h.height == *height) {
+                if let Some((owner, msg)) = hit_msg(watches, hit, *block, tx.clone(), tip) {
+                    t.watchers
+                        .notify_if(&ServiceId::Bpd, &msg, |(o, _)| *o == owner);
+                    let txs = txs_of.entry(owner).or_default();
+                    if txs.last().is_none_or(|(p, _)| *p != hit.pos) {
+                        txs.push((hit.pos, tx.clone()));
+                    }
+                }
+            }
+            for owner in &filtered {
+                let msg = Msg::Bp(BpMsg::FilteredBlock(crate::wire::api::bp::FilteredBlock {
+                    block: block_ref(*height, header),
+                    txs: txs_of.get(owner).cloned().unwrap_or_default(),
+                }));
+                t.watchers
+                    .notify_if(&ServiceId::Bpd, &msg, |(o, f)| *f && o == owner);
             }
         }
     }
 
-    fn publish_unconfirmed(&self, watches: &Watches, left: &[(Hit, BlockHash)]) {
+    fn publish_left(&self, watches: &Watches, left: &Left) {
+        // The headers first: `inner` is taken last and alone.
+        let refs: Vec<Option<BlockRef>> = left
+            .blocks
+            .iter()
+            .map(|(h, hash)| self.known_block_ref(hash, *h))
+            .collect();
         let t = lock(&self.inner);
-        for (hit, block) in left {
-            if let Some((owner, msg)) = unconfirmed_msg(watches, hit, *block) {
-                t.watchers.notify_if(&ServiceId::Bpd, &msg, |o| *o == owner);
+        let mut hits = left.hits.iter().peekable();
+        for ((_, hash), r) in left.blocks.iter().zip(refs) {
+            while let Some((hit, block)) = hits.next_if(|(_, b)| b == hash) {
+                if let Some((owner, msg)) = unconfirmed_msg(watches, hit, *block) {
+                    t.watchers
+                        .notify_if(&ServiceId::Bpd, &msg, |(o, _)| *o == owner);
+                }
+            }
+            if let Some(r) = r {
+                let msg = Msg::Bp(BpMsg::BlockDisconnected(r));
+                t.watchers.notify_if(&ServiceId::Bpd, &msg, |(_, f)| *f);
             }
         }
+    }
+
+    /// The `block_ref` of a known header (on the best chain or not).
+    fn known_block_ref(&self, hash: &BlockHash, height: u32) -> Option<BlockRef> {
+        let c = lock(&self.chain);
+        c.get(hash).map(|e| block_ref(height, &e.header))
     }
 
     /// `add_watch`: the watch from the index's next height.
@@ -1022,6 +1066,7 @@ impl BpState {
         env: &Envelope,
         owner: &str,
         since: Option<[u8; 32]>,
+        filtered: bool,
     ) -> Result<(), crate::wire::api::ApiError> {
         use crate::wire::api::ApiError;
         let b = lock(&self.blocks);
@@ -1062,6 +1107,11 @@ impl BpState {
                         }
                     }
                 }
+                if filtered {
+                    if let Some(r) = self.known_block_ref(&hash, g.height) {
+                        events.push(Msg::Bp(BpMsg::BlockDisconnected(r)));
+                    }
+                }
                 cur = g.prev;
                 steps += 1;
                 if steps > super::index::UNDO_DEPTH {
@@ -1075,33 +1125,51 @@ impl BpState {
         let mut last = (tip_h, tip_hash);
         let mut more = false;
         if from <= tip_h {
-            let hits = watch::hits_at(store, from, tip_h)?;
-            let mut current: Option<(u32, BlockHash)> = None;
-            for hit in hits {
-                if current.is_none_or(|c| c.0 != hit.height) {
-                    if let Some(c) = current {
-                        if events.len() >= MAX_REPLAY {
-                            last = c;
-                            more = true;
-                            break;
-                        }
+            // This owner's hits by height; with the filtered feed every height counts.
+            let mut by_height: BTreeMap<u32, Vec<Hit>> = BTreeMap::new();
+            for hit in watch::hits_at(store, from, tip_h)? {
+                if b.watches.get(&hit.watch).is_some_and(|w| w.owner == owner) {
+                    by_height.entry(hit.height).or_default().push(hit);
+                }
+            }
+            let heights: Vec<u32> = if filtered {
+                (from..=tip_h).collect()
+            } else {
+                by_height.keys().copied().collect()
+            };
+            let tip = self.tip().0;
+            let mut done: Option<(u32, BlockHash)> = None;
+            for h in heights {
+                if let (Some(d), true) = (done, events.len() >= MAX_REPLAY) {
+                    last = d;
+                    more = true;
+                    break;
+                }
+                let r = b.index.block(h)?.ok_or_else(|| {
+                    ApiError::new(code::SERVICE_FAILED, "the index lacks a block record")
+                })?;
+                let mut txs: Vec<(u32, Vec<u8>)> = Vec::new();
+                for hit in by_height.get(&h).into_iter().flatten() {
+                    let tx = watch::hit_tx(store, hit.height, hit.pos)?;
+                    if txs.last().is_none_or(|(p, _)| *p != hit.pos) {
+                        txs.push((hit.pos, tx.clone()));
                     }
-                    let r = b.index.block(hit.height)?.ok_or_else(|| {
-                        ApiError::new(code::SERVICE_FAILED, "the index lacks a block record")
+                    if let Some((_, msg)) = hit_msg(&b.watches, hit, r.hash, tx, tip) {
+                        events.push(msg);
+                    }
+                }
+                if filtered {
+                    let header = self.header_at(h).ok_or_else(|| {
+                        ApiError::new(code::SERVICE_FAILED, "the header chain lacks a block")
                     })?;
-                    current = Some((hit.height, r.hash));
+                    events.push(Msg::Bp(BpMsg::FilteredBlock(
+                        crate::wire::api::bp::FilteredBlock {
+                            block: block_ref(h, &header),
+                            txs,
+                        },
+                    )));
                 }
-                let (_, hash) = current.expect("set above");
-                let Some(w) = b.watches.get(&hit.watch) else {
-                    continue;
-                };
-                if w.owner != owner {
-                    continue;
-                }
-                let tx = watch::hit_tx(store, hit.height, hit.pos)?;
-                if let Some((_, msg)) = hit_msg(&b.watches, &hit, hash, tx, self.tip().0) {
-                    events.push(msg);
-                }
+                done = Some((h, r.hash));
             }
         }
         let synced = WatchSynced {
@@ -1118,7 +1186,7 @@ impl BpState {
         if !more {
             lock(&self.inner)
                 .watchers
-                .add(sub, owner.to_string())
+                .add(sub, (owner.to_string(), filtered))
                 .map_err(|e| ApiError::new(code::BUSY, e))?;
         }
         Ok(())

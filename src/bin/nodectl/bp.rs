@@ -846,6 +846,7 @@ fn watch_target(
         BpMsg::SubscribeWatches {
             owner: CLI_OWNER.into(),
             since: last.get().map(|l| l.1),
+            filtered: false,
         }
         .into()
     };

@@ -89,6 +89,9 @@ message_set! {
             owner: String,
             /// The last block the subscriber saw.
             since: Option<[u8; 32]>,
+            /// Also the filtered-block feed: `filtered_block` for every block (after its
+            /// events), `block_disconnected` for every block that leaves.
+            filtered: bool,
         } = 0x0335 as Request,
         /// Final reply to `SubscribeWatches`: the replay that follows it.
         WatchSynced(WatchSynced) = 0x0336 as Final,
@@ -107,6 +110,9 @@ message_set! {
             /// The block that left.
             block: [u8; 32],
         } = 0x0339 as OneWay,
+        /// Notification (filtered feed): a block, with only the transactions that touch the
+        /// subscriber's watches.
+        FilteredBlock(FilteredBlock) = 0x033a as OneWay,
         /// Request: the wallet's balance, per account.
         WalletBalance = 0x0340 as Request,
         /// Final reply to `WalletBalance`.
@@ -272,10 +278,16 @@ impl BpMsg {
                 encode_len(list.len(), MAX_LIST, out)?;
                 list.iter().try_for_each(|w| w.strict_encode(out))
             }
-            BpMsg::SubscribeWatches { owner, since } => {
+            BpMsg::SubscribeWatches {
+                owner,
+                since,
+                filtered,
+            } => {
                 encode_string(owner, MAX_SERVICE_NAME, out)?;
-                since.strict_encode(out)
+                since.strict_encode(out)?;
+                filtered.strict_encode(out)
             }
+            BpMsg::FilteredBlock(f) => f.strict_encode(out),
             BpMsg::WatchSynced(w) => w.strict_encode(out),
             BpMsg::TxConfirmed(h) | BpMsg::OutpointSpent(h) => h.strict_encode(out),
             BpMsg::TxUnconfirmed {
@@ -348,7 +360,9 @@ impl BpMsg {
             0x0335 => BpMsg::SubscribeWatches {
                 owner: decode_string(r, MAX_SERVICE_NAME)?,
                 since: Option::<[u8; 32]>::strict_decode(r)?,
+                filtered: bool::strict_decode(r)?,
             },
+            0x033a => BpMsg::FilteredBlock(FilteredBlock::strict_decode(r)?),
             0x0336 => BpMsg::WatchSynced(WatchSynced::strict_decode(r)?),
             0x0337 => BpMsg::TxConfirmed(WatchHit::strict_decode(r)?),
             0x0338 => BpMsg::OutpointSpent(WatchHit::strict_decode(r)?),
@@ -939,6 +953,38 @@ impl Strict for WatchSynced {
             hash: r.array()?,
             more: bool::strict_decode(r)?,
         })
+    }
+}
+
+/// A block of the filtered feed (`filtered_block`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilteredBlock {
+    /// The block.
+    pub block: BlockRef,
+    /// (position, serialized transaction) of the transactions that touch the subscriber's
+    /// watches, in block order.
+    pub txs: Vec<(u32, Vec<u8>)>,
+}
+
+impl Strict for FilteredBlock {
+    const MIN_SIZE: usize = BlockRef::MIN_SIZE + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.block.strict_encode(out)?;
+        encode_len(self.txs.len(), MAX_LIST, out)?;
+        for (pos, tx) in &self.txs {
+            pos.strict_encode(out)?;
+            encode_blob(tx, out)?;
+        }
+        Ok(())
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        let block = BlockRef::strict_decode(r)?;
+        let n = r.len_prefix(MAX_LIST, 4 + 4)?;
+        let mut txs = Vec::with_capacity(n);
+        for _ in 0..n {
+            txs.push((u32::strict_decode(r)?, decode_blob(r)?));
+        }
+        Ok(FilteredBlock { block, txs })
     }
 }
 

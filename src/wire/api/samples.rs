@@ -9,8 +9,8 @@
 
 use crate::wire::api::bp::{
     AccountBalance, AccountInfo, AddressInfo, BlockQuery, BlockRef, BpMsg, BtcPeerInfo, FeeRate,
-    PsbtSigned, TxInfo, TxStatus, WalletSent, WalletTx, WalletUtxo, WatchHit, WatchInfo,
-    WatchSynced, WatchTarget,
+    FilteredBlock, PsbtSigned, TxInfo, TxStatus, WalletSent, WalletTx, WalletUtxo, WatchHit,
+    WatchInfo, WatchSynced, WatchTarget,
 };
 use crate::wire::api::lnp::Protocol;
 use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
@@ -255,7 +255,12 @@ pub fn bp() -> Vec<Msg> {
         BpMsg::SubscribeWatches {
             owner: "lnpd".into(),
             since: Some([9; 32]),
+            filtered: true,
         },
+        BpMsg::FilteredBlock(FilteredBlock {
+            block: b,
+            txs: vec![(1, vec![2, 0, 0, 0])],
+        }),
         BpMsg::WatchSynced(WatchSynced {
             events: 2,
             height: 12,
@@ -402,6 +407,7 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::TxConfirmed(_)
             | BpMsg::OutpointSpent(_)
             | BpMsg::TxUnconfirmed { .. }
+            | BpMsg::FilteredBlock(_)
             | BpMsg::WalletBalance
             | BpMsg::WalletBalances(_)
             | BpMsg::WalletUtxos

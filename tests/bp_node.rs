@@ -1136,7 +1136,7 @@ fn feed_event(raw: &Raw) -> (u16, u32, String, Option<u16>) {
                 return (r.type_id, height, display(&c.take(32)), None);
             }
             // tx_confirmed / tx_unconfirmed: the per-watch events, checked elsewhere.
-            0x0337 | 0x0338 | 0x0339 => continue,
+            0x0337..=0x0339 => continue,
             other => panic!("unexpected {other:#06x}"),
         }
     }

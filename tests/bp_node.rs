@@ -575,7 +575,18 @@ impl Watcher {
         w
     }
 
+    /// The next event other than `tx_seen` (whether a relayed transaction arrives before its
+    /// block is a race of the peers).
     fn next(&mut self) -> serde_json::Value {
+        loop {
+            let e = self.next_any();
+            if e["event"] != "tx_seen" {
+                return e;
+            }
+        }
+    }
+
+    fn next_any(&mut self) -> serde_json::Value {
         let mut line = String::new();
         self.out.read_line(&mut line).unwrap();
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("bp watch printed `{line}`"))
@@ -600,9 +611,18 @@ fn watches_report_payments_spends_and_reorganisations_as_they_happen() {
     let script = addr["script"].as_str().unwrap();
     let mut by_address = Watcher::start(&node, &["--address", address]);
 
-    // A payment to our address, mined at 111.
+    // A payment to our address: seen as bcoin relays it, then mined at 111.
     let paid = bcoin.cmd(&format!("send {script} 150000"));
     let txid = paid["txid"].as_str().unwrap().to_string();
+    let seen = by_address.next_any();
+    assert_eq!(
+        (seen["event"].as_str(), seen["txid"].as_str()),
+        (Some("tx_seen"), Some(txid.as_str())),
+        "{seen}"
+    );
+    assert_eq!(bp_tx(&node, &txid)["status"], "mempool");
+    let unconfirmed = bp_json(&node, &["balance"]);
+    assert_eq!(unconfirmed["unconfirmed"], 150_000, "{unconfirmed}");
     bcoin.cmd("mine 1");
     let e = by_address.next();
     assert_eq!(

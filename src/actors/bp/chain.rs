@@ -46,6 +46,8 @@ pub struct Blocks {
     /// [`RECENT_BLOCKS_BYTES`].
     recent: VecDeque<(BlockHash, Arc<Block>, usize)>,
     recent_bytes: usize,
+    /// Whether [`Indexed::mined`] is filled (the node keeps a relayed mempool).
+    pub track_mined: bool,
     /// Blocks in order, checked, waiting for the next commit (height, block, bytes).
     pending: Vec<(u32, Block, usize)>,
     pending_bytes: usize,
@@ -63,6 +65,8 @@ pub struct Indexed {
     pub hits: Vec<(Hit, BlockHash, Vec<u8>)>,
     /// The committed blocks' heights and headers, in order.
     pub committed: Vec<(u32, Header)>,
+    /// The txids of the committed blocks (they leave the relayed mempool).
+    pub mined: Vec<bitcoin::Txid>,
 }
 
 /// What left the index in a reorganisation, newest first.
@@ -101,6 +105,7 @@ impl Blocks {
             error: None,
             recent: VecDeque::new(),
             recent_bytes: 0,
+            track_mined: false,
             pending: Vec::new(),
             pending_bytes: 0,
             last_commit: Instant::now(),
@@ -265,6 +270,7 @@ impl Blocks {
             tip: self.index.tip(),
             hits: Vec::new(),
             committed: Vec::new(),
+            mined: Vec::new(),
         };
         let Some(&(last, _, _)) = self.pending.last() else {
             return done;
@@ -317,6 +323,11 @@ impl Blocks {
             done.hits.extend(hits);
             done.committed
                 .extend(chunk.iter().map(|(h, b, _)| (*h, b.header)));
+            if self.track_mined {
+                for (_, b, _) in chunk {
+                    done.mined.extend(b.txdata.iter().map(|t| t.compute_txid()));
+                }
+            }
         }
         for (_, b, size) in pending {
             self.remember(Arc::new(b), size);

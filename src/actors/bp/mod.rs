@@ -63,6 +63,7 @@ struct RawWire {
     max_handshakes_per_ip: u64,
     max_peers_per_ip: u64,
     trusted: Vec<String>,
+    relay_txs: bool,
 }
 
 /// `[chain]` as written in the config.
@@ -101,6 +102,8 @@ pub struct BpSettings {
     pub timers: Timers,
     /// The caps on inbound connections (src/actors/admission.rs).
     pub admission: AdmissionConfig,
+    /// Ask peers to announce their transactions (the relayed mempool, `tx_seen`).
+    pub relay_txs: bool,
     /// The first height to index (`None`: the tip when the index was created; regtest 0).
     pub index_from: Option<u32>,
     /// Fee rates: (confirmation target in blocks, sat/vB), by target.
@@ -186,6 +189,7 @@ impl BpSettings {
             extra_sighash.push(t);
         }
         Ok(BpSettings {
+            relay_txs: w.relay_txs,
             index_from,
             fees,
             default_target,
@@ -282,6 +286,8 @@ pub struct BpConfig {
     pub admission: AdmissionConfig,
     /// The first height to index (`[chain] index_from`).
     pub index_from: Option<u32>,
+    /// Ask peers to announce their transactions.
+    pub relay_txs: bool,
     /// The signer's accounts: kind, receive and change descriptors (the wallet tracks them).
     pub accounts: Vec<(crate::signer::AccountKind, String, String)>,
     /// Fee rates per target (`[fees] targets`).
@@ -303,6 +309,7 @@ pub fn start_wire(
         timers: settings.timers.clone(),
         admission: settings.admission.clone(),
         index_from: settings.index_from,
+        relay_txs: settings.relay_txs,
         accounts,
         fees: settings.fees.clone(),
         default_target: settings.default_target,

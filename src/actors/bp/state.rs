@@ -30,6 +30,7 @@ use actix::prelude::*;
 use bitcoin::block::Header;
 use bitcoin::consensus::encode;
 use bitcoin::hashes::Hash;
+use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Block, BlockHash, Transaction, Txid, Wtxid};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::{BTreeMap, HashMap};
@@ -77,6 +78,14 @@ struct Inner {
     /// Blocks asked for: hash -> requests waiting.
     wanted: HashMap<BlockHash, Vec<Waiter>>,
     txs: HashMap<Wtxid, Transaction>,
+    /// Unconfirmed transactions relayed by peers (unvalidated), oldest first, within
+    /// [`MEMPOOL_BYTES`].
+    mempool: HashMap<Txid, Transaction>,
+    mempool_order: std::collections::VecDeque<(Txid, usize)>,
+    mempool_bytes: usize,
+    /// Transactions asked of peers lately (txid or wtxid), oldest first: not asked twice.
+    asked: std::collections::HashSet<[u8; 32]>,
+    asked_order: std::collections::VecDeque<[u8; 32]>,
     discouraged: HashMap<IpAddr, Instant>,
     listening: Vec<(SocketAddr, actix_rt::task::JoinHandle<()>)>,
 }
@@ -135,7 +144,7 @@ impl BpState {
         }
         let (height, hash) = chain.tip();
         tracing::info!(restored, height, %hash, store = %path.display(), "header chain restored");
-        let blocks = Blocks::open(
+        let mut blocks = Blocks::open(
             data_dir,
             config.network,
             config.index_from,
@@ -143,6 +152,7 @@ impl BpState {
             &config.accounts,
             &|h| chain.hash_at(h),
         )?;
+        blocks.track_mined = config.relay_txs;
         Ok(Arc::new(BpState {
             config,
             chain: Mutex::new(chain),
@@ -156,6 +166,11 @@ impl BpState {
                 watchers: Subscribers::new("watch subscribers", MAX_SUBSCRIBERS),
                 wanted: HashMap::new(),
                 txs: HashMap::new(),
+                mempool: HashMap::new(),
+                mempool_order: std::collections::VecDeque::new(),
+                mempool_bytes: 0,
+                asked: std::collections::HashSet::new(),
+                asked_order: std::collections::VecDeque::new(),
                 discouraged: HashMap::new(),
                 listening: Vec::new(),
             }),
@@ -903,6 +918,21 @@ impl BpState {
 
     fn indexed(&self, b: &Blocks, done: &Indexed, tip: u32) {
         self.publish_hits(&b.watches, done, tip);
+        if !done.mined.is_empty() {
+            let mut t = lock(&self.inner);
+            for txid in &done.mined {
+                if let Some(tx) = t.mempool.remove(txid) {
+                    let size = tx.total_size();
+                    t.mempool_bytes -= size;
+                }
+            }
+            let Inner {
+                mempool,
+                mempool_order,
+                ..
+            } = &mut *t;
+            mempool_order.retain(|(id, _)| mempool.contains_key(id));
+        }
         if let (true, Some((h, hash))) = (done.blocks > 0, done.tip) {
             let txs = b.index.len();
             if h == tip {
@@ -1192,6 +1222,95 @@ impl BpState {
         Ok(())
     }
 
+    // --- relayed transactions ---
+
+    /// The transactions of an `inv` worth asking for: unknown, not asked lately (at most
+    /// [`MAX_ASK`] per `inv`).
+    pub fn wanted_txs(&self, items: &[Inventory]) -> Vec<Inventory> {
+        if !self.config.relay_txs {
+            return Vec::new();
+        }
+        let mut t = lock(&self.inner);
+        let mut want = Vec::new();
+        for i in items {
+            let (id, ask) = match i {
+                Inventory::Transaction(t) => (t.to_byte_array(), Inventory::WitnessTransaction(*t)),
+                Inventory::WTx(w) => (w.to_byte_array(), Inventory::WTx(*w)),
+                _ => continue,
+            };
+            let known = t.asked.contains(&id) || t.mempool.contains_key(&Txid::from_byte_array(id));
+            if known {
+                continue;
+            }
+            t.asked.insert(id);
+            t.asked_order.push_back(id);
+            while t.asked_order.len() > MAX_ASKED {
+                if let Some(old) = t.asked_order.pop_front() {
+                    t.asked.remove(&old);
+                }
+            }
+            want.push(ask);
+            if want.len() >= MAX_ASK {
+                break;
+            }
+        }
+        want
+    }
+
+    /// A transaction relayed by a peer: kept in the mempool (unvalidated: there is no UTXO set),
+    /// reported to the watches it touches (`tx_seen`), and given to the wallet (an incoming
+    /// payment shows as unconfirmed).
+    pub fn on_relayed_tx(&self, tx: Transaction) {
+        if !self.config.relay_txs {
+            return;
+        }
+        let txid = tx.compute_txid();
+        let size = tx.total_size();
+        {
+            let mut t = lock(&self.inner);
+            if t.mempool.contains_key(&txid) || size > MEMPOOL_BYTES {
+                return;
+            }
+            t.mempool_bytes += size;
+            t.mempool_order.push_back((txid, size));
+            t.mempool.insert(txid, tx.clone());
+            while t.mempool_bytes > MEMPOOL_BYTES {
+                let Some((old, s)) = t.mempool_order.pop_front() else {
+                    break;
+                };
+                if t.mempool.remove(&old).is_some() {
+                    t.mempool_bytes -= s;
+                }
+            }
+        }
+        let mut b = lock(&self.blocks);
+        if b.index.get(&txid).ok().flatten().is_some() {
+            return; // mined already
+        }
+        let keys = b.watches.match_tx(&tx);
+        if !keys.is_empty() {
+            let raw = encode::serialize(&tx);
+            let t = lock(&self.inner);
+            for k in keys {
+                if let Some(w) = b.watches.get(&k) {
+                    let msg = Msg::Bp(BpMsg::TxSeen {
+                        id: w.id.clone(),
+                        txid: txid.to_byte_array(),
+                        tx: raw.clone(),
+                    });
+                    let owner = w.owner.clone();
+                    t.watchers
+                        .notify_if(&ServiceId::Bpd, &msg, |(o, _)| *o == owner);
+                }
+            }
+        }
+        // The wallet keeps it with the next block's commit (an unconfirmed payment lost in a
+        // crash is seen again when it is mined).
+        for a in &mut b.wallets.accounts {
+            a.wallet.apply_unconfirmed_txs([(tx.clone(), unix_now())]);
+        }
+    }
+
     /// `get_tx`: the status of `txid`; for a mined one, the body comes from a peer's copy of
     /// its block (`None` returned: `reply` is answered when it arrives).
     pub fn get_tx(&self, txid: Txid, reply: (Bus, Envelope)) -> Option<Msg> {
@@ -1229,7 +1348,8 @@ impl BpState {
             self.want_block(m.hash, m.height, Waiter::Tx(bus, env, info, m.pos));
             return None;
         }
-        if let Some(tx) = self.tx(&id) {
+        let relayed = lock(&self.inner).mempool.get(&txid).cloned();
+        if let Some(tx) = self.tx(&id).or(relayed) {
             return Some(Msg::Bp(BpMsg::TxInfo(TxInfo {
                 txid: id,
                 status: TxStatus::Mempool,
@@ -1364,3 +1484,12 @@ fn unconfirmed_msg(watches: &Watches, hit: &Hit, block: BlockHash) -> Option<(St
 
 /// The highest fee rate a wallet transaction may ask for, sat/vB (a typo guard).
 pub const MAX_FEE_RATE: u64 = 10_000;
+
+/// Bytes of relayed unconfirmed transactions kept (oldest dropped beyond): 64 MiB. Our own
+/// choice: Core keeps 300 MB, validated; ours is unvalidated and only answers `get_tx` and
+/// feeds watches and the wallet.
+pub const MEMPOOL_BYTES: usize = 64 << 20;
+/// Transactions asked of a peer per `inv` (Core: `MAX_PEER_TX_ANNOUNCEMENTS` per peer, 5,000).
+const MAX_ASK: usize = 1_000;
+/// Transaction ids remembered as asked (not asked again while remembered).
+const MAX_ASKED: usize = 100_000;

@@ -322,6 +322,31 @@ impl Watches {
         Ok(true)
     }
 
+    /// The watches an unconfirmed `tx` touches (its txid, an output to a watched script, a
+    /// spend of a watched or found outpoint), each once.
+    pub fn match_tx(&self, tx: &bitcoin::Transaction) -> Vec<WatchKey> {
+        let mut keys: Vec<WatchKey> = Vec::new();
+        if self.watches.is_empty() {
+            return keys;
+        }
+        let txid = tx.compute_txid();
+        keys.extend(self.txids.get(&txid).into_iter().flatten());
+        for i in &tx.input {
+            keys.extend(self.outpoints.get(&i.previous_output).into_iter().flatten());
+        }
+        for o in &tx.output {
+            keys.extend(
+                self.scripts
+                    .get(o.script_pubkey.as_bytes())
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
     /// The hits of `block` at `height`, and the writes that keep them (to be committed with
     /// the block). Outputs found for script watches count at once, for later transactions of
     /// the same block too.

@@ -105,7 +105,12 @@ impl Wire {
                     }
                 }
             }
+            NetworkMessage::Tx(tx) => self.state.on_relayed_tx(tx),
             NetworkMessage::Inv(items) => {
+                let want = self.state.wanted_txs(&items);
+                if !want.is_empty() {
+                    s.send(NetworkMessage::GetData(want));
+                }
                 let unknown_block = items.iter().any(|i| match i {
                     Inventory::Block(h) | Inventory::WitnessBlock(h) => self
                         .state
@@ -205,6 +210,7 @@ impl Protocol for Wire {
             self.state.tip().0,
             unix_now() as i64,
             Instant::now(),
+            self.state.config.relay_txs,
         ))
     }
 

@@ -71,7 +71,7 @@ pub enum BpCmd {
     },
     /// Print each block event (connected, disconnected) as it arrives, until interrupted; or,
     /// with a target, keep a watch on it (owner `nodectl`) and print its events: tx_confirmed,
-    /// outpoint_spent, tx_unconfirmed.
+    /// outpoint_spent, tx_unconfirmed, tx_seen (relayed, unconfirmed).
     Watch {
         /// Outputs paying this address (and their spends).
         #[arg(long, group = "target")]
@@ -867,6 +867,19 @@ fn watch_target(
                 saw(h.height, h.block);
                 let spent = matches!(m, BpMsg::OutpointSpent(_));
                 emit!("{}", watch_hit_text(h, spent, json));
+                client::Step::Event
+            }
+            BpMsg::TxSeen { id: w, txid, tx } if *w == id => {
+                let txid = bitcoin::Txid::from_byte_array(*txid);
+                if json {
+                    emit!(
+                        "{}",
+                        serde_json::json!({ "event": "tx_seen", "watch": w,
+                            "txid": txid.to_string(), "tx": hex(tx) })
+                    );
+                } else {
+                    emit!("tx_seen        {txid} (unconfirmed, relayed by a peer)");
+                }
                 client::Step::Event
             }
             BpMsg::TxUnconfirmed {

@@ -113,6 +113,16 @@ message_set! {
         /// Notification (filtered feed): a block, with only the transactions that touch the
         /// subscriber's watches.
         FilteredBlock(FilteredBlock) = 0x033a as OneWay,
+        /// Notification: a relayed unconfirmed transaction touches a watch (live only: not
+        /// kept, not replayed).
+        TxSeen {
+            /// The watch.
+            id: String,
+            /// The transaction's txid.
+            txid: [u8; 32],
+            /// The serialized transaction.
+            tx: Vec<u8>,
+        } = 0x033b as OneWay,
         /// Request: the wallet's balance, per account.
         WalletBalance = 0x0340 as Request,
         /// Final reply to `WalletBalance`.
@@ -288,6 +298,11 @@ impl BpMsg {
                 filtered.strict_encode(out)
             }
             BpMsg::FilteredBlock(f) => f.strict_encode(out),
+            BpMsg::TxSeen { id, txid, tx } => {
+                encode_string(id, MAX_SERVICE_NAME, out)?;
+                txid.strict_encode(out)?;
+                encode_blob(tx, out)
+            }
             BpMsg::WatchSynced(w) => w.strict_encode(out),
             BpMsg::TxConfirmed(h) | BpMsg::OutpointSpent(h) => h.strict_encode(out),
             BpMsg::TxUnconfirmed {
@@ -363,6 +378,11 @@ impl BpMsg {
                 filtered: bool::strict_decode(r)?,
             },
             0x033a => BpMsg::FilteredBlock(FilteredBlock::strict_decode(r)?),
+            0x033b => BpMsg::TxSeen {
+                id: decode_string(r, MAX_SERVICE_NAME)?,
+                txid: r.array()?,
+                tx: decode_blob(r)?,
+            },
             0x0336 => BpMsg::WatchSynced(WatchSynced::strict_decode(r)?),
             0x0337 => BpMsg::TxConfirmed(WatchHit::strict_decode(r)?),
             0x0338 => BpMsg::OutpointSpent(WatchHit::strict_decode(r)?),

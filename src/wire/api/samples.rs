@@ -261,6 +261,11 @@ pub fn bp() -> Vec<Msg> {
             block: b,
             txs: vec![(1, vec![2, 0, 0, 0])],
         }),
+        BpMsg::TxSeen {
+            id: "pay".into(),
+            txid: [3; 32],
+            tx: vec![2, 0, 0, 0],
+        },
         BpMsg::WatchSynced(WatchSynced {
             events: 2,
             height: 12,
@@ -408,6 +413,7 @@ pub fn bp() -> Vec<Msg> {
             | BpMsg::OutpointSpent(_)
             | BpMsg::TxUnconfirmed { .. }
             | BpMsg::FilteredBlock(_)
+            | BpMsg::TxSeen { .. }
             | BpMsg::WalletBalance
             | BpMsg::WalletBalances(_)
             | BpMsg::WalletUtxos

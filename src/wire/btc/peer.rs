@@ -108,7 +108,8 @@ fn address(addr: Option<SocketAddr>) -> Address {
 
 impl Session {
     /// A session; `outbound` sends our version at once (the inbound side answers theirs).
-    /// `nonce` detects connections to ourselves; `start_height` is our tip.
+    /// `nonce` detects connections to ourselves; `start_height` is our tip; `relay` asks the
+    /// peer to announce its transactions (BIP37's version flag).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         magic: Magic,
@@ -119,6 +120,7 @@ impl Session {
         start_height: u32,
         unix_now: i64,
         now: Instant,
+        relay: bool,
     ) -> Session {
         let mut s = Session {
             codec: Codec::new(magic),
@@ -145,7 +147,7 @@ impl Session {
             nonce,
             user_agent: USER_AGENT.to_string(),
             start_height: start_height as i32,
-            relay: false,
+            relay,
         };
         s.version = Some(version);
         if outbound {
@@ -348,7 +350,17 @@ mod tests {
     }
 
     fn session(outbound: bool, nonce: u64, now: Instant) -> Session {
-        Session::new(Magic::REGTEST, timers(), outbound, None, nonce, 7, 0, now)
+        Session::new(
+            Magic::REGTEST,
+            timers(),
+            outbound,
+            None,
+            nonce,
+            7,
+            0,
+            now,
+            false,
+        )
     }
 
     fn pump(a: &mut Session, b: &mut Session, now: Instant) -> (Vec<Event>, Vec<Event>) {

@@ -28,23 +28,8 @@ use std::io::{BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn detail(c: &mut Client, key: &str) -> Option<Detail> {
-    let Ok(Msg::NodeInfo(info)) = c.request(
-        &ServiceId::Bpd,
-        Msg::GetInfo,
-        Duration::from_secs(5),
-        |_| {},
-    ) else {
-        panic!("info")
-    };
-    info.details
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v)
-}
-
 fn indexed_to(c: &mut Client) -> Option<u64> {
-    match detail(c, "indexed")? {
+    match common::bp_detail(c, "indexed")? {
         Detail::Text(t) => t.split("..=").nth(1)?.parse().ok(),
         _ => None,
     }
@@ -262,7 +247,7 @@ fn main() {
     let mut node = common::start_node("bp", &dir, &["--network", "regtest", "--connect", &addr]);
     let ctx = zmq::Context::new();
     let mut c = Client::connect(&ctx, &Endpoint::Ipc(dir.join("api"))).unwrap();
-    while detail(&mut c, "peers") != Some(Detail::U64(1)) {
+    while common::bp_detail(&mut c, "peers") != Some(Detail::U64(1)) {
         std::thread::sleep(Duration::from_millis(5));
     }
     let picks: Vec<Txid> = blocks

@@ -13,26 +13,15 @@ use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::wire::api::bp::BpMsg;
 use lnpbp_nodes::wire::api::Detail;
-use lnpbp_nodes::wire::api::{Msg, ServiceId};
+use lnpbp_nodes::wire::api::ServiceId;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn tip_height(c: &mut Client) -> u64 {
-    let Ok(Msg::NodeInfo(info)) = c.request(
-        &ServiceId::Bpd,
-        Msg::GetInfo,
-        Duration::from_secs(5),
-        |_| {},
-    ) else {
-        panic!("info")
-    };
-    info.details
-        .iter()
-        .find_map(|(k, v)| match (k.as_str(), v) {
-            ("tip_height", Detail::U64(h)) => Some(*h),
-            _ => None,
-        })
-        .unwrap()
+    match common::bp_detail(c, "tip_height") {
+        Some(Detail::U64(h)) => h,
+        other => panic!("tip_height: {other:?}"),
+    }
 }
 
 fn ours(source: &str, n: u64) -> f64 {

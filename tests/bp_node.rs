@@ -169,6 +169,11 @@ fn a_restart_resumes_from_the_stored_chain_without_fetching_it_again() {
 }
 
 fn hostile(addr: &str, case: &str) -> serde_json::Value {
+    hostile_with(addr, case, &[])
+}
+
+/// btc_hostile.py CASE with more arguments, to its one JSON line.
+fn hostile_with(addr: &str, case: &str, more: &[&std::ffi::OsStr]) -> serde_json::Value {
     let (host, port) = addr.rsplit_once(':').unwrap();
     let out = Command::new(python())
         .arg(concat!(
@@ -176,6 +181,7 @@ fn hostile(addr: &str, case: &str) -> serde_json::Value {
             "/tests/python/btc_hostile.py"
         ))
         .args([host, port, case])
+        .args(more)
         .output()
         .unwrap();
     assert!(
@@ -461,23 +467,8 @@ fn hostile_blocks(
     file: &std::path::Path,
     height: u32,
 ) -> serde_json::Value {
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let out = Command::new(python())
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/btc_hostile.py"
-        ))
-        .args([host, port, case])
-        .arg(file)
-        .arg(height.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "btc_hostile.py {case}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let height = height.to_string();
+    hostile_with(addr, case, &[file.as_os_str(), height.as_ref()])
 }
 
 #[test]

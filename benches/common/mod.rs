@@ -72,3 +72,23 @@ pub fn storm_cli(dir: &std::path::Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The `info` detail `key` of the BP node behind `c`.
+pub fn bp_detail(
+    c: &mut lnpbp_nodes::bus::client::Client,
+    key: &str,
+) -> Option<lnpbp_nodes::wire::api::Detail> {
+    use lnpbp_nodes::wire::api::{Msg, ServiceId};
+    let Ok(Msg::NodeInfo(info)) = c.request(
+        &ServiceId::Bpd,
+        Msg::GetInfo,
+        std::time::Duration::from_secs(5),
+        |_| {},
+    ) else {
+        panic!("info")
+    };
+    info.details
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+}

@@ -37,10 +37,10 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
-    let mut node = Session::new(Magic::REGTEST, timers.clone(), false, None, 1, 0, 0, now);
+    let mut node = Session::new(Magic::REGTEST, timers.clone(), false, None, 1, 0, 0, now, false);
     let mut events = Vec::new();
     if mode % 3 == 2 {
-        let mut peer = Session::new(Magic::REGTEST, timers, true, None, 2, 0, 0, now);
+        let mut peer = Session::new(Magic::REGTEST, timers, true, None, 2, 0, 0, now, false);
         for _ in 0..3 {
             let mut to_node = peer.take_output();
             let _ = node.receive(&mut to_node, now, usize::MAX, &mut events);

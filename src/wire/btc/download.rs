@@ -366,6 +366,16 @@ mod tests {
         c.iter().position(|b| b.block_hash() == *hash).unwrap() as u32
     }
 
+    /// `peer` delivers `hash`, which must be expected of it; its height.
+    fn arrives(d: &mut Downloader, c: &[Block], peer: u64, hash: &BlockHash, size: usize) -> u32 {
+        let h = match d.received(peer, hash) {
+            Arrival::Expected(h) => h,
+            other => panic!("{other:?}"),
+        };
+        d.deliver(h, c[h as usize].clone(), size);
+        h
+    }
+
     #[test]
     fn spreads_the_window_over_peers_and_pops_in_order() {
         let c = chain(20);
@@ -385,11 +395,7 @@ mod tests {
             .collect();
         all.sort_by_key(|(_, h)| std::cmp::Reverse(height_of(&c, h)));
         for (peer, hash) in &all {
-            let height = match d.received(*peer, hash) {
-                Arrival::Expected(h) => h,
-                other => panic!("{other:?}"),
-            };
-            d.deliver(height, c[height as usize].clone(), 100);
+            let height = arrives(&mut d, &c, *peer, hash, 100);
             if height != 1 {
                 assert!(d.pop(at(&c)).is_none());
             }
@@ -417,11 +423,7 @@ mod tests {
         let p = d.poll(t0 + Duration::from_millis(100), 9, at(&c));
         assert_eq!(p.requests[0].0, 2);
         for hash in &p.requests[0].1 {
-            let h = match d.received(2, hash) {
-                Arrival::Expected(h) => h,
-                other => panic!("{other:?}"),
-            };
-            d.deliver(h, c[h as usize].clone(), 10);
+            arrives(&mut d, &c, 2, hash, 10);
         }
         let p = d.poll(t0 + Duration::from_millis(2_000), 9, at(&c));
         assert_eq!(p.stalled.len(), 4);
@@ -456,11 +458,7 @@ mod tests {
         // With one peer the stalled heights go back to it (there is no other).
         let asked: Vec<BlockHash> = p.requests.iter().flat_map(|(_, h)| h.clone()).collect();
         assert_eq!(asked.len(), 2);
-        let h = match d.received(1, &asked[0]) {
-            Arrival::Expected(h) => h,
-            other => panic!("{other:?}"),
-        };
-        d.deliver(h, c[h as usize].clone(), 10);
+        arrives(&mut d, &c, 1, &asked[0], 10);
         assert_eq!(d.share(1), Some(3));
     }
 
@@ -513,11 +511,7 @@ mod tests {
         d.add_peer(1);
         let p = d.poll(t0, 9, at(&c));
         for hash in &p.requests[0].1[1..] {
-            let h = match d.received(1, hash) {
-                Arrival::Expected(h) => h,
-                other => panic!("{other:?}"),
-            };
-            d.deliver(h, c[h as usize].clone(), 10);
+            arrives(&mut d, &c, 1, hash, 10);
         }
         assert_eq!(d.waiting().0, 3);
         // A new branch from height 3: blocks 3.. differ.
@@ -561,11 +555,7 @@ mod tests {
         d.add_peer(1);
         let p = d.poll(t0, 9, at(&c));
         for hash in &p.requests[0].1[1..] {
-            let h = match d.received(1, hash) {
-                Arrival::Expected(h) => h,
-                other => panic!("{other:?}"),
-            };
-            d.deliver(h, c[h as usize].clone(), 10);
+            arrives(&mut d, &c, 1, hash, 10);
         }
         // 30 bytes wait; height 1 is still in flight, nothing more is asked.
         let p = d.poll(t0, 9, at(&c));

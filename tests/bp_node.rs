@@ -1215,3 +1215,55 @@ fn the_filtered_block_feed_gives_every_block_with_only_the_watched_transactions(
     assert_eq!(feed_event(&again).1, 112);
     assert_eq!(feed_event(&again).1, 113);
 }
+
+#[test]
+fn the_header_store_of_an_earlier_version_is_migrated_and_its_address_indexes_kept() {
+    // The layout of the versions before the chain store: redb tables `best_chain` (height ->
+    // header) and `signer_next_address` (account -> next index) in headers-regtest.redb.
+    let mut bcoin = Bcoin::start(30);
+    let mut headers = Vec::new();
+    for h in 1..=30u32 {
+        let hash = tip_hash_at(&mut bcoin, h);
+        let raw = hex_decode(bcoin.cmd(&format!("block {hash}"))["hex"].as_str().unwrap());
+        headers.push((h, raw[..80].to_vec()));
+    }
+    drop(bcoin);
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("bp");
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        let best: redb::TableDefinition<u32, &[u8]> = redb::TableDefinition::new("best_chain");
+        let next: redb::TableDefinition<u8, u32> =
+            redb::TableDefinition::new("signer_next_address");
+        let db = redb::Database::create(dir.join("headers-regtest.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(best).unwrap();
+            for (h, raw) in &headers {
+                t.insert(*h, raw.as_slice()).unwrap();
+            }
+            let mut n = tx.open_table(next).unwrap();
+            n.insert(0, 7).unwrap();
+            n.insert(1, 3).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut node = Node::spawn_in("bp", &dir, &["--network", "regtest"], &[]);
+    node.wait_ready();
+    assert_eq!(tip(&node).0, 30, "the chain is back without a peer");
+    assert_eq!(
+        bp_json(&node, &["address"])["index"],
+        7,
+        "never an address twice"
+    );
+    assert_eq!(bp_json(&node, &["address", "--taproot"])["index"], 3);
+    assert!(dir.join("headers-regtest.redb.migrated").exists());
+    assert!(!dir.join("headers-regtest.redb").exists());
+    assert!(node.log_text().contains("migrated"));
+    node.signal("-KILL");
+    node.wait_exit(Duration::from_secs(5)).expect("killed");
+    let mut node = Node::spawn_in("bp", &dir, &["--network", "regtest"], &[]);
+    node.wait_ready();
+    assert_eq!(tip(&node).0, 30);
+    assert_eq!(bp_json(&node, &["address"])["index"], 8);
+}

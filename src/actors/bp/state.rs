@@ -1,4 +1,5 @@
-//! What the BP node's services share: the header chain with its store (redb in the data dir),
+//! What the BP node's services share: the header chain with its store (`chain-<network>.redb`
+//! on the [`Storage`] interface, with the signer's next address indexes),
 //! the block download and transaction index ([`super::chain`]), the Bitcoin peers, the BLOCKS
 //! subscribers, blocks asked for by clients, and transactions to announce. It outlives restarts
 //! of `bpd` and of any `wired`.
@@ -16,6 +17,7 @@ use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::{DISCOURAGE_FOR, MAX_SUBSCRIBERS, MAX_TXS};
 use crate::bus::{Bus, Subscriber, Subscribers};
 use crate::lograte;
+use crate::storage::{RedbStorage, Storage, Write};
 use crate::sync::lock;
 use crate::wire::api::bp::{
     AccountBalance, BlockRef, BpMsg, BtcPeerInfo, TxInfo, TxStatus, WalletTx, WalletUtxo, WatchHit,
@@ -39,10 +41,109 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// The best chain by height (height 0, genesis, is not stored).
-const BEST: TableDefinition<u32, &[u8]> = TableDefinition::new("best_chain");
-/// The signer's next unused receive index per account kind (0 P2WPKH, 1 P2TR).
-const NEXT_ADDRESS: TableDefinition<u8, u32> = TableDefinition::new("signer_next_address");
+/// The best chain by height, key height u32 BE 0-padded, value the 80-byte header (height 0,
+/// genesis, is not stored).
+const HEADERS: &str = "bp.headers";
+/// The signer's next unused receive index per account kind: key the kind (0 P2WPKH, 1 P2TR)
+/// 0-padded, value u32 LE. It never goes back (an address is never handed out twice).
+const NEXT_ADDRESS: &str = "bp.next_address";
+/// The same two in the store of earlier versions (`headers-<network>.redb`, redb tables),
+/// migrated once at start.
+const LEGACY_BEST: TableDefinition<u32, &[u8]> = TableDefinition::new("best_chain");
+const LEGACY_NEXT_ADDRESS: TableDefinition<u8, u32> = TableDefinition::new("signer_next_address");
+
+fn height_key(h: u32) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..4].copy_from_slice(&h.to_be_bytes());
+    k
+}
+
+fn kind_key(kind: u8) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[0] = kind;
+    k
+}
+
+/// Reads the store of earlier versions at `path`: its best chain (height, header bytes) and
+/// next address indexes.
+type Legacy = (Vec<(u32, Vec<u8>)>, Vec<(u8, u32)>);
+fn read_legacy(path: &Path) -> Result<Legacy, String> {
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let db = Database::open(path).map_err(|e| shown(&e))?;
+    let tx = db.begin_read().map_err(|e| shown(&e))?;
+    let mut headers = Vec::new();
+    match tx.open_table(LEGACY_BEST) {
+        Ok(t) => {
+            for row in t.iter().map_err(|e| shown(&e))? {
+                let (h, v) = row.map_err(|e| shown(&e))?;
+                headers.push((h.value(), v.value().to_vec()));
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(shown(&e)),
+    }
+    let mut next = Vec::new();
+    match tx.open_table(LEGACY_NEXT_ADDRESS) {
+        Ok(t) => {
+            for row in t.iter().map_err(|e| shown(&e))? {
+                let (k, v) = row.map_err(|e| shown(&e))?;
+                next.push((k.value(), v.value()));
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(shown(&e)),
+    }
+    Ok((headers, next))
+}
+
+/// Opens `chain-<network>.redb` in `data_dir`, migrating the store of earlier versions into it
+/// first if there is one: its contents are committed here in one transaction (a next address
+/// index only ever rises), then the old file is renamed `….migrated`. A crash in between
+/// migrates again, to the same result.
+fn open_chain_store(data_dir: &Path, network: bitcoin::Network) -> Result<RedbStorage, String> {
+    let path = data_dir.join(format!("chain-{network}.redb"));
+    let store = RedbStorage::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let legacy = data_dir.join(format!("headers-{network}.redb"));
+    if legacy.exists() {
+        let (headers, next) = read_legacy(&legacy)?;
+        let mut writes: Vec<Write> = headers
+            .iter()
+            .map(|(h, v)| Write::Put {
+                table: HEADERS.into(),
+                key: height_key(*h),
+                value: v.clone(),
+            })
+            .collect();
+        for (kind, index) in &next {
+            let ours = read_u32(&store, NEXT_ADDRESS, &kind_key(*kind))
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .unwrap_or(0);
+            writes.push(Write::Put {
+                table: NEXT_ADDRESS.into(),
+                key: kind_key(*kind),
+                value: (*index).max(ours).to_le_bytes().to_vec(),
+            });
+        }
+        store
+            .apply(&mut writes.iter())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let done = legacy.with_extension("redb.migrated");
+        std::fs::rename(&legacy, &done).map_err(|e| format!("{}: {e}", legacy.display()))?;
+        tracing::info!(headers = headers.len(), from = %legacy.display(), to = %path.display(),
+            "the header store of an earlier version migrated (the old file is kept as .migrated)");
+    }
+    Ok(store)
+}
+
+fn read_u32(
+    store: &dyn Storage,
+    table: &str,
+    key: &[u8; 32],
+) -> Result<Option<u32>, crate::storage::StoreError> {
+    Ok(store
+        .get(table, key)?
+        .and_then(|v| Some(u32::from_le_bytes(v.get(..4)?.try_into().ok()?))))
+}
 
 struct Peer {
     actor: Addr<Wired>,
@@ -98,7 +199,9 @@ pub struct BpState {
     blocks: Mutex<Blocks>,
     /// The signer (signd's keys and policy), which signs what the wallet builds.
     signer: std::sync::OnceLock<Arc<super::signd::Signer>>,
-    db: Database,
+    /// The header chain's store and the signer's next address indexes (the lock makes a
+    /// read-and-raise of an index one step).
+    store: Mutex<Box<dyn Storage>>,
     inner: Mutex<Inner>,
 }
 
@@ -116,23 +219,30 @@ pub fn block_ref(height: u32, header: &Header) -> BlockRef {
 impl BpState {
     /// Opens (or creates) the store in `data_dir` and restores the stored best chain.
     pub fn open(config: BpConfig, data_dir: &Path) -> Result<Arc<BpState>, String> {
-        let path = data_dir.join(format!("headers-{}.redb", config.network));
-        let db = Database::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let store = open_chain_store(data_dir, config.network)?;
+        let path = store.path().to_path_buf();
         let mut chain = HeaderChain::new(config.network);
         let stored: Vec<Header> = {
-            let tx = db.begin_read().map_err(|e| e.to_string())?;
-            match tx.open_table(BEST) {
-                Ok(t) => {
-                    let mut v = Vec::new();
-                    for row in t.iter().map_err(|e| e.to_string())? {
-                        let (_, bytes) = row.map_err(|e| e.to_string())?;
-                        v.push(encode::deserialize(bytes.value()).map_err(|e| e.to_string())?);
-                    }
-                    v
+            let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+            let mut v = Vec::new();
+            let mut after = None;
+            loop {
+                let (keys, more) = store
+                    .list_ids(HEADERS, after, crate::wire::limits::MAX_IDS)
+                    .map_err(|e| shown(&e))?;
+                for k in &keys {
+                    let bytes = store
+                        .get(HEADERS, k)
+                        .map_err(|e| shown(&e))?
+                        .ok_or_else(|| shown(&"a header went missing"))?;
+                    v.push(encode::deserialize(&bytes).map_err(|e| shown(&e))?);
                 }
-                Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
-                Err(e) => return Err(e.to_string()),
+                after = keys.last().copied();
+                if !more {
+                    break;
+                }
             }
+            v
         };
         let restored = chain.restore(stored.iter().copied());
         if restored != stored.len() {
@@ -153,12 +263,29 @@ impl BpState {
             &|h| chain.hash_at(h),
         )?;
         blocks.track_mined = config.relay_txs;
+        // Every address the signer handed out is tracked (a crash between handing one out and
+        // the wallet's commit would otherwise leave it unwatched beyond the gap limit).
+        for kind in crate::signer::AccountKind::ALL {
+            let next = read_u32(&store, NEXT_ADDRESS, &kind_key(kind as u8))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if let Some(last) = next.and_then(|n| n.checked_sub(1)) {
+                let writes = blocks
+                    .wallets
+                    .reveal_to(kind, last)
+                    .map_err(|e| e.to_string())?;
+                blocks
+                    .index
+                    .store()
+                    .apply(&mut writes.iter())
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         Ok(Arc::new(BpState {
             config,
             chain: Mutex::new(chain),
             blocks: Mutex::new(blocks),
             signer: std::sync::OnceLock::new(),
-            db,
+            store: Mutex::new(Box::new(store)),
             inner: Mutex::new(Inner {
                 next_conn: 0,
                 peers: BTreeMap::new(),
@@ -266,15 +393,11 @@ impl BpState {
     /// stores the one after it (committed before it is returned: an index is never handed
     /// out twice, even across a crash).
     pub fn take_address_index(&self, kind: u8) -> Result<u32, String> {
-        let run = || -> Result<u32, redb::Error> {
-            let tx = self.db.begin_write()?;
-            let index = {
-                let mut t = tx.open_table(NEXT_ADDRESS)?;
-                let index = t.get(kind)?.map(|v| v.value()).unwrap_or(0);
-                t.insert(kind, index.saturating_add(1))?;
-                index
-            };
-            tx.commit()?;
+        let run = || -> Result<u32, crate::storage::StoreError> {
+            let store = lock(&self.store);
+            let index = read_u32(store.as_ref(), NEXT_ADDRESS, &kind_key(kind))?.unwrap_or(0);
+            let next = index.saturating_add(1).to_le_bytes();
+            store.put(NEXT_ADDRESS, &kind_key(kind), &next)?;
             Ok(index)
         };
         let index = run().map_err(|e| format!("the address index cannot be stored: {e}"))?;
@@ -461,18 +584,21 @@ impl BpState {
             .collect()
     }
 
-    fn store(&self, change: &Change) -> Result<(), redb::Error> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(BEST)?;
-            for b in &change.disconnected {
-                t.remove(b.height)?;
-            }
-            for b in &change.connected {
-                t.insert(b.height, encode::serialize(&b.header).as_slice())?;
-            }
-        }
-        tx.commit()?;
+    fn store(&self, change: &Change) -> Result<(), crate::storage::StoreError> {
+        let writes: Vec<Write> = change
+            .disconnected
+            .iter()
+            .map(|b| Write::Delete {
+                table: HEADERS.into(),
+                key: height_key(b.height),
+            })
+            .chain(change.connected.iter().map(|b| Write::Put {
+                table: HEADERS.into(),
+                key: height_key(b.height),
+                value: encode::serialize(&b.header),
+            }))
+            .collect();
+        lock(&self.store).apply(&mut writes.iter())?;
         Ok(())
     }
 

@@ -694,6 +694,7 @@ fn add_watch_body(owner: &str, id: &str, script: &[u8]) -> Vec<u8> {
     b.push(0);
     b.extend((script.len() as u16).to_le_bytes());
     b.extend_from_slice(script);
+    b.push(0); // from_height: none
     b
 }
 
@@ -1266,4 +1267,83 @@ fn the_header_store_of_an_earlier_version_is_migrated_and_its_address_indexes_ke
     node.wait_ready();
     assert_eq!(tip(&node).0, 30);
     assert_eq!(bp_json(&node, &["address"])["index"], 8);
+}
+
+#[test]
+fn a_watch_from_a_height_rescans_what_is_indexed_then_goes_live() {
+    let mut bcoin = Bcoin::start(110);
+    let node = Node::start("bp", &["--network", "regtest", "--connect", &bcoin.addr()]);
+    // In the past: a payment to a script at 111; an outpoint of bcoin's created at 112 and
+    // spent at 113.
+    let script = format!("0014{}", "ab".repeat(20));
+    let paid = bcoin.cmd(&format!("send {script} 70000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bcoin.cmd("mine 1");
+    let other = bcoin.cmd(&format!("send 0014{} 5000", "ac".repeat(20)));
+    let outpoint = format!("{}:{}", other["txid"].as_str().unwrap(), other["change"]);
+    bcoin.cmd("mine 1");
+    let spender = bcoin.cmd(&format!("spend {outpoint}"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bcoin.cmd("mine 2");
+    wait_indexed(&node, 114);
+
+    // Watches added now, from height 100: the blocks 100..=114 are fetched again and scanned.
+    let mut by_script = Watcher::start(&node, &["--script", &script, "--from-height", "100"]);
+    let e = by_script.next();
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["txid"].as_str(),
+            e["height"].as_u64()
+        ),
+        (Some("tx_confirmed"), Some(paid.as_str()), Some(111)),
+        "{e}"
+    );
+    let mut by_outpoint = Watcher::start(&node, &["--outpoint", &outpoint, "--from-height", "110"]);
+    let e = by_outpoint.next();
+    assert_eq!(
+        (
+            e["event"].as_str(),
+            e["txid"].as_str(),
+            e["height"].as_u64()
+        ),
+        (Some("outpoint_spent"), Some(spender.as_str()), Some(113)),
+        "{e}"
+    );
+    // Once caught up, the watch is live: a new payment comes as it is mined.
+    let again = bcoin.cmd(&format!("send {script} 80000"))["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bcoin.cmd("mine 1");
+    let e = by_script.next();
+    assert_eq!(
+        (e["txid"].as_str(), e["height"].as_u64()),
+        (Some(again.as_str()), Some(115)),
+        "{e}"
+    );
+    assert!(node.log_text().contains("rescan done"));
+    // Below the indexed range: refused with the reason.
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let mut late = Node::spawn_in(
+        "bp",
+        &tmp.path().join("bp"),
+        &["--network", "regtest", "--connect", &bcoin.addr()],
+        &[("NODECTL_CHAIN__INDEX_FROM", "50")],
+    );
+    late.wait_ready();
+    wait_indexed(&late, 115);
+    // (a range that does not start at genesis: the wallet takes its first block too)
+    assert_eq!(late.info_json()["indexed"], "50..=115");
+    let out = late.cli(&["watch", "--script", &script, "--from-height", "10"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("below the indexed range"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -109,11 +109,14 @@ impl Extension for Bpd {
                 // None: answered when a peer sends the block.
                 self.state.get_tx(txid, (bus.clone(), env.clone()))?
             }
-            Msg::Bp(BpMsg::AddWatch { owner, id, target }) => {
-                match self
-                    .state
-                    .add_watch(owner.clone(), id.clone(), target.clone())
-                {
+            Msg::Bp(BpMsg::AddWatch {
+                owner,
+                id,
+                target,
+                from_height,
+            }) => {
+                let (o, i, t) = (owner.clone(), id.clone(), target.clone());
+                match self.state.add_watch(o, i, t, *from_height) {
                     Ok(w) => BpMsg::WatchInfo(w).into(),
                     Err(e) => e.into(),
                 }

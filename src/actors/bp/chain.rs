@@ -9,7 +9,7 @@
 
 use super::index::TxIndex;
 use super::wallet::Wallets;
-use super::watch::{Hit, Watches};
+use super::watch::{self, Hit, WatchKey, Watches};
 use crate::actors::limits::RECENT_BLOCKS_BYTES;
 use crate::storage::{RedbStorage, StoreError};
 use crate::wire::btc::download::{Arrival, Downloader, Limits, Poll};
@@ -46,6 +46,8 @@ pub struct Blocks {
     /// [`RECENT_BLOCKS_BYTES`].
     recent: VecDeque<(BlockHash, Arc<Block>, usize)>,
     recent_bytes: usize,
+    /// The rescan under way, if any.
+    pub rescan: Option<Rescan>,
     /// Whether [`Indexed::mined`] is filled (the node keeps a relayed mempool).
     pub track_mined: bool,
     /// Blocks in order, checked, waiting for the next commit (height, block, bytes).
@@ -67,6 +69,42 @@ pub struct Indexed {
     pub committed: Vec<(u32, Header)>,
     /// The txids of the committed blocks (they leave the relayed mempool).
     pub mined: Vec<bitcoin::Txid>,
+}
+
+/// A rescan: watches added with a start below the index's tip, matched against the blocks
+/// already indexed (downloaded again: the index keeps no bodies) until they catch up with the
+/// tip, and only then matched live (so that no spend of an output the rescan has not reached
+/// yet is missed).
+pub struct Rescan {
+    download: Downloader,
+    watches: Watches,
+    /// The lowest start of its watches (where a reorganisation restarts it).
+    from: u32,
+}
+
+impl Rescan {
+    /// Its watches.
+    pub fn watches(&self) -> &Watches {
+        &self.watches
+    }
+
+    /// Takes watch `key` out of it.
+    pub fn take(&mut self, key: &WatchKey) -> Option<crate::wire::api::bp::WatchInfo> {
+        self.watches.take(key)
+    }
+}
+
+/// Which download a block belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    /// The index's, at this height.
+    Index(u32),
+    /// A rescan's, at this height.
+    Rescan(u32),
+    /// Asked of this peer once, no longer wanted.
+    Late,
+    /// Never asked of this peer.
+    Unrequested,
 }
 
 /// What left the index in a reorganisation, newest first.
@@ -105,12 +143,33 @@ impl Blocks {
             error: None,
             recent: VecDeque::new(),
             recent_bytes: 0,
+            rescan: None,
             track_mined: false,
             pending: Vec::new(),
             pending_bytes: 0,
             last_commit: Instant::now(),
         };
         b.follow_chain(hash_at).map_err(shown)?;
+        // Rescans that were under way go on from where they were.
+        let kept = watch::rescans(b.index.store()).map_err(shown)?;
+        if !kept.is_empty() {
+            let mut set = Watches::default();
+            let (mut next, mut from) = (u32::MAX, u32::MAX);
+            for (key, n, f) in kept {
+                if let Some(info) = b.watches.take(&key) {
+                    set.insert_stored(key, info);
+                    next = next.min(n);
+                    from = from.min(f);
+                }
+            }
+            if !set.is_empty() {
+                b.rescan = Some(Rescan {
+                    download: Downloader::new(Limits::default(), next),
+                    watches: set,
+                    from,
+                });
+            }
+        }
         if b.index.next() == Some(0) {
             let genesis = bitcoin::blockdata::constants::genesis_block(network);
             let (_, writes) = b.watches.match_block(0, &genesis);
@@ -170,6 +229,18 @@ impl Blocks {
             if undone > 0 || trimmed {
                 self.download.rewind(next + self.pending.len() as u32);
             }
+            // A rescan past the fork starts over from its start (its hits above the fork left
+            // with the index's; the outputs it found there must be found again or not at all).
+            if let Some(r) = &mut self.rescan {
+                if undone > 0 && r.download.next() > next {
+                    let mut set = Watches::default();
+                    for (k, i) in r.watches.infos() {
+                        set.insert_stored(*k, i.clone());
+                    }
+                    r.watches = set;
+                    r.download.reset(r.from);
+                }
+            }
         }
         Ok(left)
     }
@@ -200,11 +271,125 @@ impl Blocks {
     /// A ready peer to download from.
     pub fn add_peer(&mut self, conn: u64) {
         self.download.add_peer(conn);
+        if let Some(r) = &mut self.rescan {
+            r.download.add_peer(conn);
+        }
     }
 
     /// A peer is gone.
     pub fn remove_peer(&mut self, conn: u64) {
         self.download.remove_peer(conn);
+        if let Some(r) = &mut self.rescan {
+            r.download.remove_peer(conn);
+        }
+    }
+
+    /// Starts (or widens) a rescan for watch `key` (stored already) from `from`; the write
+    /// that records it is committed here. Its events come as the rescan finds them.
+    pub fn start_rescan(
+        &mut self,
+        key: WatchKey,
+        from: u32,
+        peers: &[u64],
+    ) -> Result<(), StoreError> {
+        let Some(info) = self.watches.take(&key) else {
+            return Ok(());
+        };
+        let mut set = Watches::default();
+        let mut start = from;
+        if let Some(old) = self.rescan.take() {
+            // Start over from the lowest start: hits are written under fixed keys, so blocks
+            // scanned twice give the same records (their events may come twice).
+            start = start.min(old.from);
+            for (k, i) in old.watches.infos() {
+                set.insert_stored(*k, i.clone());
+            }
+        }
+        set.insert_stored(key, info);
+        let writes: Vec<_> = set
+            .infos()
+            .map(|(k, i)| watch::rescan_write(k, start, i.from_height))
+            .collect();
+        self.index.store().apply(&mut writes.iter())?;
+        let mut download = Downloader::new(Limits::default(), start);
+        for p in peers {
+            download.add_peer(*p);
+        }
+        self.rescan = Some(Rescan {
+            download,
+            watches: set,
+            from: start,
+        });
+        Ok(())
+    }
+
+    /// A watch, live or being rescanned.
+    pub fn watch_info(&self, key: &WatchKey) -> Option<&crate::wire::api::bp::WatchInfo> {
+        self.watches
+            .get(key)
+            .or_else(|| self.rescan.as_ref().and_then(|r| r.watches.get(key)))
+    }
+
+    /// Takes a rescan that reached the index's tip into the live watches (in one commit).
+    fn finish_rescan(&mut self) -> Result<(), StoreError> {
+        let (Some(r), Some(next)) = (&self.rescan, self.index.next()) else {
+            return Ok(());
+        };
+        if r.download.next() < next {
+            return Ok(());
+        }
+        let r = self.rescan.take().expect("just seen");
+        let writes: Vec<_> = r
+            .watches
+            .infos()
+            .map(|(k, _)| watch::rescan_done(k))
+            .collect();
+        self.index.store().apply(&mut writes.iter())?;
+        tracing::info!(
+            watches = r.watches.len(),
+            "rescan done: the watches are live"
+        );
+        self.watches.absorb(r.watches);
+        Ok(())
+    }
+
+    /// A checked block of the rescan: the blocks now in order are matched against the
+    /// rescan's watches and their hits committed; returns them (hit, block hash, transaction).
+    pub fn deliver_rescan(
+        &mut self,
+        height: u32,
+        block: Block,
+        size: usize,
+        hash_at: &dyn Fn(u32) -> Option<BlockHash>,
+    ) -> Result<Vec<(Hit, BlockHash, Vec<u8>)>, StoreError> {
+        let Some(r) = &mut self.rescan else {
+            return Ok(Vec::new());
+        };
+        r.download.deliver(height, block, size);
+        let mut out = Vec::new();
+        let mut writes = Vec::new();
+        let limit = self.index.next().unwrap_or(0);
+        while r.download.next() < limit {
+            let Some((h, b)) = r.download.pop(hash_at) else {
+                break;
+            };
+            let (hits, w) = r.watches.match_block(h, &b);
+            writes.extend(w);
+            let hash = b.block_hash();
+            out.extend(hits.into_iter().map(|hit| {
+                let tx = bitcoin::consensus::serialize(&b.txdata[hit.pos as usize]);
+                (hit, hash, tx)
+            }));
+        }
+        let next = r.download.next();
+        writes.extend(
+            r.watches
+                .infos()
+                .map(|(k, i)| watch::rescan_write(k, next, i.from_height)),
+        );
+        self.index.store().apply(&mut writes.iter())?;
+        self.finish_rescan()?;
+        Ok(out)
     }
 
     /// What to ask which peer for now.
@@ -217,22 +402,48 @@ impl Blocks {
         if self.error.is_some() || self.index.next().is_none() {
             return Poll::default();
         }
-        self.download.poll(now, tip, hash_at)
+        let _ = self.finish_rescan();
+        let mut p = self.download.poll(now, tip, hash_at);
+        if let (Some(r), Some((indexed, _))) = (&mut self.rescan, self.index.tip()) {
+            let more = r.download.poll(now, indexed, hash_at);
+            p.requests.extend(more.requests);
+            p.stalled.extend(more.stalled);
+        }
+        p
     }
 
-    /// A block arrived from `conn`.
-    pub fn arrival(&mut self, conn: u64, hash: &BlockHash) -> Arrival {
-        self.download.received(conn, hash)
+    /// A block arrived from `conn`: whose it is.
+    pub fn arrival(&mut self, conn: u64, hash: &BlockHash) -> Wanted {
+        let main = self.download.received(conn, hash);
+        if let Arrival::Expected(h) = main {
+            return Wanted::Index(h);
+        }
+        let rescan = self
+            .rescan
+            .as_mut()
+            .map(|r| r.download.received(conn, hash));
+        match (main, rescan) {
+            (_, Some(Arrival::Expected(h))) => Wanted::Rescan(h),
+            (Arrival::Late, _) | (_, Some(Arrival::Late)) => Wanted::Late,
+            _ => Wanted::Unrequested,
+        }
     }
 
     /// `conn` does not have `hash`.
     pub fn not_found(&mut self, conn: u64, hash: &BlockHash) {
         self.download.not_found(conn, hash);
+        if let Some(r) = &mut self.rescan {
+            r.download.not_found(conn, hash);
+        }
     }
 
     /// The block at `height` from `conn` failed its checks.
-    pub fn failed(&mut self, conn: u64, height: u32) {
-        self.download.failed(conn, height);
+    pub fn failed(&mut self, conn: u64, wanted: Wanted) {
+        match (wanted, &mut self.rescan) {
+            (Wanted::Index(h), _) => self.download.failed(conn, h),
+            (Wanted::Rescan(h), Some(r)) => r.download.failed(conn, h),
+            _ => {}
+        }
     }
 
     /// A checked block: it waits for the ones below it; the blocks now in order are indexed

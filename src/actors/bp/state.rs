@@ -7,6 +7,7 @@
 //! Locks: `blocks` may take `chain` (through `hash_at`), never the other way round; `inner` is
 //! taken last and alone.
 
+use super::chain::Wanted;
 use super::chain::{Blocks, Indexed, Left};
 use super::watch::{self, Hit, HitKind, Watches};
 use super::wired::{Wire, Wired, WiredCmd};
@@ -25,7 +26,6 @@ use crate::wire::api::bp::{
 };
 use crate::wire::api::{code, Detail, Envelope, Msg, ServiceId};
 use crate::wire::btc::block::check_block;
-use crate::wire::btc::download::Arrival;
 use crate::wire::btc::headers::{Accepted, Block as ChainBlock, Change, HeaderChain};
 use crate::wire::session::PeerError;
 use actix::prelude::*;
@@ -962,21 +962,21 @@ impl BpState {
         let for_client = lock(&self.inner).wanted.contains_key(&hash);
         let arrival = lock(&self.blocks).arrival(conn, &hash);
         let expected = match arrival {
-            Arrival::Expected(h) => Some(h),
-            Arrival::Late if !for_client => {
+            Wanted::Index(_) | Wanted::Rescan(_) => Some(arrival),
+            Wanted::Late if !for_client => {
                 tracing::debug!(conn, %hash, "late block ignored (asked of another peer since)");
                 return Ok(());
             }
-            Arrival::Unrequested if !for_client => {
+            Wanted::Unrequested if !for_client => {
                 return Err(PeerError::discourage(format!(
                     "sent block {hash}, which we did not ask for"
                 )));
             }
-            Arrival::Late | Arrival::Unrequested => None,
+            Wanted::Late | Wanted::Unrequested => None,
         };
         if let Err(e) = check_block(&block, hash) {
-            if let Some(h) = expected {
-                lock(&self.blocks).failed(conn, h);
+            if let Some(w) = expected {
+                lock(&self.blocks).failed(conn, w);
             }
             let waiting = lock(&self.inner).wanted.remove(&hash).unwrap_or_default();
             let why = format!("block {hash} refused: {e}");
@@ -990,7 +990,27 @@ impl BpState {
                 lock(&self.blocks).remember(Arc::new(block.clone()), size);
             }
         }
-        if let Some(height) = expected {
+        if let Some(Wanted::Rescan(height)) = expected {
+            let tip = self.tip().0;
+            {
+                let mut b = lock(&self.blocks);
+                match b.deliver_rescan(height, block, size, &|h| self.hash_at(h)) {
+                    Ok(hits) => {
+                        let t = lock(&self.inner);
+                        for (hit, block, tx) in hits {
+                            if let Some((owner, msg)) =
+                                hit_msg(b.watch_info(&hit.watch), &hit, block, tx, tip)
+                            {
+                                t.watchers
+                                    .notify_if(&ServiceId::Bpd, &msg, |(o, _)| *o == owner);
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!("a rescan cannot be written: {e}"),
+                }
+            }
+            self.drive();
+        } else if let Some(Wanted::Index(height)) = expected {
             let tip = self.tip().0;
             {
                 // Events go out under the lock, so that a subscriber's replay and its live
@@ -1118,7 +1138,9 @@ impl BpState {
         for (height, header) in &done.committed {
             let mut txs_of: HashMap<String, Vec<(u32, Vec<u8>)>> = HashMap::new();
             while let Some((hit, block, tx)) = hits.next_if(|(h, _, _)| h.height == *height) {
-                if let Some((owner, msg)) = hit_msg(watches, hit, *block, tx.clone(), tip) {
+                if let Some((owner, msg)) =
+                    hit_msg(watches.get(&hit.watch), hit, *block, tx.clone(), tip)
+                {
                     t.watchers
                         .notify_if(&ServiceId::Bpd, &msg, |(o, _)| *o == owner);
                     let txs = txs_of.entry(owner).or_default();
@@ -1173,6 +1195,7 @@ impl BpState {
         owner: String,
         id: String,
         target: WatchTarget,
+        from: Option<u32>,
     ) -> Result<WatchInfo, crate::wire::api::ApiError> {
         use crate::wire::api::ApiError;
         for (what, name) in [("owner", &owner), ("id", &id)] {
@@ -1186,8 +1209,36 @@ impl BpState {
         if matches!(&target, WatchTarget::Script(s) if s.is_empty()) {
             return Err(ApiError::new(code::INVALID_ARGUMENT, "an empty script"));
         }
+        let peers: Vec<u64> = lock(&self.inner)
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ready.is_some())
+            .map(|(c, _)| *c)
+            .collect();
         let mut b = lock(&self.blocks);
-        let from_height = b.index.next().unwrap_or(0);
+        let next = b.index.next().unwrap_or(0);
+        let range_start = b.index.from().unwrap_or(next);
+        if let Some(f) = from.filter(|f| *f < range_start) {
+            return Err(ApiError::new(
+                code::INVALID_ARGUMENT,
+                format!("height {f} is below the indexed range (it starts at {range_start})"),
+            ));
+        }
+        let key = watch::watch_key(&owner, &id);
+        if let Some(w) = b.rescan.as_ref().and_then(|_| b.watch_info(&key)) {
+            if b.watches.get(&key).is_none() {
+                // Being rescanned: the same watch again is no change.
+                return if w.target == target {
+                    Ok(w.clone())
+                } else {
+                    Err(ApiError::new(
+                        code::INVALID_ARGUMENT,
+                        format!("{owner} already has a watch `{id}` on something else"),
+                    ))
+                };
+            }
+        }
+        let from_height = from.unwrap_or(next).min(next);
         let info = WatchInfo {
             owner,
             id,
@@ -1195,21 +1246,52 @@ impl BpState {
             from_height,
         };
         let Blocks { index, watches, .. } = &mut *b;
+        let existed = watches.get(&key).is_some();
         let added = watches.add(index.store(), info)?;
-        tracing::info!(owner = %added.owner, id = %added.id, from = added.from_height, "watch kept");
+        if !existed && added.from_height < next {
+            b.start_rescan(key, added.from_height, &peers)?;
+            tracing::info!(owner = %added.owner, id = %added.id, from = added.from_height,
+                to = next, "watch kept; rescanning the blocks already indexed");
+        } else {
+            tracing::info!(owner = %added.owner, id = %added.id, from = added.from_height,
+                "watch kept");
+        }
+        drop(b);
+        self.drive();
         Ok(added)
     }
 
     /// `remove_watch`.
     pub fn remove_watch(&self, owner: &str, id: &str) -> Result<bool, crate::storage::StoreError> {
         let mut b = lock(&self.blocks);
-        let Blocks { index, watches, .. } = &mut *b;
+        let key = watch::watch_key(owner, id);
+        let Blocks {
+            index,
+            watches,
+            rescan,
+            ..
+        } = &mut *b;
+        if let Some(r) = rescan {
+            if let Some(info) = r.take(&key) {
+                // Back into the live set for its removal to be stored there.
+                watches.insert_stored(key, info);
+                index
+                    .store()
+                    .apply(&mut [watch::rescan_done(&key)].iter())?;
+            }
+        }
         watches.remove(index.store(), owner, id)
     }
 
     /// `list_watches`.
     pub fn list_watches(&self, owner: &str) -> Vec<WatchInfo> {
-        lock(&self.blocks).watches.of(owner)
+        let b = lock(&self.blocks);
+        let mut v = b.watches.of(owner);
+        if let Some(r) = &b.rescan {
+            v.extend(r.watches().of(owner));
+            v.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        v
     }
 
     /// `subscribe_watches`: answers `watch_synced`, then replays `owner`'s events after the
@@ -1284,7 +1366,7 @@ impl BpState {
             // This owner's hits by height; with the filtered feed every height counts.
             let mut by_height: BTreeMap<u32, Vec<Hit>> = BTreeMap::new();
             for hit in watch::hits_at(store, from, tip_h)? {
-                if b.watches.get(&hit.watch).is_some_and(|w| w.owner == owner) {
+                if b.watch_info(&hit.watch).is_some_and(|w| w.owner == owner) {
                     by_height.entry(hit.height).or_default().push(hit);
                 }
             }
@@ -1310,7 +1392,8 @@ impl BpState {
                     if txs.last().is_none_or(|(p, _)| *p != hit.pos) {
                         txs.push((hit.pos, tx.clone()));
                     }
-                    if let Some((_, msg)) = hit_msg(&b.watches, hit, r.hash, tx, tip) {
+                    if let Some((_, msg)) = hit_msg(b.watch_info(&hit.watch), hit, r.hash, tx, tip)
+                    {
                         events.push(msg);
                     }
                 }
@@ -1562,13 +1645,13 @@ const MAX_REPLAY: usize = 500;
 
 /// The event of a hit, for its owner.
 fn hit_msg(
-    watches: &Watches,
+    watch: Option<&WatchInfo>,
     hit: &Hit,
     block: BlockHash,
     tx: Vec<u8>,
     tip: u32,
 ) -> Option<(String, Msg)> {
-    let w = watches.get(&hit.watch)?;
+    let w = watch?;
     let mut event = WatchHit {
         id: w.id.clone(),
         txid: hit.txid.to_byte_array(),

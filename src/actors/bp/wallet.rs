@@ -146,11 +146,20 @@ impl Wallets {
         let Some(below) = height.checked_sub(1) else {
             return Ok(()); // genesis: already every wallet's first checkpoint
         };
-        let connected_to = BlockId {
+        let parent = BlockId {
             height: below,
             hash: block.header.prev_blockhash,
         };
         for a in &mut self.accounts {
+            // The block names a checkpoint the wallet has: its parent, which bdk has on the way
+            // up and at a fork; or, for the first block of a range that does not start at
+            // genesis, the wallet's tip (genesis), bdk then taking the parent in too.
+            let tip = a.wallet.latest_checkpoint();
+            let connected_to = if tip.height() < below {
+                tip.block_id()
+            } else {
+                parent
+            };
             a.wallet
                 .apply_block_connected_to(block, height, connected_to)
                 .map_err(|e| {

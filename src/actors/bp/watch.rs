@@ -14,8 +14,9 @@
 //!
 //! A script watch reports each output paying the script (`tx_confirmed` with `vout`) and keeps
 //! that output (`bp.wout`), so its spend is reported too (`outpoint_spent`), as an outpoint
-//! watch's is. Watches start at the index's next height: there is no rescan of blocks already
-//! indexed yet (the index keeps no block bodies; a rescan would fetch them from peers).
+//! watch's is. A watch starts at the index's next height, or lower with a rescan
+//! ([`super::chain::Rescan`]: the blocks downloaded again, since the index keeps no bodies;
+//! `bp.rescan` keeps its progress).
 
 use crate::storage::{Storage, StoreError, Write};
 use crate::wire::api::bp::{WatchInfo, WatchTarget};
@@ -29,6 +30,8 @@ const HIT: &str = "bp.hit";
 const HITTX: &str = "bp.hittx";
 const WOUT: &str = "bp.wout";
 const GONE: &str = "bp.gone";
+/// Watches being rescanned: key the watch key, value next height u32 LE, from height u32 LE.
+const RESCAN: &str = "bp.rescan";
 
 /// Most watches in all (each costs a map entry, and a script watch one more per output found).
 pub const MAX_WATCHES: usize = 100_000;
@@ -205,6 +208,44 @@ impl Watches {
             }
         }
         Ok(w)
+    }
+
+    /// Takes in `other`'s watches and the outputs they found (a rescan that caught up).
+    pub fn absorb(&mut self, other: Watches) {
+        for (key, info) in other.watches {
+            self.insert(key, info);
+        }
+        for (op, keys) in other.outpoints {
+            let mine = self.outpoints.entry(op).or_default();
+            for k in keys {
+                if !mine.contains(&k) {
+                    mine.push(k);
+                }
+            }
+        }
+    }
+
+    /// Moves watch `key` out (into a rescan's set), without its found outputs.
+    pub fn take(&mut self, key: &WatchKey) -> Option<WatchInfo> {
+        let info = self.watches.remove(key)?;
+        let drop_key = |m: &mut Vec<WatchKey>| m.retain(|k| k != key);
+        self.scripts.values_mut().for_each(drop_key);
+        self.outpoints.values_mut().for_each(drop_key);
+        self.txids.values_mut().for_each(drop_key);
+        self.scripts.retain(|_, v| !v.is_empty());
+        self.outpoints.retain(|_, v| !v.is_empty());
+        self.txids.retain(|_, v| !v.is_empty());
+        Some(info)
+    }
+
+    /// Its watches' keys and infos.
+    pub fn infos(&self) -> impl Iterator<Item = (&WatchKey, &WatchInfo)> {
+        self.watches.iter()
+    }
+
+    /// A watch, in memory only (it is stored already).
+    pub fn insert_stored(&mut self, key: WatchKey, info: WatchInfo) {
+        self.insert(key, info);
     }
 
     fn insert(&mut self, key: WatchKey, info: WatchInfo) {
@@ -501,6 +542,47 @@ pub fn hits_at(store: &dyn Storage, from: u32, to: u32) -> Result<Vec<Hit>, Stor
         if !more {
             return Ok(out);
         }
+    }
+}
+
+/// The rescans kept: (watch key, next height, from height).
+pub fn rescans(store: &dyn Storage) -> Result<Vec<(WatchKey, u32, u32)>, StoreError> {
+    let mut v = Vec::new();
+    for k in all_keys(store, RESCAN)? {
+        let r = store.get(RESCAN, &k)?.ok_or_else(|| failed("rescan"))?;
+        let next = u32::from_le_bytes(
+            r.get(..4)
+                .ok_or_else(|| failed("rescan"))?
+                .try_into()
+                .expect("4"),
+        );
+        let from = u32::from_le_bytes(
+            r.get(4..8)
+                .ok_or_else(|| failed("rescan"))?
+                .try_into()
+                .expect("4"),
+        );
+        v.push((k, next, from));
+    }
+    Ok(v)
+}
+
+/// The write that records watch `key`'s rescan at `next` (from `from`).
+pub fn rescan_write(key: &WatchKey, next: u32, from: u32) -> Write {
+    let mut value = next.to_le_bytes().to_vec();
+    value.extend_from_slice(&from.to_le_bytes());
+    Write::Put {
+        table: RESCAN.into(),
+        key: *key,
+        value,
+    }
+}
+
+/// The write that ends watch `key`'s rescan.
+pub fn rescan_done(key: &WatchKey) -> Write {
+    Write::Delete {
+        table: RESCAN.into(),
+        key: *key,
     }
 }
 

@@ -85,7 +85,8 @@ pub enum BpCmd {
         /// This transaction.
         #[arg(long, group = "target")]
         txid: Option<String>,
-        /// Also the events kept since this height (the watch's, if it existed then).
+        /// Watch from this height: blocks already indexed from there are downloaded again and
+        /// rescanned (their events come as the rescan finds them).
         #[arg(long, requires = "target")]
         from_height: Option<u32>,
     },
@@ -804,6 +805,7 @@ fn watch_target(
         owner: CLI_OWNER.into(),
         id: id.clone(),
         target,
+        from_height,
     };
     let Msg::Bp(BpMsg::WatchInfo(info)) = s.request(add.into())? else {
         return Err("the node did not answer add_watch with watch_info".into());
@@ -812,8 +814,8 @@ fn watch_target(
         None => None,
         Some(h) if h < info.from_height => {
             return Err(format!(
-                "the watch starts at height {}: watches start where the index is when they are \
-                 added (blocks already indexed are not scanned again yet)",
+                "this watch was kept before, from height {}: the node rescans only when a watch \
+                 is added",
                 info.from_height
             ))
         }

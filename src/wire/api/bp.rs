@@ -65,6 +65,9 @@ message_set! {
             id: String,
             /// What it watches.
             target: WatchTarget,
+            /// Watch from this height (within the indexed range; the blocks already indexed
+            /// are downloaded again and rescanned); none: from the index's next height.
+            from_height: Option<u32>,
         } = 0x0330 as Request,
         /// Final reply to `AddWatch`: the watch and the height it watches from.
         WatchInfo(WatchInfo) = 0x0331 as Final,
@@ -273,10 +276,16 @@ impl BpMsg {
             }
             BpMsg::GetTx { txid } => txid.strict_encode(out),
             BpMsg::TxInfo(t) => t.strict_encode(out),
-            BpMsg::AddWatch { owner, id, target } => {
+            BpMsg::AddWatch {
+                owner,
+                id,
+                target,
+                from_height,
+            } => {
                 encode_string(owner, MAX_SERVICE_NAME, out)?;
                 encode_string(id, MAX_SERVICE_NAME, out)?;
-                target.strict_encode(out)
+                target.strict_encode(out)?;
+                from_height.strict_encode(out)
             }
             BpMsg::WatchInfo(w) => w.strict_encode(out),
             BpMsg::RemoveWatch { owner, id } => {
@@ -355,6 +364,7 @@ impl BpMsg {
                 owner: decode_string(r, MAX_SERVICE_NAME)?,
                 id: decode_string(r, MAX_SERVICE_NAME)?,
                 target: WatchTarget::strict_decode(r)?,
+                from_height: Option::<u32>::strict_decode(r)?,
             },
             0x0331 => BpMsg::WatchInfo(WatchInfo::strict_decode(r)?),
             0x0332 => BpMsg::RemoveWatch {

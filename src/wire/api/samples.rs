@@ -232,6 +232,7 @@ pub fn bp() -> Vec<Msg> {
             owner: "lnpd".into(),
             id: "funding-1".into(),
             target: WatchTarget::Outpoint([7; 32], 1),
+            from_height: Some(100),
         },
         BpMsg::WatchInfo(WatchInfo {
             owner: "lnpd".into(),

@@ -352,14 +352,7 @@ impl Watches {
             }
         }
         store.apply(&mut writes.iter())?;
-        self.watches.remove(&key);
-        let drop_key = |m: &mut Vec<WatchKey>| m.retain(|k| *k != key);
-        self.scripts.values_mut().for_each(drop_key);
-        self.outpoints.values_mut().for_each(drop_key);
-        self.txids.values_mut().for_each(drop_key);
-        self.scripts.retain(|_, v| !v.is_empty());
-        self.outpoints.retain(|_, v| !v.is_empty());
-        self.txids.retain(|_, v| !v.is_empty());
+        self.take(&key);
         Ok(true)
     }
 

@@ -34,6 +34,7 @@
 pub mod actors;
 pub mod bus;
 pub mod guard;
+pub mod ldk;
 pub mod lograte;
 #[cfg(feature = "rgb")]
 pub mod rgb;

@@ -15,6 +15,10 @@ pub const MAX_SERVICE_NAME: usize = 64;
 /// peer or client is for logs and people, never for bulk data. Our own choice.
 pub const MAX_TEXT: usize = 4096;
 
+/// A BOLT-11 invoice: 7,089 bytes, the bound LDK's `lightning-invoice` puts on its bech32
+/// text.
+pub const MAX_INVOICE: usize = 7_089;
+
 /// Most items in a list inside an API message (services, endpoints, peers): 1,024. A node runs
 /// a few dozen services; the cap bounds decoding work to ~1,024 x (8 + 2 x 4 KiB) bytes at
 /// worst, which the frame size limit of the bus (`bus::limits`) bounds further. Our own choice.

@@ -55,6 +55,13 @@ pub enum PeerCmd {
         /// The message.
         msg: PeerMessage,
     },
+    /// Send a Lightning message (from `channeld`; no reply).
+    Deliver {
+        /// Type.
+        type_id: u16,
+        /// Payload.
+        payload: Vec<u8>,
+    },
     /// Panic inside the handler (fault injection).
     Crash {
         /// Who asked.
@@ -75,6 +82,8 @@ pub struct Peer {
     node_id: Option<NodeId>,
     /// The requests waiting on this connection.
     waiting: Waiting,
+    /// `init` was accepted (the channel sink was told).
+    ready: bool,
 }
 
 /// One peer connection: the driver over [`Peer`].
@@ -100,6 +109,7 @@ impl Peer {
                 connect: connect_reply,
                 ..Waiting::default()
             },
+            ready: false,
         }
     }
 
@@ -177,7 +187,12 @@ impl Protocol for Peer {
             Event::Ready { init } => {
                 let features = init.global_features.or(&init.features);
                 tracing::info!(peer = %self.name(), features = ?features.bits(), "peer ready");
-                self.registry.ready(self.conn, features.0, unix_now());
+                self.registry
+                    .ready(self.conn, features.0.clone(), unix_now());
+                if let (Some(c), Some(id)) = (self.registry.channels(), self.node_id) {
+                    self.ready = true;
+                    c.connected(id, features.0, self.remote.is_none());
+                }
                 if let Some((bus, env)) = self.waiting.connect.take() {
                     let id = self.node_id.map(|k| k.to_string()).unwrap_or_default();
                     bus.send(env.reply(Msg::Success(Some(format!("connected to {id}")))));
@@ -194,6 +209,14 @@ impl Protocol for Peer {
             }
             Event::Forward { type_id, payload } => {
                 let node_id = self.node_id.expect("forwarding needs a ready peer");
+                if let Some(c) = self.registry.channels().filter(|c| c.wants(type_id)) {
+                    if !c.message(node_id, type_id, payload) {
+                        return Err(PeerError::close(
+                            "channeld cannot take its channel messages now",
+                        ));
+                    }
+                    return Ok(());
+                }
                 self.registry.forward(PeerMessage {
                     node_id,
                     type_id,
@@ -246,6 +269,13 @@ impl Protocol for Peer {
                 bus.send(env.reply(reply));
                 Ok(())
             }
+            PeerCmd::Deliver { type_id, payload } => {
+                let m = Message::Unknown { type_id, payload };
+                match session {
+                    Some(s) if s.is_ready() => s.send(&m),
+                    _ => Err(PeerError::close("a channel message for a peer not ready")),
+                }
+            }
             PeerCmd::Crash { requested_by } => {
                 panic!("debug crash of {} requested by {requested_by}", self.name())
             }
@@ -253,6 +283,11 @@ impl Protocol for Peer {
     }
 
     fn closed(&mut self, e: &PeerError, failure: bool) {
+        if std::mem::take(&mut self.ready) {
+            if let (Some(c), Some(id)) = (self.registry.channels(), self.node_id) {
+                c.disconnected(id);
+            }
+        }
         let name = self.name();
         self.registry
             .closed(self.conn, &name, &e.reason, failure, &mut self.waiting);

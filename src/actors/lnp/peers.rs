@@ -139,12 +139,27 @@ struct Inner {
     app_subscriptions: Subscribers<Vec<u16>>,
 }
 
+/// Where a Lightning peer's channel messages go (`channeld`): its readiness, its messages of
+/// the types it wants, its departure. Calls for one peer come in the peer's order.
+pub trait ChannelSink: Send + Sync {
+    /// Whether the sink takes messages of `type_id`.
+    fn wants(&self, type_id: u16) -> bool;
+    /// A Lightning peer is ready (its `init` features, big-endian).
+    fn connected(&self, node: NodeId, features: Vec<u8>, inbound: bool);
+    /// A message of a type the sink wants; false if it could not take it (the connection is
+    /// then closed: the reconnection's `channel_reestablish` repairs what was lost).
+    fn message(&self, node: NodeId, type_id: u16, payload: Vec<u8>) -> bool;
+    /// A ready peer's connection closed.
+    fn disconnected(&self, node: NodeId);
+}
+
 /// The registry.
 pub struct Registry {
     inner: Mutex<Inner>,
     /// Settings.
     pub config: PeerConfig,
     secret: SecretKey,
+    channels: std::sync::OnceLock<Arc<dyn ChannelSink>>,
 }
 
 impl Registry {
@@ -164,7 +179,66 @@ impl Registry {
             }),
             config,
             secret,
+            channels: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets where channel messages go (once, when the node has `channeld`).
+    pub fn set_channels(&self, sink: Arc<dyn ChannelSink>) {
+        let _ = self.channels.set(sink);
+    }
+
+    /// Where channel messages go, if anywhere.
+    pub fn channels(&self) -> Option<&Arc<dyn ChannelSink>> {
+        self.channels.get()
+    }
+
+    /// Queues a Lightning message to the ready peer `node_id`; false if it is not connected or
+    /// its mailbox is full (then it is disconnected: a lost message would desynchronise a
+    /// channel, which the reconnection's `channel_reestablish` repairs).
+    pub fn deliver(&self, node_id: &NodeId, type_id: u16, payload: Vec<u8>) -> bool {
+        let Some(a) = self.find_lightning(node_id) else {
+            return false;
+        };
+        if a.try_send(Command(PeerCmd::Deliver { type_id, payload }))
+            .is_ok()
+        {
+            return true;
+        }
+        let _ = a.try_send(Command(PeerCmd::Disconnect {
+            reply: None,
+            reason: "its mailbox is full: a channel message could not be queued".into(),
+        }));
+        false
+    }
+
+    /// The ready Lightning peers: node id, `init` features, inbound.
+    pub fn ready_lightning(&self) -> Vec<(NodeId, Vec<u8>, bool)> {
+        self.lock()
+            .peers
+            .values()
+            .filter(|e| e.ready_since.is_some() && e.actor.protocol() == Protocol::Lightning)
+            .filter_map(|e| {
+                Some((
+                    e.node_id?,
+                    e.features.clone(),
+                    e.direction == Direction::Inbound,
+                ))
+            })
+            .collect()
+    }
+
+    /// The address of the ready outbound Lightning connection to `node_id`.
+    pub fn outbound_addr(&self, node_id: &NodeId) -> Option<String> {
+        self.lock()
+            .peers
+            .values()
+            .find(|e| {
+                e.node_id.as_ref() == Some(node_id)
+                    && e.actor.protocol() == Protocol::Lightning
+                    && e.direction == Direction::Outbound
+            })
+            .map(|e| e.addr.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -336,6 +410,26 @@ impl Registry {
         self.spawn(kind, Origin::Outbound(addr), Some(remote), Some(reply));
     }
 
+    /// Dials `remote` at `addr` (Lightning) unless a connection to it exists or is being made;
+    /// nobody is answered (`channeld` reconnecting its channel peers). Call on the actix
+    /// thread.
+    pub fn dial(self: &Arc<Self>, remote: PublicKey, addr: String) {
+        let id = NodeId::from(remote);
+        let known = self
+            .lock()
+            .peers
+            .values()
+            .any(|e| e.node_id == Some(id) && e.actor.protocol() == Protocol::Lightning);
+        if !known {
+            self.spawn(
+                Protocol::Lightning,
+                Origin::Outbound(addr),
+                Some(remote),
+                None,
+            );
+        }
+    }
+
     /// A peer authenticated as `node_id`. An older connection to the same node with the same
     /// protocol is replaced (the remote side reconnected; the old socket is likely dead).
     pub fn authenticated(&self, conn: u64, node_id: NodeId) {
@@ -496,6 +590,9 @@ impl Registry {
 
     /// Whether a service asked for messages of `type_id`.
     pub fn wants(&self, type_id: u16) -> bool {
+        if self.channels().is_some_and(|c| c.wants(type_id)) {
+            return true;
+        }
         self.lock()
             .subscriptions
             .iter()

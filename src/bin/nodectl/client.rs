@@ -63,6 +63,8 @@ pub struct Request {
     pub timeout: f64,
     /// Shows the final reply.
     pub render: Render,
+    /// Another service than the manager (e.g. `channeld`).
+    pub dst: Option<ServiceId>,
 }
 
 impl Request {
@@ -72,7 +74,14 @@ impl Request {
             msg: msg.into(),
             timeout: TIMEOUT,
             render,
+            dst: None,
         }
+    }
+
+    /// The same request to service `dst`.
+    pub fn to(mut self, dst: ServiceId) -> Request {
+        self.dst = Some(dst);
+        self
     }
 
     /// The same request with a longer default timeout (it waits on a peer).
@@ -304,7 +313,10 @@ pub fn run<C: Subcommand>(
     req: Request,
 ) -> Result<(), String> {
     let mut s = Session::open(kind, args, BusKind::Api, req.timeout)?;
-    let reply = s.request(req.msg)?;
+    let reply = match &req.dst {
+        Some(dst) => s.request_to(dst, req.msg)?,
+        None => s.request(req.msg)?,
+    };
     (req.render)(reply, args.json)
 }
 

@@ -45,6 +45,60 @@ pub enum LnpCmd {
         #[arg(long)]
         bifrost: bool,
     },
+    /// Channels: `channel open NODE_ID SAT [--push-msat N]` (funded by the BP node's wallet).
+    #[command(subcommand)]
+    Channel(ChannelCmd),
+    /// The channels: id, peer, capacity, balances, state, funding, confirmations.
+    Channels,
+    /// A BOLT-11 invoice of ours for MSAT millisatoshis (0: any amount).
+    Invoice {
+        /// Amount (msat).
+        msat: u64,
+        /// Its description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Seconds it is valid.
+        #[arg(long, default_value_t = 3600)]
+        expiry: u32,
+    },
+    /// Pay a BOLT-11 invoice whose payee is a channel peer.
+    Pay {
+        /// The invoice.
+        bolt11: String,
+        /// Amount (msat) for an invoice without one.
+        #[arg(long)]
+        amount_msat: Option<u64>,
+        /// Wait until the payment succeeds or fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Our payments, newest first.
+    Payments,
+    /// Close a channel: cooperatively, or by broadcasting our commitment (`--force`).
+    Close {
+        /// The channel id (64 hex digits).
+        channel_id: String,
+        /// Force close.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Balances per channel, and what is still to be claimed on chain.
+    Balance,
+}
+
+/// `nodectl lnp channel …`.
+#[derive(Subcommand)]
+pub enum ChannelCmd {
+    /// Open a channel of SAT satoshis to a connected peer.
+    Open {
+        /// The peer's node id.
+        node_id: String,
+        /// Capacity (sat).
+        sat: u64,
+        /// Given to the peer at opening (msat).
+        #[arg(long, default_value_t = 0)]
+        push_msat: u64,
+    },
 }
 
 /// Runs an LNP command.
@@ -100,6 +154,60 @@ pub fn run(args: ClientArgs<LnpCmd>) -> Result<(), String> {
             };
             Request::new(msg, Box::new(pong)).slow()
         }
+        LnpCmd::Channel(ChannelCmd::Open {
+            node_id,
+            sat,
+            push_msat,
+        }) => {
+            let msg = LnpMsg::ChannelOpen {
+                node_id: node_id_arg(node_id)?,
+                sats: *sat,
+                push_msat: *push_msat,
+            };
+            Request::new(msg, Box::new(opened)).slow().to(channeld())
+        }
+        LnpCmd::Channels => Request::new(LnpMsg::ListChannels, Box::new(channels)).to(channeld()),
+        LnpCmd::Invoice {
+            msat,
+            description,
+            expiry,
+        } => {
+            let msg = LnpMsg::MakeInvoice {
+                amount_msat: (*msat > 0).then_some(*msat),
+                description: description_arg(description)?,
+                expiry_secs: *expiry,
+            };
+            Request::new(msg, Box::new(invoice)).to(channeld())
+        }
+        LnpCmd::Pay {
+            bolt11,
+            amount_msat,
+            wait,
+        } => {
+            let msg = LnpMsg::Pay {
+                bolt11: client::text_arg(
+                    "invoice",
+                    bolt11,
+                    lnpbp_nodes::wire::limits::MAX_INVOICE,
+                )?,
+                amount_msat: *amount_msat,
+                wait: *wait,
+            };
+            Request::new(msg, Box::new(payment)).slow().to(channeld())
+        }
+        LnpCmd::Payments => Request::new(LnpMsg::ListPayments, Box::new(payments)).to(channeld()),
+        LnpCmd::Close { channel_id, force } => {
+            let msg = LnpMsg::CloseChannel {
+                channel_id: client::hex_arg("channel id", channel_id)?
+                    .try_into()
+                    .map_err(|_| "a channel id is 32 bytes (64 hex digits)".to_string())?,
+                force: *force,
+            };
+            Request::new(msg, Box::new(render::success))
+                .slow()
+                .to(channeld())
+        }
+        LnpCmd::Balance => Request::new(LnpMsg::LnBalance, Box::new(balance)).to(channeld()),
     };
     client::run(kind, &args, req)
 }
@@ -183,4 +291,185 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
             rtt
         );
     }
+}
+
+fn channeld() -> lnpbp_nodes::wire::api::ServiceId {
+    lnpbp_nodes::wire::api::lnp::CHANNELD
+}
+
+fn opened(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::ChannelOpened {
+        channel_id,
+        funding,
+    }) = reply
+    else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        emit!(
+            "{}",
+            serde_json::json!({ "channel_id": hex(channel_id), "funding": funding })
+        );
+    } else {
+        emit!("channel {} pending, funding {funding}", hex(channel_id));
+    }
+    Ok(())
+}
+
+const STATES: [&str; 4] = ["pending", "ready", "offline", "closing"];
+const STATUS: [&str; 3] = ["pending", "succeeded", "failed"];
+
+fn channels(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::ChannelList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "channel_id": hex(c.channel_id), "peer": hex(c.peer), "capacity_sat": c.capacity_sat,
+                    "local_msat": c.local_msat, "remote_msat": c.remote_msat, "outbound": c.outbound,
+                    "state": STATES[c.state as usize % 4], "funding": c.funding, "scid": c.scid,
+                    "confirmations": c.confirmations, "confirmations_required": c.confirmations_required,
+                })
+            })
+            .collect();
+        emit!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    if list.is_empty() {
+        emit!("no channels");
+    }
+    for c in &list {
+        emit!(
+            "{} {} {} sat ours {} msat theirs {} msat {} {} conf {}/{}",
+            hex(c.channel_id),
+            hex(c.peer),
+            c.capacity_sat,
+            c.local_msat,
+            c.remote_msat,
+            STATES[c.state as usize % 4],
+            c.funding.as_deref().unwrap_or("-"),
+            c.confirmations.map(|n| n.to_string()).unwrap_or("-".into()),
+            c.confirmations_required
+                .map(|n| n.to_string())
+                .unwrap_or("-".into()),
+        );
+    }
+    Ok(())
+}
+
+fn invoice(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::Invoice { bolt11, hash }) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        emit!(
+            "{}",
+            serde_json::json!({ "bolt11": bolt11, "payment_hash": hex(hash) })
+        );
+    } else {
+        emit!("{bolt11}");
+    }
+    Ok(())
+}
+
+fn payment_json(p: &lnpbp_nodes::wire::api::lnp::PaymentRecord) -> serde_json::Value {
+    serde_json::json!({
+        "payment_hash": hex(p.hash), "direction": if p.outbound { "out" } else { "in" },
+        "amount_msat": p.amount_msat, "fee_msat": p.fee_msat, "status": STATUS[p.status as usize % 3],
+        "reason": p.reason, "preimage": p.preimage.map(hex), "payee": p.payee.map(hex),
+        "created": p.created, "updated": p.updated,
+    })
+}
+
+fn payment_line(p: &lnpbp_nodes::wire::api::lnp::PaymentRecord) -> String {
+    format!(
+        "{} {} {} msat {}{}",
+        hex(p.hash),
+        if p.outbound { "out" } else { "in" },
+        p.amount_msat,
+        STATUS[p.status as usize % 3],
+        p.reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    )
+}
+
+fn payment(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::PaymentInfo(p)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        emit!("{}", payment_json(&p));
+    } else {
+        emit!("{}", payment_line(&p));
+    }
+    Ok(())
+}
+
+fn payments(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::PaymentList(list)) = reply else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        emit!(
+            "{}",
+            serde_json::Value::Array(list.iter().map(payment_json).collect())
+        );
+    } else if list.is_empty() {
+        emit!("no payments");
+    } else {
+        for p in &list {
+            emit!("{}", payment_line(p));
+        }
+    }
+    Ok(())
+}
+
+fn balance(reply: Msg, json: bool) -> Result<(), String> {
+    let Msg::Lnp(LnpMsg::LnBalances {
+        channels,
+        onchain_sat,
+        claims,
+    }) = reply
+    else {
+        return Err(unexpected(&reply));
+    };
+    if json {
+        let ch: Vec<_> = channels
+            .iter()
+            .map(|(id, l, r)| serde_json::json!({ "channel_id": hex(id), "local_msat": l, "remote_msat": r }))
+            .collect();
+        let total: u64 = channels.iter().map(|(_, l, _)| l).sum();
+        emit!(
+            "{}",
+            serde_json::json!({ "channels": ch, "local_msat": total, "onchain_claimable_sat": onchain_sat, "claims": claims })
+        );
+    } else {
+        for (id, l, r) in &channels {
+            emit!("{} ours {l} msat theirs {r} msat", hex(id));
+        }
+        emit!("to be claimed on chain: {onchain_sat} sat");
+        for c in &claims {
+            emit!("  {c}");
+        }
+    }
+    Ok(())
+}
+
+/// An invoice description: at most 639 bytes (BOLT-11's `d` field), no control characters.
+fn description_arg(text: &str) -> Result<String, String> {
+    if text.len() > 639 {
+        return Err(format!(
+            "a description of {} bytes is above 639",
+            text.len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("a description may not hold control characters".into());
+    }
+    Ok(text.to_string())
 }

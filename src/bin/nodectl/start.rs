@@ -102,6 +102,10 @@ pub struct StartArgs {
     /// Connect to a Bitcoin peer at HOST[:PORT] (BP; repeatable; replaces `wire.connect`).
     #[arg(long, value_name = "HOST[:PORT]")]
     connect: Vec<String>,
+    /// The BP node that is the channels' chain (LNP; an endpoint of its API bus, e.g.
+    /// `~/.nodectl/bp/api` or NODE_ID@HOST:PORT; replaces `chain.bp`).
+    #[arg(long, value_name = "ENDPOINT")]
+    bp: Option<String>,
     /// Listen for Bifrost peers on ADDR (LNP; repeatable; replaces `bifrost.listen`).
     #[arg(long, value_name = "ADDR")]
     bifrost_listen: Vec<String>,
@@ -187,6 +191,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
             ("auto-accept", args.auto_accept.clone()),
             ("store", attach(&args.store)),
             ("storm", attach(&args.storm)),
+            ("bp", args.bp.clone().into_iter().collect()),
             (
                 "lnp",
                 if joins_lnp {

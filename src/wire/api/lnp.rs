@@ -1,8 +1,11 @@
 //! The LNP Node's API: its message set [`LnpMsg`] (type ids 0x02xx, docs/API.md section 8)
 //! and their bodies. Every length is checked before anything is allocated.
 
-use crate::wire::api::{message_set, BodyError};
-use crate::wire::limits::{MAX_LIST, MAX_TEXT};
+use crate::wire::api::{message_set, BodyError, ServiceId, ServiceName};
+
+/// The LNP node's channel service (`ff` "channeld"): the channel requests go to it.
+pub const CHANNELD: ServiceId = ServiceId::Other(ServiceName::fixed("channeld"));
+use crate::wire::limits::{MAX_INVOICE, MAX_LIST, MAX_TEXT};
 use crate::wire::node_id::NodeId;
 use crate::wire::strict::{decode_string, encode_len, encode_string, Reader, Strict, StrictError};
 
@@ -74,6 +77,81 @@ message_set! {
         BifrostAppIn(AppMessage) = 0x0214 as OneWay,
         /// Request (MSG bus): send a Bifrost app message to a peer.
         SendBifrostApp(AppMessage) = 0x0215 as Request,
+        /// Request (API, to `channeld`): open a channel of `sats` to a connected peer,
+        /// funded by the BP node's wallet. Progress replies, then `channel_opened` once the
+        /// funding is signed by both sides and broadcast.
+        ChannelOpen {
+            /// The peer.
+            node_id: NodeId,
+            /// Capacity (sat).
+            sats: u64,
+            /// Given to the peer at opening (msat).
+            push_msat: u64,
+        } = 0x0220 as Request,
+        /// Final reply to `ChannelOpen`.
+        ChannelOpened {
+            /// The channel id.
+            channel_id: [u8; 32],
+            /// The funding outpoint (`txid:vout`).
+            funding: String,
+        } = 0x0221 as Final,
+        /// Request: the node's channels.
+        ListChannels = 0x0222 as Request,
+        /// Final reply to `ListChannels`.
+        ChannelList(Vec<ChannelInfo>) = 0x0223 as Final,
+        /// Request: a BOLT-11 invoice of ours.
+        MakeInvoice {
+            /// Amount (msat); none: any.
+            amount_msat: Option<u64>,
+            /// Its description.
+            description: String,
+            /// Seconds it is valid.
+            expiry_secs: u32,
+        } = 0x0224 as Request,
+        /// Final reply to `MakeInvoice`.
+        Invoice {
+            /// The invoice (bech32).
+            bolt11: String,
+            /// Its payment hash.
+            hash: [u8; 32],
+        } = 0x0225 as Final,
+        /// Request: pay a BOLT-11 invoice whose payee is a channel peer.
+        Pay {
+            /// The invoice.
+            bolt11: String,
+            /// Amount (msat) for an invoice without one.
+            amount_msat: Option<u64>,
+            /// Answer when the payment ends (else once it is sent).
+            wait: bool,
+        } = 0x0226 as Request,
+        /// Final reply to `Pay`.
+        PaymentInfo(PaymentRecord) = 0x0227 as Final,
+        /// Request: the payments, newest first.
+        ListPayments = 0x0228 as Request,
+        /// Final reply to `ListPayments`.
+        PaymentList(Vec<PaymentRecord>) = 0x0229 as Final,
+        /// Request: close a channel (cooperatively, or by broadcasting our commitment).
+        CloseChannel {
+            /// The channel id.
+            channel_id: [u8; 32],
+            /// Force close.
+            force: bool,
+        } = 0x022a as Request,
+        /// Request: balances of the channels and what is to be claimed on chain.
+        LnBalance = 0x022b as Request,
+        /// Final reply to `LnBalance`.
+        LnBalances {
+            /// Per channel: (channel id, ours (msat), theirs (msat)).
+            channels: Vec<([u8; 32], u64, u64)>,
+            /// Sat still to be claimed on chain (closing channels, outputs being swept).
+            onchain_sat: u64,
+            /// What those are, one line each.
+            claims: Vec<String>,
+        } = 0x022c as Final,
+        /// Request (CHNL or API bus): channel and payment events, with this request's id.
+        SubscribeChannelEvents = 0x022d as Request,
+        /// Notification: a channel or payment event.
+        ChannelEvent(ChannelEventInfo) = 0x022e as OneWay,
     }
 }
 
@@ -113,6 +191,73 @@ impl LnpMsg {
             LnpMsg::PeerMessageIn(m) | LnpMsg::SendPeerMessage(m) => m.strict_encode(out),
             LnpMsg::SubscribeBifrostApps { apps } => encode_types(apps, out),
             LnpMsg::BifrostAppIn(m) | LnpMsg::SendBifrostApp(m) => m.strict_encode(out),
+            LnpMsg::ChannelOpen {
+                node_id,
+                sats,
+                push_msat,
+            } => {
+                node_id.strict_encode(out)?;
+                sats.strict_encode(out)?;
+                push_msat.strict_encode(out)
+            }
+            LnpMsg::ChannelOpened {
+                channel_id,
+                funding,
+            } => {
+                channel_id.strict_encode(out)?;
+                encode_string(funding, MAX_TEXT, out)
+            }
+            LnpMsg::ListChannels
+            | LnpMsg::ListPayments
+            | LnpMsg::LnBalance
+            | LnpMsg::SubscribeChannelEvents => Ok(()),
+            LnpMsg::ChannelList(l) => list(l, out),
+            LnpMsg::MakeInvoice {
+                amount_msat,
+                description,
+                expiry_secs,
+            } => {
+                amount_msat.strict_encode(out)?;
+                encode_string(description, MAX_TEXT, out)?;
+                expiry_secs.strict_encode(out)
+            }
+            LnpMsg::Invoice { bolt11, hash } => {
+                encode_string(bolt11, MAX_INVOICE, out)?;
+                hash.strict_encode(out)
+            }
+            LnpMsg::Pay {
+                bolt11,
+                amount_msat,
+                wait,
+            } => {
+                encode_string(bolt11, MAX_INVOICE, out)?;
+                amount_msat.strict_encode(out)?;
+                wait.strict_encode(out)
+            }
+            LnpMsg::PaymentInfo(p) => p.strict_encode(out),
+            LnpMsg::PaymentList(l) => list(l, out),
+            LnpMsg::CloseChannel { channel_id, force } => {
+                channel_id.strict_encode(out)?;
+                force.strict_encode(out)
+            }
+            LnpMsg::LnBalances {
+                channels,
+                onchain_sat,
+                claims,
+            } => {
+                encode_len(channels.len(), MAX_LIST, out)?;
+                for (id, l, r) in channels {
+                    id.strict_encode(out)?;
+                    l.strict_encode(out)?;
+                    r.strict_encode(out)?;
+                }
+                onchain_sat.strict_encode(out)?;
+                encode_len(claims.len(), MAX_LIST, out)?;
+                claims
+                    .iter()
+                    .try_for_each(|c| encode_string(c, MAX_TEXT, out))
+            }
+            LnpMsg::ChannelEvent(e) => e.strict_encode(out),
         }
     }
 
@@ -151,6 +296,63 @@ impl LnpMsg {
             },
             0x0214 => LnpMsg::BifrostAppIn(AppMessage::strict_decode(r)?),
             0x0215 => LnpMsg::SendBifrostApp(AppMessage::strict_decode(r)?),
+            0x0220 => LnpMsg::ChannelOpen {
+                node_id: NodeId::strict_decode(r)?,
+                sats: u64::strict_decode(r)?,
+                push_msat: u64::strict_decode(r)?,
+            },
+            0x0221 => LnpMsg::ChannelOpened {
+                channel_id: <[u8; 32]>::strict_decode(r)?,
+                funding: text(r)?,
+            },
+            0x0222 => LnpMsg::ListChannels,
+            0x0223 => LnpMsg::ChannelList(unlist(r)?),
+            0x0224 => LnpMsg::MakeInvoice {
+                amount_msat: Option::<u64>::strict_decode(r)?,
+                description: text(r)?,
+                expiry_secs: u32::strict_decode(r)?,
+            },
+            0x0225 => LnpMsg::Invoice {
+                bolt11: decode_string(r, MAX_INVOICE)?,
+                hash: <[u8; 32]>::strict_decode(r)?,
+            },
+            0x0226 => LnpMsg::Pay {
+                bolt11: decode_string(r, MAX_INVOICE)?,
+                amount_msat: Option::<u64>::strict_decode(r)?,
+                wait: bool::strict_decode(r)?,
+            },
+            0x0227 => LnpMsg::PaymentInfo(PaymentRecord::strict_decode(r)?),
+            0x0228 => LnpMsg::ListPayments,
+            0x0229 => LnpMsg::PaymentList(unlist(r)?),
+            0x022a => LnpMsg::CloseChannel {
+                channel_id: <[u8; 32]>::strict_decode(r)?,
+                force: bool::strict_decode(r)?,
+            },
+            0x022b => LnpMsg::LnBalance,
+            0x022c => {
+                let n = r.len_prefix(MAX_LIST, 48)?;
+                let mut channels = Vec::with_capacity(n);
+                for _ in 0..n {
+                    channels.push((
+                        <[u8; 32]>::strict_decode(r)?,
+                        u64::strict_decode(r)?,
+                        u64::strict_decode(r)?,
+                    ));
+                }
+                let onchain_sat = u64::strict_decode(r)?;
+                let n = r.len_prefix(MAX_LIST, 2)?;
+                let mut claims = Vec::with_capacity(n);
+                for _ in 0..n {
+                    claims.push(text(r)?);
+                }
+                LnpMsg::LnBalances {
+                    channels,
+                    onchain_sat,
+                    claims,
+                }
+            }
+            0x022d => LnpMsg::SubscribeChannelEvents,
+            0x022e => LnpMsg::ChannelEvent(ChannelEventInfo::strict_decode(r)?),
             other => return Err(BodyError::UnknownType(other)),
         })
     }
@@ -381,6 +583,218 @@ pub fn decode_types(r: &mut Reader<'_>) -> Result<Vec<u16>, StrictError> {
         out.push(u16::strict_decode(r)?);
     }
     Ok(out)
+}
+
+fn list<T: Strict>(l: &[T], out: &mut Vec<u8>) -> Result<(), StrictError> {
+    encode_len(l.len(), MAX_LIST, out)?;
+    l.iter().try_for_each(|x| x.strict_encode(out))
+}
+
+fn unlist<T: Strict>(r: &mut Reader<'_>) -> Result<Vec<T>, StrictError> {
+    let n = r.len_prefix(MAX_LIST, T::MIN_SIZE)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(T::strict_decode(r)?);
+    }
+    Ok(out)
+}
+
+fn opt_text(v: &Option<String>, out: &mut Vec<u8>) -> Result<(), StrictError> {
+    match v {
+        None => {
+            out.push(0);
+            Ok(())
+        }
+        Some(t) => {
+            out.push(1);
+            encode_string(t, MAX_TEXT, out)
+        }
+    }
+}
+
+fn un_opt_text(r: &mut Reader<'_>) -> Result<Option<String>, StrictError> {
+    match u8::strict_decode(r)? {
+        0 => Ok(None),
+        1 => Ok(Some(decode_string(r, MAX_TEXT)?)),
+        t => Err(StrictError::WrongOptionalEncoding(t)),
+    }
+}
+
+/// A channel (docs/API.md `channel_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Channel id.
+    pub channel_id: [u8; 32],
+    /// The peer.
+    pub peer: NodeId,
+    /// Capacity (sat).
+    pub capacity_sat: u64,
+    /// Ours (msat): what we can send plus our reserve.
+    pub local_msat: u64,
+    /// Theirs (msat), the same way.
+    pub remote_msat: u64,
+    /// We funded it.
+    pub outbound: bool,
+    /// 0 pending (funding not deep enough), 1 ready, 2 offline (peer away), 3 closing.
+    pub state: u8,
+    /// Funding outpoint `txid:vout`.
+    pub funding: Option<String>,
+    /// Short channel id, once mined.
+    pub scid: Option<u64>,
+    /// Confirmations of the funding.
+    pub confirmations: Option<u32>,
+    /// Confirmations required.
+    pub confirmations_required: Option<u32>,
+}
+
+impl Strict for ChannelInfo {
+    const MIN_SIZE: usize = 32 + 33 + 8 * 3 + 2 + 4;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.channel_id.strict_encode(out)?;
+        self.peer.strict_encode(out)?;
+        self.capacity_sat.strict_encode(out)?;
+        self.local_msat.strict_encode(out)?;
+        self.remote_msat.strict_encode(out)?;
+        self.outbound.strict_encode(out)?;
+        self.state.strict_encode(out)?;
+        opt_text(&self.funding, out)?;
+        self.scid.strict_encode(out)?;
+        self.confirmations.strict_encode(out)?;
+        self.confirmations_required.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(ChannelInfo {
+            channel_id: Strict::strict_decode(r)?,
+            peer: Strict::strict_decode(r)?,
+            capacity_sat: Strict::strict_decode(r)?,
+            local_msat: Strict::strict_decode(r)?,
+            remote_msat: Strict::strict_decode(r)?,
+            outbound: Strict::strict_decode(r)?,
+            state: match u8::strict_decode(r)? {
+                s @ 0..=3 => s,
+                v => {
+                    return Err(StrictError::NotAllowed {
+                        field: "channel state",
+                        value: v,
+                        allowed: "0 to 3",
+                    })
+                }
+            },
+            funding: un_opt_text(r)?,
+            scid: Strict::strict_decode(r)?,
+            confirmations: Strict::strict_decode(r)?,
+            confirmations_required: Strict::strict_decode(r)?,
+        })
+    }
+}
+
+/// A payment (docs/API.md `payment`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    /// Payment hash.
+    pub hash: [u8; 32],
+    /// We pay (true) or are paid.
+    pub outbound: bool,
+    /// Amount (msat).
+    pub amount_msat: u64,
+    /// Fee paid (msat).
+    pub fee_msat: Option<u64>,
+    /// 0 pending, 1 succeeded, 2 failed.
+    pub status: u8,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// The preimage, once known.
+    pub preimage: Option<[u8; 32]>,
+    /// The payee (outbound).
+    pub payee: Option<NodeId>,
+    /// Made (unix seconds).
+    pub created: u64,
+    /// Last changed.
+    pub updated: u64,
+}
+
+impl Strict for PaymentRecord {
+    const MIN_SIZE: usize = 32 + 1 + 8 + 1 + 1 + 1 + 1 + 1 + 16;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.hash.strict_encode(out)?;
+        self.outbound.strict_encode(out)?;
+        self.amount_msat.strict_encode(out)?;
+        self.fee_msat.strict_encode(out)?;
+        self.status.strict_encode(out)?;
+        opt_text(&self.reason, out)?;
+        self.preimage.strict_encode(out)?;
+        self.payee.strict_encode(out)?;
+        self.created.strict_encode(out)?;
+        self.updated.strict_encode(out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(PaymentRecord {
+            hash: Strict::strict_decode(r)?,
+            outbound: Strict::strict_decode(r)?,
+            amount_msat: Strict::strict_decode(r)?,
+            fee_msat: Strict::strict_decode(r)?,
+            status: match u8::strict_decode(r)? {
+                s @ 0..=2 => s,
+                v => {
+                    return Err(StrictError::NotAllowed {
+                        field: "payment status",
+                        value: v,
+                        allowed: "0 to 2",
+                    })
+                }
+            },
+            reason: un_opt_text(r)?,
+            preimage: Strict::strict_decode(r)?,
+            payee: Strict::strict_decode(r)?,
+            created: Strict::strict_decode(r)?,
+            updated: Strict::strict_decode(r)?,
+        })
+    }
+}
+
+/// A channel or payment event (docs/API.md `channel_event`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelEventInfo {
+    /// 0 channel pending, 1 channel ready, 2 channel closed, 3 payment received, 4 payment
+    /// sent, 5 payment failed.
+    pub kind: u8,
+    /// The channel id, or the payment hash.
+    pub id: [u8; 32],
+    /// The peer, when known.
+    pub peer: Option<NodeId>,
+    /// Amount (msat; the fee for a sent payment), or 0.
+    pub amount_msat: u64,
+    /// A reason, a funding outpoint, or empty.
+    pub text: String,
+}
+
+impl Strict for ChannelEventInfo {
+    const MIN_SIZE: usize = 1 + 32 + 1 + 8 + 2;
+    fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
+        self.kind.strict_encode(out)?;
+        self.id.strict_encode(out)?;
+        self.peer.strict_encode(out)?;
+        self.amount_msat.strict_encode(out)?;
+        encode_string(&self.text, MAX_TEXT, out)
+    }
+    fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
+        Ok(ChannelEventInfo {
+            kind: match u8::strict_decode(r)? {
+                k @ 0..=5 => k,
+                v => {
+                    return Err(StrictError::NotAllowed {
+                        field: "channel event kind",
+                        value: v,
+                        allowed: "0 to 5",
+                    })
+                }
+            },
+            id: Strict::strict_decode(r)?,
+            peer: Strict::strict_decode(r)?,
+            amount_msat: Strict::strict_decode(r)?,
+            text: decode_string(r, MAX_TEXT)?,
+        })
+    }
 }
 
 #[cfg(test)]

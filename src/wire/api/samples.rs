@@ -13,7 +13,10 @@ use crate::wire::api::bp::{
     WatchInfo, WatchSynced, WatchTarget,
 };
 use crate::wire::api::lnp::Protocol;
-use crate::wire::api::lnp::{AppMessage, Direction, LnpMsg, PeerInfo, PeerMessage};
+use crate::wire::api::lnp::{
+    AppMessage, ChannelEventInfo, ChannelInfo, Direction, LnpMsg, PaymentRecord, PeerInfo,
+    PeerMessage,
+};
 use crate::wire::api::rgb::{ContractState, NiaIssue, Received, RgbMsg, Validation};
 use crate::wire::api::storm::TransferState;
 use crate::wire::api::storm::{
@@ -118,6 +121,18 @@ pub fn lnp() -> Vec<Msg> {
         app: 0x8001,
         payload: b"hi".to_vec(),
     };
+    let p = PaymentRecord {
+        hash: [4; 32],
+        outbound: true,
+        amount_msat: 10_000,
+        fee_msat: Some(0),
+        status: 1,
+        reason: None,
+        preimage: Some([5; 32]),
+        payee: Some(id),
+        created: 1_700_000_000,
+        updated: 1_700_000_001,
+    };
     let list = vec![
         LnpMsg::Listen {
             addr: "127.0.0.1:0".into(),
@@ -161,6 +176,64 @@ pub fn lnp() -> Vec<Msg> {
         LnpMsg::SubscribeBifrostApps { apps: vec![1] },
         LnpMsg::BifrostAppIn(a.clone()),
         LnpMsg::SendBifrostApp(a),
+        LnpMsg::ChannelOpen {
+            node_id: id,
+            sats: 100_000,
+            push_msat: 0,
+        },
+        LnpMsg::ChannelOpened {
+            channel_id: [3; 32],
+            funding: format!("{}:0", "ab".repeat(32)),
+        },
+        LnpMsg::ListChannels,
+        LnpMsg::ChannelList(vec![ChannelInfo {
+            channel_id: [3; 32],
+            peer: id,
+            capacity_sat: 100_000,
+            local_msat: 90_000_000,
+            remote_msat: 9_000_000,
+            outbound: true,
+            state: 1,
+            funding: Some(format!("{}:0", "ab".repeat(32))),
+            scid: Some(1 << 40),
+            confirmations: Some(3),
+            confirmations_required: Some(1),
+        }]),
+        LnpMsg::MakeInvoice {
+            amount_msat: Some(10_000),
+            description: "coffee".into(),
+            expiry_secs: 3_600,
+        },
+        LnpMsg::Invoice {
+            bolt11: "lnbcrt1...".into(),
+            hash: [4; 32],
+        },
+        LnpMsg::Pay {
+            bolt11: "lnbcrt1...".into(),
+            amount_msat: None,
+            wait: true,
+        },
+        LnpMsg::PaymentInfo(p.clone()),
+        LnpMsg::ListPayments,
+        LnpMsg::PaymentList(vec![p]),
+        LnpMsg::CloseChannel {
+            channel_id: [3; 32],
+            force: false,
+        },
+        LnpMsg::LnBalance,
+        LnpMsg::LnBalances {
+            channels: vec![([3; 32], 90_000_000, 9_000_000)],
+            onchain_sat: 0,
+            claims: vec![],
+        },
+        LnpMsg::SubscribeChannelEvents,
+        LnpMsg::ChannelEvent(ChannelEventInfo {
+            kind: 1,
+            id: [3; 32],
+            peer: Some(id),
+            amount_msat: 0,
+            text: String::new(),
+        }),
     ];
     for s in &list {
         match s {
@@ -177,7 +250,22 @@ pub fn lnp() -> Vec<Msg> {
             | LnpMsg::SendPeerMessage(_)
             | LnpMsg::SubscribeBifrostApps { .. }
             | LnpMsg::BifrostAppIn(_)
-            | LnpMsg::SendBifrostApp(_) => {}
+            | LnpMsg::SendBifrostApp(_)
+            | LnpMsg::ChannelOpen { .. }
+            | LnpMsg::ChannelOpened { .. }
+            | LnpMsg::ListChannels
+            | LnpMsg::ChannelList(_)
+            | LnpMsg::MakeInvoice { .. }
+            | LnpMsg::Invoice { .. }
+            | LnpMsg::Pay { .. }
+            | LnpMsg::PaymentInfo(_)
+            | LnpMsg::ListPayments
+            | LnpMsg::PaymentList(_)
+            | LnpMsg::CloseChannel { .. }
+            | LnpMsg::LnBalance
+            | LnpMsg::LnBalances { .. }
+            | LnpMsg::SubscribeChannelEvents
+            | LnpMsg::ChannelEvent(_) => {}
         }
     }
     list.into_iter().map(Msg::from).collect()

@@ -370,8 +370,15 @@ impl Session {
                 events.push(Event::Note(format!("peer warning: {}", w.printable())));
             }
             Message::Error(e) => {
-                // No channels live here yet: nothing to fail; the text is for the operator.
                 events.push(Event::Note(format!("peer error: {}", e.printable())));
+                // The channel service fails the channel it names (or all, for a zero id).
+                if wanted(crate::wire::ln::bolt1::msg_type::ERROR) {
+                    let payload = Message::Error(e).encode().split_off(2);
+                    events.push(Event::Forward {
+                        type_id: crate::wire::ln::bolt1::msg_type::ERROR,
+                        payload,
+                    });
+                }
             }
             Message::Unknown { type_id, payload } if wanted(type_id) => {
                 events.push(Event::Forward { type_id, payload });

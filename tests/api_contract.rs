@@ -314,6 +314,7 @@ fn kept_ids(kind: &str, info: &serde_json::Value) -> Vec<Vec<u8>> {
     }
     match kind {
         "lnp" => names.extend([
+            "channeld".into(),
             "peerd-0011223344556677".into(),
             "peerd-#1".into(),
             "bifrost-0011223344556677".into(),
@@ -428,7 +429,7 @@ fn python_client_from_the_docs_reads_the_typed_listen_address() {
         "{info}"
     );
     std::net::TcpStream::connect(&addr).expect("the bound address accepts connections");
-    assert_eq!(info["api_version"], 4);
+    assert_eq!(info["api_version"], 5);
 
     // nodectl shows the same value, as text and as JSON.
     let json = node.cli(&["listen", "127.0.0.1:0", "--json"]);

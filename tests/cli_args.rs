@@ -234,6 +234,32 @@ fn every_subcommand_refuses_hostile_arguments_with_one_line_and_exit_code_1() {
             &lnp_dir,
             &[args(&["listen"]), vec![t.clone()]].concat(),
         ));
+        // The channel commands (this node has no BP node: whatever parses is refused too).
+        for rest in [
+            vec![
+                "channel".to_string(),
+                "open".into(),
+                t.clone(),
+                "1000".into(),
+            ],
+            vec![
+                "channel".to_string(),
+                "open".into(),
+                stranger.clone(),
+                t.clone(),
+            ],
+            vec!["pay".to_string(), t.clone()],
+            vec!["close".to_string(), t.clone()],
+            vec!["invoice".to_string(), t.clone()],
+            vec![
+                "invoice".to_string(),
+                "1000".into(),
+                "--description".into(),
+                t.clone(),
+            ],
+        ] {
+            runs.push(on("lnp", &lnp_dir, &rest));
+        }
         runs.push(on(
             "lnp",
             &lnp_dir,

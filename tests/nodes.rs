@@ -15,6 +15,7 @@ const EXPECTED: [(&str, &[&str]); 4] = [
             "ctl-router",
             "chnl-router",
             "api-router",
+            "channeld",
             "lnpd",
             "msg-bridge",
             "ctl-bridge",

@@ -59,12 +59,17 @@ impl RawPeer {
 
     /// Handshake and our init (on the node's chain).
     pub fn ready(node: &Node) -> RawPeer {
+        RawPeer::ready_with(node, Features::default())
+    }
+
+    /// Handshake and our init with `features`.
+    pub fn ready_with(node: &Node, features: Features) -> RawPeer {
         let (id, addr) = target(node);
         let mut p = RawPeer::handshake(&id, &addr);
         p.send(
             &Message::Init(Init {
                 global_features: Features::default(),
-                features: Features::default(),
+                features,
                 networks: None,
                 remote_addr: None,
                 unknown_odd: vec![],

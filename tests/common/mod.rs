@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bcoin;
+pub mod ldk;
 pub mod lnpeer;
 
 use std::io::Read;

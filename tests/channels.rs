@@ -17,7 +17,15 @@ const SEGWIT: u32 = 440;
 fn cli_json(node: &Node, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
-    serde_json::from_str(&ok(node.cli(&a))).unwrap()
+    let out = node.cli(&a);
+    if !out.status.success() {
+        panic!(
+            "nodectl {args:?} failed: {}\n--- the node's log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            node.log_text()
+        );
+    }
+    serde_json::from_str(&ok(out)).unwrap()
 }
 
 fn wait_indexed(bp: &Node, height: u64) {

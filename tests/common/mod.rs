@@ -191,7 +191,10 @@ impl Drop for Node {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = std::fs::remove_file(&self.log);
+        // NODECTL_TEST_KEEP_LOGS=1 keeps the node's log for a look after the test.
+        if std::env::var_os("NODECTL_TEST_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 

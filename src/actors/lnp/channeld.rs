@@ -230,6 +230,8 @@ impl Service for Channeld {
         let (tx, rx) = mpsc::channel();
         let (ctx_tx, ctx_rx) = mpsc::channel();
         *lock(&self.shared.port.tx) = Some(tx);
+        // What `info` says until this incarnation's engine is open (not the last one's).
+        *lock(&self.shared.port.engine) = "starting".into();
         self.shared.port.queued.store(0, Ordering::Release);
         self.shared.port.resubscribe.store(true, Ordering::Release);
         // Peers that are ready now knew the previous incarnation: reconnecting makes LDK
@@ -303,6 +305,7 @@ impl Service for Channeld {
     fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
         *lock(&self.shared.port.tx) = None;
+        *lock(&self.shared.port.engine) = "stopped".into();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

@@ -51,6 +51,22 @@ struct Side {
     _tmp: tempfile::TempDir,
 }
 
+impl Drop for Side {
+    /// A failing test shows the end of this side's LNP log (its node removes it next).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.lnp.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(200)..];
+            eprintln!(
+                "--- the end of the LNP node's log ({}) ---\n{}",
+                self.lnp_dir.display(),
+                tail.join("\n")
+            );
+        }
+    }
+}
+
 impl Side {
     fn start(bcoin: &mut Bcoin, sats: u64) -> Side {
         let tmp = tempfile::Builder::new()
@@ -660,9 +676,8 @@ fn two_of_our_lnp_nodes_open_a_channel_and_pay_each_other() {
     assert_eq!(cb["local_msat"], 20_000_000 + 5_000_000 - 1_000_000, "{cb}");
     // A crash of channeld: it restarts, opens its state again, reconnects and reestablishes.
     ok(a.lnp.cli(&["debug", "crash", "channeld"]));
-    wait_until(Duration::from_secs(30), "channeld back", || {
-        let i = a.lnp.info_json();
-        common::service(&i, "channeld")["restarts"] == 1 && i["channels_engine"] == "ready"
+    a.lnp.wait_info("channeld back", |i| {
+        common::service(i, "channeld")["restarts"] == 1 && i["channels_engine"] == "ready"
     });
     wait_until(Duration::from_secs(30), "the channel reestablished", || {
         channel(&a, &id)["state"] == "ready" && channel(&b, &id)["state"] == "ready"

@@ -43,7 +43,7 @@ use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning::util::sweep::OutputSweeperSync;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description, RawBolt11Invoice};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -612,6 +612,9 @@ pub struct Engine {
     pub fees: Arc<Fees>,
     sweep_to: Arc<SweepTo>,
     payments: HashMap<String, Payment>,
+    /// The peers LDK was told are connected (LDK panics on a disconnect of a peer it does not
+    /// hold as connected; connection events can reach a new engine out of step).
+    connected: HashSet<PublicKey>,
     last_timer: Duration,
 }
 
@@ -781,6 +784,7 @@ impl Engine {
             fees,
             sweep_to,
             payments,
+            connected: HashSet::new(),
             last_timer: Duration::ZERO,
         };
         e.persist_manager()?;
@@ -880,7 +884,15 @@ impl Engine {
             networks: None,
             remote_network_address: None,
         };
+        if self.connected.contains(&peer) {
+            // Told twice of one connection (once when the engine opened, once from the queue):
+            // every closed connection is told before the next one opens, in the same queue.
+            return self.step();
+        }
         let r = self.manager.peer_connected(peer, &init, inbound);
+        if r.is_ok() {
+            self.connected.insert(peer);
+        }
         let mut step = self.step()?;
         if r.is_err() {
             step.out.push(Out::Disconnect(
@@ -893,8 +905,15 @@ impl Engine {
 
     /// A peer's connection closed.
     pub fn peer_disconnected(&mut self, peer: PublicKey) -> Result<Step, String> {
-        self.manager.peer_disconnected(peer);
+        if self.connected.remove(&peer) {
+            self.manager.peer_disconnected(peer);
+        }
         self.step()
+    }
+
+    /// Whether LDK holds `peer` as connected.
+    pub fn is_connected(&self, peer: &PublicKey) -> bool {
+        self.connected.contains(peer)
     }
 
     /// A channel message from `peer`. A message that does not decode is answered with a
@@ -905,6 +924,12 @@ impl Engine {
         type_id: u16,
         payload: &[u8],
     ) -> Result<Step, String> {
+        if !self.connected.contains(&peer) {
+            // A message of a connection LDK was not told about (it closed, or it belongs to
+            // an earlier engine): the peer reestablishes on its next connection.
+            tracing::debug!(peer = %peer, type_id, "channel message of a peer not connected: dropped");
+            return self.step();
+        }
         match codec::decode(type_id, payload) {
             Ok(m) => {
                 codec::dispatch(&*self.manager, peer, m);
@@ -1486,4 +1511,63 @@ pub fn parse_channel_id(s: &str) -> Result<ChannelId, String> {
     <[u8; 32]>::from_hex(s)
         .map(ChannelId)
         .map_err(|_| "a channel id is 64 hex digits".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RedbStorage;
+    use bitcoin::hashes::Hash;
+
+    fn engine() -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Storage> =
+            Arc::new(RedbStorage::open(&dir.path().join("ch.redb")).unwrap());
+        let cfg = EngineConfig {
+            network: Network::Regtest,
+            node_secret: SecretKey::from_slice(&[3; 32]).unwrap(),
+            min_depth: 1,
+            to_self_delay: 144,
+            seed: [4; 32],
+        };
+        let tip = BestBlock::new(BlockHash::from_byte_array([5; 32]), 100);
+        (dir, Engine::open(store, &cfg, Some(tip)).unwrap())
+    }
+
+    #[test]
+    fn connection_events_out_of_step_are_absorbed_not_a_panic() {
+        let (_d, mut e) = engine();
+        let secp = Secp256k1::new();
+        let peer = PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[9; 32]).unwrap());
+        // A close of a connection this engine never heard of (it belonged to the engine
+        // before a restart): LDK itself would panic.
+        e.peer_disconnected(peer).unwrap();
+        assert!(!e.is_connected(&peer));
+        // A message on it is dropped, not handed to LDK.
+        let step = e.peer_message(peer, 39, &[0; 10]).unwrap();
+        assert!(step.out.is_empty(), "{:?}", step.out.len());
+        // Connected twice (once when the engine opened, once from the queue), then closed
+        // twice: LDK sees one connection and one close.
+        let be = init_features(&EngineConfig {
+            network: Network::Regtest,
+            node_secret: SecretKey::from_slice(&[3; 32]).unwrap(),
+            min_depth: 1,
+            to_self_delay: 144,
+            seed: [4; 32],
+        });
+        e.peer_connected(peer, &be, false).unwrap();
+        e.peer_connected(peer, &be, false).unwrap();
+        assert!(e.is_connected(&peer));
+        assert_eq!(e.manager.list_channels().len(), 0);
+        e.peer_disconnected(peer).unwrap();
+        e.peer_disconnected(peer).unwrap();
+        assert!(!e.is_connected(&peer));
+        // Now connected, a malformed message gets a warning and a disconnect.
+        e.peer_connected(peer, &be, true).unwrap();
+        let step = e.peer_message(peer, 32, &[1, 2, 3]).unwrap();
+        assert!(step
+            .out
+            .iter()
+            .any(|o| matches!(o, Out::Disconnect(p, _) if *p == peer)));
+    }
 }

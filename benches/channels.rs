@@ -13,15 +13,14 @@
 mod common;
 
 use common::bcoin::{free_pair, Bcoin};
+use common::ldk::Ldk;
 use common::{median, samples, start_node};
 use lnpbp_nodes::bus::client::Client;
 use lnpbp_nodes::bus::Endpoint;
 use lnpbp_nodes::wire::api::lnp::LnpMsg;
 use lnpbp_nodes::wire::api::Msg;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/ldk-peer");
@@ -32,80 +31,6 @@ fn peer_program() -> &'static str {
         "build the LDK peer first: cargo build --release --manifest-path tests/ldk_peer/Cargo.toml --target-dir target"
     );
     PEER
-}
-
-/// The LDK peer process, minimal driver (replies and events apart).
-struct Ldk {
-    child: Child,
-    stdin: ChildStdin,
-    replies: Receiver<Value>,
-    events: Receiver<Value>,
-    id: String,
-    port: u16,
-}
-
-impl Ldk {
-    fn start() -> Ldk {
-        let port = free_pair();
-        let mut child = Command::new(peer_program())
-            .arg(port.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let (rt, replies) = mpsc::channel();
-        let (et, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in out.lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&l).unwrap();
-                let _ = if v.get("event").is_some() {
-                    et.send(v)
-                } else {
-                    rt.send(v)
-                };
-            }
-        });
-        let hello = replies.recv_timeout(Duration::from_secs(30)).unwrap();
-        Ldk {
-            child,
-            stdin,
-            replies,
-            events,
-            id: hello["node_id"].as_str().unwrap().into(),
-            port,
-        }
-    }
-
-    fn cmd(&mut self, c: Value) -> Value {
-        writeln!(self.stdin, "{c}").unwrap();
-        let v = self.replies.recv_timeout(Duration::from_secs(60)).unwrap();
-        assert!(v.get("ok").is_some(), "ldk-peer {c}: {v}");
-        v["ok"].clone()
-    }
-
-    fn feed(&mut self, bcoin: &mut Bcoin, from: u64, to: u64) {
-        for h in from..=to {
-            let hash = bcoin.cmd(&format!("hash {h}"))["hash"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            let hex = bcoin.cmd(&format!("block {hash}"))["hex"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            self.cmd(json!({"cmd": "block", "hex": hex, "height": h}));
-        }
-    }
-}
-
-impl Drop for Ldk {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A node process, killed and reaped when the benchmark ends.
@@ -119,19 +44,7 @@ impl Drop for Proc {
 }
 
 fn cli(dir: &std::path::Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_str(&common::nodectl(dir, args)).unwrap()
 }
 
 fn wait(what: &str, mut f: impl FnMut() -> bool) {
@@ -199,21 +112,17 @@ fn main() {
     wait("channeld ready", || {
         info(&lnp)["channels_engine"] == "ready"
     });
-    let mut ldk = Ldk::start();
-    ldk.feed(&mut bcoin, 1, 441);
+    let mut ldk = Ldk::start_program(std::path::Path::new(peer_program()));
+    ldk.feed(&mut bcoin, 441);
     cli(
         &lnp,
-        &[
-            "lnp",
-            "connect",
-            &format!("{}@127.0.0.1:{}", ldk.id, ldk.port),
-        ],
+        &["lnp", "connect", &format!("{}@{}", ldk.node_id, ldk.addr)],
     );
 
     // Open to ready at a depth of 1 (LDK asks 1), mining excluded: from the request to the
     // funding broadcast, plus from the block to both sides ready.
     let t = Instant::now();
-    let o = cli(&lnp, &["lnp", "channel", "open", &ldk.id, "3000000"]);
+    let o = cli(&lnp, &["lnp", "channel", "open", &ldk.node_id, "3000000"]);
     let opened = t.elapsed();
     let txid = o["funding"]
         .as_str()
@@ -227,7 +136,7 @@ fn main() {
     });
     let h = bcoin.cmd("mine 1")["height"].as_u64().unwrap();
     let t = Instant::now();
-    ldk.feed(&mut bcoin, h, h);
+    ldk.feed(&mut bcoin, h);
     wait("ready", || {
         cli(&lnp, &["lnp", "channels"])[0]["state"] == "ready"
     });
@@ -281,7 +190,7 @@ fn main() {
         )
         .unwrap();
         par.push(n as f64 / t.elapsed().as_secs_f64());
-        while ldk.events.try_recv().is_ok() {}
+        ldk.forget_events();
         let out = Command::new(peer_program())
             .args(["--bench", &n.to_string()])
             .output()

@@ -146,6 +146,13 @@ impl Side {
         self.bp = bp;
     }
 
+    /// `nodectl lnp connect` to the LDK peer.
+    fn connect(&self, ldk: &Ldk) {
+        ok(self
+            .lnp
+            .cli(&["connect", &format!("{}@{}", ldk.node_id, ldk.addr)]));
+    }
+
     fn channels(&self) -> Vec<serde_json::Value> {
         cli_json(&self.lnp, &["channels"])
             .as_array()
@@ -268,9 +275,7 @@ fn a_channel_with_ldk_both_ways_and_payments_that_agree_to_the_msat() {
     side.wait_height(tip);
 
     // We connect and open, funded by our BP wallet.
-    ok(side
-        .lnp
-        .cli(&["connect", &format!("{}@{}", ldk.node_id, ldk.addr)]));
+    side.connect(&ldk);
     let opened = cli_json(
         &side.lnp,
         &[
@@ -363,6 +368,23 @@ fn bp_confirmed(side: &Side) -> u64 {
 
 /// Opens a channel of `sats` from us to LDK (pushing `push_msat`) and returns its id once
 /// pending on both sides.
+/// [`open_to_ldk`], the funding mined (LDK asks 1 confirmation), the channel ready.
+fn ready_channel_to_ldk(
+    bcoin: &mut Bcoin,
+    side: &Side,
+    ldk: &mut Ldk,
+    sats: u64,
+    push_msat: u64,
+) -> String {
+    let id = open_to_ldk(side, ldk, sats, push_msat);
+    wait_mempool(bcoin, &channel(side, &id)["funding"]);
+    mine(bcoin, ldk, side, 1);
+    wait_until(Duration::from_secs(30), "the channel ready", || {
+        channel(side, &id)["state"] == "ready"
+    });
+    id
+}
+
 fn open_to_ldk(side: &Side, ldk: &mut Ldk, sats: u64, push_msat: u64) -> String {
     let o = cli_json(
         &side.lnp,
@@ -418,9 +440,7 @@ fn closes_cooperative_and_forced_both_ways_give_our_funds_to_the_bp_wallet() {
     wait_until(Duration::from_secs(30), "a sweep address", || {
         side.lnp.info_json()["channels_engine"] == "ready"
     });
-    ok(side
-        .lnp
-        .cli(&["connect", &format!("{}@{}", ldk.node_id, ldk.addr)]));
+    side.connect(&ldk);
 
     let coop = open_to_ldk(&side, &mut ldk, 400_000, 50_000_000);
     let forced = open_to_ldk(&side, &mut ldk, 300_000, 10_000_000);
@@ -505,15 +525,8 @@ fn kill_9_during_a_payment_at_three_moments_then_it_ends_once_and_balances_agree
     let mut side = Side::start(&mut bcoin, 2_000_000);
     let mut ldk = Ldk::start();
     ldk.sync(&mut bcoin);
-    ok(side
-        .lnp
-        .cli(&["connect", &format!("{}@{}", ldk.node_id, ldk.addr)]));
-    let id = open_to_ldk(&side, &mut ldk, 600_000, 100_000_000);
-    wait_mempool(&mut bcoin, &channel(&side, &id)["funding"]);
-    mine(&mut bcoin, &mut ldk, &side, 1);
-    wait_until(Duration::from_secs(30), "the channel ready", || {
-        channel(&side, &id)["state"] == "ready"
-    });
+    side.connect(&ldk);
+    let id = ready_channel_to_ldk(&mut bcoin, &side, &mut ldk, 600_000, 100_000_000);
     // Moments of a payment of ours: our update_add_htlc left (its commitment_signed not yet);
     // our commitment_signed left; LDK's revoke_and_ack handled; our revoke_and_ack left.
     for point in ["sent:128", "sent:132", "received:133", "sent:133"] {
@@ -570,15 +583,8 @@ fn kill_9_of_the_bp_node_then_no_block_is_missed_and_a_payment_and_a_close_still
     let mut side = Side::start(&mut bcoin, 2_000_000);
     let mut ldk = Ldk::start();
     ldk.sync(&mut bcoin);
-    ok(side
-        .lnp
-        .cli(&["connect", &format!("{}@{}", ldk.node_id, ldk.addr)]));
-    let id = open_to_ldk(&side, &mut ldk, 500_000, 100_000_000);
-    wait_mempool(&mut bcoin, &channel(&side, &id)["funding"]);
-    mine(&mut bcoin, &mut ldk, &side, 1);
-    wait_until(Duration::from_secs(30), "the channel ready", || {
-        channel(&side, &id)["state"] == "ready"
-    });
+    side.connect(&ldk);
+    let id = ready_channel_to_ldk(&mut bcoin, &side, &mut ldk, 500_000, 100_000_000);
 
     side.kill_bp();
     wait_until(Duration::from_secs(30), "the chain unreachable", || {
@@ -721,12 +727,8 @@ fn hostile_channel_messages_are_answered_as_bolt2_says_and_other_channels_go_on(
     let mut good = Ldk::start();
     bad.sync(&mut bcoin);
     good.sync(&mut bcoin);
-    ok(side
-        .lnp
-        .cli(&["connect", &format!("{}@{}", bad.node_id, bad.addr)]));
-    ok(side
-        .lnp
-        .cli(&["connect", &format!("{}@{}", good.node_id, good.addr)]));
+    side.connect(&bad);
+    side.connect(&good);
     let a = open_to_ldk(&side, &mut bad, 400_000, 100_000_000);
     let b = open_to_ldk(&side, &mut good, 400_000, 100_000_000);
     wait_mempool(&mut bcoin, &channel(&side, &a)["funding"]);

@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod bcoin;
+#[path = "../../tests/common/ldk.rs"]
+pub mod ldk;
 
 /// Median of a list of figures.
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -55,10 +57,9 @@ pub fn start_node_env(
     node
 }
 
-/// `nodectl storm ARGS --data-dir DIR --json`: its stdout (the command must succeed).
-pub fn storm_cli(dir: &std::path::Path, args: &[&str]) -> String {
+/// `nodectl ARGS --data-dir DIR --json`: its stdout (the command must succeed).
+pub fn nodectl(dir: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_nodectl"))
-        .arg("storm")
         .args(args)
         .arg("--data-dir")
         .arg(dir)
@@ -67,10 +68,23 @@ pub fn storm_cli(dir: &std::path::Path, args: &[&str]) -> String {
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `nodectl storm ARGS --data-dir DIR --json`: its stdout (the command must succeed).
+pub fn storm_cli(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut a = vec!["storm"];
+    a.extend_from_slice(args);
+    nodectl(dir, &a)
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }
 
 /// The `info` detail `key` of the BP node behind `c`.

@@ -1,9 +1,11 @@
 //! The LDK counterparty (tests/ldk_peer, a program on the `lightning` crate built by `.ci/run`)
 //! driven over its stdin: its own keys, wallet and chain (bcoin's blocks, fed by [`Ldk::sync`]).
+//! Shared by the tests and `benches/channels.rs` (each crate's `common` has `bcoin::Bcoin`
+//! with `cmd` and a `free_port`).
 
 use super::bcoin::Bcoin;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -33,8 +35,13 @@ pub struct Ldk {
 
 impl Ldk {
     pub fn start() -> Ldk {
+        Ldk::start_program(&program())
+    }
+
+    /// The LDK peer from `program` (the benchmark runs the release build).
+    pub fn start_program(program: &Path) -> Ldk {
         let port = super::free_port();
-        let mut child = Command::new(program())
+        let mut child = Command::new(program)
             .arg(port.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -93,7 +100,12 @@ impl Ldk {
     pub fn sync(&mut self, bcoin: &mut Bcoin) {
         self.relay(bcoin);
         let tip = bcoin.cmd("tip")["height"].as_u64().unwrap();
-        for h in self.height + 1..=tip {
+        self.feed(bcoin, tip);
+    }
+
+    /// Feeds bcoin's blocks above the last one fed, up to `to`.
+    pub fn feed(&mut self, bcoin: &mut Bcoin, to: u64) {
+        for h in self.height + 1..=to {
             let hash = bcoin.cmd(&format!("hash {h}"))["hash"]
                 .as_str()
                 .unwrap()
@@ -104,7 +116,7 @@ impl Ldk {
                 .to_string();
             self.cmd(serde_json::json!({"cmd": "block", "hex": hex, "height": h}));
         }
-        self.height = tip;
+        self.height = self.height.max(to);
     }
 
     /// Every `broadcast` event so far into bcoin's mempool.
@@ -166,6 +178,12 @@ impl Ldk {
             eprintln!("bcoin refused an LDK broadcast: {v}");
         }
         e["txid"].as_str().unwrap().to_string()
+    }
+
+    /// Forgets the events so far (the benchmark, between samples).
+    pub fn forget_events(&mut self) {
+        self.drain();
+        self.seen.clear();
     }
 
     /// An event of `kind` not taken yet, if any.

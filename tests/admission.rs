@@ -1,6 +1,7 @@
-//! Hold the door (issue 15): admission under a handshake flood, per-address caps, and logs that
-//! a flood cannot grow. Attackers (tests/python/flood.py) connect from 127.0.0.2 and up;
-//! honest peers from 127.0.0.1.
+//! Hold the door (issues 15 and 26): admission under a handshake flood, per-address caps, Tor
+//! listeners, and logs that a flood cannot grow. Attackers (tests/python/flood.py) connect from
+//! 127.0.0.2 and up, or from 127.0.0.1 with the honest peers, as every peer of a Tor hidden
+//! service does.
 
 mod common;
 
@@ -37,26 +38,24 @@ fn log_len(node: &Node) -> usize {
     node.log_text().len()
 }
 
-#[test]
-fn honest_peers_get_in_during_a_slow_handshake_flood() {
-    let node = Node::start("lnp", &["--listen", "127.0.0.1:0"]);
-    let (id, addr) = target(&node);
-    let (host, port) = host_port(&addr);
-    // A peer connected before the flood.
-    let mut old = RawPeer::ready(&node);
-    assert_eq!(old.ping(4), 4);
-
-    // 300 slow handshakes from 30 addresses (10 each, the per-address cap), for 20 s.
-    let attack = flood(&["slowloris", &host, &port, "2", "30", "10", "20"])
-        .spawn()
-        .unwrap();
+/// Ten fresh honest peers, one every 0.8 s, while `attack` (a slowloris flood, for 15 s)
+/// runs: how many got in (handshake, init, pings), with the flood's figures. The peer `old`,
+/// connected before, must keep its pings throughout.
+fn honest_peers_during(
+    node: &Node,
+    addr: &str,
+    old: &mut RawPeer,
+    attack: &[&str],
+) -> (usize, serde_json::Value) {
+    let id = node.info_json()["node_id"].as_str().unwrap().to_string();
+    let attack = flood(attack).spawn().unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let (mut ok, mut tries) = (0, 0);
-    let deadline = Instant::now() + Duration::from_secs(14);
+    let deadline = Instant::now() + Duration::from_secs(11);
     while tries < 10 && Instant::now() < deadline {
         tries += 1;
         let fresh = std::panic::catch_unwind(|| {
-            let mut p = RawPeer::handshake(&id, &addr);
+            let mut p = RawPeer::handshake(&id, addr);
             p.send(
                 &lnpbp_nodes::wire::ln::bolt1::Message::Init(lnpbp_nodes::wire::ln::bolt1::Init {
                     global_features: Default::default(),
@@ -74,10 +73,9 @@ fn honest_peers_get_in_during_a_slow_handshake_flood() {
         std::thread::sleep(Duration::from_millis(800));
     }
     let stats = json_of(attack);
-    assert!(tries == 10, "ran out of time after {tries} tries");
     assert!(
-        ok >= 9,
-        "{ok} of 10 honest peers got in during the flood ({stats})"
+        tries == 10,
+        "ran out of time after {tries} tries (the flood ended): {stats}"
     );
     assert!(
         stats["opened"].as_u64().unwrap() >= 300,
@@ -86,10 +84,92 @@ fn honest_peers_get_in_during_a_slow_handshake_flood() {
     let info = node.info_json();
     assert!(info["evicted_handshakes"].as_u64().unwrap() > 0, "{info}");
     assert_eq!(old.ping(1), 1);
+    (ok, stats)
 }
 
 #[test]
-fn the_eleventh_pending_handshake_from_one_address_is_refused_while_others_get_in() {
+fn honest_peers_get_in_during_a_slow_handshake_flood() {
+    let node = Node::start("lnp", &["--listen", "127.0.0.1:0"]);
+    let (_, addr) = target(&node);
+    let (host, port) = host_port(&addr);
+    let mut old = RawPeer::ready(&node);
+    assert_eq!(old.ping(4), 4);
+    // 300 slow handshakes from 30 addresses (10 each, the per-address cap).
+    let attack = ["slowloris", &host, &port, "2", "30", "10", "15"];
+    let (ok, stats) = honest_peers_during(&node, &addr, &mut old, &attack);
+    assert!(
+        ok >= 9,
+        "{ok} of 10 honest peers got in during the flood ({stats})"
+    );
+}
+
+/// An LNP node whose Lightning listener on 127.0.0.1 fronts a Tor hidden service (or not),
+/// and its listening address.
+fn tor_facing_node(onion: bool) -> (Node, String) {
+    let tmp = tempfile::tempdir_in("/tmp").unwrap();
+    let dir = tmp.path().join("lnp");
+    let file = tmp.path().join("lnp-config.toml");
+    let (mut node, port) = spawn_on_free_port("lnp", &dir, |port| {
+        let listed = if onion {
+            format!("[\"127.0.0.1:{port}\"]")
+        } else {
+            "[]".into()
+        };
+        std::fs::write(&file, format!("[peers]\nonion_inbound = {listed}\n")).unwrap();
+        vec![
+            "--config".into(),
+            file.display().to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+        ]
+    });
+    node.keep_dir(tmp);
+    node.wait_ready();
+    (node, format!("127.0.0.1:{port}"))
+}
+
+#[test]
+fn tor_peers_all_from_127_0_0_1_get_in_beside_300_slow_handshakes_from_it_on_an_onion_listener() {
+    let (node, addr) = tor_facing_node(true);
+    let (host, port) = host_port(&addr);
+    let mut old = RawPeer::ready(&node);
+    // Attackers and honest peers all from 127.0.0.1, as every peer of a hidden service.
+    let attack = ["slowloris", &host, &port, "1", "1", "300", "15"];
+    let (ok, stats) = honest_peers_during(&node, &addr, &mut old, &attack);
+    assert!(
+        ok >= 9,
+        "{ok} of 10 honest peers got in on the onion listener ({stats})"
+    );
+}
+
+#[test]
+fn honest_peers_from_127_0_0_1_get_in_beside_300_slow_handshakes_from_it_on_a_plain_listener() {
+    let (node, addr) = tor_facing_node(false);
+    let (host, port) = host_port(&addr);
+    let mut old = RawPeer::ready(&node);
+    // The per-address cap of 10 pending handshakes holds, by eviction within the address.
+    let attack = ["slowloris", &host, &port, "1", "1", "300", "15"];
+    let (ok, stats) = honest_peers_during(&node, &addr, &mut old, &attack);
+    assert!(
+        ok >= 9,
+        "{ok} of 10 honest peers got in on the plain listener ({stats})"
+    );
+}
+
+#[test]
+fn a_thousand_idle_peers_from_127_0_0_1_all_connect_on_an_onion_listener() {
+    let (node, _) = tor_facing_node(true);
+    // 1,000 is the default max_peers: all of them, none refused by max_peers_per_ip (100).
+    let mut peers: Vec<RawPeer> = (0..1000).map(|_| RawPeer::ready(&node)).collect();
+    let info = node.wait_info("1,000 peers ready", |i| i["peers"] == 1000);
+    assert_eq!(info["refused_connections"], 0, "{info}");
+    for p in peers.iter_mut().step_by(100) {
+        assert_eq!(p.ping(2), 2, "an idle peer is served");
+    }
+}
+
+#[test]
+fn the_eleventh_pending_handshake_from_one_address_evicts_its_oldest_while_others_get_in() {
     let node = Node::start_env(
         "lnp",
         &["--listen", "127.0.0.1:0"],
@@ -107,14 +187,20 @@ fn the_eleventh_pending_handshake_from_one_address_is_refused_while_others_get_i
         .read_line(&mut line)
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let closed: Vec<bool> = v["closed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_bool().unwrap())
-        .collect();
-    assert_eq!(closed[..10], [false; 10], "ten pending handshakes are kept");
-    assert!(closed[10], "the eleventh from the same address is refused");
+    let bools = |k: &str| -> Vec<bool> {
+        let a = v[k].as_array().unwrap().iter();
+        a.map(|b| b.as_bool().unwrap()).collect()
+    };
+    assert_eq!(bools("closed"), [false; 11], "each is let in: {v}");
+    // The eleventh took the place of the one with the least progress for its age: the
+    // oldest of these silent ones; ten stay pending.
+    let by_end = bools("closed_by_end");
+    assert!(by_end[0], "the oldest is evicted: {v}");
+    assert_eq!(
+        by_end[1..],
+        [false; 10],
+        "ten pending handshakes are kept: {v}"
+    );
     // Another address still gets in, and so does an honest peer.
     let other = flood(&["hold", &host, &port, "127.0.0.4", "1"])
         .stdin(Stdio::piped())
@@ -128,7 +214,9 @@ fn the_eleventh_pending_handshake_from_one_address_is_refused_while_others_get_i
     assert!(line.contains("[false]"), "127.0.0.4 is not refused: {line}");
     let mut honest = RawPeer::ready(&node);
     assert_eq!(honest.ping(3), 3);
-    assert!(node.info_json()["refused_connections"].as_u64().unwrap() >= 1);
+    let info = node.info_json();
+    assert_eq!(info["evicted_handshakes"], 1, "{info}");
+    assert_eq!(info["refused_connections"], 0, "{info}");
     for mut c in [holder, other] {
         drop(c.stdin.take());
         let _ = c.wait();
@@ -138,18 +226,29 @@ fn the_eleventh_pending_handshake_from_one_address_is_refused_while_others_get_i
 
 #[test]
 fn floods_of_refused_connections_and_bad_frames_barely_grow_the_log() {
+    // Ten silent handshakes from a trusted address (never evicted) take all the slots.
+    let cfg = config_file("[peers]\nmax_handshakes = 10\ntrusted = [\"127.0.0.6\"]\n");
     let node = Node::start_env(
         "lnp",
-        &["--listen", "127.0.0.1:0"],
+        &["--listen", "127.0.0.1:0", "--config", &cfg.path],
         &[("NODECTL_PEERS__HANDSHAKE_TIMEOUT_MS", "60000")],
     );
     let (_, addr) = target(&node);
     let (host, port) = host_port(&addr);
+    let mut holder = flood(&["hold", &host, &port, "127.0.0.6", "10", "0.05"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(!line.contains("true"), "the trusted ones are kept: {line}");
 
-    // 10,000 connections from one address whose 10 pending handshakes are all taken.
+    // 10,000 connections from another address: refused, nothing to evict.
     let before = log_len(&node);
     let v = json_of(
-        flood(&["refused", &host, &port, "127.0.0.5", "10", "10000"])
+        flood(&["refused", &host, &port, "127.0.0.5", "0", "10000"])
             .spawn()
             .unwrap(),
     );
@@ -193,4 +292,6 @@ fn floods_of_refused_connections_and_bad_frames_barely_grow_the_log() {
     assert!(log.contains("bad bus frames in the last 10 s"), "{log}");
     // Still serving.
     assert_eq!(node.info_json()["node"], "lnp");
+    drop(holder.stdin.take());
+    let _ = holder.wait();
 }

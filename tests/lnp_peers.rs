@@ -426,11 +426,11 @@ fn services_on_the_msg_bus_get_the_messages_they_asked_for_and_can_answer() {
 
 #[test]
 fn caps_on_handshakes_and_peers_refuse_the_extra_connection_and_the_node_goes_on() {
-    let env = [
-        ("NODECTL_PEERS__MAX_HANDSHAKES", "2"),
-        ("NODECTL_PEERS__MAX_PEERS", "3"),
-    ];
-    let node = Node::start_env("lnp", &[], &env);
+    // Pending handshakes of a trusted address are never evicted (a silent one from elsewhere
+    // would be, for a newcomer: tests/admission.rs).
+    let cfg =
+        config_file("[peers]\nmax_handshakes = 2\nmax_peers = 3\ntrusted = [\"127.0.0.1\"]\n");
+    let node = Node::start("lnp", &["--config", &cfg.path]);
     let (_, addr) = target(&node);
     // Two silent connections fill the handshake slots: a third is closed at once.
     let mut slow: Vec<TcpStream> = (0..2).map(|_| RawPeer::tcp(&addr)).collect();

@@ -84,6 +84,11 @@ impl Node {
         format!("ipc://{}", self.api().display())
     }
 
+    /// Keeps the temp dir its data dir is in until the node is dropped.
+    pub fn keep_dir(&mut self, tmp: tempfile::TempDir) {
+        self._tmp = Some(tmp);
+    }
+
     /// Waits until `nodectl <kind> info` answers.
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + START_DEADLINE;
@@ -557,4 +562,21 @@ pub fn json_lines(
         }
     });
     (child, rx)
+}
+
+/// A config file (`--config PATH`) with `text`, removed when dropped.
+pub struct ConfigFile {
+    _dir: tempfile::TempDir,
+    pub path: String,
+}
+
+/// Writes `text` (TOML: only the keys that differ from the defaults) to a fresh config file.
+pub fn config_file(text: &str) -> ConfigFile {
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, text).unwrap();
+    ConfigFile {
+        path: path.display().to_string(),
+        _dir: dir,
+    }
 }

@@ -4,9 +4,10 @@
   flood.py slowloris HOST PORT FIRST_SRC ADDRS PER_ADDR SECONDS
       ADDRS x PER_ADDR sockets from 127.0.0.FIRST_SRC.., each sending one byte of act 1 per
       second, reopened 1 s after the node closes them; prints {"opened", "closed"} at the end.
-  flood.py hold HOST PORT SRC N
+  flood.py hold HOST PORT SRC N [WAIT]
       N silent connections from SRC, one after the other; prints, for each, whether the node
-      closed it within 1 s: {"closed": [false, ..., true]}.
+      closed it within WAIT seconds (1 by default), and whether it was closed by the end:
+      {"closed": [false, ..., true], "closed_by_end": [true, ..., false]}.
   flood.py refused HOST PORT SRC HOLD N
       HOLD silent connections from SRC (kept open), then N connections from SRC opened and
       closed at once; prints {"connected": n}.
@@ -92,13 +93,14 @@ def slowloris(host, port, first, addrs, per, seconds):
     print(json.dumps({"opened": opened, "closed": closed}))
 
 
-def hold(host, port, src, n):
+def hold(host, port, src, n, wait):
     kept, closed = [], []
     for _ in range(n):
         s = connect(host, port, src)
-        closed.append(closed_within(s, 1.0))
+        closed.append(closed_within(s, wait))
         kept.append(s)
-    print(json.dumps({"closed": closed}))
+    by_end = [c or closed_within(s, 0.2) for c, s in zip(closed, kept)]
+    print(json.dumps({"closed": closed, "closed_by_end": by_end}))
     sys.stdout.flush()
     # Keep them open until told to stop (stdin closes).
     sys.stdin.read()
@@ -149,7 +151,7 @@ def main():
     if cmd == "slowloris":
         slowloris(args[0], int(args[1]), int(args[2]), int(args[3]), int(args[4]), float(args[5]))
     elif cmd == "hold":
-        hold(args[0], int(args[1]), args[2], int(args[3]))
+        hold(args[0], int(args[1]), args[2], int(args[3]), float(args[4]) if len(args) > 4 else 1.0)
     elif cmd == "refused":
         refused(args[0], int(args[1]), args[2], int(args[3]), int(args[4]))
     elif cmd == "frames":

@@ -63,6 +63,7 @@ struct RawWire {
     max_handshakes_per_ip: u64,
     max_peers_per_ip: u64,
     trusted: Vec<String>,
+    onion_inbound: Vec<String>,
     relay_txs: bool,
 }
 
@@ -207,6 +208,7 @@ impl BpSettings {
                 max_handshakes_per_ip: w.max_handshakes_per_ip,
                 max_peers_per_ip: w.max_peers_per_ip,
                 trusted: w.trusted,
+                onion_inbound: w.onion_inbound,
             }
             .read(s, "wire")?,
         })

@@ -154,6 +154,10 @@ struct Peer {
     /// The remote IP (inbound), for the per-address caps.
     ip: Option<IpAddr>,
     opened: Instant,
+    /// Whether it came through an `onion_inbound` listener.
+    onion: bool,
+    /// Whether it was evicted and is being closed: no longer counted by admission.
+    closing: bool,
     counters: Arc<crate::actors::tcp::Counters>,
     /// Its BIP133 `feefilter`, sat/kvB.
     feefilter: Option<u64>,
@@ -672,7 +676,7 @@ impl BpState {
     // --- peers ---
 
     /// Starts a connection.
-    pub fn spawn(self: &Arc<Self>, origin: Origin, reply: Option<(Bus, Envelope)>) {
+    pub fn spawn(self: &Arc<Self>, origin: Origin, onion: bool, reply: Option<(Bus, Envelope)>) {
         let (addr, outbound, ip) = match &origin {
             Origin::Inbound(_, a) => (a.to_string(), false, Some(a.ip())),
             Origin::Outbound(addr) => (addr.clone(), true, None),
@@ -693,6 +697,8 @@ impl BpState {
                 rtt_us: None,
                 ip,
                 opened: Instant::now(),
+                onion,
+                closing: false,
                 counters,
                 feefilter: None,
             },
@@ -713,11 +719,17 @@ impl BpState {
             }
             return;
         }
-        self.spawn(Origin::Outbound(addr), reply);
+        self.spawn(Origin::Outbound(addr), false, reply);
     }
 
     /// Accepts an inbound connection unless over the cap or discouraged.
     fn accepted(self: &Arc<Self>, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let cfg = &self.config.admission;
+        let onion = cfg.is_onion(stream.local_addr().ok());
+        let newcomer = admission::Newcomer {
+            ip: addr.ip(),
+            onion,
+        };
         let verdict = {
             let mut t = lock(&self.inner);
             t.discouraged
@@ -725,23 +737,23 @@ impl BpState {
             if t.discouraged.contains_key(&addr.ip()) {
                 None
             } else {
-                let slots = t.peers.iter().map(|(conn, p)| Slot {
-                    conn: *conn,
-                    ip: p.ip,
-                    inbound: !p.outbound,
-                    ready: p.ready.is_some(),
-                    opened: p.opened,
-                    bytes_in: p
-                        .counters
-                        .bytes_in
-                        .load(std::sync::atomic::Ordering::Relaxed),
-                });
-                Some(admission::admit(
-                    &self.config.admission,
-                    addr.ip(),
-                    Instant::now(),
-                    slots,
-                ))
+                let slots = t
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| !p.closing)
+                    .map(|(conn, p)| Slot {
+                        conn: *conn,
+                        ip: p.ip,
+                        inbound: !p.outbound,
+                        ready: p.ready.is_some(),
+                        opened: p.opened,
+                        bytes_in: p
+                            .counters
+                            .bytes_in
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        onion: p.onion,
+                    });
+                Some(admission::admit(cfg, newcomer, Instant::now(), slots))
             }
         };
         let ip = addr.ip().to_string();
@@ -757,10 +769,10 @@ impl BpState {
                 }
             }
             Some(Verdict::Evict(conn)) => {
-                let victim = lock(&self.inner)
-                    .peers
-                    .get(&conn)
-                    .map(|p| (p.actor.clone(), p.addr.clone(), p.ip));
+                let victim = lock(&self.inner).peers.get_mut(&conn).map(|p| {
+                    p.closing = true;
+                    (p.actor.clone(), p.addr.clone(), p.ip)
+                });
                 if let Some((actor, from, vip)) = victim {
                     let vip = vip.map(|ip| ip.to_string()).unwrap_or_default();
                     if lograte::EVICTED_HANDSHAKES.allow(&vip) {
@@ -771,9 +783,9 @@ impl BpState {
                         "evicted: the slowest handshake, for a newcomer".into(),
                     )));
                 }
-                self.spawn(Origin::Inbound(stream, addr), None);
+                self.spawn(Origin::Inbound(stream, addr), onion, None);
             }
-            Some(Verdict::Admit) => self.spawn(Origin::Inbound(stream, addr), None),
+            Some(Verdict::Admit) => self.spawn(Origin::Inbound(stream, addr), onion, None),
         }
     }
 

@@ -71,6 +71,7 @@ struct RawPeers {
     max_handshakes_per_ip: u64,
     max_peers_per_ip: u64,
     trusted: Vec<String>,
+    onion_inbound: Vec<String>,
 }
 
 /// `[bifrost]` as written in the config.
@@ -151,6 +152,7 @@ impl LnpSettings {
                 max_handshakes_per_ip: p.max_handshakes_per_ip,
                 max_peers_per_ip: p.max_peers_per_ip,
                 trusted: p.trusted,
+                onion_inbound: p.onion_inbound,
             }
             .read(s, "peers")?,
             bp: c.bp.into_iter().next(),

@@ -5,7 +5,7 @@
 
 use super::bifrostd::{self, Bifrost, BifrostCmd, Bifrostd};
 use super::peerd::{self, Peer, PeerCmd, Peerd};
-use crate::actors::admission::{self, AdmissionConfig, Slot, Verdict};
+use crate::actors::admission::{self, AdmissionConfig, Newcomer, Slot, Verdict};
 use crate::actors::conn::{Command, Origin};
 use crate::actors::limits::MAX_PEER_SUBSCRIPTIONS;
 use crate::actors::tcp::{self, Counters};
@@ -126,6 +126,10 @@ struct Entry {
     /// The remote IP (inbound), for the per-address caps.
     ip: Option<IpAddr>,
     opened: Instant,
+    /// Whether it came through an `onion_inbound` listener.
+    onion: bool,
+    /// Whether it was evicted and is being closed: no longer counted by admission.
+    closing: bool,
 }
 
 struct Inner {
@@ -297,26 +301,36 @@ impl Registry {
     }
 
     fn accepted(self: &Arc<Self>, kind: Protocol, stream: tokio::net::TcpStream, addr: SocketAddr) {
+        let cfg = &self.config.admission;
+        let onion = cfg.is_onion(stream.local_addr().ok());
+        let newcomer = Newcomer {
+            ip: addr.ip(),
+            onion,
+        };
         let verdict = {
             let t = self.lock();
-            let slots = t.peers.iter().map(|(conn, e)| Slot {
-                conn: *conn,
-                ip: e.ip,
-                inbound: e.direction == Direction::Inbound,
-                ready: e.ready_since.is_some(),
-                opened: e.opened,
-                bytes_in: e.counters.bytes_in.load(Ordering::Relaxed),
-            });
-            admission::admit(&self.config.admission, addr.ip(), Instant::now(), slots)
+            let slots = t
+                .peers
+                .iter()
+                .filter(|(_, e)| !e.closing)
+                .map(|(conn, e)| Slot {
+                    conn: *conn,
+                    ip: e.ip,
+                    inbound: e.direction == Direction::Inbound,
+                    ready: e.ready_since.is_some(),
+                    opened: e.opened,
+                    bytes_in: e.counters.bytes_in.load(Ordering::Relaxed),
+                    onion: e.onion,
+                });
+            admission::admit(cfg, newcomer, Instant::now(), slots)
         };
         match verdict {
             Verdict::Admit => {}
             Verdict::Evict(conn) => {
-                let victim = self
-                    .lock()
-                    .peers
-                    .get(&conn)
-                    .map(|e| (e.actor.clone(), e.addr.clone(), e.ip));
+                let victim = self.lock().peers.get_mut(&conn).map(|e| {
+                    e.closing = true;
+                    (e.actor.clone(), e.addr.clone(), e.ip)
+                });
                 if let Some((actor, from, ip)) = victim {
                     let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
                     if lograte::EVICTED_HANDSHAKES.allow(&ip) {
@@ -336,13 +350,14 @@ impl Registry {
                 return;
             }
         }
-        self.spawn(kind, Origin::Inbound(stream, addr), None, None);
+        self.spawn(kind, Origin::Inbound(stream, addr), onion, None, None);
     }
 
     fn spawn(
         self: &Arc<Self>,
         kind: Protocol,
         origin: Origin,
+        onion: bool,
         remote: Option<PublicKey>,
         reply: Option<(Bus, Envelope)>,
     ) {
@@ -377,6 +392,8 @@ impl Registry {
                 rtt_us: None,
                 ip,
                 opened: Instant::now(),
+                onion,
+                closing: false,
             },
         );
     }
@@ -407,7 +424,13 @@ impl Registry {
             reply.0.send(reply.1.reply(Msg::Success(Some(text))));
             return;
         }
-        self.spawn(kind, Origin::Outbound(addr), Some(remote), Some(reply));
+        self.spawn(
+            kind,
+            Origin::Outbound(addr),
+            false,
+            Some(remote),
+            Some(reply),
+        );
     }
 
     /// Dials `remote` at `addr` (Lightning) unless a connection to it exists or is being made;
@@ -424,6 +447,7 @@ impl Registry {
             self.spawn(
                 Protocol::Lightning,
                 Origin::Outbound(addr),
+                false,
                 Some(remote),
                 None,
             );

@@ -142,6 +142,34 @@ fn init_logging(level: &str) {
 }
 
 /// Runs a node in the foreground.
+/// Raises the soft limit on open files to the hard one (at most 65,536), as bitcoind does: a
+/// node takes 1,000 Lightning peers by default, and many systems start processes at 1,024.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the one struct passed, which outlives them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let want = lim.rlim_max.min(65_536);
+    if lim.rlim_cur >= want {
+        return;
+    }
+    let was = lim.rlim_cur;
+    lim.rlim_cur = want;
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+        tracing::debug!(from = was, to = want, "raised the open-file limit");
+    } else {
+        tracing::warn!(
+            limit = was,
+            "could not raise the open-file limit; peers beyond it are refused"
+        );
+    }
+}
+
 pub fn start(args: StartArgs) -> Result<ExitCode, String> {
     let kind = args.node.kind();
     let dir = data_dir(kind, args.data_dir.clone())?;
@@ -211,6 +239,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
     };
     init_logging(&level);
     lnpbp_nodes::guard::install_panic_hook();
+    raise_fd_limit();
 
     let datadir = DataDir::open(&dir).map_err(|e| e.to_string())?;
     let (secret, public) = datadir.node_key().map_err(|e| e.to_string())?;

@@ -789,3 +789,56 @@ fn regression_a_closed_stdout_ends_the_client_quietly() {
         assert_eq!(out.status.code(), Some(0), "{err}");
     }
 }
+
+#[test]
+fn a_client_with_12000_requests_to_a_mute_service_gets_busy_beyond_its_share_and_others_are_served()
+{
+    let node = Node::start("lnp", &[]);
+    let api = node.api_endpoint();
+    let lnpd = manager_id("lnp");
+    // An external named service that takes requests and never answers (the router learns its
+    // route from its first message).
+    let mute = Raw::connect(&api, other_id("mute"));
+    mute.send(&lnpd, &payload(0x0100, 1, &[]));
+    assert_eq!(mute.recv_msg().type_id, 0x0101);
+    // It reads what it gets (its queue never fills), counting, until 2 s of silence.
+    let mute = std::thread::spawn(move || {
+        let mut got = 0;
+        while mute.recv(Duration::from_secs(2)).is_some() {
+            got += 1;
+        }
+        got
+    });
+    let flooder = Raw::connect(&api, client_id(5));
+    // Beyond its share (2,500 of the bus's 10,000) each request is refused at once. The
+    // flooder reads its replies as it sends (ZMQ would drop what it does not read).
+    let check = |r: Reply| {
+        let (code, why) = r.failure();
+        assert_eq!(code, 0x2001, "{why}");
+        assert!(
+            r.request_id > 2_500,
+            "the first 2,500 are in flight: {} {why}",
+            r.request_id
+        );
+        assert!(why.contains("its share"), "{why}");
+        1
+    };
+    let mut busy = 0;
+    for id in 1..=12_000u64 {
+        flooder.send(&other_id("mute"), &payload(0x0100, id, &[]));
+        while let Some(frames) = flooder.recv(Duration::ZERO) {
+            busy += check(Reply::parse(frames));
+        }
+    }
+    while busy < 9_500 {
+        busy += check(flooder.recv_msg());
+    }
+    // Another client, and the CLI, are served while the flooder's 2,500 are in flight.
+    let other = Raw::connect(&api, client_id(6));
+    other.send(&lnpd, &payload(0x0100, 1, &[]));
+    assert_eq!(other.recv_msg().type_id, 0x0101);
+    let info = node.info_json();
+    assert_eq!(info["node"], "lnp");
+    // The mute service got exactly the flooder's share.
+    assert_eq!(mute.join().unwrap(), 2_500);
+}

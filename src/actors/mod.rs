@@ -185,6 +185,8 @@ pub struct NodeConfig {
     pub policy: RestartPolicy,
     /// Deadline of a request's final reply.
     pub request_timeout: Duration,
+    /// Requests in flight one source may hold on a bus.
+    pub per_source_requests: usize,
     /// Whether `debug crash` is allowed.
     pub fault_injection: bool,
     /// Compressed public key of the node.
@@ -215,7 +217,14 @@ pub fn start_node(config: &NodeConfig, zmq: &zmq::Context) -> Result<RunningNode
     let buses: Vec<(BusKind, Bus)> = config
         .endpoints
         .iter()
-        .map(|(kind, _)| (*kind, Bus::new(kind.name(), config.request_timeout)))
+        .map(|(kind, _)| {
+            let bus = Bus::with_share(
+                kind.name(),
+                config.request_timeout,
+                config.per_source_requests,
+            );
+            (*kind, bus)
+        })
         .collect();
     let plan = config.node.plan(&NodeEnv {
         config,

@@ -67,6 +67,7 @@ struct RawSupervisor {
 #[serde(deny_unknown_fields)]
 struct RawBus {
     request_timeout_ms: u64,
+    max_requests_per_source: u64,
 }
 
 /// Values given on the command line (highest layer).
@@ -108,6 +109,8 @@ pub struct Settings {
     pub policy: RestartPolicy,
     /// Request deadline.
     pub request_timeout: Duration,
+    /// Requests in flight one source may hold on a bus.
+    pub per_source_requests: usize,
     /// Client keys allowed on the node's TCP buses (`[rpc] allow` and `--rpc-allow`).
     pub rpc_allow: Vec<NodeId>,
     /// How P2P dials are made (`proxy`, `always_use_proxy`).
@@ -355,6 +358,13 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             format!("{} is outside 1..={max_ms}", raw.bus.request_timeout_ms),
         ));
     }
+    let most = limits::MAX_PENDING as u64;
+    if !(1..=most).contains(&raw.bus.max_requests_per_source) {
+        return Err(bad(
+            "bus.max_requests_per_source",
+            format!("{} is outside 1..={most}", raw.bus.max_requests_per_source),
+        ));
+    }
     if tracing_subscriber::EnvFilter::try_new(&raw.log_level).is_err() {
         return Err(bad(
             "log_level",
@@ -415,6 +425,7 @@ pub fn load(kind: NodeKind, data_dir: &Path, o: &Overrides) -> Result<Settings, 
             period: Duration::from_secs(raw.supervisor.period_secs),
         },
         request_timeout: Duration::from_millis(raw.bus.request_timeout_ms),
+        per_source_requests: raw.bus.max_requests_per_source as usize,
         node,
     })
 }

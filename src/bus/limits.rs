@@ -38,6 +38,12 @@ pub const MAX_REMOTE_ROUTES: usize = 10_000;
 /// Requests in flight per bus. Beyond it new requests get a `BUSY` failure at once.
 pub const MAX_PENDING: usize = 10_000;
 
+/// Requests in flight one source may hold on a bus by default (a quarter of
+/// [`MAX_PENDING`]; config `bus.max_requests_per_source`): a local service by its id, a
+/// connection of the bus socket (a client; an encrypted session on a TCP bus) by its routing
+/// id. Beyond it that source gets `BUSY` at once; the others are still served.
+pub const MAX_PENDING_PER_SOURCE: usize = MAX_PENDING / 4;
+
 /// Default deadline for a request's final reply (config `bus.request_timeout_ms` may lower it).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

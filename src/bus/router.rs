@@ -128,13 +128,53 @@ struct Table {
     local: LocalMap,
     reserved: Arc<Reserved>,
     remote: HashMap<ServiceId, Remote>,
-    pending: HashMap<PendingKey, Instant>,
+    pending: HashMap<PendingKey, Pending>,
+    /// Requests in flight per source, for its share of the table.
+    per_source: HashMap<Source, usize>,
     outlet: Option<Outlet>,
+}
+
+/// Who holds a request in flight, for the share each may hold: a local service by its id, a
+/// connection of the bus socket by its routing id (whatever source ids it uses; on a TCP bus,
+/// one encrypted session).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Source {
+    Local(ServiceId),
+    Remote(Vec<u8>),
+}
+
+/// A request in flight: its deadline and who sent it.
+struct Pending {
+    deadline: Instant,
+    source: Source,
+}
+
+impl Table {
+    fn open(&mut self, key: PendingKey, deadline: Instant, source: Source) {
+        *self.per_source.entry(source.clone()).or_default() += 1;
+        self.pending.insert(key, Pending { deadline, source });
+    }
+
+    /// Ends a request in flight; whether it was.
+    fn close(&mut self, key: &PendingKey) -> bool {
+        let Some(p) = self.pending.remove(key) else {
+            return false;
+        };
+        if let Some(n) = self.per_source.get_mut(&p.source) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_source.remove(&p.source);
+            }
+        }
+        true
+    }
 }
 
 struct Inner {
     name: &'static str,
     timeout: Duration,
+    /// Most requests in flight one source may hold.
+    per_source: usize,
     table: Mutex<Table>,
     stats: BusStats,
 }
@@ -161,11 +201,20 @@ fn source(bus: &str, routing_id: &[u8]) -> String {
 
 impl Bus {
     /// A new, empty bus called `name` (`api`, `msg`, ...), whose requests time out after `timeout`
-    /// (at most [`limits::REQUEST_TIMEOUT`]; each progress message restarts the clock).
+    /// (at most [`limits::REQUEST_TIMEOUT`]; each progress message restarts the clock), each
+    /// source holding at most [`limits::MAX_PENDING_PER_SOURCE`] of them.
     pub fn new(name: &'static str, timeout: Duration) -> Bus {
+        Bus::with_share(name, timeout, limits::MAX_PENDING_PER_SOURCE)
+    }
+
+    /// [`Bus::new`] with `per_source` requests in flight at most per source (1 to
+    /// [`limits::MAX_PENDING`]): beyond it that source gets `BUSY` at once, while the others are
+    /// still served.
+    pub fn with_share(name: &'static str, timeout: Duration, per_source: usize) -> Bus {
         Bus {
             inner: Arc::new(Inner {
                 name,
+                per_source: per_source.clamp(1, limits::MAX_PENDING),
                 timeout: timeout.min(limits::REQUEST_TIMEOUT),
                 table: Mutex::new(Table::default()),
                 stats: BusStats::default(),
@@ -258,7 +307,7 @@ impl Bus {
     pub fn fail_request(&self, handler: &ServiceId, requester: &ServiceId, id: u64, why: &str) {
         let mut t = self.table();
         let key = (handler.clone(), requester.clone(), id);
-        if t.pending.remove(&key).is_some() {
+        if t.close(&key) {
             let reply = Envelope {
                 src: handler.clone(),
                 dst: requester.clone(),
@@ -275,11 +324,11 @@ impl Bus {
         let expired: Vec<PendingKey> = t
             .pending
             .iter()
-            .filter(|(_, deadline)| **deadline <= now)
+            .filter(|(_, p)| p.deadline <= now)
             .map(|(k, _)| k.clone())
             .collect();
         for key in &expired {
-            t.pending.remove(key);
+            t.close(key);
             let (handler, requester, id) = key.clone();
             let why = format!(
                 "{handler} did not answer within {} ms",
@@ -304,6 +353,7 @@ impl Bus {
     pub fn fail_all(&self, code: Code, why: &str) {
         let mut t = self.table();
         let keys: Vec<PendingKey> = t.pending.drain().map(|(k, _)| k).collect();
+        t.per_source.clear();
         for (handler, requester, id) in keys {
             let reply = Envelope {
                 src: handler,
@@ -348,10 +398,10 @@ impl Bus {
             MsgKind::Final | MsgKind::Progress => {
                 let key = (env.src.clone(), env.dst.clone(), env.request_id);
                 let open = if env.msg.kind() == MsgKind::Final {
-                    t.pending.remove(&key).is_some()
-                } else if let Some(deadline) = t.pending.get_mut(&key) {
+                    t.close(&key)
+                } else if let Some(p) = t.pending.get_mut(&key) {
                     // Progress shows the handler is alive: the deadline moves on.
-                    *deadline = Instant::now() + self.inner.timeout;
+                    p.deadline = Instant::now() + self.inner.timeout;
                     true
                 } else {
                     false
@@ -388,19 +438,36 @@ impl Bus {
                     let why = format!("request id {} is already in flight", env.request_id);
                     return self.bounce(t, &env, code::MALFORMED, why);
                 }
+                let source = match origin {
+                    Origin::Local => Source::Local(env.src.clone()),
+                    Origin::Remote(rid) => Source::Remote(rid.to_vec()),
+                };
+                let held = t.per_source.get(&source).copied().unwrap_or(0);
+                if held >= self.inner.per_source {
+                    let who = match &source {
+                        Source::Local(id) => id.to_string(),
+                        Source::Remote(_) => "this connection".to_string(),
+                    };
+                    let why = format!(
+                        "{held} requests in flight from {who} on the {} bus, its share \
+                         (bus.max_requests_per_source)",
+                        self.inner.name
+                    );
+                    return self.bounce(t, &env, code::BUSY, why);
+                }
                 if t.pending.len() >= limits::MAX_PENDING {
                     let why = format!("{} requests in flight on the bus", t.pending.len());
                     return self.bounce(t, &env, code::BUSY, why);
                 }
-                Some(key)
+                Some((key, source))
             }
             MsgKind::OneWay => None,
         };
         let kind = env.msg.kind();
         match self.deliver(t, env) {
             Ok(()) => {
-                if let Some(key) = key {
-                    t.pending.insert(key, Instant::now() + self.inner.timeout);
+                if let Some((key, source)) = key {
+                    t.open(key, Instant::now() + self.inner.timeout, source);
                 }
             }
             Err(undelivered) => {
@@ -651,5 +718,78 @@ mod tests {
         bus.send(req.reply(Msg::Success(None)));
         let frames = sent.lock().unwrap().pop().expect("a reply on the socket");
         assert_eq!(frames[0], b"c9");
+    }
+
+    #[actix_rt::test]
+    async fn one_source_cannot_hold_more_than_its_share_of_the_requests_in_flight() {
+        let bus = Bus::with_share("api", Duration::from_secs(5), 3);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let sink = sent.clone();
+        bus.set_outlet(Some(Box::new(move |frames| {
+            sink.lock().unwrap().push(frames);
+            Ok(())
+        })));
+        // A mute service: it takes requests and never answers.
+        let (tx, rx) = mpsc::channel();
+        let mute = ServiceId::named("mute").unwrap();
+        bus.register(mute.clone(), Probe(tx).start().recipient());
+        let failures = |sent: &Arc<Mutex<Vec<Vec<Vec<u8>>>>>, rid: &[u8]| -> Vec<(Code, String)> {
+            let frames = std::mem::take(&mut *sent.lock().unwrap());
+            frames
+                .iter()
+                .filter(|f| f[0] == rid)
+                .filter_map(|f| match Envelope::decode_frames(&f[1..]).unwrap().msg {
+                    Msg::Failure { code, message } => Some((code, message)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // One connection sends five, with a different source id each time: three get in, the
+        // other two are BUSY at once.
+        for i in 0..5u64 {
+            let e = env(ServiceId::Client(i), mute.clone(), i, Msg::GetInfo);
+            bus.inbound(b"flooder".to_vec(), e);
+        }
+        let busy = failures(&sent, b"flooder");
+        assert_eq!(busy.len(), 2, "{busy:?}");
+        assert!(busy
+            .iter()
+            .all(|(c, m)| *c == code::BUSY && m.contains("its share")));
+        // Another connection, and a local service, are still served.
+        bus.inbound(
+            b"other".to_vec(),
+            env(ServiceId::Client(9), mute.clone(), 1, Msg::GetInfo),
+        );
+        let local = ServiceId::named("local").unwrap();
+        let (ltx, lrx) = mpsc::channel();
+        bus.register(local.clone(), Probe(ltx).start().recipient());
+        for i in 0..4u64 {
+            bus.send(env(local.clone(), mute.clone(), i, Msg::GetInfo));
+        }
+        actix_rt::task::yield_now().await;
+        assert!(failures(&sent, b"other").is_empty());
+        let got: Vec<Envelope> =
+            std::iter::from_fn(|| rx.recv_timeout(Duration::from_millis(200)).ok()).collect();
+        assert_eq!(
+            got.len(),
+            3 + 1 + 3,
+            "three of the flooder's, the other's, three local"
+        );
+        assert!(matches!(
+            recv(&lrx).msg,
+            Msg::Failure {
+                code: code::BUSY,
+                ..
+            }
+        ));
+        // An answer frees a place in the flooder's share.
+        bus.send(got[0].reply(Msg::Success(None)));
+        let e = env(ServiceId::Client(7), mute.clone(), 7, Msg::GetInfo);
+        bus.inbound(b"flooder".to_vec(), e);
+        assert!(failures(&sent, b"flooder").is_empty());
+        assert_eq!(bus.pending(), 3 + 1 + 3);
+        // Expiry gives the shares back too.
+        assert_eq!(bus.expire(Instant::now() + Duration::from_secs(10)), 7);
+        assert!(bus.table().per_source.is_empty());
     }
 }

@@ -250,6 +250,7 @@ pub fn start(args: StartArgs) -> Result<ExitCode, String> {
         endpoints: settings.endpoints,
         policy: settings.policy,
         request_timeout: settings.request_timeout,
+        per_source_requests: settings.per_source_requests,
         fault_injection: settings.fault_injection,
         node_id: public.into(),
         secret,

@@ -10,6 +10,7 @@ mod common;
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
 use bitcoin::hashes::Hash;
 use bitcoin::hex::FromHex;
+use bitcoin::key::TapTweak;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{
@@ -68,9 +69,17 @@ struct Account {
 
 impl Account {
     fn of(seen: &mut Seen, node: &Node) -> Account {
+        Account::kind(seen, node, "p2wpkh")
+    }
+
+    /// The account of `kind` (`p2wpkh`, `p2tr`).
+    fn kind(seen: &mut Seen, node: &Node, kind: &str) -> Account {
         let v = seen.json(node, &["signer", "xpub", "--json"]);
-        let a = &v["accounts"][0];
-        assert_eq!(a["kind"], "p2wpkh");
+        let list = v["accounts"].as_array().unwrap();
+        let a = list
+            .iter()
+            .find(|a| a["kind"] == kind)
+            .expect("the account");
         Account {
             fingerprint: Fingerprint::from_str(v["fingerprint"].as_str().unwrap()).unwrap(),
             path: DerivationPath::from_str(a["path"].as_str().unwrap()).unwrap(),
@@ -89,6 +98,38 @@ impl Account {
         let script = ScriptBuf::new_p2wpkh(&pk.wpubkey_hash());
         (script, pk.0, self.path.extend(child))
     }
+}
+
+/// A PSBT spending one coin of `value` at receive index `i` of the Taproot account `acct`
+/// (BIP86 key path: internal key, key origin, the tweaked output as the UTXO's script).
+fn taproot_psbt(acct: &Account, coin: OutPoint, value: u64, i: u32, to: ScriptBuf) -> Psbt {
+    let secp = Secp256k1::new();
+    let (_, pk, path) = acct.key(i);
+    let internal = pk.x_only_public_key().0;
+    let tx = Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: coin,
+            sequence: Sequence::MAX,
+            ..Default::default()
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(value - 1_000),
+            script_pubkey: to,
+        }],
+    };
+    let mut p = Psbt::from_unsigned_tx(tx).unwrap();
+    let input = &mut p.inputs[0];
+    input.witness_utxo = Some(TxOut {
+        value: Amount::from_sat(value),
+        script_pubkey: ScriptBuf::new_p2tr(&secp, internal, None),
+    });
+    input.tap_internal_key = Some(internal);
+    input
+        .tap_key_origins
+        .insert(internal, (vec![], (acct.fingerprint, path)));
+    p
 }
 
 /// A PSBT spending `coins` (outpoint, value, receive index of ours or None for a stranger's)
@@ -197,7 +238,7 @@ fn bcoin_accepts_and_mines_a_spend_that_signd_signed() {
     assert_eq!(signed["signed"], serde_json::json!([0, 1]), "{signed}");
     assert_eq!(signed["fee"], 10_000);
     assert_eq!(signed["finalized"], true);
-    let tx_hex = signed["tx"].as_str().unwrap().to_string();
+    let tx_hex = signed["data"].as_str().unwrap().to_string();
     let txid = signed["txid"].as_str().unwrap().to_string();
 
     seen.ok(&node, &["broadcast", &tx_hex]);
@@ -253,7 +294,7 @@ fn only_our_inputs_are_signed_bad_psbts_fail_and_the_key_survives_a_restart() {
     let v = seen.json(&node, &["sign", &mixed.to_string(), "--json"]);
     assert_eq!(v["signed"], serde_json::json!([0]), "{v}");
     assert_eq!(v["fee"], 2_000);
-    let back = Psbt::from_str(v["psbt"].as_str().unwrap()).unwrap();
+    let back = Psbt::from_str(v["data"].as_str().unwrap()).unwrap();
     assert_eq!(back.inputs[0].partial_sigs.len(), 1);
     assert!(back.inputs[1].partial_sigs.is_empty());
     // --finalize cannot: the stranger's input is not final, so the PSBT comes back.
@@ -453,4 +494,93 @@ fn no_secret_in(node: &Node, seen: &Seen) {
             assert!(!reply.contains(s.as_str()), "a secret in a reply");
         }
     }
+}
+
+#[test]
+fn psbts_that_lie_about_the_utxo_script_are_refused_naming_the_input_and_honest_ones_sign() {
+    let mut seen = Seen::default();
+    let node = Node::start("bp", &["--network", "regtest"]);
+    let wpkh = Account::of(&mut seen, &node);
+    let tr = Account::kind(&mut seen, &node, "p2tr");
+    let coin = |n: u8| OutPoint::new(Txid::from_byte_array([n; 32]), 0);
+    let (to, _, _) = wpkh.key(3);
+    let secp = Secp256k1::new();
+
+    // P2TR, honest: signed and final.
+    let honest = taproot_psbt(&tr, coin(1), 50_000, 0, to.clone());
+    let v = seen.json(
+        &node,
+        &["sign", &honest.to_string(), "--finalize", "--json"],
+    );
+    assert_eq!(
+        (v["signed"].clone(), v["finalized"].clone()),
+        (serde_json::json!([0]), true.into()),
+        "{v}"
+    );
+    // `data` as docs/API.md names it: the raw transaction (hex) once final, with its txid.
+    let tx: Transaction =
+        bitcoin::consensus::deserialize(&Vec::<u8>::from_hex(v["data"].as_str().unwrap()).unwrap())
+            .unwrap();
+    assert_eq!(v["txid"], tx.compute_txid().to_string());
+    assert_eq!(tx.input[0].witness.len(), 1, "one key-path signature");
+
+    // P2TR whose witness_utxo is the output of another key (ours, index 9; the key origin
+    // still names index 0), and of the untweaked internal key: refused, the input named.
+    let (_, other, _) = tr.key(9);
+    for script in [
+        ScriptBuf::new_p2tr(&secp, other.x_only_public_key().0, None),
+        ScriptBuf::new_p2tr_tweaked(
+            honest.inputs[0]
+                .tap_internal_key
+                .unwrap()
+                .dangerous_assume_tweaked(),
+        ),
+    ] {
+        let mut lie = taproot_psbt(&tr, coin(2), 50_000, 0, to.clone());
+        lie.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey = script;
+        let e = seen.fails(&node, &["sign", &lie.to_string(), "--finalize"]);
+        assert!(
+            e.contains("0x1003") && e.contains("input 0") && e.contains("not the Taproot output"),
+            "{e}"
+        );
+    }
+
+    // P2WPKH whose witness_utxo pays another key of ours: refused, the second input named;
+    // the honest first one alone still signs.
+    let two = psbt(
+        &wpkh,
+        &[(coin(3), 40_000, Some(0)), (coin(4), 40_000, Some(1))],
+        to.clone(),
+        1_000,
+    );
+    let v = seen.json(&node, &["sign", &two.to_string(), "--finalize", "--json"]);
+    assert_eq!(
+        (v["signed"].clone(), v["finalized"].clone()),
+        (serde_json::json!([0, 1]), true.into()),
+        "{v}"
+    );
+    let mut lie = two.clone();
+    let (other_script, _, _) = wpkh.key(7);
+    lie.inputs[1].witness_utxo.as_mut().unwrap().script_pubkey = other_script;
+    let e = seen.fails(&node, &["sign", &lie.to_string(), "--finalize"]);
+    assert!(
+        e.contains("0x1003") && e.contains("input 1") && e.contains("not the script of the key"),
+        "{e}"
+    );
+
+    // A Taproot input of ours without its internal key: not skipped, refused with the reason.
+    let mut bare = taproot_psbt(&tr, coin(5), 50_000, 0, to.clone());
+    bare.inputs[0].tap_internal_key = None;
+    let e = seen.fails(&node, &["sign", &bare.to_string()]);
+    assert!(
+        e.contains("input 0") && e.contains("without its internal key"),
+        "{e}"
+    );
+
+    // Unfinalized: `data` is the signed PSBT (base64).
+    let v = seen.json(&node, &["sign", &honest.to_string(), "--json"]);
+    let back = Psbt::from_str(v["data"].as_str().unwrap()).unwrap();
+    assert!(back.inputs[0].tap_key_sig.is_some(), "{v}");
+    assert!(v["txid"].is_null());
+    no_secret_in(&node, &seen);
 }

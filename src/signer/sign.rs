@@ -275,6 +275,8 @@ pub fn sign_with(
             }
         }
         let mut schnorr = None;
+        // Whether a key-path Taproot origin of ours is there (signable or not).
+        let mut tap_ours = false;
         for (xonly, (leaves, origin)) in &input.tap_key_origins {
             let Some(sk) = keys.key_for(origin) else {
                 continue;
@@ -284,11 +286,14 @@ pub fn sign_with(
                 return Err(lie(i, origin));
             }
             // Key path only (BIP86 accounts have no scripts): our key as the internal key.
-            if leaves.is_empty() && input.tap_internal_key == Some(*xonly) {
-                schnorr = Some(pair);
+            if leaves.is_empty() {
+                tap_ours = true;
+                if input.tap_internal_key == Some(*xonly) {
+                    schnorr = Some(pair);
+                }
             }
         }
-        let mine = !ecdsa.is_empty() || schnorr.is_some();
+        let mine = !ecdsa.is_empty() || tap_ours;
         // Every input needs its UTXO (the fee); ours must also pass the signer's checks.
         let utxo = check_input(&psbt, i, mine)?;
         if mine {
@@ -299,11 +304,7 @@ pub fn sign_with(
                     )));
                 }
             }
-            if utxo.script_pubkey.is_p2tr() && input.tap_internal_key.is_none() {
-                return Err(SignError::Invalid(format!(
-                    "input {i}: a Taproot input of ours without its internal key (BIP371)"
-                )));
-            }
+            check_script_is_ours(input, i, &utxo.script_pubkey, &ecdsa, tap_ours, schnorr)?;
             work.push((i, ecdsa, schnorr));
         }
         utxos.push(utxo);
@@ -397,6 +398,93 @@ fn lie(i: usize, (fp, path): &KeySource) -> SignError {
         "input {i}: the key origin {fp}/{path} is ours but its public key is not the one it \
          derives"
     ))
+}
+
+/// The signer's check of an input of ours: the script it spends is the script of the key we
+/// would sign with (BIP174: a signer must check that the UTXO's script is the one its key
+/// and scripts make), else a signature could be valid for nothing, or for something else.
+/// P2WPKH, P2SH-P2WPKH and P2PKH: the key's own script; P2TR: the output of our internal key
+/// tweaked with the input's merkle root; a script (P2WSH, P2SH): our key is one of its pushes.
+/// An input of ours that cannot be signed is refused with the reason, never skipped.
+fn check_script_is_ours(
+    input: &Input,
+    i: usize,
+    spk: &Script,
+    ecdsa: &[EcdsaJob],
+    tap_ours: bool,
+    schnorr: Option<Keypair>,
+) -> Result<(), SignError> {
+    let bad = |why: &str| Err(SignError::Invalid(format!("input {i}: {why}")));
+    if spk.is_p2tr() {
+        let Some(pair) = schnorr else {
+            return if input.tap_internal_key.is_none() && tap_ours {
+                bad("a Taproot input of ours without its internal key \
+                     (PSBT_IN_TAP_INTERNAL_KEY, BIP371): it cannot be signed")
+            } else if tap_ours {
+                bad(
+                    "its internal key is not the key of our Taproot key origin: it cannot be \
+                     signed by key path",
+                )
+            } else {
+                bad("a Taproot output with only an ECDSA derivation of ours \
+                     (PSBT_IN_BIP32_DERIVATION): a Taproot key origin \
+                     (PSBT_IN_TAP_BIP32_DERIVATION) is needed to sign it")
+            };
+        };
+        let output = pair.x_only_public_key().0.dangerous_assume_tweaked();
+        if ScriptBuf::new_p2tr_tweaked(output) != *spk {
+            return bad(
+                "its UTXO's script is not the Taproot output of the key its key origin \
+                        names (tweaked with its merkle root): refused",
+            );
+        }
+        return Ok(());
+    }
+    if ecdsa.is_empty() {
+        return bad("a Taproot key origin of ours on an output that is not Taproot: refused");
+    }
+    let nested = |rs: &Script| rs.is_p2wpkh() || rs.is_p2wsh();
+    for (pk, _) in ecdsa {
+        let key = bitcoin::PublicKey::new(*pk);
+        let wpkh = CompressedPublicKey(*pk).wpubkey_hash();
+        let ok = if spk.is_p2wpkh() {
+            *spk == ScriptBuf::new_p2wpkh(&wpkh)
+        } else if spk.is_p2pkh() {
+            *spk == ScriptBuf::new_p2pkh(&key.pubkey_hash())
+        } else if spk.is_p2wsh() {
+            match &input.witness_script {
+                Some(ws) => pushes(ws, &key),
+                None => return bad("a P2WSH input of ours without its witnessScript"),
+            }
+        } else if spk.is_p2sh() {
+            match &input.redeem_script {
+                Some(rs) if rs.is_p2wpkh() => *rs == ScriptBuf::new_p2wpkh(&wpkh),
+                Some(rs) if rs.is_p2wsh() => match &input.witness_script {
+                    Some(ws) => pushes(ws, &key),
+                    None => return bad("a P2SH-P2WSH input of ours without its witnessScript"),
+                },
+                Some(rs) if !nested(rs) => pushes(rs, &key),
+                _ => return bad("a P2SH input of ours without its redeemScript"),
+            }
+        } else {
+            pushes(spk, &key)
+        };
+        if !ok {
+            return bad(
+                "its UTXO's script is not the script of the key its derivation names \
+                        (witness_utxo or non_witness_utxo lies about the output): refused",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether `script` pushes `key` (compressed or not, as the derivation gives it).
+fn pushes(script: &Script, key: &bitcoin::PublicKey) -> bool {
+    let bytes = key.to_bytes();
+    script.instructions().any(|ins| {
+        matches!(ins, Ok(bitcoin::script::Instruction::PushBytes(p)) if p.as_bytes() == bytes)
+    })
 }
 
 /// The output an input spends, from its UTXO fields.

@@ -385,14 +385,16 @@ fn signed(reply: Msg, json: bool) -> Result<(), String> {
     if json {
         let mut v = serde_json::json!({ "signed": s.signed, "fee": s.fee,
             "finalized": s.finalized, "not_final": s.not_final });
+        // `data` as docs/API.md names it: the PSBT in base64, or the raw transaction in hex
+        // once final (then with its txid).
         match &psbt {
-            Some(p) => v["psbt"] = serde_json::json!(p),
+            Some(p) => v["data"] = serde_json::json!(p),
             None => {
                 let tx: bitcoin::Transaction =
                     bitcoin::consensus::deserialize(&s.data).map_err(|e| {
                         format!("the node sent a transaction that does not decode: {e}")
                     })?;
-                v["tx"] = serde_json::json!(hex(&s.data));
+                v["data"] = serde_json::json!(hex(&s.data));
                 v["txid"] = serde_json::json!(tx.compute_txid().to_string());
             }
         }

@@ -349,3 +349,56 @@ fn refuses_what_a_signer_must_not_sign() {
         let _ = sign_psbt(&k, &policy, &b, true);
     }
 }
+
+#[test]
+fn an_input_of_ours_whose_utxo_script_is_not_our_keys_is_refused_by_name() {
+    let k = Keychain::from_mnemonic(ABANDON, Network::Regtest).unwrap();
+    let policy = Policy::accounts(&k);
+    let refused = |p: &Psbt, what: &str| {
+        let e = sign_psbt(&k, &policy, &p.serialize(), true).unwrap_err();
+        assert!(
+            matches!(&e, SignError::Invalid(m) if m.starts_with("input 0:") && m.contains(what)),
+            "{e:?}"
+        );
+    };
+    let other_wpkh = k.address(AccountKind::Wpkh, 5).unwrap().script();
+    let other_tr = k.address(AccountKind::Tr, 5).unwrap().script();
+
+    // P2WPKH paying another key; P2SH-P2WPKH whose redeemScript is another key's.
+    let mut p = example_psbt(&k, AccountKind::Wpkh, &[50_000], 0);
+    p.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey = other_wpkh.clone();
+    refused(&p, "not the script of the key");
+    let mut p = example_psbt(&k, AccountKind::Wpkh, &[50_000], 0);
+    p.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey =
+        ScriptBuf::new_p2sh(&other_wpkh.script_hash());
+    p.inputs[0].redeem_script = Some(other_wpkh.clone());
+    refused(&p, "not the script of the key");
+    // Nested and honest: signed and final.
+    let mut p = example_psbt(&k, AccountKind::Wpkh, &[50_000], 0);
+    let own = p.inputs[0]
+        .witness_utxo
+        .as_ref()
+        .unwrap()
+        .script_pubkey
+        .clone();
+    p.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey =
+        ScriptBuf::new_p2sh(&own.script_hash());
+    p.inputs[0].redeem_script = Some(own);
+    let out = sign_psbt(&k, &policy, &p.serialize(), true).unwrap();
+    assert!(out.tx.is_some() && out.signed == vec![0]);
+
+    // P2TR paying another key; an ECDSA derivation of ours on a Taproot output; a Taproot
+    // origin of ours on a P2WPKH output; no internal key.
+    let mut p = example_psbt(&k, AccountKind::Tr, &[50_000], 0);
+    p.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey = other_tr.clone();
+    refused(&p, "not the Taproot output");
+    let mut p = example_psbt(&k, AccountKind::Wpkh, &[50_000], 0);
+    p.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey = other_tr;
+    refused(&p, "only an ECDSA derivation");
+    let mut p = example_psbt(&k, AccountKind::Tr, &[50_000], 0);
+    p.inputs[0].witness_utxo.as_mut().unwrap().script_pubkey = other_wpkh;
+    refused(&p, "not Taproot");
+    let mut p = example_psbt(&k, AccountKind::Tr, &[50_000], 0);
+    p.inputs[0].tap_internal_key = None;
+    refused(&p, "without its internal key");
+}

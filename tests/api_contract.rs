@@ -429,7 +429,7 @@ fn python_client_from_the_docs_reads_the_typed_listen_address() {
         "{info}"
     );
     std::net::TcpStream::connect(&addr).expect("the bound address accepts connections");
-    assert_eq!(info["api_version"], 5);
+    assert_eq!(info["api_version"], 6);
 
     // nodectl shows the same value, as text and as JSON.
     let json = node.cli(&["listen", "127.0.0.1:0", "--json"]);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::lnpeer::RawBifrost;
+use common::lnpeer::{RawBifrost, SilentBifrost};
 use common::*;
 use lnpbp_nodes::wire::api::lnp::{AppMessage, LnpMsg};
 use lnpbp_nodes::wire::api::{Envelope, ServiceId};
@@ -236,4 +236,46 @@ fn a_hand_driven_bifrost_peer_gets_errors_and_bad_packets_close_it() {
     });
     assert_eq!(fine.recv(), Some(BifrostMsg::Pong(vec![0; 2])));
     assert_eq!(node.info_json()["node"], "lnp");
+}
+
+#[test]
+fn a_bifrost_listener_that_never_sends_init_is_connected_listed_and_pinged() {
+    let node = Node::start("lnp", &[]);
+    let silent = SilentBifrost::start();
+    // It answered our first ping instead of sending init: connected (not a 5 s timeout).
+    let said = ok(node.cli(&[
+        "connect",
+        &format!("bifrost://{}@{}", silent.id, silent.addr),
+    ]));
+    assert!(
+        said.contains("connected to") && said.contains("Bifrost"),
+        "{said}"
+    );
+    let listed: Vec<_> = peers(&node)
+        .into_iter()
+        .filter(|p| p["node_id"] == silent.id.as_str())
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let p = &listed[0];
+    assert_eq!(
+        (
+            p["protocol"].as_str(),
+            p["direction"].as_str(),
+            p["init"].as_bool()
+        ),
+        (Some("bifrost"), Some("outbound"), Some(false)),
+        "{p}"
+    );
+    let text = ok(node.cli(&["peers"]));
+    assert!(text.contains("no init"), "{text}");
+    let pong = ok(node.cli(&["ping", &silent.id, "--bifrost", "--json"]));
+    assert!(pong.contains("rtt_us"), "{pong}");
+    ok(node.cli(&["disconnect", &silent.id, "--bifrost"]));
+    // It got our init first, then our pings (the first one, and the one asked).
+    let got = silent.got();
+    assert_eq!(got[0], 0x0010, "init first: {got:x?}");
+    assert!(
+        got.iter().filter(|t| **t == 0x0012).count() >= 2,
+        "{got:x?}"
+    );
 }

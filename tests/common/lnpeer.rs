@@ -223,3 +223,63 @@ impl RawBifrost {
         }
     }
 }
+
+/// A Bifrost listener driven by hand that never sends `init`, as an original lnp-node 0.9
+/// listener (`connect = false`): it takes one connection, completes the handshake, answers
+/// pings and records what it got (message type ids) until the connection closes.
+pub struct SilentBifrost {
+    /// Its node id (hex).
+    pub id: String,
+    /// Its address.
+    pub addr: String,
+    got: std::thread::JoinHandle<Vec<u16>>,
+}
+
+impl SilentBifrost {
+    pub fn start() -> SilentBifrost {
+        use lnpbp_nodes::wire::ln::bolt8::Responder;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let me = SecretKey::new(&mut rand::thread_rng());
+        let id = me
+            .public_key(&bitcoin::secp256k1::Secp256k1::new())
+            .to_string();
+        let got = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut act1 = [0u8; 50];
+            s.read_exact(&mut act1).unwrap();
+            let e = SecretKey::new(&mut rand::thread_rng());
+            let (act2, next) = Responder::new(me, e, Framing::Brontozaur)
+                .act_one(&act1)
+                .unwrap();
+            s.write_all(&act2).unwrap();
+            let mut act3 = [0u8; 66];
+            s.read_exact(&mut act3).unwrap();
+            let (mut t, _) = next.act_three(&act3).unwrap();
+            let (mut buf, mut got) = (Vec::new(), Vec::new());
+            loop {
+                while let Some(m) = t.decrypt(&mut buf).unwrap() {
+                    let m = BifrostMsg::decode(&m).unwrap();
+                    got.push(m.type_id());
+                    if let BifrostMsg::Ping { pong_size, .. } = m {
+                        let pong = BifrostMsg::Pong(vec![0; pong_size as usize]);
+                        s.write_all(&t.encrypt(&pong.encode().unwrap()).unwrap())
+                            .unwrap();
+                    }
+                }
+                let mut chunk = [0u8; 4096];
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return got,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+        SilentBifrost { id, addr, got }
+    }
+
+    /// The type ids of what it got, once the connection has closed.
+    pub fn got(self) -> Vec<u16> {
+        self.got.join().unwrap()
+    }
+}

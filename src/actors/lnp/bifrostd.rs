@@ -168,9 +168,16 @@ impl Protocol for Bifrost {
                 self.node_id = Some(id);
                 self.registry.authenticated(self.conn, id);
             }
-            Event::Ready { protocols, .. } => {
-                tracing::info!(peer = %self.name(), %protocols, "Bifrost peer ready");
-                self.registry.ready(self.conn, Vec::new(), unix_now());
+            Event::Ready {
+                protocols, init, ..
+            } => {
+                if init {
+                    tracing::info!(peer = %self.name(), %protocols, "Bifrost peer ready");
+                } else {
+                    tracing::info!(peer = %self.name(),
+                        "Bifrost peer ready without its init: it answered our ping");
+                }
+                self.registry.ready(self.conn, Vec::new(), unix_now(), init);
                 if let Some((bus, env)) = self.waiting.connect.take() {
                     let id = self.node_id.map(|k| k.to_string()).unwrap_or_default();
                     let text = format!("connected to {id} (Bifrost)");

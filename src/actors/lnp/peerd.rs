@@ -188,7 +188,7 @@ impl Protocol for Peer {
                 let features = init.global_features.or(&init.features);
                 tracing::info!(peer = %self.name(), features = ?features.bits(), "peer ready");
                 self.registry
-                    .ready(self.conn, features.0.clone(), unix_now());
+                    .ready(self.conn, features.0.clone(), unix_now(), true);
                 if let (Some(c), Some(id)) = (self.registry.channels(), self.node_id) {
                     self.ready = true;
                     c.connected(id, features.0, self.remote.is_none());

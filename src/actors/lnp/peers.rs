@@ -130,6 +130,8 @@ struct Entry {
     onion: bool,
     /// Whether it was evicted and is being closed: no longer counted by admission.
     closing: bool,
+    /// Whether its `init` arrived (a Bifrost peer we dialled may be ready without).
+    init: bool,
 }
 
 struct Inner {
@@ -394,6 +396,7 @@ impl Registry {
                 opened: Instant::now(),
                 onion,
                 closing: false,
+                init: false,
             },
         );
     }
@@ -481,11 +484,13 @@ impl Registry {
         }
     }
 
-    /// A peer's `init` was accepted.
-    pub fn ready(&self, conn: u64, features: Vec<u8>, since: u64) {
+    /// A peer is ready: its `init` was accepted (`init`), or a Bifrost peer we dialled that
+    /// sends none answered our ping. A late `init` keeps the time it became ready.
+    pub fn ready(&self, conn: u64, features: Vec<u8>, since: u64, init: bool) {
         if let Some(e) = self.lock().peers.get_mut(&conn) {
-            e.ready_since = Some(since);
+            e.ready_since.get_or_insert(since);
             e.features = features;
+            e.init |= init;
         }
     }
 
@@ -580,6 +585,7 @@ impl Registry {
                     ping_rtt_us: e.rtt_us,
                     service: e.actor.service_name(Some(&node_id), *conn),
                     protocol: e.actor.protocol(),
+                    init: e.init,
                 })
             })
             .collect()

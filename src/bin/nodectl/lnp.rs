@@ -262,7 +262,7 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
                     "direction": p.direction.as_str(), "features": hex(&p.features),
                     "connected_since": p.connected_since, "bytes_in": p.bytes_in,
                     "bytes_out": p.bytes_out, "ping_rtt_us": p.ping_rtt_us,
-                    "service": p.service, "protocol": p.protocol.name(),
+                    "service": p.service, "protocol": p.protocol.name(), "init": p.init,
                 })
             })
             .collect();
@@ -275,7 +275,7 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
     for p in peers {
         let rtt = rtt_text(p.ping_rtt_us);
         emit!(
-            "{} {} {} {} features {} since {} in {} B out {} B rtt {}",
+            "{} {} {} {} features {} since {} in {} B out {} B rtt {}{}",
             p.protocol.name(),
             hex(p.node_id),
             p.addr,
@@ -288,7 +288,12 @@ fn print_peers(peers: &[PeerInfo], json: bool) {
             p.connected_since,
             p.bytes_in,
             p.bytes_out,
-            rtt
+            rtt,
+            if p.init {
+                ""
+            } else {
+                " (no init: ready since it answered our ping)"
+            }
         );
     }
 }

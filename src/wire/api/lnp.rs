@@ -438,11 +438,14 @@ pub struct PeerInfo {
     pub service: String,
     /// Lightning or Bifrost.
     pub protocol: Protocol,
+    /// Whether its `init` arrived (false: a Bifrost peer we dialled that sends none, ready
+    /// since it answered our ping).
+    pub init: bool,
 }
 
 impl Strict for PeerInfo {
-    // 33 + 2 + 1 + 2 + 8 * 3 + 1 + 2 + 1.
-    const MIN_SIZE: usize = 66;
+    // 33 + 2 + 1 + 2 + 8 * 3 + 1 + 2 + 1 + 1.
+    const MIN_SIZE: usize = 67;
     fn strict_encode(&self, out: &mut Vec<u8>) -> Result<(), StrictError> {
         self.node_id.strict_encode(out)?;
         encode_string(&self.addr, MAX_TEXT, out)?;
@@ -454,7 +457,9 @@ impl Strict for PeerInfo {
         self.bytes_out.strict_encode(out)?;
         self.ping_rtt_us.strict_encode(out)?;
         encode_string(&self.service, MAX_TEXT, out)?;
-        self.protocol.strict_encode(out)
+        self.protocol.strict_encode(out)?;
+        out.push(u8::from(self.init));
+        Ok(())
     }
     fn strict_decode(r: &mut Reader<'_>) -> Result<Self, StrictError> {
         let node_id = NodeId::strict_decode(r)?;
@@ -482,6 +487,11 @@ impl Strict for PeerInfo {
             ping_rtt_us: Option::<u64>::strict_decode(r)?,
             service: decode_string(r, MAX_TEXT)?,
             protocol: Protocol::strict_decode(r)?,
+            init: match u8::strict_decode(r)? {
+                0 => false,
+                1 => true,
+                tag => return Err(StrictError::UnknownTag { ty: "init", tag }),
+            },
         })
     }
 }
@@ -829,6 +839,7 @@ mod tests {
             ping_rtt_us: Some(150),
             service: "peerd-02".into(),
             protocol: Protocol::Bifrost,
+            init: false,
         };
         let mut out = Vec::new();
         encode_peers(std::slice::from_ref(&p), &mut out).unwrap();

@@ -88,7 +88,7 @@ pub(crate) use message_set;
 /// 3: `info` shows only the refusal counters that concern the node (an LNP node has no
 /// `storm_refused`). 4: the BP node's transaction index (`get_tx`, `tx_info`; `indexed`,
 /// `indexed_txs`, `download` in `info`).
-pub const API_VERSION: u16 = 5;
+pub const API_VERSION: u16 = 6;
 
 /// A node-specific value in `info` (`listening`, `peers`, `tip_height`, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]

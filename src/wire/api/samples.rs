@@ -158,6 +158,7 @@ pub fn lnp() -> Vec<Msg> {
             ping_rtt_us: Some(150),
             service: "peerd-0279be667ef9dcbb".into(),
             protocol: Protocol::Lightning,
+            init: true,
         }]),
         LnpMsg::PingPeer {
             node_id: id,

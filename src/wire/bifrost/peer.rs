@@ -38,12 +38,16 @@ pub enum Event {
         /// The peer's static key.
         remote: PublicKey,
     },
-    /// The peer's `init` arrived: the connection is ready.
+    /// The connection is ready: the peer's `init` arrived, or (a peer we dialled that sends
+    /// none, as original lnp-node listeners) it answered our first ping. A peer made ready by
+    /// its pong may still send its `init` later: then this comes again, with `init` true.
     Ready {
-        /// Protocols it speaks.
+        /// Protocols it speaks (none known without its `init`).
         protocols: String,
         /// Its asset ids.
         assets: Vec<[u8; 32]>,
+        /// Whether its `init` arrived.
+        init: bool,
     },
     /// One of our pings was answered.
     Pong {
@@ -75,7 +79,7 @@ enum Phase {
     Handshake(Handshake),
     /// Handshake done, waiting for the peer's `init`.
     AwaitInit(Transport),
-    /// `init` exchanged.
+    /// `init` exchanged (or, outbound, our first ping answered instead).
     Ready(Transport),
     /// Ended; nothing more is read or written.
     Closed,
@@ -88,6 +92,10 @@ pub struct Session {
     out: Vec<u8>,
     /// The act or `init` deadline, the idle ping and the pongs awaited.
     timers: Keepalive,
+    /// Whether we dialled: then a peer that sends no `init` is ready once it answers our ping.
+    outbound: bool,
+    /// Whether the peer's `init` arrived.
+    init_seen: bool,
 }
 
 impl Session {
@@ -103,6 +111,7 @@ impl Session {
         let hs = Handshake::initiate(local, remote, ephemeral, Framing::Brontozaur, &mut out);
         let mut s = Session::new(config, hs, now);
         s.out = out;
+        s.outbound = true;
         s
     }
 
@@ -128,6 +137,8 @@ impl Session {
             config,
             phase: Phase::Handshake(hs),
             out: Vec::new(),
+            outbound: false,
+            init_seen: false,
         }
     }
 
@@ -197,8 +208,42 @@ impl Session {
                                 protocols, assets, ..
                             }) => {
                                 self.timers.ready();
-                                events.push(Event::Ready { protocols, assets });
+                                self.init_seen = true;
+                                events.push(Event::Ready {
+                                    protocols,
+                                    assets,
+                                    init: true,
+                                });
                                 Phase::Ready(t)
+                            }
+                            // A listener we dialled that sends no init (original lnp-node):
+                            // its pong to our first ping makes it ready; its pings are
+                            // answered meanwhile.
+                            Ok(BifrostMsg::Pong(ignored)) if self.outbound => {
+                                match self.timers.pong(ignored.len(), now) {
+                                    Some(Answered { rtt, requested }) => {
+                                        self.timers.ready();
+                                        events.push(Event::Ready {
+                                            protocols: String::new(),
+                                            assets: Vec::new(),
+                                            init: false,
+                                        });
+                                        events.push(Event::Pong { rtt, requested });
+                                        Phase::Ready(t)
+                                    }
+                                    None => {
+                                        let why =
+                                            "a pong that answers no ping of ours, before init";
+                                        return Err(self.tell(&mut t, why.into()));
+                                    }
+                                }
+                            }
+                            Ok(BifrostMsg::Ping { pong_size, .. }) if self.outbound => {
+                                self.send_on(
+                                    &mut t,
+                                    &BifrostMsg::Pong(vec![0; pong_size as usize]),
+                                )?;
+                                Phase::AwaitInit(t)
                             }
                             Ok(other) => {
                                 let why = format!(
@@ -241,6 +286,17 @@ impl Session {
         };
         self.send_on(&mut t, &init)?;
         self.timers.expect(now);
+        if self.outbound {
+            // Its init, or (a listener that sends none) its pong, makes it ready.
+            self.send_on(
+                &mut t,
+                &BifrostMsg::Ping {
+                    ignored: Vec::new(),
+                    pong_size: 0,
+                },
+            )?;
+            self.timers.pinged(0, now, false);
+        }
         Ok(Phase::AwaitInit(t))
     }
 
@@ -292,6 +348,17 @@ impl Session {
             BifrostMsg::Msg { app, payload } => events.push(Event::App { app, payload }),
             BifrostMsg::Error { errno, message, .. } => {
                 events.push(Event::PeerError { errno, message })
+            }
+            // The init of a peer made ready by its pong: late, but its first.
+            BifrostMsg::Init {
+                protocols, assets, ..
+            } if !self.init_seen => {
+                self.init_seen = true;
+                events.push(Event::Ready {
+                    protocols,
+                    assets,
+                    init: true,
+                });
             }
             BifrostMsg::Init { .. } => return Err(self.tell(t, "a second init".into())),
             BifrostMsg::Unknown { type_id, .. } => events.push(Event::Note(format!(
@@ -441,7 +508,12 @@ mod tests {
         let mut b = Session::inbound(config(), key(2), key(4), now);
         let (ea, eb) = pump(&mut a, &mut b, now);
         assert!(a.is_ready() && b.is_ready());
-        assert!(matches!(&ea[..], [Event::Ready { protocols, .. }] if protocols == "storm"));
+        // b's init made a ready; our first ping (sent with our init) was answered too.
+        assert!(
+            matches!(&ea[..], [Event::Ready { protocols, init: true, .. }, Event::Pong { requested: false, .. }]
+                if protocols == "storm"),
+            "{ea:?}"
+        );
         let a_pub = PublicKey::from_secret_key(&secp, &key(1));
         assert_eq!(eb[0], Event::Authenticated { remote: a_pub });
         (a, b)
@@ -530,5 +602,167 @@ mod tests {
         a.tick(idle).unwrap();
         assert_eq!(a.next_deadline(), Some(idle + config().pong_timeout));
         assert!(a.tick(idle + config().pong_timeout).is_err());
+    }
+
+    /// A listener driven by hand that never sends `init` (an original lnp-node 0.9 listener
+    /// runs with `connect = false`): the handshake, then it only answers pings.
+    struct Silent(Transport, Vec<u8>);
+
+    impl Silent {
+        fn accept(a: &mut Session, now: Instant) -> Silent {
+            use crate::wire::ln::bolt8::Responder;
+            let act1 = a.take_output();
+            let (act2, next) = Responder::new(key(2), key(4), Framing::Brontozaur)
+                .act_one(&act1)
+                .unwrap();
+            let mut buf = act2.to_vec();
+            a.receive(&mut buf, now, &mut Vec::new(), usize::MAX)
+                .unwrap();
+            let out = a.take_output();
+            let (t, _) = next.act_three(&out[..66]).unwrap();
+            let mut s = Silent(t, out[66..].to_vec());
+            s.1.extend(a.take_output());
+            s
+        }
+
+        /// What `a` sent, decoded.
+        fn read(&mut self, a: &mut Session) -> Vec<BifrostMsg> {
+            self.1.extend(a.take_output());
+            let mut got = Vec::new();
+            while let Some(m) = self.0.decrypt(&mut self.1).unwrap() {
+                got.push(BifrostMsg::decode(&m).unwrap());
+            }
+            got
+        }
+
+        fn send(&mut self, a: &mut Session, m: &BifrostMsg, now: Instant) -> Vec<Event> {
+            let mut bytes = self.0.encrypt(&m.encode().unwrap()).unwrap();
+            let mut ev = Vec::new();
+            a.receive(&mut bytes, now, &mut ev, usize::MAX).unwrap();
+            ev
+        }
+    }
+
+    #[test]
+    fn a_listener_that_sends_no_init_is_ready_once_it_answers_our_ping() {
+        let t0 = Instant::now();
+        let secp = Secp256k1::new();
+        let b_pub = PublicKey::from_secret_key(&secp, &key(2));
+        let mut a = Session::outbound(config(), key(1), b_pub, key(3), t0);
+        let mut b = Silent::accept(&mut a, t0);
+        // Our init, then a ping, right after the handshake.
+        let sent = b.read(&mut a);
+        assert!(
+            matches!(
+                &sent[..],
+                [BifrostMsg::Init { .. }, BifrostMsg::Ping { .. }]
+            ),
+            "{sent:?}"
+        );
+        assert!(!a.is_ready());
+        // Its ping before any init is answered; it is not ready yet.
+        let ping = BifrostMsg::Ping {
+            ignored: vec![],
+            pong_size: 3,
+        };
+        assert!(b.send(&mut a, &ping, t0).is_empty());
+        assert_eq!(b.read(&mut a), vec![BifrostMsg::Pong(vec![0; 3])]);
+        // Its pong: ready, without init.
+        let later = t0 + Duration::from_millis(7);
+        let ev = b.send(&mut a, &BifrostMsg::Pong(vec![]), later);
+        assert_eq!(
+            ev,
+            vec![
+                Event::Ready {
+                    protocols: String::new(),
+                    assets: vec![],
+                    init: false
+                },
+                Event::Pong {
+                    rtt: Duration::from_millis(7),
+                    requested: false
+                },
+            ]
+        );
+        assert!(a.is_ready());
+        // Pinged and app messages as any ready peer.
+        a.ping(2, later).unwrap();
+        assert!(matches!(
+            &b.read(&mut a)[..],
+            [BifrostMsg::Ping { pong_size: 2, .. }]
+        ));
+        let ev = b.send(&mut a, &BifrostMsg::Pong(vec![0; 2]), later);
+        assert!(matches!(
+            &ev[..],
+            [Event::Pong {
+                requested: true,
+                ..
+            }]
+        ));
+        a.send_app(1, b"hi".to_vec()).unwrap();
+        assert_eq!(
+            b.read(&mut a),
+            vec![BifrostMsg::Msg {
+                app: 1,
+                payload: b"hi".to_vec()
+            }]
+        );
+        // An init that comes late is taken (once).
+        let init = BifrostMsg::Init {
+            protocols: "storm".into(),
+            assets: vec![],
+            tlvs: Tlvs::new(),
+        };
+        let ev = b.send(&mut a, &init, later);
+        assert!(
+            matches!(&ev[..], [Event::Ready { init: true, .. }]),
+            "{ev:?}"
+        );
+        let mut bytes = b.0.encrypt(&init.encode().unwrap()).unwrap();
+        assert!(a
+            .receive(&mut bytes, later, &mut Vec::new(), usize::MAX)
+            .is_err());
+    }
+
+    #[test]
+    fn without_init_nor_pong_an_outbound_session_times_out_and_an_inbound_one_wants_init_first() {
+        let t0 = Instant::now();
+        let secp = Secp256k1::new();
+        let b_pub = PublicKey::from_secret_key(&secp, &key(2));
+        let mut a = Session::outbound(config(), key(1), b_pub, key(3), t0);
+        let mut b = Silent::accept(&mut a, t0);
+        let _ = b.read(&mut a);
+        let e = a.tick(t0 + config().act_timeout).unwrap_err();
+        assert!(e.reason.contains("did not arrive"), "{e:?}");
+        // A pong answering nothing before init: refused.
+        let mut a = Session::outbound(config(), key(1), b_pub, key(3), t0);
+        let mut b = Silent::accept(&mut a, t0);
+        let _ = b.read(&mut a);
+        let mut bytes =
+            b.0.encrypt(&BifrostMsg::Pong(vec![0; 5]).encode().unwrap())
+                .unwrap();
+        assert!(a
+            .receive(&mut bytes, t0, &mut Vec::new(), usize::MAX)
+            .is_err());
+        // A peer that dialled us and pings before its init is refused, as before.
+        use crate::wire::ln::bolt8::Initiator;
+        let mut inbound = Session::inbound(config(), key(2), key(4), t0);
+        let (act1, next) = Initiator::new(key(1), b_pub, key(3)).act_one(Framing::Brontozaur);
+        let mut buf = act1.to_vec();
+        inbound
+            .receive(&mut buf, t0, &mut Vec::new(), usize::MAX)
+            .unwrap();
+        let act2 = inbound.take_output();
+        let (act3, mut t) = next.act_two(&act2[..50]).unwrap();
+        let mut buf = act3.to_vec();
+        let ping = BifrostMsg::Ping {
+            ignored: vec![],
+            pong_size: 0,
+        };
+        buf.extend(t.encrypt(&ping.encode().unwrap()).unwrap());
+        let e = inbound
+            .receive(&mut buf, t0, &mut Vec::new(), usize::MAX)
+            .unwrap_err();
+        assert!(e.reason.contains("not init"), "{e:?}");
     }
 }

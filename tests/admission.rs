@@ -38,7 +38,7 @@ fn log_len(node: &Node) -> usize {
     node.log_text().len()
 }
 
-/// Ten fresh honest peers, one every 0.8 s, while `attack` (a slowloris flood, for 15 s)
+/// Ten fresh honest peers, one every 0.5 s, while `attack` (a slowloris flood, for 12 s)
 /// runs: how many got in (handshake, init, pings), with the flood's figures. The peer `old`,
 /// connected before, must keep its pings throughout.
 fn honest_peers_during(
@@ -51,7 +51,7 @@ fn honest_peers_during(
     let attack = flood(attack).spawn().unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let (mut ok, mut tries) = (0, 0);
-    let deadline = Instant::now() + Duration::from_secs(11);
+    let deadline = Instant::now() + Duration::from_secs(8);
     while tries < 10 && Instant::now() < deadline {
         tries += 1;
         let fresh = std::panic::catch_unwind(|| {
@@ -70,7 +70,7 @@ fn honest_peers_during(
         });
         ok += usize::from(matches!(fresh, Ok(2)));
         assert_eq!(old.ping(8), 8, "the connected peer keeps its pings");
-        std::thread::sleep(Duration::from_millis(800));
+        std::thread::sleep(Duration::from_millis(500));
     }
     let stats = json_of(attack);
     assert!(
@@ -95,7 +95,7 @@ fn honest_peers_get_in_during_a_slow_handshake_flood() {
     let mut old = RawPeer::ready(&node);
     assert_eq!(old.ping(4), 4);
     // 300 slow handshakes from 30 addresses (10 each, the per-address cap).
-    let attack = ["slowloris", &host, &port, "2", "30", "10", "15"];
+    let attack = ["slowloris", &host, &port, "2", "30", "10", "12"];
     let (ok, stats) = honest_peers_during(&node, &addr, &mut old, &attack);
     assert!(
         ok >= 9,
@@ -134,7 +134,7 @@ fn tor_peers_all_from_127_0_0_1_get_in_beside_300_slow_handshakes_from_it_on_an_
     let (host, port) = host_port(&addr);
     let mut old = RawPeer::ready(&node);
     // Attackers and honest peers all from 127.0.0.1, as every peer of a hidden service.
-    let attack = ["slowloris", &host, &port, "1", "1", "300", "15"];
+    let attack = ["slowloris", &host, &port, "1", "1", "300", "12"];
     let (ok, stats) = honest_peers_during(&node, &addr, &mut old, &attack);
     assert!(
         ok >= 9,
@@ -148,7 +148,7 @@ fn honest_peers_from_127_0_0_1_get_in_beside_300_slow_handshakes_from_it_on_a_pl
     let (host, port) = host_port(&addr);
     let mut old = RawPeer::ready(&node);
     // The per-address cap of 10 pending handshakes holds, by eviction within the address.
-    let attack = ["slowloris", &host, &port, "1", "1", "300", "15"];
+    let attack = ["slowloris", &host, &port, "1", "1", "300", "12"];
     let (ok, stats) = honest_peers_during(&node, &addr, &mut old, &attack);
     assert!(
         ok >= 9,
@@ -178,7 +178,7 @@ fn the_eleventh_pending_handshake_from_one_address_evicts_its_oldest_while_other
     );
     let (_, addr) = target(&node);
     let (host, port) = host_port(&addr);
-    let mut holder = flood(&["hold", &host, &port, "127.0.0.3", "11"])
+    let mut holder = flood(&["hold", &host, &port, "127.0.0.3", "11", "0.3"])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
